@@ -1,0 +1,119 @@
+"""Supporters: donation and supporter management.
+
+`create_app()` reads as the table of contents of the application.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .config import load_config
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings from the environment, then `config` on top (tests pass it)."""
+    app = Flask(
+        __name__,
+        instance_path=str(PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    if config is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(Path.cwd() / ".env", override=False)
+    app.config.from_mapping(load_config(app.instance_path, env=(config or {}).get("ENVIRON")))
+    if config:
+        app.config.from_mapping({k: v for k, v in config.items() if k != "ENVIRON"})
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_security_headers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from . import i18n
+    from .extensions import babel, csrf, db, limiter, login_manager, migrate
+    from .models import StaffUser
+
+    db.init_app(app)
+    _configure_sqlite(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    i18n.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    @login_manager.user_loader
+    def load_staff(user_id: str) -> StaffUser | None:
+        staff_id, _, token = user_id.partition(":")
+        if not staff_id.isdigit():
+            return None
+        user = db.session.get(StaffUser, int(staff_id))
+        if user is None or not user.active or user.session_token != token:
+            return None
+        return user
+
+
+def _configure_sqlite(app: Flask) -> None:
+    """Make SQLite behave like a real transactional database.
+
+    Foreign keys are off unless each connection asks; pysqlite's own transaction
+    handling breaks SAVEPOINT, so SQLAlchemy emits BEGIN itself; WAL lets the
+    web process and the worker read while the other writes.
+    """
+    from sqlalchemy import event
+
+    from .extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def register_blueprints(app: Flask) -> None:
+    from .core.views import bp as core_bp
+
+    app.register_blueprint(core_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from .core.errors import register
+
+    register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from .core.headers import apply_security_headers
+
+    app.after_request(apply_security_headers)
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import demo_cli, staff_cli
+
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(staff_cli)

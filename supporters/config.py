@@ -1,0 +1,148 @@
+"""Settings from the environment, with safe defaults for local use.
+
+Every setting is documented in `.env.example`. `load_config()` is the only
+place that reads `os.environ` for the app's own settings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .money import MoneyError, minor_unit_exponent
+
+
+class ConfigError(RuntimeError):
+    """The environment asks for something the app must refuse to run with."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in _TRUE
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def _currency_list(value: str, name: str) -> list[str]:
+    codes = [code.strip().upper() for code in value.split(",") if code.strip()]
+    if not codes:
+        raise ConfigError(f"{name} must name at least one currency, e.g. PLN,EUR,USD.")
+    for code in codes:
+        try:
+            minor_unit_exponent(code)
+        except MoneyError:
+            raise ConfigError(f"{name} contains {code!r}, which is not an ISO 4217 currency code.") from None
+    return list(dict.fromkeys(codes))
+
+
+def normalise_database_url(url: str) -> str:
+    """Point plain PostgreSQL URLs at the psycopg 3 driver that the app installs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _secret_key(env: Mapping[str, str], instance_path: Path, production: bool) -> str:
+    key = env.get("SECRET_KEY", "").strip()
+    if key:
+        if production and len(key) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters in production.")
+        return key
+    if production:
+        raise ConfigError(
+            "SECRET_KEY is not set. In production it must come from the environment "
+            "(generate one with: python -c 'import secrets; print(secrets.token_hex(32))')."
+        )
+    # Local use: generate one key and keep it, so sessions survive restarts.
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read the app's settings from `env` (default: the process environment).
+
+    Raises ConfigError, with the reason, when the settings are unsafe for the
+    environment named by SUPPORTERS_ENV (development or production).
+    """
+    env = os.environ if env is None else env
+    instance_path = Path(instance_path)
+    environment = env.get("SUPPORTERS_ENV", "development").strip().lower() or "development"
+    if environment not in {"development", "production"}:
+        raise ConfigError(f"SUPPORTERS_ENV must be development or production, not {environment!r}.")
+    production = environment == "production"
+
+    database_url = normalise_database_url(
+        env.get("DATABASE_URL", "").strip() or f"sqlite:///{instance_path / 'supporters.db'}"
+    )
+    if production and database_url.startswith("sqlite"):
+        raise ConfigError(
+            "DATABASE_URL points at SQLite. Production needs PostgreSQL, "
+            "e.g. postgresql+psycopg://user@host:5432/supporters."
+        )
+
+    base_currency = env.get("SUPPORTERS_BASE_CURRENCY", "PLN").strip().upper() or "PLN"
+    _currency_list(base_currency, "SUPPORTERS_BASE_CURRENCY")
+    currencies = _currency_list(env.get("SUPPORTERS_CURRENCIES", "PLN,EUR,USD"), "SUPPORTERS_CURRENCIES")
+    locales = [code.strip() for code in env.get("SUPPORTERS_LOCALES", "en,pl").split(",") if code.strip()]
+
+    stripe_secret = env.get("STRIPE_SECRET_KEY", "").strip()
+    allow_live = _flag(env, "SUPPORTERS_ALLOW_LIVE_PAYMENTS")
+    if stripe_secret.startswith(("sk_live_", "rk_live_")) and not allow_live:
+        raise ConfigError(
+            "STRIPE_SECRET_KEY is a live key. Live payments are refused unless "
+            "SUPPORTERS_ALLOW_LIVE_PAYMENTS=1 is set."
+        )
+
+    return {
+        "SUPPORTERS_ENV": environment,
+        "SECRET_KEY": _secret_key(env, instance_path, production),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SUPPORTERS_BASE_CURRENCY": base_currency,
+        "SUPPORTERS_CURRENCIES": currencies,
+        "SUPPORTERS_ORG_NAME": env.get("SUPPORTERS_ORG_NAME", "Supporters demo foundation").strip(),
+        "BABEL_DEFAULT_LOCALE": locales[0] if locales else "en",
+        "SUPPORTERS_LOCALES": locales or ["en"],
+        "STRIPE_SECRET_KEY": stripe_secret,
+        "STRIPE_PUBLISHABLE_KEY": env.get("STRIPE_PUBLISHABLE_KEY", "").strip(),
+        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", "").strip(),
+        "SUPPORTERS_ALLOW_LIVE_PAYMENTS": allow_live,
+        "LOCALSTRIPE_URL": env.get("LOCALSTRIPE_URL", "http://127.0.0.1:8420").strip(),
+        "MAIL_BACKEND": env.get("MAIL_BACKEND", "file" if not production else "smtp").strip(),
+        "MAIL_SERVER": env.get("MAIL_SERVER", "localhost").strip(),
+        "MAIL_PORT": _int(env, "MAIL_PORT", 587),
+        "MAIL_USE_TLS": _flag(env, "MAIL_USE_TLS", default=True),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME", "").strip(),
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD", ""),
+        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "Supporters <noreply@localhost>").strip(),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://").strip(),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
+    }

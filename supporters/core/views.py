@@ -1,0 +1,29 @@
+"""The public home page and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..extensions import db, limiter
+
+bp = Blueprint("core", __name__)
+
+
+@bp.get("/")
+def home() -> ResponseReturnValue:
+    return render_template("home.html")
+
+
+@bp.get("/healthz")
+@limiter.exempt
+def healthz() -> ResponseReturnValue:
+    """200 when the database answers a query, 503 (with the reason's kind) when not."""
+    try:
+        db.session.execute(text("SELECT 1")).scalar_one()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        return jsonify(status="unavailable", database="error", error=type(exc).__name__), 503
+    return jsonify(status="ok", database="ok")

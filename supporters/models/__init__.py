@@ -1,0 +1,20 @@
+"""The one model of supporters and gifts; one module per aggregate."""
+
+from .article import Article, ArticleTag
+from .base import Base, InvalidTransition, utcnow
+from .campaign import Campaign, Frequency
+from .gift import GIFT_COUNTED, GIFT_TRANSITIONS, Gift, GiftKind, GiftMethod, GiftStatus
+from .outbox import OutboxEmail
+from .recurring import PLAN_TRANSITIONS, PlanInterval, PlanStatus, RecurringPlan
+from .staff import AuditEvent, StaffRole, StaffUser
+from .stripe_event import StripeEvent
+from .supporter import Consent, Supporter, SupporterTag, normalise_email, sort_key
+from .widget import WidgetStat
+
+__all__ = [
+    "Article", "ArticleTag", "AuditEvent", "Base", "Campaign", "Consent", "Frequency",
+    "GIFT_COUNTED", "GIFT_TRANSITIONS", "Gift", "GiftKind", "GiftMethod", "GiftStatus",
+    "InvalidTransition", "OutboxEmail", "PLAN_TRANSITIONS", "PlanInterval", "PlanStatus",
+    "RecurringPlan", "StaffRole", "StaffUser", "StripeEvent", "Supporter", "SupporterTag",
+    "WidgetStat", "normalise_email", "sort_key", "utcnow",
+]

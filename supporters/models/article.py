@@ -1,0 +1,45 @@
+"""Articles: the foundation's own pages that end with the Support Us widget."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, Timestamps
+
+
+class Article(Timestamps, Base):
+    """An analysis piece; its body is Markdown, stored with its sanitised HTML."""
+
+    __tablename__ = "article"
+    __table_args__ = (sa.Index("ix_article_published_on", "published", "published_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    title: Mapped[str] = mapped_column(sa.String(300))
+    published_on: Mapped[date]
+    lead: Mapped[str] = mapped_column(sa.Text, default="")
+    #: what the author wrote
+    body_markdown: Mapped[str] = mapped_column(sa.Text, default="")
+    #: the Markdown rendered and sanitised: safe to show as HTML
+    body_html: Mapped[str] = mapped_column(sa.Text, default="")
+    #: credit/licence notice; None: the site-wide notice
+    credit_notice: Mapped[str | None] = mapped_column(sa.Text)
+    #: the campaign its Support Us widget asks for
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id"))
+    published: Mapped[bool] = mapped_column(default=False)
+    is_demo: Mapped[bool] = mapped_column(default=False)
+
+    tags: Mapped[list[ArticleTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class ArticleTag(Base):
+    """A topic an article is filed under; related articles share tags."""
+
+    __tablename__ = "article_tag"
+    __table_args__ = (sa.Index("ix_article_tag_tag", "tag"),)
+
+    article_id: Mapped[int] = mapped_column(sa.ForeignKey("article.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(sa.String(80), primary_key=True)

@@ -1,0 +1,49 @@
+"""Campaigns: what gifts are asked for, with a goal and the amounts to suggest."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, Timestamps, currency_check, enum_column
+
+
+class Frequency(enum.StrEnum):
+    ONE_TIME = "one_time"
+    MONTHLY = "monthly"
+    YEARLY = "yearly"
+
+
+class Campaign(Timestamps, Base):
+    """A fundraising campaign: its appeal, its goal and its suggested amounts."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (
+        sa.CheckConstraint("goal_minor IS NULL OR goal_minor > 0", name="goal_positive"),
+        currency_check("goal_currency"),
+        sa.CheckConstraint("ends_on IS NULL OR starts_on IS NULL OR ends_on >= starts_on", name="dates_in_order"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: used in URLs and in the widget's data-campaign
+    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    #: the target, in minor units of goal_currency (None: no goal shown)
+    goal_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
+    goal_currency: Mapped[str] = mapped_column(sa.String(3))
+    #: suggested amounts per currency in minor units, e.g. {"PLN": [2000, 5000, 10000]}
+    preset_amounts: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    default_frequency: Mapped[Frequency] = mapped_column(
+        enum_column(Frequency, "frequency"), default=Frequency.ONE_TIME
+    )
+    #: the appeal shown on the widget and the donation form (plain text)
+    appeal_heading: Mapped[str] = mapped_column(sa.String(200), default="")
+    appeal_text: Mapped[str] = mapped_column(sa.Text, default="")
+    starts_on: Mapped[date | None]
+    ends_on: Mapped[date | None]
+    active: Mapped[bool] = mapped_column(default=True)
+    is_demo: Mapped[bool] = mapped_column(default=False)

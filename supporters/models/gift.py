@@ -1,0 +1,147 @@
+"""Gifts: one payment (or offline donation) from a supporter, and its status machine."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from .base import Base, Timestamps, UTCDateTime, check_transition, currency_check, enum_column
+
+if TYPE_CHECKING:
+    from .campaign import Campaign
+    from .recurring import RecurringPlan
+    from .supporter import Supporter
+
+
+class GiftStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+
+
+class GiftKind(enum.StrEnum):
+    ONE_TIME = "one_time"
+    RECURRING = "recurring"
+
+
+class GiftMethod(enum.StrEnum):
+    STRIPE = "stripe"
+    BANK_TRANSFER = "bank_transfer"
+    CHEQUE = "cheque"
+    CASH = "cash"
+
+
+S = GiftStatus
+#: every allowed status change of a gift; anything else raises InvalidTransition.
+#: A failed attempt may still succeed (the donor retries in the same checkout);
+#: nothing ever goes back to pending, and nothing is paid twice.
+GIFT_TRANSITIONS: dict[enum.Enum, frozenset[enum.Enum]] = {
+    S.PENDING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELED}),
+    S.FAILED: frozenset({S.SUCCEEDED, S.CANCELED}),
+    S.CANCELED: frozenset(),
+    S.SUCCEEDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED}),
+    S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED}),
+    S.DISPUTED: frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED}),
+    S.REFUNDED: frozenset(),
+}
+#: a Stripe gift starts pending; an offline gift is recorded when the money is in
+GIFT_INITIAL = frozenset({S.PENDING, S.SUCCEEDED})
+#: statuses whose money counts towards totals (net of refunded_minor)
+GIFT_COUNTED = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.DISPUTED})
+
+
+class Gift(Timestamps, Base):
+    """One gift: an amount in one currency, its status, where it came from and its Stripe ids."""
+
+    __tablename__ = "gift"
+    __table_args__ = (
+        sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+        currency_check("currency"),
+        sa.CheckConstraint("amount_base_minor IS NULL OR amount_base_minor > 0", name="amount_base_positive"),
+        sa.CheckConstraint("fee_minor IS NULL OR fee_minor >= 0", name="fee_not_negative"),
+        sa.CheckConstraint(
+            "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_within_amount"
+        ),
+        sa.CheckConstraint("comment IS NULL OR length(comment) <= 500", name="comment_length"),
+        sa.Index("ix_gift_supporter_id_created_at", "supporter_id", "created_at"),
+        sa.Index("ix_gift_status_paid_at", "status", "paid_at"),
+        sa.Index("ix_gift_paid_at", "paid_at"),
+        sa.Index("ix_gift_campaign_id", "campaign_id"),
+        sa.Index("ix_gift_recurring_plan_id", "recurring_plan_id"),
+        sa.Index("ix_gift_source_article", "source_article"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id"))
+    #: the gift in the currency the donor chose, in minor units (grosze, cents)
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    #: ISO 4217 code of amount_minor
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    #: the same gift in the reporting currency, once converted explicitly
+    amount_base_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
+    status: Mapped[GiftStatus] = mapped_column(enum_column(GiftStatus, "gift_status"), default=S.PENDING)
+    kind: Mapped[GiftKind] = mapped_column(enum_column(GiftKind, "gift_kind"), default=GiftKind.ONE_TIME)
+    method: Mapped[GiftMethod] = mapped_column(enum_column(GiftMethod, "gift_method"), default=GiftMethod.STRIPE)
+    #: the plan this gift is an instalment of
+    recurring_plan_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recurring_plan.id"))
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id"))
+    #: attribution: the article (slug) and page that led to the gift, the widget variant, UTM tags
+    source_article: Mapped[str | None] = mapped_column(sa.String(200))
+    source_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    source_variant: Mapped[str | None] = mapped_column(sa.String(64))
+    utm_source: Mapped[str | None] = mapped_column(sa.String(100))
+    utm_medium: Mapped[str | None] = mapped_column(sa.String(100))
+    utm_campaign: Mapped[str | None] = mapped_column(sa.String(100))
+    #: Stripe's ids for this gift; each is unique
+    stripe_checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    stripe_charge_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    stripe_invoice_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    #: processing fee and what reached the bank, in the gift's currency, when known
+    fee_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
+    net_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: how much has been refunded so far
+    refunded_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    #: the donor chose to add the estimated fee to the gift
+    covers_fee: Mapped[bool] = mapped_column(default=False)
+    #: hide the donor's name wherever gifts are shown publicly
+    anonymous: Mapped[bool] = mapped_column(default=False)
+    #: "in honour of" / "in memory of" someone
+    dedication_kind: Mapped[str | None] = mapped_column(sa.String(16))
+    dedication: Mapped[str | None] = mapped_column(sa.String(200))
+    comment: Mapped[str | None] = mapped_column(sa.String(500))
+    #: receipt number, given when the gift succeeds
+    receipt_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    #: bank transfer title, cheque number… for offline gifts
+    offline_reference: Mapped[str | None] = mapped_column(sa.String(200))
+    #: when the money arrived (for offline gifts: the date staff entered)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    is_demo: Mapped[bool] = mapped_column(default=False)
+
+    supporter: Mapped[Supporter] = relationship(back_populates="gifts")
+    recurring_plan: Mapped[RecurringPlan | None] = relationship(back_populates="gifts")
+    campaign: Mapped[Campaign | None] = relationship()
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("status", GiftStatus.PENDING)
+        super().__init__(**kwargs)
+
+    @validates("status")
+    def _check_status(self, _key: str, new: GiftStatus) -> GiftStatus:
+        new = GiftStatus(new)
+        check_transition("gift", GIFT_TRANSITIONS, GIFT_INITIAL, self.status, new)
+        return new
+
+    @property
+    def counts(self) -> bool:
+        """True when this gift's money counts towards totals."""
+        return self.status in GIFT_COUNTED

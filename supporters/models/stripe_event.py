@@ -1,0 +1,28 @@
+"""Stripe events as received: the record that makes webhook handling idempotent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, UTCDateTime, utcnow
+
+
+class StripeEvent(Base):
+    """One Stripe event, stored once by its id before it is applied."""
+
+    __tablename__ = "stripe_event"
+    __table_args__ = (sa.Index("ix_stripe_event_received_at", "received_at"),)
+
+    #: Stripe's event id (evt_…); the primary key makes a second copy impossible
+    id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(100))
+    livemode: Mapped[bool] = mapped_column(default=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: what handling did: "applied", "ignored", or a short reason
+    outcome: Mapped[str | None] = mapped_column(sa.String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)

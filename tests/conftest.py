@@ -1,0 +1,116 @@
+"""Shared fixtures: the app is built through the factory; each test runs in a transaction
+that is rolled back, on SQLite or, with TEST_DATABASE_URL, on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask_migrate import upgrade
+from flask_sqlalchemy.session import _app_ctx_id
+from sqlalchemy import orm
+
+from supporters import PROJECT_ROOT, create_app
+from supporters.config import normalise_database_url
+from supporters.extensions import db as _db
+
+MIGRATIONS = str(PROJECT_ROOT / "migrations")
+
+
+class DatabaseFactory:
+    """Creates empty databases of the kind under test, and drops them afterwards."""
+
+    def __init__(self, tmp_dir: Path) -> None:
+        self.server_url = normalise_database_url(os.environ.get("TEST_DATABASE_URL", "").strip())
+        self.tmp_dir = tmp_dir
+        self.created: list[str] = []
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.server_url.startswith("postgresql")
+
+    def create(self) -> str:
+        """A URL of a new, empty database."""
+        name = f"supporters_test_{uuid.uuid4().hex[:12]}"
+        if not self.is_postgres:
+            return f"sqlite:///{self.tmp_dir / (name + '.db')}"
+        admin = sa.create_engine(self.server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        admin.dispose()
+        self.created.append(name)
+        return sa.make_url(self.server_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        if not self.created:
+            return
+        admin = sa.create_engine(self.server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            for name in self.created:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(tmp_path_factory.mktemp("db"))
+    yield factory
+    factory.drop_all()
+
+
+def make_app(database_url: str, **overrides: object) -> Flask:
+    """An app for tests: settings only from what is passed here, never from the shell."""
+    environ = {"SECRET_KEY": "test-secret-key-" + "x" * 32, "DATABASE_URL": database_url}
+    environ.update({k: str(v) for k, v in overrides.pop("ENVIRON", {}).items()})  # type: ignore[union-attr]
+    config = {"TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "ENVIRON": environ}
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def app(databases: DatabaseFactory) -> Flask:
+    """The app under test, on a database migrated once for the whole run."""
+    application = make_app(databases.create())
+    with application.app_context():
+        upgrade(directory=MIGRATIONS)
+    return application
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[object]:
+    """The database, inside a transaction rolled back after the test.
+
+    Code under test may commit: its commits release savepoints of the outer
+    transaction, so nothing outlives the test.
+    """
+    with app.app_context():
+        connection = _db.engine.connect()
+        transaction = connection.begin()
+        real_session = _db.session
+        # Flask-SQLAlchemy's own Session always picks the engine; a plain one uses `bind`.
+        _db.session = orm.scoped_session(
+            orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
+            scopefunc=_app_ctx_id,
+        )
+        try:
+            yield _db
+        finally:
+            _db.session.remove()
+            _db.session = real_session
+            transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app: Flask, db: object):  # noqa: ANN201 - FlaskClient
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app: Flask, db: object):  # noqa: ANN201 - FlaskCliRunner
+    return app.test_cli_runner()

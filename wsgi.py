@@ -1,0 +1,3 @@
+from supporters import create_app
+
+app = create_app()
