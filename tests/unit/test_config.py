@@ -1,0 +1,107 @@
+"""Settings come from the environment with safe defaults, and unsafe ones are refused."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from supporters.config import ConfigError, load_config, normalise_database_url
+
+PG = "postgresql+psycopg://app@db.internal:5432/supporters"
+STRONG = "s" * 40
+
+
+def test_defaults_are_safe_for_local_use(tmp_path: Path) -> None:
+    config = load_config(tmp_path, env={})
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'supporters.db'}"
+    assert config["SUPPORTERS_BASE_CURRENCY"] == "PLN"
+    assert config["SUPPORTERS_CURRENCIES"] == ["PLN", "EUR", "USD"]
+    assert config["SESSION_COOKIE_HTTPONLY"] and config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert config["SESSION_COOKIE_SECURE"] is False
+    assert config["STRIPE_SECRET_KEY"] == ""
+
+
+def test_local_secret_key_is_generated_once_kept_private_and_reused(tmp_path: Path) -> None:
+    first = load_config(tmp_path, env={})["SECRET_KEY"]
+    key_file = tmp_path / "secret_key"
+    assert len(first) >= 64
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert load_config(tmp_path, env={})["SECRET_KEY"] == first
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        load_config(tmp_path, env={"SUPPORTERS_ENV": "production", "DATABASE_URL": PG})
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_production_refuses_a_short_secret_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="at least 32"):
+        load_config(tmp_path, env={"SUPPORTERS_ENV": "production", "DATABASE_URL": PG, "SECRET_KEY": "short"})
+
+
+@pytest.mark.parametrize("url", ["", "sqlite:////srv/supporters.db"])
+def test_production_refuses_sqlite(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        load_config(tmp_path, env={"SUPPORTERS_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": url})
+
+
+def test_production_with_postgres_and_a_secret_starts_with_secure_cookies(tmp_path: Path) -> None:
+    config = load_config(tmp_path, env={"SUPPORTERS_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": PG})
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["SQLALCHEMY_DATABASE_URI"] == PG
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_postgres_urls_use_the_installed_driver(given: str, expected: str) -> None:
+    assert normalise_database_url(given) == expected
+
+
+def test_live_stripe_keys_are_refused_unless_allowed(tmp_path: Path) -> None:
+    live = {"STRIPE_SECRET_KEY": "sk_live_" + "a" * 24}
+    with pytest.raises(ConfigError, match="SUPPORTERS_ALLOW_LIVE_PAYMENTS"):
+        load_config(tmp_path, env=live)
+    allowed = load_config(tmp_path, env={**live, "SUPPORTERS_ALLOW_LIVE_PAYMENTS": "1"})
+    assert allowed["STRIPE_SECRET_KEY"].startswith("sk_live_")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SUPPORTERS_CURRENCIES": "PLN,EURO"}, "EURO"),
+        ({"SUPPORTERS_CURRENCIES": " , "}, "at least one"),
+        ({"SUPPORTERS_BASE_CURRENCY": "XYZ1"}, "XYZ1"),
+        ({"SUPPORTERS_ENV": "staging"}, "development or production"),
+        ({"MAIL_PORT": "smtp"}, "MAIL_PORT"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_reason(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path, env=env)
+
+
+def test_currencies_are_normalised_and_deduplicated(tmp_path: Path) -> None:
+    config = load_config(tmp_path, env={"SUPPORTERS_CURRENCIES": "eur, pln,EUR", "SUPPORTERS_BASE_CURRENCY": "eur"})
+    assert config["SUPPORTERS_CURRENCIES"] == ["EUR", "PLN"]
+    assert config["SUPPORTERS_BASE_CURRENCY"] == "EUR"
+
+
+def test_env_example_documents_every_setting() -> None:
+    """Every variable the app reads appears in .env.example."""
+    import re
+
+    source = (Path(__file__).parents[2] / "supporters" / "config.py").read_text()
+    read = set(re.findall(r'env\.get\("([A-Z_]+)"', source)) | set(re.findall(r'\(env, "([A-Z_]+)"', source))
+    example = (Path(__file__).parents[2] / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.MULTILINE))
+    assert read - documented == set()
