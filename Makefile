@@ -40,7 +40,7 @@ run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo seed --if-empty
 	$(FLASK) demo admin
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	$(FLASK) dev serve --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

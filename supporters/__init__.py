@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping({k: v for k, v in config.items() if k != "ENVIRON"})
 
     register_extensions(app)
+    register_payments(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_security_headers(app)
@@ -70,6 +71,7 @@ def _configure_sqlite(app: Flask) -> None:
     handling breaks SAVEPOINT, so SQLAlchemy emits BEGIN itself; WAL lets the
     web process and the worker read while the other writes.
     """
+    from flask import has_request_context, request
     from sqlalchemy import event
 
     from .extensions import db
@@ -91,13 +93,35 @@ def _configure_sqlite(app: Flask) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A request that may write takes the write lock up front: a deferred
+        # transaction that read first could not upgrade while another writes.
+        reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+
+def register_payments(app: Flask) -> None:
+    """Build the payment gateway once from the settings; views reach it via payments.gateway()."""
+    from .payments import build_gateway
+
+    gateway = app.config.get("PAYMENTS_GATEWAY") or build_gateway(app.config)
+    app.extensions["payments"] = gateway
+    app.config["PAYMENTS_TEST_MODE"] = gateway.test_mode
+
+    @app.context_processor
+    def payments_context() -> dict[str, object]:
+        return {"payments_test_mode": gateway.test_mode, "payments_offline": gateway.offline}
 
 
 def register_blueprints(app: Flask) -> None:
     from .core.views import bp as core_bp
+    from .donate.offline import bp as offline_pay_bp
+    from .donate.views import bp as donate_bp
+    from .webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(core_bp)
+    app.register_blueprint(donate_bp)
+    app.register_blueprint(offline_pay_bp)
+    app.register_blueprint(webhooks_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -113,7 +137,8 @@ def register_security_headers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from .cli import demo_cli, staff_cli
+    from .cli import demo_cli, dev_cli, staff_cli, stripe_cli
+    from .mail import worker_cli
 
-    app.cli.add_command(demo_cli)
-    app.cli.add_command(staff_cli)
+    for command in (demo_cli, staff_cli, stripe_cli, dev_cli, worker_cli):
+        app.cli.add_command(command)

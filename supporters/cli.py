@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import click
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import demo
+from . import demo, donations
 from .extensions import db
-from .models import AuditEvent, StaffRole, StaffUser
+from .models import AuditEvent, Gift, GiftStatus, StaffRole, StaffUser
+from .payments import PaymentsUnavailable, gateway
 
 MIN_PASSWORD_LENGTH = 12
 DEMO_ADMIN_EMAIL = "admin@example.org"
 
 demo_cli = AppGroup("demo", help="Demo content for trying the app.")
 staff_cli = AppGroup("staff", help="Staff accounts for the dashboard.")
+stripe_cli = AppGroup("stripe", help="Payments: repair what missed webhooks left behind.")
+dev_cli = AppGroup("dev", help="Local development: the app with its offline payment stack.")
 
 
 @demo_cli.command("seed")
@@ -80,3 +90,113 @@ def _create_staff(email: str, role: StaffRole, password: str) -> StaffUser:
                    details={"email": email, "role": role.value})
     )
     return user
+
+
+@stripe_cli.command("reconcile")
+@click.option("--since", "since", required=True, type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Look at Stripe's events and payments from this date (UTC) on.")
+def stripe_reconcile(since: datetime) -> None:
+    """Replay Stripe's events that were never recorded, and settle pending payments Stripe knows the end of."""
+    from .webhooks.handlers import DuplicateEvent, process_event
+
+    since = since.replace(tzinfo=UTC)
+    try:
+        events = list(gateway().events_since(since))
+    except PaymentsUnavailable as exc:
+        raise click.ClickException(f"Stripe could not be reached: {exc}") from None
+    applied = skipped = failed = 0
+    for event in events:
+        try:
+            outcome = process_event(event)
+            db.session.commit()
+        except DuplicateEvent:
+            db.session.rollback()
+            skipped += 1
+            continue
+        except Exception as exc:  # one broken event must not stop the rest
+            db.session.rollback()
+            failed += 1
+            click.echo(f"  {event['id']} {event['type']}: FAILED ({exc})")
+            continue
+        applied += 1
+        click.echo(f"  {event['id']} {event['type']}: {outcome}")
+    settled = _settle_pending_payments(since)
+    click.echo(f"Events: {applied} applied, {skipped} already recorded, {failed} failed. "
+               f"Pending payments settled from Stripe: {settled}.")
+    if failed:
+        sys.exit(1)
+
+
+def _settle_pending_payments(since: datetime) -> int:
+    """Pending gifts whose payment Stripe already completed (the event may be too old to replay)."""
+    pending = db.session.scalars(
+        select(Gift).where(Gift.status.in_([GiftStatus.PENDING, GiftStatus.FAILED]),
+                           Gift.stripe_payment_intent_id.isnot(None), Gift.created_at >= since)
+    ).all()
+    settled = 0
+    for gift in pending:
+        try:
+            intent = gateway().retrieve_payment_intent(str(gift.stripe_payment_intent_id))
+        except PaymentsUnavailable as exc:
+            click.echo(f"  gift {gift.id}: could not ask Stripe ({exc})")
+            continue
+        if intent.get("status") == "succeeded" and (intent.get("metadata") or {}).get("gift_id") == str(gift.id):
+            charge = intent.get("latest_charge")
+            donations.mark_paid(gift, payment_intent_id=intent["id"],
+                                charge_id=charge.get("id") if isinstance(charge, dict) else charge)
+            db.session.commit()
+            settled += 1
+            click.echo(f"  gift {gift.id}: succeeded (from payment {intent['id']})")
+    return settled
+
+
+@dev_cli.command("serve")
+@click.option("--port", type=int, default=5000, show_default=True)
+def dev_serve(port: int) -> None:
+    """Serve the app on 127.0.0.1 with its worker and, without Stripe keys, localstripe."""
+    from werkzeug.serving import run_simple
+
+    from .mail import send_due
+    from .payments.offline import OfflineGateway
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    payments = gateway()
+    localstripe = None
+    if isinstance(payments, OfflineGateway):
+        if not payments.is_up():
+            ls_port = urlsplit(payments.base_url).port or 8420
+            localstripe = subprocess.Popen(
+                [sys.executable, "-m", "supporters.payments.localstripe_server", "--port", str(ls_port)]
+            )
+            for _ in range(100):
+                if payments.is_up():
+                    break
+                if localstripe.poll() is not None:
+                    raise click.ClickException(f"localstripe could not start on port {ls_port}.")
+                time.sleep(0.1)
+        payments.register_webhook(f"http://127.0.0.1:{port}/webhooks/stripe")
+        click.echo(f"Offline payments: localstripe at {payments.base_url}, webhooks to this app.")
+    else:
+        click.echo("Stripe keys are set: forward webhooks with `stripe listen --forward-to "
+                   f"http://127.0.0.1:{port}/webhooks/stripe`.")
+
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            with app.app_context():
+                try:
+                    send_due()
+                except Exception:
+                    app.logger.exception("the e-mail worker failed; trying again")
+            stop.wait(2)
+
+    threading.Thread(target=worker, name="mail-worker", daemon=True).start()
+    click.echo(f"Supporters is running on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
+    try:
+        run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
+    finally:
+        stop.set()
+        if localstripe is not None:
+            localstripe.terminate()
+            localstripe.wait(timeout=10)

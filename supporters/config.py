@@ -51,6 +51,38 @@ def _currency_list(value: str, name: str) -> list[str]:
     return list(dict.fromkeys(codes))
 
 
+def _amounts_by_currency(value: str, name: str) -> dict[str, int]:
+    """Parse "PLN=1.00,EUR=0.25" into minor units per currency."""
+    from .money import parse_amount
+
+    amounts: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        code, _, amount = item.partition("=")
+        code = code.strip().upper()
+        try:
+            amounts[code] = parse_amount(amount, code)
+        except MoneyError as exc:
+            raise ConfigError(f"{name}: {item!r} is not CURRENCY=AMOUNT ({exc}).") from None
+    return amounts
+
+
+def _rates(value: str, name: str) -> dict[str, str]:
+    """Parse "EUR=4.25,USD=3.90": how many units of the base currency one unit buys."""
+    from decimal import Decimal, InvalidOperation
+
+    rates: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        code, _, rate = item.partition("=")
+        try:
+            minor_unit_exponent(code.strip().upper())
+            if not Decimal(rate.strip()) > 0:
+                raise InvalidOperation
+        except (MoneyError, InvalidOperation):
+            raise ConfigError(f"{name}: {item!r} is not CURRENCY=RATE with a positive rate.") from None
+        rates[code.strip().upper()] = rate.strip()
+    return rates
+
+
 def normalise_database_url(url: str) -> str:
     """Point plain PostgreSQL URLs at the psycopg 3 driver that the app installs."""
     for prefix in ("postgres://", "postgresql://"):
@@ -110,6 +142,12 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
     locales = [code.strip() for code in env.get("SUPPORTERS_LOCALES", "en,pl").split(",") if code.strip()]
 
     stripe_secret = env.get("STRIPE_SECRET_KEY", "").strip()
+    webhook_secret = env.get("STRIPE_WEBHOOK_SECRET", "").strip()
+    if stripe_secret and not webhook_secret:
+        raise ConfigError(
+            "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: without it no payment "
+            "can be confirmed. Use the secret of your webhook endpoint, or the one `stripe listen` prints."
+        )
     allow_live = _flag(env, "SUPPORTERS_ALLOW_LIVE_PAYMENTS")
     if stripe_secret.startswith(("sk_live_", "rk_live_")) and not allow_live:
         raise ConfigError(
@@ -129,7 +167,7 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "SUPPORTERS_LOCALES": locales or ["en"],
         "STRIPE_SECRET_KEY": stripe_secret,
         "STRIPE_PUBLISHABLE_KEY": env.get("STRIPE_PUBLISHABLE_KEY", "").strip(),
-        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", "").strip(),
+        "STRIPE_WEBHOOK_SECRET": webhook_secret,
         "SUPPORTERS_ALLOW_LIVE_PAYMENTS": allow_live,
         "LOCALSTRIPE_URL": env.get("LOCALSTRIPE_URL", "http://127.0.0.1:8420").strip(),
         "MAIL_BACKEND": env.get("MAIL_BACKEND", "file" if not production else "smtp").strip(),
@@ -139,6 +177,17 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "MAIL_USERNAME": env.get("MAIL_USERNAME", "").strip(),
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD", ""),
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "Supporters <noreply@localhost>").strip(),
+        "MAIL_REPLY_TO": env.get("MAIL_REPLY_TO", "").strip(),
+        "BABEL_DEFAULT_TIMEZONE": env.get("SUPPORTERS_TIMEZONE", "Europe/Warsaw").strip() or "UTC",
+        "SUPPORTERS_MAX_GIFT": _int(env, "SUPPORTERS_MAX_GIFT", 10_000),
+        "SUPPORTERS_EXCHANGE_RATES": _rates(env.get("SUPPORTERS_EXCHANGE_RATES", ""), "SUPPORTERS_EXCHANGE_RATES"),
+        "SUPPORTERS_FEE_PERCENT": env.get("SUPPORTERS_FEE_PERCENT", "1.5").strip(),
+        "SUPPORTERS_FEE_FIXED": _amounts_by_currency(
+            env.get("SUPPORTERS_FEE_FIXED", "PLN=1.00,EUR=0.25,USD=0.30,GBP=0.20"), "SUPPORTERS_FEE_FIXED"
+        ),
+        "DONATE_LIMIT_PER_IP": env.get("DONATE_LIMIT_PER_IP", "10 per hour").strip(),
+        "DONATE_LIMIT_PER_EMAIL": env.get("DONATE_LIMIT_PER_EMAIL", "5 per hour").strip(),
+        "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR", "").strip() or str(instance_path / "mail"),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://").strip(),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SESSION_COOKIE_HTTPONLY": True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TypedDict
 from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
@@ -31,7 +32,16 @@ from .models import (
     Supporter,
 )
 
-DEMO_ARTICLES = [
+class DemoArticle(TypedDict):
+    slug: str
+    title: str
+    lead: str
+    tags: list[str]
+    days_ago: int
+    body: str
+
+
+DEMO_ARTICLES: list[DemoArticle] = [
     {
         "slug": "baltic-grid-after-synchronisation",
         "title": "The Baltic grid after synchronisation: what changed and what did not",
@@ -160,8 +170,8 @@ def _seed_articles(campaign: Campaign, today: date, report: SeedReport) -> None:
             title=data["title"],
             lead=data["lead"],
             body_markdown=data["body"],
-            body_html=render_markdown(str(data["body"])),
-            published_on=today - timedelta(days=int(str(data["days_ago"]))),
+            body_html=render_markdown(data["body"]),
+            published_on=today - timedelta(days=data["days_ago"]),
             campaign_id=campaign.id,
             published=True,
             is_demo=True,
@@ -189,7 +199,7 @@ def _seed_supporter(
     db.session.add(supporter)
     db.session.flush()
     report.supporters += 1
-    article_slugs = [article["slug"] for article in DEMO_ARTICLES]
+    article_slugs: list[str | None] = [article["slug"] for article in DEMO_ARTICLES]
 
     if profile < 0.3:
         # A monthly supporter: one instalment a month since they started.
@@ -214,7 +224,7 @@ def _seed_supporter(
         for _ in range(rng.choice([1, 1, 1, 2, 3])):
             paid = now - timedelta(days=rng.randint(0, 364), hours=rng.randint(0, 23))
             amount = rng.choice([2000, 5000, 5000, 10000, 15000, 25000, 50000])
-            _add_gift(supporter, amount, currency, paid, campaign, rng.choice(article_slugs + [None]), report)
+            _add_gift(supporter, amount, currency, paid, campaign, rng.choice([*article_slugs, None]), report)
     donations.refresh_supporter_totals(supporter)
 
 

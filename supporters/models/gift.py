@@ -41,12 +41,13 @@ class GiftMethod(enum.StrEnum):
 
 S = GiftStatus
 #: every allowed status change of a gift; anything else raises InvalidTransition.
-#: A failed attempt may still succeed (the donor retries in the same checkout);
-#: nothing ever goes back to pending, and nothing is paid twice.
+#: A failed attempt may still succeed (the donor retries in the same checkout), and
+#: proof of payment for a canceled gift is recorded rather than lost; nothing ever
+#: goes back to pending, and nothing is paid twice.
 GIFT_TRANSITIONS: dict[enum.Enum, frozenset[enum.Enum]] = {
     S.PENDING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELED}),
     S.FAILED: frozenset({S.SUCCEEDED, S.CANCELED}),
-    S.CANCELED: frozenset(),
+    S.CANCELED: frozenset({S.SUCCEEDED}),
     S.SUCCEEDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED}),
     S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED}),
     S.DISPUTED: frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED}),
@@ -100,6 +101,10 @@ class Gift(Timestamps, Base):
     utm_source: Mapped[str | None] = mapped_column(sa.String(100))
     utm_medium: Mapped[str | None] = mapped_column(sa.String(100))
     utm_campaign: Mapped[str | None] = mapped_column(sa.String(100))
+    #: fingerprint of the form submission that created the gift: a resubmitted form finds it again
+    submission_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    #: where the donor pays (Stripe Checkout, or the local test-payment page offline)
+    checkout_url: Mapped[str | None] = mapped_column(sa.String(2000))
     #: Stripe's ids for this gift; each is unique
     stripe_checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)

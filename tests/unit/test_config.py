@@ -68,7 +68,7 @@ def test_postgres_urls_use_the_installed_driver(given: str, expected: str) -> No
 
 
 def test_live_stripe_keys_are_refused_unless_allowed(tmp_path: Path) -> None:
-    live = {"STRIPE_SECRET_KEY": "sk_live_" + "a" * 24}
+    live = {"STRIPE_SECRET_KEY": "sk_live_" + "a" * 24, "STRIPE_WEBHOOK_SECRET": "whsec_x"}
     with pytest.raises(ConfigError, match="SUPPORTERS_ALLOW_LIVE_PAYMENTS"):
         load_config(tmp_path, env=live)
     allowed = load_config(tmp_path, env={**live, "SUPPORTERS_ALLOW_LIVE_PAYMENTS": "1"})
@@ -88,6 +88,11 @@ def test_live_stripe_keys_are_refused_unless_allowed(tmp_path: Path) -> None:
 def test_bad_settings_are_refused_with_the_reason(tmp_path: Path, env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(tmp_path, env=env)
+
+
+def test_a_stripe_key_without_a_webhook_secret_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="STRIPE_WEBHOOK_SECRET"):
+        load_config(tmp_path, env={"STRIPE_SECRET_KEY": "sk_test_" + "a" * 24})
 
 
 def test_currencies_are_normalised_and_deduplicated(tmp_path: Path) -> None:

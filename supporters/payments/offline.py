@@ -1,0 +1,159 @@
+"""Offline payments: localstripe on 127.0.0.1 stands in for Stripe, and a local
+test-payment page stands in for Checkout (localstripe has no Checkout).
+
+The page creates the same objects Checkout would (Customer and PaymentIntent, or
+Product, Plan and Subscription) in localstripe, which then sends real signed
+webhooks to /webhooks/stripe. From there on it is the same code as with Stripe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import stripe
+from flask import url_for
+
+from .base import CheckoutRequest, CheckoutSession, PaymentGateway, PaymentsUnavailable
+
+#: the cards the test-payment page offers, and what each does
+TEST_CARDS = {
+    "4242424242424242": "succeeds",
+    "4000000000000341": "declined",
+    "4000002500003155": "3ds",
+}
+OFFLINE_KEY = "sk_test_offline_supporters"
+
+
+@dataclass(frozen=True)
+class OfflinePayment:
+    """What happened when the donor paid on the test page."""
+
+    #: "succeeded", "requires_action" (3-D Secure) or "declined"
+    status: str
+    customer_id: str
+    payment_intent_id: str | None = None
+    client_secret: str | None = None
+    subscription_id: str | None = None
+    message: str = ""
+
+
+class OfflineGateway(PaymentGateway):
+    """The gateway against localstripe. Never reaches the internet."""
+
+    offline = True
+
+    def __init__(self, base_url: str, webhook_secret: str) -> None:
+        client = stripe.StripeClient(OFFLINE_KEY, base_addresses={"api": base_url}, max_network_retries=0)
+        super().__init__(client, webhook_secret)
+        self.base_url = base_url.rstrip("/")
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        digest = hmac.new(self.webhook_secret.encode(), f"gift:{request.gift_id}".encode(), hashlib.sha256)
+        session_id = f"cs_offline_{digest.hexdigest()[:32]}"
+        return CheckoutSession(id=session_id, url=url_for("offline_pay.page", session_id=session_id))
+
+    def register_webhook(self, url: str) -> None:
+        """Tell localstripe where to send its signed events (it forgets on restart)."""
+        try:
+            response = requests.post(
+                f"{self.base_url}/_config/webhooks/supporters",
+                json={"url": url, "secret": self.webhook_secret},
+                timeout=10,
+            )
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            raise PaymentsUnavailable(f"localstripe at {self.base_url} did not answer: {exc}") from exc
+
+    def is_up(self) -> bool:
+        """True when localstripe answers."""
+        try:
+            return requests.get(f"{self.base_url}/v1/customers", auth=(OFFLINE_KEY, ""), timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def pay(self, request: CheckoutRequest, card_number: str) -> OfflinePayment:
+        """Pay for the gift with a test card, as Checkout would after the donor clicks Pay."""
+        try:
+            customer_id = self._customer(request)
+            method = self.client.v1.payment_methods.create(
+                {"type": "card", "card": {"number": card_number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}}
+            )
+            if request.interval is None:
+                return self._pay_once(request, customer_id, method.id)
+            return self._subscribe(request, customer_id, method.id)
+        except stripe.CardError as exc:
+            return OfflinePayment("declined", customer_id="", message=exc.user_message or "Your card was declined.")
+        except stripe.StripeError as exc:
+            raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+
+    def _customer(self, request: CheckoutRequest) -> str:
+        if request.customer_id:
+            try:
+                return self.client.v1.customers.retrieve(request.customer_id).id
+            except stripe.InvalidRequestError:
+                pass  # localstripe keeps nothing across restarts
+        customer = self.client.v1.customers.create(
+            {"email": request.email, "name": request.name, "metadata": request.all_metadata}
+        )
+        return customer.id
+
+    def _pay_once(self, request: CheckoutRequest, customer_id: str, method_id: str) -> OfflinePayment:
+        intent = self.client.v1.payment_intents.create(
+            {
+                "amount": request.amount_minor,
+                "currency": request.currency.lower(),
+                "customer": customer_id,
+                "payment_method": method_id,
+                "metadata": request.all_metadata,
+            }
+        )
+        try:
+            intent = self.client.v1.payment_intents.confirm(intent.id)
+        except stripe.CardError as exc:
+            return OfflinePayment("declined", customer_id, intent.id, message=exc.user_message or "Your card was declined.")
+        status = "requires_action" if intent.status == "requires_action" else "succeeded"
+        return OfflinePayment(status, customer_id, intent.id, client_secret=intent.client_secret)
+
+    def _subscribe(self, request: CheckoutRequest, customer_id: str, method_id: str) -> OfflinePayment:
+        self.client.v1.payment_methods.attach(method_id, {"customer": customer_id})
+        self.client.v1.customers.update(customer_id, {"invoice_settings": {"default_payment_method": method_id}})
+        product = self.client.v1.products.create({"name": request.description})
+        plan = self.client.v1.plans.create(
+            {"amount": request.amount_minor, "currency": request.currency.lower(),
+             "interval": request.interval, "product": product.id}  # type: ignore[typeddict-item]
+        )
+        subscription = self.client.v1.subscriptions.create(
+            {"customer": customer_id, "items": [{"plan": plan.id}], "metadata": request.all_metadata,
+             "expand": ["latest_invoice.payment_intent"]}
+        )
+        data: dict[str, Any] = subscription.to_dict()
+        intent = (data.get("latest_invoice") or {}).get("payment_intent") or {}
+        intent_id = intent.get("id") if isinstance(intent, dict) else intent
+        if data.get("status") == "active":
+            return OfflinePayment("succeeded", customer_id, intent_id, subscription_id=subscription.id)
+        if isinstance(intent, dict) and intent.get("status") == "requires_action":
+            return OfflinePayment("requires_action", customer_id, intent_id, intent.get("client_secret"),
+                                  subscription_id=subscription.id)
+        return OfflinePayment("declined", customer_id, intent_id, subscription_id=subscription.id,
+                              message="Your card was declined.")
+
+    def authenticate(self, payment_intent_id: str, client_secret: str, approve: bool) -> str:
+        """Finish a 3-D Secure challenge: "succeeded", "declined" or "failed" (authentication refused)."""
+        try:
+            response = requests.post(
+                f"{self.base_url}/v1/payment_intents/{payment_intent_id}/_authenticate",
+                data={"client_secret": client_secret, "success": "true" if approve else "false"},
+                auth=(OFFLINE_KEY, ""),
+                timeout=10,
+            )
+        except requests.RequestException as exc:
+            raise PaymentsUnavailable(str(exc)) from exc
+        if response.status_code == 402:
+            return "declined"
+        if not response.ok:
+            raise PaymentsUnavailable(f"localstripe refused the authentication: {response.text[:200]}")
+        return "succeeded" if response.json().get("status") == "succeeded" else "failed"

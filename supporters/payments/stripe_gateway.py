@@ -1,0 +1,73 @@
+"""Real Stripe (test mode, or live when explicitly allowed): hosted Checkout Sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from stripe.params.checkout import SessionCreateParams
+
+from .base import CheckoutRequest, CheckoutSession, PaymentGateway, PaymentsUnavailable
+
+#: Checkout's own languages that Supporters also speaks
+CHECKOUT_LOCALES = {"en", "pl", "de", "fr", "cs", "lt", "lv", "et", "sk", "sv"}
+REFUND_REASONS = {"duplicate", "fraudulent", "requested_by_customer"}
+
+
+def checkout_params(request: CheckoutRequest) -> SessionCreateParams:
+    """The Checkout Session for one gift, typed against Stripe's own definitions."""
+    metadata = request.all_metadata
+    product_data: Any = {"name": request.description}
+    price_data: Any = {
+        "currency": request.currency.lower(),
+        "unit_amount": request.amount_minor,
+        "product_data": product_data,
+    }
+    params: SessionCreateParams = {
+        "line_items": [{"quantity": 1, "price_data": price_data}],
+        "client_reference_id": str(request.gift_id),
+        "metadata": metadata,
+        "success_url": request.success_url,
+        "cancel_url": request.cancel_url,
+        "locale": request.locale if request.locale in CHECKOUT_LOCALES else "auto",  # type: ignore[typeddict-item]
+    }
+    if request.interval is None:
+        params["mode"] = "payment"
+        params["submit_type"] = "donate"
+        params["payment_intent_data"] = {"metadata": metadata, "description": request.description}
+    else:
+        params["mode"] = "subscription"
+        price_data["recurring"] = {"interval": request.interval}
+        params["subscription_data"] = {"metadata": metadata, "description": request.description}
+    if request.customer_id:
+        params["customer"] = request.customer_id
+    else:
+        params["customer_email"] = request.email
+        if request.interval is None:
+            params["customer_creation"] = "always"
+    return params
+
+
+class StripeGateway(PaymentGateway):
+    """Stripe's API with the configured key; Checkout hosts the payment page."""
+
+    def __init__(self, secret_key: str, webhook_secret: str) -> None:
+        client = stripe.StripeClient(secret_key, max_network_retries=2)
+        super().__init__(client, webhook_secret)
+        self.livemode = secret_key.startswith(("sk_live_", "rk_live_"))
+        self.test_mode = not self.livemode
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        try:
+            session = self.client.v1.checkout.sessions.create(
+                checkout_params(request), {"idempotency_key": f"gift-{request.gift_id}-checkout"}
+            )
+        except stripe.StripeError as exc:
+            raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+        return CheckoutSession(id=session.id, url=str(session.url))
+
+    def _refund_extras(self, reason: str) -> dict[str, Any]:
+        extras = super()._refund_extras(reason)
+        if reason in REFUND_REASONS:
+            extras["reason"] = reason
+        return extras

@@ -1,0 +1,1 @@
+"""Stripe webhooks: verify, record once, hand to the rules of giving."""
