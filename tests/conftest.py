@@ -4,11 +4,17 @@ that is rolled back, on SQLite or, with TEST_DATABASE_URL, on PostgreSQL."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
@@ -114,3 +120,94 @@ def client(app: Flask, db: object):  # noqa: ANN201 - FlaskClient
 @pytest.fixture
 def cli(app: Flask, db: object):  # noqa: ANN201 - FlaskCliRunner
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def committed_app(databases: DatabaseFactory) -> Iterator[Flask]:
+    """An app on a fresh database of its own, for tests that commit from several
+    connections at once (concurrency) or from another thread (a live server)."""
+    application = make_app(databases.create())
+    with application.app_context():
+        upgrade(directory=MIGRATIONS)
+    yield application
+    with application.app_context():
+        _db.engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.1) -> object:
+    """Poll until `condition()` is truthy; fail the test with a clear message if it never is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[str]:
+    """A real localstripe server on 127.0.0.1 (through the app's wrapper), for the whole run."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "supporters.payments.localstripe_server", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if requests.get(f"{url}/v1/customers", auth=("sk_test_x", ""), timeout=1).ok:
+                break
+        except requests.RequestException:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("localstripe did not start: " + (process.stderr.read() if process.stderr else b"").decode()[-2000:])
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+class LiveServer:
+    """The app served over real HTTP from a thread, so localstripe can deliver webhooks to it."""
+
+    def __init__(self, app: Flask) -> None:
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_app(databases: DatabaseFactory, localstripe: str) -> Iterator[LiveServer]:
+    """The app on a fresh database, served over HTTP, its webhooks registered with localstripe."""
+    from supporters.payments import gateway
+
+    application = make_app(databases.create(), ENVIRON={"LOCALSTRIPE_URL": localstripe}, WTF_CSRF_ENABLED=True)
+    with application.app_context():
+        upgrade(directory=MIGRATIONS)
+    with LiveServer(application) as server:
+        with application.app_context():
+            gateway().register_webhook(f"{server.url}/webhooks/stripe")  # type: ignore[attr-defined]
+        yield server
+    with application.app_context():
+        _db.engine.dispose()
