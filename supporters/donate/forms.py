@@ -54,7 +54,7 @@ class DonationForm(FlaskForm):
 
     frequency = RadioField(_l("How often"), choices=FREQUENCIES, default=Frequency.ONE_TIME.value)
     amount_choice = RadioField(_l("Amount"), choices=[], validators=[Optional()])
-    custom_amount = StringField(_l("Other amount"), filters=[_strip], validators=[Length(max=40), no_control_characters])
+    custom_amount = StringField(_l("Your own amount"), filters=[_strip], validators=[Length(max=40), no_control_characters])
     currency = SelectField(_l("Currency"), choices=[])
     shown_currency = HiddenField()
     email = EmailField(
@@ -133,7 +133,7 @@ class DonationForm(FlaskForm):
             try:
                 return money.parse_amount(typed, currency)
             except money.MoneyError as exc:
-                self._amount_error(_l(exc.template, **exc.params))  # type: ignore[arg-type]
+                self._amount_error(_l(exc.template, **exc.params))
                 return None
         choice = self.amount_choice.data
         if not choice or choice == OTHER:

@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     from localstripe import resources
 
     # Patch the class before the server module builds its store and middleware.
-    resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
-    resources.Store.try_load_from_disk = lambda self: None  # type: ignore[method-assign]
+    resources.Store.dump_to_disk = lambda self: None
+    resources.Store.try_load_from_disk = lambda self: None
     from aiohttp import web
     from localstripe.server import app
 

@@ -119,12 +119,14 @@ class OfflineGateway(PaymentGateway):
         return OfflinePayment(status, customer_id, intent.id, client_secret=intent.client_secret)
 
     def _subscribe(self, request: CheckoutRequest, customer_id: str, method_id: str) -> OfflinePayment:
+        interval = request.interval
+        assert interval is not None, "only recurring gifts subscribe"
         self.client.v1.payment_methods.attach(method_id, {"customer": customer_id})
         self.client.v1.customers.update(customer_id, {"invoice_settings": {"default_payment_method": method_id}})
         product = self.client.v1.products.create({"name": request.description})
         plan = self.client.v1.plans.create(
             {"amount": request.amount_minor, "currency": request.currency.lower(),
-             "interval": request.interval, "product": product.id}  # type: ignore[typeddict-item]
+             "interval": interval, "product": product.id}
         )
         subscription = self.client.v1.subscriptions.create(
             {"customer": customer_id, "items": [{"plan": plan.id}], "metadata": request.all_metadata,

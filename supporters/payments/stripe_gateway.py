@@ -29,7 +29,7 @@ def checkout_params(request: CheckoutRequest) -> SessionCreateParams:
         "metadata": metadata,
         "success_url": request.success_url,
         "cancel_url": request.cancel_url,
-        "locale": request.locale if request.locale in CHECKOUT_LOCALES else "auto",  # type: ignore[typeddict-item]
+        "locale": request.locale if request.locale in CHECKOUT_LOCALES else "auto",
     }
     if request.interval is None:
         params["mode"] = "payment"

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import donations
@@ -70,7 +70,7 @@ def _gift_from_metadata(obj: Obj) -> Gift | None:
 def _gift_for_charge(charge: Obj) -> Gift | None:
     ids = [i for i in (_id(charge.get("id")), _id(charge.get("charge"))) if i]
     intent = _id(charge.get("payment_intent"))
-    clauses = [Gift.stripe_charge_id.in_(ids)] if ids else []
+    clauses: list[ColumnElement[bool]] = [Gift.stripe_charge_id.in_(ids)] if ids else []
     if intent:
         clauses.append(Gift.stripe_payment_intent_id == intent)
     if not clauses:
