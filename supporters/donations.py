@@ -311,13 +311,17 @@ def mark_paid(
 ) -> bool:
     """Record proof of payment. Returns False (changing only missing ids) when the gift
     was already paid: a second "paid" for the same gift is a duplicate, not new money."""
-    _fill(gift, stripe_payment_intent_id=payment_intent_id, stripe_charge_id=charge_id, stripe_invoice_id=invoice_id)
     supporter = db.session.get(Supporter, gift.supporter_id)
     assert supporter is not None
     _fill(supporter, stripe_customer_id=customer_id)
     if not _can_move(gift, GiftStatus.SUCCEEDED) or gift.status is GiftStatus.DISPUTED:
+        _fill(gift, stripe_payment_intent_id=payment_intent_id, stripe_charge_id=charge_id, stripe_invoice_id=invoice_id)
         db.session.flush()
         return False
+    # The attempt that succeeded is the gift's payment, whatever attempt failed before it.
+    if payment_intent_id:
+        gift.stripe_payment_intent_id = payment_intent_id
+    _fill(gift, stripe_charge_id=charge_id, stripe_invoice_id=invoice_id)
     gift.status = GiftStatus.SUCCEEDED
     gift.paid_at = paid_at or utcnow()
     db.session.flush()
@@ -357,7 +361,8 @@ def mark_canceled(gift: Gift) -> bool:
 def apply_refund_total(gift: Gift, refunded_minor: int, at: datetime | None = None) -> bool:
     """Stripe says `refunded_minor` of the gift has been refunded in all.
 
-    Totals only ever grow, so an older event arriving late changes nothing.
+    Totals only ever grow, so an older event arriving late changes nothing. The
+    gift must be paid: callers holding proof of a refunded charge mark it paid first.
     """
     refunded_minor = min(refunded_minor, gift.amount_minor)
     if refunded_minor <= gift.refunded_minor:
@@ -422,16 +427,19 @@ def plan_for_subscription(subscription_id: str | None, metadata: dict[str, Any] 
     Metadata only finds a plan that has no subscription yet (or this one), so an
     abandoned earlier attempt can never touch the plan.
     """
+    # The row lock makes events about one plan wait for each other (PostgreSQL), so
+    # the two events Stripe sends for one invoice cannot both record it.
     if subscription_id:
         plan = db.session.execute(
-            select(RecurringPlan).filter_by(stripe_subscription_id=subscription_id)
+            select(RecurringPlan).filter_by(stripe_subscription_id=subscription_id).with_for_update()
+            .execution_options(populate_existing=True)
         ).scalar_one_or_none()
         if plan is not None:
             return plan
     plan_id = str((metadata or {}).get("recurring_plan_id", ""))
     if not plan_id.isdigit():
         return None
-    plan = db.session.get(RecurringPlan, int(plan_id))
+    plan = db.session.get(RecurringPlan, int(plan_id), with_for_update=True, populate_existing=True)
     if plan is None or (plan.stripe_subscription_id and plan.stripe_subscription_id != subscription_id):
         return None
     _fill(plan, stripe_subscription_id=subscription_id)
@@ -448,14 +456,15 @@ def record_instalment(
     payment_intent_id: str | None = None,
     charge_id: str | None = None,
     period_end: datetime | None = None,
+    renewal: bool = False,
 ) -> Gift | None:
     """One paid invoice of a plan: the first pays the gift made on the form, each
-    later one records a new recurring gift. An invoice is recorded once."""
+    later one (`renewal`, or any once the form's gift is paid) records a new
+    recurring gift. An invoice is recorded once."""
     if db.session.execute(select(Gift.id).filter_by(stripe_invoice_id=invoice_id)).first():
         return None
-    if period_end and (plan.current_period_end is None or period_end > plan.current_period_end):
-        plan.current_period_end = period_end
-    first = db.session.execute(
+    extend_period(plan, period_end)
+    first = None if renewal else db.session.execute(
         select(Gift)
         .filter_by(recurring_plan_id=plan.id, stripe_invoice_id=None)
         .where(Gift.status.in_([GiftStatus.PENDING, GiftStatus.FAILED, GiftStatus.CANCELED]))
@@ -468,7 +477,7 @@ def record_instalment(
     previous = db.session.execute(
         select(Gift).filter_by(recurring_plan_id=plan.id).order_by(Gift.id).limit(1)
     ).scalar_one_or_none()
-    renewal = Gift(
+    instalment = Gift(
         supporter_id=plan.supporter_id,
         amount_minor=amount_minor,
         currency=currency,
@@ -481,10 +490,16 @@ def record_instalment(
         source_article=previous.source_article if previous else None,
         source_variant=previous.source_variant if previous else None,
     )
-    db.session.add(renewal)
+    db.session.add(instalment)
     db.session.flush()
-    mark_paid(renewal, paid_at=paid_at, invoice_id=invoice_id, payment_intent_id=payment_intent_id, charge_id=charge_id)
-    return renewal
+    mark_paid(instalment, paid_at=paid_at, invoice_id=invoice_id, payment_intent_id=payment_intent_id, charge_id=charge_id)
+    return instalment
+
+
+def extend_period(plan: RecurringPlan, period_end: datetime | None) -> None:
+    """Move the end of the paid-up period forward (never back: events come in any order)."""
+    if period_end and (plan.current_period_end is None or period_end > plan.current_period_end):
+        plan.current_period_end = period_end
 
 
 # --- Totals --------------------------------------------------------------------

@@ -55,8 +55,9 @@ GIFT_TRANSITIONS: dict[enum.Enum, frozenset[enum.Enum]] = {
 }
 #: a Stripe gift starts pending; an offline gift is recorded when the money is in
 GIFT_INITIAL = frozenset({S.PENDING, S.SUCCEEDED})
-#: statuses whose money counts towards totals (net of refunded_minor)
-GIFT_COUNTED = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.DISPUTED})
+#: statuses whose money counts towards totals (net of refunded_minor); a disputed
+#: gift's money is held by the bank and counts again only if the dispute is won
+GIFT_COUNTED = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED})
 
 
 class Gift(Timestamps, Base):

@@ -133,6 +133,31 @@ class PaymentGateway:
             raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
         return iter(sorted(events, key=lambda event: (event.get("created", 0), event["id"])))
 
+    def payment_reference(self, payment_intent_id: str) -> dict[str, str]:
+        """Which gift (`gift_id`, from its metadata) or invoice (`invoice_id`) a payment
+        intent paid for, as Stripe knows it; empty when neither."""
+        try:
+            intent = self.client.v1.payment_intents.retrieve(payment_intent_id)
+        except stripe.InvalidRequestError:
+            return {}
+        except stripe.StripeError as exc:
+            raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+        gift_id = intent.to_dict().get("metadata", {}).get("gift_id")
+        if gift_id:
+            return {"gift_id": str(gift_id)}
+        try:
+            payments = self.client.v1.invoice_payments.list(
+                {"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}, "limit": 1}
+            )
+        except stripe.InvalidRequestError:
+            return {}
+        except stripe.StripeError as exc:
+            raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+        for payment in payments.data:
+            invoice = payment.invoice
+            return {"invoice_id": invoice if isinstance(invoice, str) else invoice.id}
+        return {}
+
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         """The payment intent as Stripe sees it now."""
         try:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import donations
 from ..extensions import db
 from ..models import Gift, PlanStatus, StripeEvent, utcnow
+from ..payments import gateway
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ def _gift_from_metadata(obj: Obj) -> Gift | None:
 
 
 def _gift_for_charge(charge: Obj) -> Gift | None:
+    """The gift a charge (or a dispute of one) paid for: by the ids we stored, else by
+    asking Stripe which gift or invoice its payment intent belongs to."""
     ids = [i for i in (_id(charge.get("id")), _id(charge.get("charge"))) if i]
     intent = _id(charge.get("payment_intent"))
     clauses: list[ColumnElement[bool]] = [Gift.stripe_charge_id.in_(ids)] if ids else []
@@ -75,7 +78,31 @@ def _gift_for_charge(charge: Obj) -> Gift | None:
         clauses.append(Gift.stripe_payment_intent_id == intent)
     if not clauses:
         return None
-    return db.session.execute(select(Gift).where(or_(*clauses)).limit(1)).scalar_one_or_none()
+    gift = db.session.execute(select(Gift).where(or_(*clauses)).limit(1)).scalar_one_or_none()
+    if gift is not None or not intent:
+        return gift
+    # Not linked yet (events out of order, or an instalment whose invoice event
+    # carried no payment intent). A failure to ask raises: Stripe retries later.
+    reference = gateway().payment_reference(intent)
+    if reference.get("gift_id", "").isdigit():
+        gift = db.session.get(Gift, int(reference["gift_id"]))
+    elif reference.get("invoice_id"):
+        gift = db.session.execute(select(Gift).filter_by(stripe_invoice_id=reference["invoice_id"])).scalar_one_or_none()
+    if gift is not None:
+        donations._fill(gift, stripe_payment_intent_id=intent)
+    return gift
+
+
+def _paid_by(gift: Gift, charge: Obj) -> None:
+    """A refund or a dispute of a charge proves the charge was paid: record that first,
+    in case the payment's own event has not arrived yet."""
+    if gift.status.value in ("pending", "failed", "canceled"):
+        donations.mark_paid(
+            gift,
+            paid_at=donations.utc_from_timestamp(charge.get("created")),
+            payment_intent_id=_id(charge.get("payment_intent")),
+            charge_id=_id(charge.get("id")) if charge.get("object") == "charge" else _id(charge.get("charge")),
+        )
 
 
 def _said(changed: bool, gift: Gift | None, what: str) -> str:
@@ -192,6 +219,7 @@ def invoice_paid(invoice: Obj) -> str:
         payment_intent_id=_invoice_payment_intent(invoice),
         charge_id=_id(invoice.get("charge")),
         period_end=period_end,
+        renewal=invoice.get("billing_reason") not in (None, "subscription_create"),
     )
     if gift is None:
         return f"invoice {invoice_id} already recorded"
@@ -229,9 +257,11 @@ def subscription_changed(subscription: Obj) -> str:
     if plan is None:
         return "ignored: no matching recurring plan"
     target = SUBSCRIPTION_STATUSES.get(str(subscription.get("status")))
-    period_end = donations.utc_from_timestamp(subscription.get("current_period_end"))
-    if period_end and (plan.current_period_end is None or period_end > plan.current_period_end):
-        plan.current_period_end = period_end
+    # Stripe keeps the period on each item now; older shapes have it on the subscription.
+    ends = [subscription.get("current_period_end")]
+    ends += [item.get("current_period_end") for item in ((subscription.get("items") or {}).get("data") or [])]
+    for end in ends:
+        donations.extend_period(plan, donations.utc_from_timestamp(end))
     if target is None:
         return f"plan {plan.id} unchanged ({plan.status.value})"
     if target is PlanStatus.CANCELED:
@@ -264,15 +294,33 @@ def charge_refunded(charge: Obj) -> str:
     gift = _gift_for_charge(charge)
     if gift is None:
         return "ignored: no matching gift"
-    donations._fill(gift, stripe_charge_id=_id(charge.get("id")))
     refunded = charge.get("amount_refunded")
     if not isinstance(refunded, int):
         return "ignored: no refunded amount"
+    _paid_by(gift, charge)
+    donations._fill(gift, stripe_charge_id=_id(charge.get("id")))
     return _said(donations.apply_refund_total(gift, refunded), gift, f"refunded {refunded} in all")
 
 
 def dispute_created(dispute: Obj) -> str:
-    return _apply(_gift_for_charge(dispute), donations.mark_disputed, "disputed")
+    gift = _gift_for_charge(dispute)
+    if gift is not None:
+        _paid_by(gift, dispute)
+    return _apply(gift, donations.mark_disputed, "disputed")
+
+
+def invoice_payment_paid(invoice_payment: Obj) -> str:
+    """Links an instalment to its payment intent: current invoices no longer carry it."""
+    invoice_id = _id(invoice_payment.get("invoice"))
+    intent = _id((invoice_payment.get("payment") or {}).get("payment_intent"))
+    if not invoice_id or not intent:
+        return "ignored: not a payment intent"
+    gift = db.session.execute(select(Gift).filter_by(stripe_invoice_id=invoice_id)).scalar_one_or_none()
+    if gift is None:
+        return "ignored: invoice not recorded (its payment is looked up when needed)"
+    changed = not gift.stripe_payment_intent_id
+    donations._fill(gift, stripe_payment_intent_id=intent)
+    return _said(changed, gift, f"linked to {intent}")
 
 
 def dispute_closed(dispute: Obj) -> str:
@@ -291,6 +339,7 @@ HANDLERS: dict[str, Callable[[Obj], str]] = {
     "invoice.paid": invoice_paid,
     "invoice.payment_succeeded": invoice_paid,
     "invoice.payment_failed": invoice_payment_failed,
+    "invoice_payment.paid": invoice_payment_paid,
     "customer.subscription.created": subscription_changed,
     "customer.subscription.updated": subscription_changed,
     "customer.subscription.deleted": subscription_deleted,
