@@ -34,7 +34,7 @@ translations: $(MO)
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k MoneyError --no-location --project=Supporters \
 		-o supporters/translations/messages.pot .
-	$(BIN)/pybabel update --no-location -i supporters/translations/messages.pot -d supporters/translations
+	$(BIN)/pybabel update -i supporters/translations/messages.pot -d supporters/translations
 
 run: install
 	$(FLASK) db upgrade

@@ -281,7 +281,7 @@ def record_payment_attempt(
 
 def gift_by_checkout_session(session_id: str) -> Gift | None:
     """The gift paid through checkout session `session_id`."""
-    if not session_id or len(session_id) > 255:
+    if not session_id or len(session_id) > 255 or not session_id.isprintable():
         return None
     return db.session.execute(select(Gift).filter_by(stripe_checkout_session_id=session_id)).scalar_one_or_none()
 

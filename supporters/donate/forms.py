@@ -8,10 +8,11 @@ from typing import Any
 from babel import Locale
 from flask import current_app
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from .. import donations, money
 from ..models import Frequency
@@ -42,10 +43,18 @@ def no_control_characters(_form: Any, field: Any) -> None:
         raise ValidationError(_l("This contains characters we cannot accept."))
 
 
+#: two-letter codes CLDR names that are not countries (EU, UN, "Unknown Region"…)
+#: or are only reserved in ISO 3166 (Ascension, Canary Islands…)
+NOT_COUNTRIES = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB", "ZZ"}
+
+
 def country_choices() -> list[tuple[str, str]]:
     """Countries in the current language, sorted by name."""
     locale = Locale.parse(str(get_locale() or "en"))
-    names = {code: name for code, name in locale.territories.items() if len(code) == 2 and code.isalpha()}
+    names = {
+        code: name for code, name in locale.territories.items()
+        if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
+    }
     return [("", str(_l("Choose a country")))] + sorted(names.items(), key=lambda item: item[1])
 
 
@@ -60,12 +69,12 @@ class DonationForm(FlaskForm):
     email = EmailField(
         _l("E-mail"),
         filters=[_strip],
-        validators=[InputRequired(_l("Enter your e-mail address, so we can send a receipt.")),
+        validators=[DataRequired(_l("Enter your e-mail address, so we can send a receipt.")),
                     Length(max=254), no_control_characters, Email(_l("Enter a valid e-mail address."))],
     )
     name = StringField(
         _l("Full name"), filters=[_strip],
-        validators=[InputRequired(_l("Enter your name.")), Length(max=200), no_control_characters],
+        validators=[DataRequired(_l("Enter your name.")), Length(max=200), no_control_characters],
     )
     country = SelectField(_l("Country"), choices=[], validators=[Optional()])
     address_line1 = StringField(_l("Street and number"), filters=[_strip], validators=[Length(max=200), no_control_characters])
@@ -112,11 +121,11 @@ class DonationForm(FlaskForm):
             low, high = donations.minimum_gift(currency), donations.maximum_gift(currency)
             locale = str(get_locale() or "en")
             if amount < low:
-                self._amount_error(_l("The smallest gift we can accept online is %(amount)s.",
+                self._amount_error(_("The smallest gift we can accept online is %(amount)s.",
                                       amount=money.format_amount(low, currency, locale)))
                 amount = None
             elif amount > high:
-                self._amount_error(_l("The largest gift we can accept online is %(amount)s. "
+                self._amount_error(_("The largest gift we can accept online is %(amount)s. "
                                       "For a larger gift, please contact us about a bank transfer.",
                                       amount=money.format_amount(high, currency, locale)))
                 amount = None
@@ -133,14 +142,14 @@ class DonationForm(FlaskForm):
             try:
                 return money.parse_amount(typed, currency)
             except money.MoneyError as exc:
-                self._amount_error(_l(exc.template, **exc.params))
+                self._amount_error(_(exc.template, **exc.params))
                 return None
         choice = self.amount_choice.data
         if not choice or choice == OTHER:
             self._amount_error(_l("Choose an amount or enter your own."))
             return None
         if self.shown_currency.data and self.shown_currency.data != currency:
-            self._amount_error(_l("The suggested amounts were in %(shown)s. Please choose an amount in %(currency)s.",
+            self._amount_error(_("The suggested amounts were in %(shown)s. Please choose an amount in %(currency)s.",
                                   shown=self.shown_currency.data, currency=currency))
             return None
         return int(choice)

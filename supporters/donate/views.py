@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -36,8 +37,9 @@ def _clean(value: str | None, limit: int) -> str | None:
 def _campaign(slug: str | None) -> Campaign | None:
     """The active campaign named in the link, else the general one, else any active one."""
     query = select(Campaign).filter_by(active=True)
+    slug = _clean(slug, 64)
     if slug:
-        found = db.session.execute(query.filter_by(slug=slug[:64])).scalar_one_or_none()
+        found = db.session.execute(query.filter_by(slug=slug)).scalar_one_or_none()
         if found:
             return found
     return db.session.execute(query.order_by((Campaign.slug != "general"), Campaign.id).limit(1)).scalar_one_or_none()
@@ -69,7 +71,8 @@ def _email_limit() -> str:
 
 def _limited_message() -> str:
     return _(
-        "Several gifts were started from here in a short time. To protect donors from card fraud, "
+        "Several gifts were started from this connection or with this e-mail address in a short time. "
+        "To protect donors from card fraud, "
         "please wait a while before trying again. If you were charged, your receipt is on its way."
     )
 
@@ -109,7 +112,8 @@ def _render(form: DonationForm, campaign: Campaign | None, status: int = 200) ->
     currency = currency or current_app.config["SUPPORTERS_CURRENCIES"][0]
     sample = form.amount_minor or _first_amount(form) or donations.minimum_gift(currency)
     fee = {
-        "percent": current_app.config["SUPPORTERS_FEE_PERCENT"],
+        "percent": format_decimal(Decimal(current_app.config["SUPPORTERS_FEE_PERCENT"])),
+        "percent_raw": current_app.config["SUPPORTERS_FEE_PERCENT"],
         "fixed": {code: amount for code, amount in current_app.config["SUPPORTERS_FEE_FIXED"].items()},
         "example": money.format_amount(donations.estimate_fee(sample, currency), currency, str(get_locale() or "en")),
         "on": money.format_amount(sample, currency, str(get_locale() or "en")),
