@@ -163,6 +163,10 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "SUPPORTERS_BASE_CURRENCY": base_currency,
         "SUPPORTERS_CURRENCIES": currencies,
         "SUPPORTERS_ORG_NAME": env.get("SUPPORTERS_ORG_NAME", "Supporters demo foundation").strip(),
+        "SUPPORTERS_CREDIT_NOTICE": env.get("SUPPORTERS_CREDIT_NOTICE", "").strip(),
+        "WIDGET_ALLOWED_ORIGINS": [
+            origin.strip() for origin in env.get("WIDGET_ALLOWED_ORIGINS", "*").split() if origin.strip()
+        ] or ["*"],
         "BABEL_DEFAULT_LOCALE": locales[0] if locales else "en",
         "SUPPORTERS_LOCALES": locales or ["en"],
         "STRIPE_SECRET_KEY": stripe_secret,

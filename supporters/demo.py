@@ -18,6 +18,7 @@ from . import donations
 from .articles.markup import render_markdown
 from .extensions import db
 from .models import (
+    AppealVariant,
     Article,
     ArticleTag,
     Campaign,
@@ -154,6 +155,13 @@ def _seed_campaign(currency: str, report: SeedReport) -> Campaign:
             "behind them and keep it independent.",
             active=True,
             is_demo=True,
+            variants=[
+                AppealVariant(key="independence", weight=1, heading="Support independent analysis",
+                              text="Our articles are free for everyone. Gifts from readers keep our research "
+                              "independent of any government or company."),
+                AppealVariant(key="monthly", weight=1, heading="Become a monthly supporter",
+                              text="A small monthly gift lets us plan next year's research, not just next week's."),
+            ],
         )
         db.session.add(campaign)
         db.session.flush()

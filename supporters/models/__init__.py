@@ -2,7 +2,7 @@
 
 from .article import Article, ArticleTag
 from .base import Base, InvalidTransition, utcnow
-from .campaign import Campaign, Frequency
+from .campaign import AppealVariant, Campaign, Frequency
 from .gift import GIFT_COUNTED, GIFT_TRANSITIONS, Gift, GiftKind, GiftMethod, GiftStatus
 from .outbox import OutboxEmail
 from .recurring import PLAN_TRANSITIONS, PlanInterval, PlanStatus, RecurringPlan
@@ -12,7 +12,7 @@ from .supporter import Consent, Supporter, SupporterTag, normalise_email, sort_k
 from .widget import WidgetStat
 
 __all__ = [
-    "Article", "ArticleTag", "AuditEvent", "Base", "Campaign", "Consent", "Frequency",
+    "AppealVariant", "Article", "ArticleTag", "AuditEvent", "Base", "Campaign", "Consent", "Frequency",
     "GIFT_COUNTED", "GIFT_TRANSITIONS", "Gift", "GiftKind", "GiftMethod", "GiftStatus",
     "InvalidTransition", "OutboxEmail", "PLAN_TRANSITIONS", "PlanInterval", "PlanStatus",
     "RecurringPlan", "StaffRole", "StaffUser", "StripeEvent", "Supporter", "SupporterTag",

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Timestamps, currency_check, enum_column
 
@@ -47,3 +47,30 @@ class Campaign(Timestamps, Base):
     ends_on: Mapped[date | None]
     active: Mapped[bool] = mapped_column(default=True)
     is_demo: Mapped[bool] = mapped_column(default=False)
+
+    variants: Mapped[list[AppealVariant]] = relationship(
+        back_populates="campaign", cascade="all, delete-orphan", lazy="selectin", order_by="AppealVariant.id"
+    )
+
+
+class AppealVariant(Base):
+    """One wording of a campaign's appeal; each page view of the widget picks one by weight."""
+
+    __tablename__ = "appeal_variant"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "key"),
+        sa.CheckConstraint("weight > 0", name="weight_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id", ondelete="CASCADE"))
+    #: short name used in counters and links, e.g. "a", "urgent"
+    key: Mapped[str] = mapped_column(sa.String(64))
+    #: the appeal, shown as plain text
+    heading: Mapped[str] = mapped_column(sa.String(200))
+    text: Mapped[str] = mapped_column(sa.Text, default="")
+    #: relative chance of being shown
+    weight: Mapped[int] = mapped_column(default=1)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="variants")
