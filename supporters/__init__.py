@@ -113,15 +113,19 @@ def register_payments(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from .articles.views import bp as articles_bp
     from .core.views import bp as core_bp
     from .donate.offline import bp as offline_pay_bp
     from .donate.views import bp as donate_bp
     from .webhooks.views import bp as webhooks_bp
+    from .widget.views import bp as widget_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(donate_bp)
     app.register_blueprint(offline_pay_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(articles_bp)
+    app.register_blueprint(widget_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -137,8 +141,10 @@ def register_security_headers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from .articles.cli import articles_cli
     from .cli import demo_cli, dev_cli, staff_cli, stripe_cli
     from .mail import worker_cli
 
     for command in (demo_cli, staff_cli, stripe_cli, dev_cli, worker_cli):
         app.cli.add_command(command)
+    app.cli.add_command(articles_cli)

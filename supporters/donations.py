@@ -39,6 +39,7 @@ from .models import (
     utcnow,
 )
 from .payments import CheckoutRequest, PaymentGateway
+from .widget import service as widget_service
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +334,7 @@ def mark_paid(
         plan.started_at = plan.started_at or gift.paid_at
     refresh_supporter_totals(supporter)
     mail.queue_receipt(gift)
+    widget_service.count_gift(gift)
     return True
 
 

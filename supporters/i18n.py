@@ -17,7 +17,8 @@ def select_locale() -> str:
     supported: list[str] = current_app.config["SUPPORTERS_LOCALES"]
     asked = request.args.get("lang", "").strip().lower()
     if asked in supported:
-        session["lang"] = asked
+        if request.blueprint != "widget":  # widget responses never set a cookie
+            session["lang"] = asked
         return asked
     remembered = session.get("lang")
     if remembered in supported:

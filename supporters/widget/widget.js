@@ -1,0 +1,134 @@
+/*! Supporters "Support Us" widget. No cookies, no identifiers, no third-party requests. */
+(function () {
+  "use strict";
+  var me = document.currentScript;
+  if (!me || !window.fetch || !Element.prototype.attachShadow) return;
+  var origin = new URL(me.src, location.href).origin;
+  var lang = (me.dataset.lang || document.documentElement.lang || "").slice(0, 2).toLowerCase();
+  var configs = {};
+  var HEIGHT = 330;
+  var CSS = ":host{all:initial;display:block;min-height:" + HEIGHT + "px;contain:content}" +
+    ".c{box-sizing:border-box;font:16px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1d232b;background:#fbfaf7;" +
+    "border:1px solid #e3e0d8;border-top:4px solid #b3261e;border-radius:8px;padding:18px 20px;max-width:640px;margin:0 auto}" +
+    "h2{font:700 21px/1.25 Georgia,serif;margin:0 0 6px}p{margin:0 0 12px}" +
+    ".bar{height:8px;background:#e3e0d8;border-radius:4px;overflow:hidden}.bar span{display:block;height:100%;background:#1e7b46}" +
+    ".raised{font-size:14px;color:#5b6470;margin:6px 0 12px}.g{display:flex;flex-wrap:wrap;gap:6px;margin:0 0 10px}" +
+    "button{font:600 15px system-ui,sans-serif;padding:8px 12px;border:1px solid #8a8f98;border-radius:6px;background:#fff;color:#1d232b;cursor:pointer}" +
+    "button[aria-pressed=true]{border-color:#b3261e;box-shadow:inset 0 0 0 1px #b3261e}" +
+    "a{display:block;text-align:center;font:700 17px system-ui,sans-serif;background:#b3261e;color:#fff;text-decoration:none;padding:11px;border-radius:6px}" +
+    ":focus-visible{outline:3px solid #1a5fb4;outline-offset:2px}" +
+    ":host([data-theme=dark]) .c{background:#1d232b;color:#f3f1ec;border-color:#3a414b}" +
+    ":host([data-theme=dark]) button{background:#2a313a;color:#f3f1ec}:host([data-theme=dark]) .raised{color:#b9c0c8}" +
+    "@media (prefers-color-scheme:dark){:host(:not([data-theme=light])) .c{background:#1d232b;color:#f3f1ec;border-color:#3a414b}" +
+    ":host(:not([data-theme=light])) button{background:#2a313a;color:#f3f1ec}}";
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    for (var k in attrs) node.setAttribute(k, attrs[k]);
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function config(campaign) {
+    var url = origin + "/widget/config/" + encodeURIComponent(campaign) + ".json" + (lang ? "?lang=" + lang : "");
+    return configs[url] || (configs[url] = fetch(url, { credentials: "omit" }).then(function (r) {
+      if (!r.ok) throw new Error(r.status);
+      return r.json();
+    }));
+  }
+
+  function pick(variants) {
+    var total = 0, i;
+    for (i = 0; i < variants.length; i++) total += variants[i].weight;
+    var roll = Math.random() * total;
+    for (i = 0; i < variants.length; i++) if ((roll -= variants[i].weight) < 0) return variants[i];
+    return variants[0];
+  }
+
+  function beacon(cfg, event) {
+    var body = JSON.stringify(event);
+    if (!(navigator.sendBeacon && navigator.sendBeacon(cfg.event_url, body))) {
+      fetch(cfg.event_url, { method: "POST", body: body, credentials: "omit", keepalive: true }).catch(function () {});
+    }
+  }
+
+  function render(host, cfg) {
+    var data = host.dataset, variant = pick(cfg.variants), frame = "frame" in data;
+    var currency = cfg.presets[data.currency] ? data.currency : cfg.currencies[0];
+    var presets = cfg.presets[currency], state = { frequency: cfg.frequency, amount: presets[Math.min(1, presets.length - 1)].amount };
+    var event = { campaign: cfg.campaign, article: data.article || "", variant: variant.key };
+    var root = host.attachShadow({ mode: "open" });
+    if (root.adoptedStyleSheets && window.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } else root.appendChild(el("style", {}, CSS));
+    var card = el("section", { "class": "c", role: "region", "aria-labelledby": "sw-h" });
+    card.appendChild(el("h2", { id: "sw-h" }, variant.heading));
+    if (variant.text) card.appendChild(el("p", {}, variant.text));
+    var p = cfg.progress;
+    if (p.percent != null) {
+      var bar = el("div", { "class": "bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": p.percent, "aria-label": p.raised_label + " " + p.goal_label });
+      var fill = el("span");
+      fill.style.width = p.percent + "%";
+      bar.appendChild(fill);
+      card.appendChild(bar);
+    }
+    card.appendChild(el("p", { "class": "raised" }, p.raised_label + (p.goal_label ? " " + p.goal_label : "") + " · " + p.supporters_label));
+    var link = el("a", { href: "#", target: frame ? "_top" : "_self" }, cfg.labels.button);
+
+    function group(label, options, key) {
+      var box = el("div", { "class": "g", role: "group", "aria-label": label });
+      options.forEach(function (o) {
+        var b = el("button", { type: "button", "aria-pressed": String(state[key] === o[0]) }, o[1]);
+        b.addEventListener("click", function () {
+          state[key] = o[0];
+          box.querySelectorAll("button").forEach(function (x) { x.setAttribute("aria-pressed", String(x === b)); });
+          update();
+        });
+        box.appendChild(b);
+      });
+      card.appendChild(box);
+    }
+    group(cfg.labels.frequency, [["one_time", cfg.labels.once], ["monthly", cfg.labels.monthly]], "frequency");
+    group(cfg.labels.amount, presets.map(function (x) { return [x.amount, x.label]; }), "amount");
+
+    function update() {
+      var q = new URLSearchParams({ campaign: cfg.campaign, amount: state.amount, currency: currency, frequency: state.frequency, variant: variant.key });
+      if (event.article) q.set("article", event.article);
+      q.set("src", frame ? (document.referrer || location.href) : location.href);
+      link.href = cfg.donate_url + "?" + q;
+    }
+    update();
+    link.addEventListener("click", function () { beacon(cfg, Object.assign({ type: "click" }, event)); });
+    card.appendChild(link);
+    root.appendChild(card);
+
+    if (window.IntersectionObserver) {
+      var seen = new IntersectionObserver(function (entries) {
+        if (entries.some(function (e) { return e.intersectionRatio >= 0.5; })) {
+          seen.disconnect();
+          beacon(cfg, Object.assign({ type: "impression" }, event));
+        }
+      }, { threshold: 0.5 });
+      seen.observe(host);
+    }
+  }
+
+  var hosts = [].slice.call(document.querySelectorAll("[data-supporters-widget]"));
+  if (me.dataset.campaign) {
+    var own = el("div", { "data-supporters-widget": "", "data-campaign": me.dataset.campaign });
+    ["article", "currency", "theme"].forEach(function (k) { if (me.dataset[k]) own.dataset[k] = me.dataset[k]; });
+    me.parentNode.insertBefore(own, me);
+    hosts.push(own);
+  }
+  hosts.forEach(function (host) {
+    if (host.dataset.supportersReady) return;
+    host.dataset.supportersReady = "1";
+    host.style.display = "block";
+    host.style.minHeight = HEIGHT + "px";
+    config(host.dataset.campaign || "general").then(function (cfg) { render(host, cfg); }, function () {
+      host.style.minHeight = "";
+    });
+  });
+})();
