@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, abort, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -10,6 +10,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..extensions import db, limiter
 
 bp = Blueprint("core", __name__)
+
+
+@bp.before_app_request
+def refuse_nul_characters() -> None:
+    """No page has a NUL in its address, and no database stores one in text."""
+    if "\x00" in request.path:
+        abort(404)
+    if any("\x00" in value for value in request.args.values()):
+        abort(400, "The address contains characters we cannot accept.")
 
 
 @bp.get("/")
