@@ -7,7 +7,7 @@
   var lang = (me.dataset.lang || document.documentElement.lang || "").slice(0, 2).toLowerCase();
   var configs = {};
   var HEIGHT = 330;
-  var CSS = ":host{all:initial;display:block;min-height:" + HEIGHT + "px;contain:content}" +
+  var CSS = ":host{all:initial!important;display:block!important;min-height:" + HEIGHT + "px!important;contain:content!important}" +
     ".c{box-sizing:border-box;font:16px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1d232b;background:#fbfaf7;" +
     "border:1px solid #e3e0d8;border-top:4px solid #b3261e;border-radius:8px;padding:18px 20px;max-width:640px;margin:0 auto}" +
     "h2{font:700 21px/1.25 Georgia,serif;margin:0 0 6px}p{margin:0 0 12px}" +

@@ -1,0 +1,187 @@
+"""The Support Us card in a real browser: on our article pages and on another site."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from supporters.extensions import db
+from supporters.models import AppealVariant, Article, ArticleTag, Campaign, Frequency, Gift, GiftStatus, WidgetStat
+from supporters.widget import service
+from tests.conftest import LiveServer, free_port, wait_for
+
+pytestmark = pytest.mark.browser
+
+HOSTILE_CSS = """
+* { all: unset !important; font-size: 41px !important; color: red !important; line-height: 3 !important; }
+div, section, button, a, h2, p { display: inline !important; background: yellow !important;
+  border: 7px dashed lime !important; visibility: visible !important; }
+button { visibility: hidden !important; }
+[data-supporters-widget] { display: none !important; height: 0 !important; }
+"""
+
+
+@pytest.fixture
+def site(live_app: LiveServer) -> LiveServer:
+    service.clear_cache()
+    with live_app.app.app_context():
+        campaign = Campaign(slug="general", name="Keep our research free", goal_currency="PLN", goal_minor=100000,
+                            preset_amounts={"PLN": [2000, 5000, 10000]}, default_frequency=Frequency.ONE_TIME,
+                            variants=[AppealVariant(key="only", heading="Support <b>independent</b> analysis",
+                                                    text="Gifts from readers keep us independent.", weight=1)])
+        db.session.add(campaign)
+        db.session.flush()
+        db.session.add(Article(slug="grid-story", title="The grid story", lead="Lead.", published_on=date(2026, 11, 1),
+                               body_markdown="Body", body_html="<p>Body of the article.</p>", campaign_id=campaign.id,
+                               published=True, tags=[ArticleTag(tag="energy")]))
+        db.session.commit()
+    return live_app
+
+
+class OtherSite:
+    """A page on a second local origin that embeds the widget with one script tag."""
+
+    def __init__(self, app_url: str, css: str) -> None:
+        html = (f"<!doctype html><html lang='en'><head><style>{css}</style></head><body>"
+                "<h1>Someone else's article</h1><p>Some text before the appeal.</p>"
+                f"<script src='{app_url}/widget.js' data-campaign='general' data-article='ext-story' async></script>"
+                "<p>Text after.</p></body></html>").encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(html)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/story.html"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def other_site(site: LiveServer) -> Iterator[Any]:
+    made: list[OtherSite] = []
+
+    def make(css: str = "") -> OtherSite:
+        made.append(OtherSite(site.url, css))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def card(page: Any) -> Any:
+    """The card inside the widget's shadow root (Playwright's CSS engine pierces open shadow roots)."""
+    locator = page.locator("[data-supporters-widget] section.c")
+    locator.wait_for()
+    return locator
+
+
+def counters(app: Any) -> dict[str, int]:
+    with app.app_context():
+        rows = db.session.scalars(select(WidgetStat)).all()
+        return {name: sum(getattr(r, name) for r in rows) for name in ("impressions", "clicks", "gifts")}
+
+
+def test_our_article_page_shows_the_card_and_leads_to_a_prefilled_donation_form(site: LiveServer, page: Any) -> None:
+    page.goto(f"{site.url}/articles/grid-story")
+    box = card(page)
+    assert "Support <b>independent</b> analysis" in box.locator("h2").inner_text(), "staff text is shown as text"
+    box.get_by_role("button", name="PLN100").click()
+    box.get_by_role("link", name="Support us").click()
+    page.wait_for_url("**/donate/?*")
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["campaign"] == ["general"] and query["article"] == ["grid-story"] and query["variant"] == ["only"]
+    assert query["amount"] == ["100.00"] and query["src"][0].endswith("/articles/grid-story")
+    assert page.locator("input[name=amount_choice][value='10000']").is_checked()
+    assert page.locator("input[name=article]").input_value() == "grid-story"
+
+
+def test_a_hostile_page_on_another_origin_cannot_break_the_card(site: LiveServer, other_site: Any, page: Any) -> None:
+    clean = other_site("")
+    page.goto(clean.url)
+    reference = card(page).bounding_box()
+
+    hostile = other_site(HOSTILE_CSS)
+    page.goto(hostile.url)
+    box = card(page)
+    measured = box.bounding_box()
+    assert abs(measured["height"] - reference["height"]) < 2 and measured["width"] > 250
+    button = box.get_by_role("button", name="PLN50")
+    assert button.is_visible()
+    style = button.evaluate("b => { const s = getComputedStyle(b); return [s.backgroundColor, s.fontSize, s.color]; }")
+    assert style == ["rgb(255, 255, 255)", "15px", "rgb(29, 35, 43)"]
+    assert page.locator("h1").evaluate("h => getComputedStyle(h).color") == "rgb(255, 0, 0)", "the host page keeps its own styles"
+
+    box.get_by_role("link", name="Support us").click()
+    page.wait_for_url(f"{site.url}/donate/?*")
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["src"] == [hostile.url] and query["article"] == ["ext-story"]
+
+
+def test_the_widget_sets_no_cookies_and_talks_to_no_one_else(site: LiveServer, other_site: Any, page: Any) -> None:
+    embed = other_site("")
+    seen: list[tuple[str, dict[str, str]]] = []
+    page.on("response", lambda response: seen.append((response.url, response.headers)))
+    page.goto(embed.url)
+    card(page)
+    wait_for(lambda: counters(site.app)["impressions"] >= 1)
+    widget_responses = [(url, headers) for url, headers in seen if url.startswith(site.url)]
+    assert {urlsplit(url).path for url, _ in widget_responses} >= {"/widget.js", "/widget/config/general.json"}
+    for url, headers in widget_responses:
+        assert "set-cookie" not in headers, url
+    hosts = {urlsplit(url).netloc for url, _ in seen}
+    assert hosts <= {urlsplit(embed.url).netloc, urlsplit(site.url).netloc}
+    assert page.context.cookies() == []
+    assert page.evaluate("() => [document.cookie, localStorage.length, sessionStorage.length]") == ["", 0, 0]
+
+
+def test_a_gift_made_from_an_article_is_attributed_and_every_counter_moves(site: LiveServer, page: Any) -> None:
+    page.goto(f"{site.url}/articles/grid-story")
+    box = card(page)
+    wait_for(lambda: counters(site.app)["impressions"] == 1)
+    box.get_by_role("button", name="PLN50").click()
+    box.get_by_role("link", name="Support us").click()
+    page.wait_for_url("**/donate/?*")
+    wait_for(lambda: counters(site.app)["clicks"] == 1)
+
+    page.get_by_role("textbox", name="E-mail").fill("reader@example.org")
+    page.get_by_role("textbox", name="Full name").fill("Jan Reader")
+    page.get_by_role("button", name="Continue to payment").click()
+    page.wait_for_url("**/pay/test/**")
+    page.get_by_role("button", name="Pay").click()
+    page.wait_for_url("**/donate/thanks?session_id=*")
+    page.locator("[data-gift-status=succeeded]").wait_for()
+
+    with site.app.app_context():
+        gift = db.session.scalars(select(Gift)).one()
+        assert gift.status is GiftStatus.SUCCEEDED
+        assert (gift.source_article, gift.source_variant) == ("grid-story", "only")
+        assert gift.source_url.endswith("/articles/grid-story")
+        row = db.session.scalars(select(WidgetStat)).one()
+        assert (row.article, row.variant, row.impressions, row.clicks, row.gifts, row.amount_base_minor) == (
+            "grid-story", "only", 1, 1, 1, 5000)
+
+
+def test_the_iframe_embed_shows_the_card_and_follows_the_dark_hint(site: LiveServer, page: Any) -> None:
+    page.goto(f"{site.url}/widget/frame/general?article=grid-story")
+    box = card(page)
+    assert box.get_by_role("link", name="Support us").get_attribute("target") == "_top"
+    assert box.evaluate("c => getComputedStyle(c).backgroundColor") == "rgb(251, 250, 247)"
+    page.goto(f"{site.url}/widget/frame/general?theme=dark")
+    assert card(page).evaluate("c => getComputedStyle(c).backgroundColor") == "rgb(29, 35, 43)"
