@@ -30,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping({k: v for k, v in config.items() if k != "ENVIRON"})
 
+    register_proxy(app)
     register_extensions(app)
     register_payments(app)
     register_blueprints(app)
@@ -37,6 +38,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_security_headers(app)
     register_commands(app)
     return app
+
+
+def register_proxy(app: Flask) -> None:
+    """Behind N trusted proxies, take the client address, scheme and host from their
+    X-Forwarded-* headers (rate limits, canonical URLs); never trust them otherwise."""
+    proxies = int(app.config["SUPPORTERS_PROXIES"])
+    if proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask) -> None:

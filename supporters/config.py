@@ -193,6 +193,7 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "DONATE_LIMIT_PER_EMAIL": env.get("DONATE_LIMIT_PER_EMAIL", "5 per hour").strip(),
         "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR", "").strip() or str(instance_path / "mail"),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://").strip(),
+        "SUPPORTERS_PROXIES": _int(env, "SUPPORTERS_PROXIES", 0),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -22,6 +22,8 @@ ALLOWED_ATTRIBUTES = {
 def render_markdown(text: str) -> str:
     """Render Markdown to HTML that is safe to show: no scripts, handlers or foreign schemes."""
     html = markdown.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
+    # The page's title is its only <h1>: a "# Heading" in the body becomes a section heading.
+    html = html.replace("<h1>", "<h2>").replace("<h1 ", "<h2 ").replace("</h1>", "</h2>")
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,

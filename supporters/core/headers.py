@@ -6,7 +6,7 @@ from flask import Response
 
 #: no framing, no third-party anything; widget routes will set their own
 DEFAULT_CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
     "form-action 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'"
 )
 

@@ -16,7 +16,7 @@
     "button{font:600 15px system-ui,sans-serif;padding:8px 12px;border:1px solid #8a8f98;border-radius:6px;background:#fff;color:#1d232b;cursor:pointer}" +
     "button[aria-pressed=true]{border-color:#b3261e;box-shadow:inset 0 0 0 1px #b3261e}" +
     "a{display:block;text-align:center;font:700 17px system-ui,sans-serif;background:#b3261e;color:#fff;text-decoration:none;padding:11px;border-radius:6px}" +
-    ":focus-visible{outline:3px solid #1a5fb4;outline-offset:2px}" +
+    ":focus-visible{outline:3px solid #1a5fb4;outline-offset:2px}@media print{:host{display:none!important}}" +
     ":host([data-theme=dark]) .c{background:#1d232b;color:#f3f1ec;border-color:#3a414b}" +
     ":host([data-theme=dark]) button{background:#2a313a;color:#f3f1ec}:host([data-theme=dark]) .raised{color:#b9c0c8}" +
     "@media (prefers-color-scheme:dark){:host(:not([data-theme=light])) .c{background:#1d232b;color:#f3f1ec;border-color:#3a414b}" +

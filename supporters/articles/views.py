@@ -1,0 +1,101 @@
+"""/articles: the list of published articles and each article's page with its Support Us widget."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from markupsafe import Markup
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Article, ArticleTag, Campaign
+from .importer import TAG_MAX
+from .related import related_articles
+
+bp = Blueprint("articles", __name__, url_prefix="/articles")
+
+PER_PAGE = 10
+MAX_PAGE_DIGITS = 6
+DESCRIPTION_LENGTH = 160
+#: the campaign a widget asks for when its article names none
+DEFAULT_CAMPAIGN = "general"
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    """Published articles, newest first, ten a page; `?tag=` keeps those filed under one tag."""
+    tag = " ".join(request.args.get("tag", "").split())[:TAG_MAX] or None
+    query = select(Article).where(Article.published.is_(True))
+    if tag:
+        query = query.where(Article.tags.any(ArticleTag.tag == tag))
+    query = query.order_by(Article.published_on.desc(), Article.id.desc())
+    # error_out: a page past the last one is a 404 (page 1 of nothing is an empty list)
+    pagination = db.paginate(query, page=_page_number(), per_page=PER_PAGE, error_out=True)
+    page = pagination.page if pagination.page > 1 else None
+    return render_template(
+        "articles/index.html",
+        pagination=pagination,
+        tag=tag,
+        canonical_url=url_for("articles.index", tag=tag, page=page, _external=True),
+    )
+
+
+@bp.get("/<slug>")
+def show(slug: str) -> ResponseReturnValue:
+    """One published article: text, Support Us widget, credit notice, tags and related articles."""
+    article = db.session.execute(
+        select(Article).filter_by(slug=slug, published=True)
+    ).scalar_one_or_none()
+    if article is None:
+        abort(404)
+    return render_template(
+        "articles/show.html",
+        article=article,
+        tags=sorted((row.tag for row in article.tags), key=str.casefold),
+        related=related_articles(article),
+        campaign_slug=campaign_slug(article),
+        credit_notice=credit_notice(article),
+        description=summary(article.lead or Markup(article.body_html).striptags()),
+        canonical_url=url_for("articles.show", slug=article.slug, _external=True),
+    )
+
+
+def _page_number() -> int:
+    """`?page=` as a number from 1 up; anything else is a page that does not exist."""
+    raw = request.args.get("page", "1")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
+        abort(404)
+    return int(raw)
+
+
+def campaign_slug(article: Article) -> str:
+    """The slug of the campaign the article's widget asks for ("general" when it names none)."""
+    if article.campaign_id is None:
+        return DEFAULT_CAMPAIGN
+    slug = db.session.execute(select(Campaign.slug).filter_by(id=article.campaign_id)).scalar_one_or_none()
+    return slug or DEFAULT_CAMPAIGN
+
+
+def credit_notice(article: Article) -> str:
+    """The article's own credit/licence notice, else the site-wide one, else the default wording."""
+    return (
+        (article.credit_notice or "").strip()
+        or current_app.config.get("SUPPORTERS_CREDIT_NOTICE", "")
+        or _(
+            "You may republish our texts if you credit %(org)s and link to the original. "
+            "Photos and other images may not be reused without permission.",
+            org=current_app.config["SUPPORTERS_ORG_NAME"],
+        )
+    )
+
+
+def summary(text: str, limit: int = DESCRIPTION_LENGTH) -> str:
+    """`text` on one line, cut at a word boundary to at most `limit` characters (with "…")."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.-–—") + "…"

@@ -1,0 +1,61 @@
+"""Article bodies: Markdown becomes HTML that is safe to show as it is."""
+
+from __future__ import annotations
+
+import pytest
+
+from supporters.articles.markup import render_markdown
+
+
+@pytest.mark.parametrize(
+    ("markdown", "forbidden"),
+    [
+        ("Hello <script>alert('x')</script> there", ["<script", "alert("]),
+        ('<p onclick="steal()">Click</p>', ["onclick", "steal()"]),
+        ('<img src="https://example.org/a.png" onerror="steal()">', ["onerror", "steal()"]),
+        ("[link](javascript:alert(1))", ["javascript:"]),
+        ('<a href="javascript:alert(1)">link</a>', ["javascript:"]),
+        ('<a href="JaVaScRiPt:alert(1)">link</a>', ["javascript:", "JaVaScRiPt:"]),
+        ('<a href="data:text/html,<script>x</script>">link</a>', ["data:", "<script"]),
+        ('<p style="position:fixed;top:0">Overlay</p>', ["style=", "position:fixed"]),
+        ('<iframe src="https://example.org/"></iframe>', ["<iframe", "example.org"]),
+        ('<object data="x.swf"></object><embed src="x.swf">', ["<object", "<embed"]),
+        ("<style>body { display: none }</style>", ["<style", "display: none"]),
+        ('<form action="https://example.org/"><input name="card"></form>', ["<form", "<input"]),
+    ],
+)
+def test_dangerous_markup_is_removed(markdown: str, forbidden: list[str]) -> None:
+    html = render_markdown(markdown)
+    for fragment in forbidden:
+        assert fragment not in html
+
+
+def test_headings_lists_and_emphasis_stay() -> None:
+    html = render_markdown("## Section\n\n### Part\n\n- one\n- two\n\n1. first\n2. second\n\n*soft* and **strong**\n")
+    assert "<h2>Section</h2>" in html and "<h3>Part</h3>" in html
+    assert "<ul>\n<li>one</li>\n<li>two</li>\n</ul>" in html
+    assert "<ol>\n<li>first</li>\n<li>second</li>\n</ol>" in html
+    assert "<em>soft</em>" in html and "<strong>strong</strong>" in html
+
+
+def test_links_stay_and_open_without_handing_over_the_page() -> None:
+    html = render_markdown("Read [the report](https://example.org/report) or [write](mailto:desk@example.org).")
+    assert '<a href="https://example.org/report" rel="noopener noreferrer">the report</a>' in html
+    assert 'href="mailto:desk@example.org"' in html
+
+
+def test_tables_stay() -> None:
+    html = render_markdown("| year | budget |\n|---|---|\n| 2024 | 1.9% |\n")
+    assert "<table>" in html and "<th>year</th>" in html and "<td>1.9%</td>" in html
+
+
+def test_images_with_web_addresses_stay_and_others_lose_their_source() -> None:
+    html = render_markdown("![A chart](https://example.org/chart.png) ![Inline](data:image/png;base64,AAAA)")
+    assert '<img alt="A chart" src="https://example.org/chart.png">' in html
+    assert "data:image" not in html
+
+
+def test_plain_text_is_escaped_not_interpreted() -> None:
+    html = render_markdown("Use `<b>` for bold; 3 < 4 & 5 > 2.")
+    assert "<code>&lt;b&gt;</code>" in html
+    assert "3 &lt; 4 &amp; 5 &gt; 2" in html
