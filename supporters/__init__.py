@@ -53,7 +53,6 @@ def register_proxy(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from . import i18n
     from .extensions import babel, csrf, db, limiter, login_manager, migrate
-    from .models import StaffUser
 
     db.init_app(app)
     _configure_sqlite(app)
@@ -64,16 +63,11 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
 
-    @login_manager.user_loader
-    def load_staff(user_id: str) -> StaffUser | None:
-        staff_id, _, token = user_id.partition(":")
-        if not staff_id.isdigit():
-            return None
-        user = db.session.get(StaffUser, int(staff_id))
-        if user is None or not user.active or user.session_token != token:
-            return None
-        return user
+    from .staff_sessions import load_staff
 
+    login_manager.user_loader(load_staff)
+    login_manager.login_view = "dashboard_auth.login"
+    login_manager.session_protection = None  # our sessions are rows with their own timeouts
 
 def _configure_sqlite(app: Flask) -> None:
     """Make SQLite behave like a real transactional database.
@@ -126,12 +120,16 @@ def register_payments(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .articles.views import bp as articles_bp
     from .core.views import bp as core_bp
+    from .dashboard.auth import bp as dashboard_auth_bp
+    from .dashboard.views import bp as dashboard_bp
     from .donate.offline import bp as offline_pay_bp
     from .donate.views import bp as donate_bp
     from .webhooks.views import bp as webhooks_bp
     from .widget.views import bp as widget_bp
 
     app.register_blueprint(core_bp)
+    app.register_blueprint(dashboard_auth_bp)
+    app.register_blueprint(dashboard_bp)
     app.register_blueprint(donate_bp)
     app.register_blueprint(offline_pay_bp)
     app.register_blueprint(webhooks_bp)

@@ -6,15 +6,16 @@ from .campaign import AppealVariant, Campaign, Frequency
 from .gift import GIFT_COUNTED, GIFT_TRANSITIONS, Gift, GiftKind, GiftMethod, GiftStatus
 from .outbox import OutboxEmail
 from .recurring import PLAN_TRANSITIONS, PlanInterval, PlanStatus, RecurringPlan
-from .staff import AuditEvent, StaffRole, StaffUser
+from .staff import AuditEvent, StaffRole, StaffSession, StaffUser
 from .stripe_event import StripeEvent
-from .supporter import Consent, Supporter, SupporterTag, normalise_email, sort_key
+from .supporter import Consent, Supporter, SupporterNote, SupporterTag, normalise_email, sort_key
 from .widget import WidgetStat
 
 __all__ = [
     "AppealVariant", "Article", "ArticleTag", "AuditEvent", "Base", "Campaign", "Consent", "Frequency",
     "GIFT_COUNTED", "GIFT_TRANSITIONS", "Gift", "GiftKind", "GiftMethod", "GiftStatus",
     "InvalidTransition", "OutboxEmail", "PLAN_TRANSITIONS", "PlanInterval", "PlanStatus",
-    "RecurringPlan", "StaffRole", "StaffUser", "StripeEvent", "Supporter", "SupporterTag",
+    "RecurringPlan", "StaffRole", "StaffSession", "StaffUser", "StripeEvent", "Supporter", "SupporterNote",
+    "SupporterTag",
     "WidgetStat", "normalise_email", "sort_key", "utcnow",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import secrets
 from datetime import datetime
 from typing import Any
 
@@ -36,13 +35,29 @@ class StaffUser(Timestamps, Base):
     role: Mapped[StaffRole] = mapped_column(enum_column(StaffRole, "staff_role"))
     active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: changes whenever every session of this person must end (deactivation, new password)
-    session_token: Mapped[str] = mapped_column(sa.String(64), default=lambda: secrets.token_hex(16))
+
+    #: the token of the session this request runs in (set when the session is loaded; not a column)
+    session_token = None  # type: str | None
 
     def set_password(self, password: str) -> None:
-        """Store an argon2id hash of `password` and end every existing session."""
+        """Store an argon2id hash of `password` (callers end the person's other sessions)."""
         self.password_hash = _hasher.hash(password)
-        self.session_token = secrets.token_hex(16)
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the cookie: the account and this session's token."""
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
 
     def check_password(self, password: str) -> bool:
         """True when `password` matches; a malformed stored hash never matches."""
@@ -50,6 +65,38 @@ class StaffUser(Timestamps, Base):
             return _hasher.verify(self.password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+
+
+def check_unknown_password(password: str) -> bool:
+    """Spend the same time as checking a real password, for an account that does not
+    exist, so timing does not tell which e-mails have accounts. Always False."""
+    try:
+        _hasher.verify(_DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        pass
+    return False
+
+
+_DUMMY_HASH = _hasher.hash("not a password anyone has")
+
+
+class StaffSession(Base):
+    """One login: what the session cookie points at, so logging out, timeouts and
+    deactivation really end it. Only a hash of the cookie's token is stored."""
+
+    __tablename__ = "staff_session"
+    __table_args__ = (sa.Index("ix_staff_session_staff_user_id", "staff_user_id"),)
+
+    #: sha256 of the random token in the session cookie
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: last request seen (updated at most once a minute)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: set by logout, deactivation or a password change
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the browser that logged in, for the staff page (no IP address is kept)
+    user_agent: Mapped[str] = mapped_column(sa.String(300), default="")
 
 
 class AuditEvent(Base):

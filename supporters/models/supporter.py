@@ -111,6 +111,20 @@ class SupporterTag(Base):
     supporter: Mapped[Supporter] = relationship(back_populates="tags")
 
 
+class SupporterNote(Base):
+    """A note staff wrote about a supporter ("prefers post", "met at the conference")."""
+
+    __tablename__ = "supporter_note"
+    __table_args__ = (sa.Index("ix_supporter_note_supporter_id", "supporter_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id", ondelete="CASCADE"))
+    #: who wrote it; None when that account was removed
+    staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Consent(Base):
     """One recorded decision about a purpose (newsletter, …); the newest row per purpose wins."""
 

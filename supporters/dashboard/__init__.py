@@ -1,0 +1,1 @@
+"""The staff dashboard: one access check guards the whole blueprint."""

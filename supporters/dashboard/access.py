@@ -1,0 +1,63 @@
+"""Who may do what in the dashboard, checked in one place.
+
+Every dashboard view declares the permission it needs with @requires; the
+blueprint's before_request refuses a view that declares none. Objects are
+fetched with `fetch()`, so an id in the address never bypasses the check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import abort, current_app, request
+from flask_login import current_user
+
+from ..extensions import db, login_manager
+from ..models import StaffRole
+
+#: view: read pages; write: change supporters, gifts, campaigns, articles;
+#: export: download personal data; staff: manage staff accounts
+ROLE_PERMISSIONS: dict[StaffRole, frozenset[str]] = {
+    StaffRole.ADMIN: frozenset({"view", "write", "export", "staff"}),
+    StaffRole.FUNDRAISER: frozenset({"view", "write", "export"}),
+    StaffRole.VIEWER: frozenset({"view"}),
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M")
+
+
+def requires(permission: str) -> Callable[[F], F]:
+    """Declare the permission a dashboard view needs."""
+    assert permission in {"view", "write", "export", "staff"}
+
+    def mark(view: F) -> F:
+        view.permission = permission  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def can(permission: str) -> bool:
+    """True when the signed-in staff member has `permission` (for templates too)."""
+    return current_user.is_authenticated and permission in ROLE_PERMISSIONS[current_user.role]
+
+
+def check_access() -> Any:
+    """The blueprint's guard: signed in, active, and allowed this view."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    view = current_app.view_functions.get(request.endpoint or "")
+    permission = getattr(view, "permission", None)
+    if permission is None or not can(permission):
+        abort(403)
+    return None
+
+
+def fetch(model: type[M], object_id: int) -> M:
+    """The object with this id, or 404; only ever called behind check_access."""
+    found = db.session.get(model, object_id)
+    if found is None:
+        abort(404)
+    return found
