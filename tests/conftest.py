@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
-from flask import Flask
+from typing import Any
+
+from flask import Flask, g, has_app_context
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import orm
@@ -69,13 +72,29 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFact
     factory.drop_all()
 
 
+class RequestScopedClient(FlaskClient):
+    """A test client whose every request starts with no cached signed-in user.
+
+    Tests keep an app context pushed (for the rolled-back session), so requests
+    share its `g`; in production each request has an app context, and `g`, of
+    its own. Dropping Flask-Login's cached user makes each request load it anew.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        if has_app_context():
+            g.pop("_login_user", None)
+        return super().open(*args, **kwargs)
+
+
 def make_app(database_url: str, **overrides: object) -> Flask:
     """An app for tests: settings only from what is passed here, never from the shell."""
     environ = {"SECRET_KEY": "test-secret-key-" + "x" * 32, "DATABASE_URL": database_url}
     environ.update({k: str(v) for k, v in overrides.pop("ENVIRON", {}).items()})  # type: ignore[union-attr]
     config = {"TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "ENVIRON": environ}
     config.update(overrides)
-    return create_app(config)
+    application = create_app(config)
+    application.test_client_class = RequestScopedClient
+    return application
 
 
 @pytest.fixture(scope="session")

@@ -48,3 +48,22 @@ def plan(owner: Supporter | None = None, **fields: Any) -> RecurringPlan:
     db.session.add(row)
     db.session.flush()
     return row
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def staff(role: str = "admin", email: str | None = None, active: bool = True) -> Any:
+    """A staff account whose password is STAFF_PASSWORD."""
+    from supporters.models import StaffRole, StaffUser
+
+    user = StaffUser(email=email or f"{role}{next(_numbers)}@example.org", role=StaffRole(role), active=active)
+    user.set_password(STAFF_PASSWORD)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def sign_in(client: Any, user: Any) -> Any:
+    """Sign `user` in through the real login form; returns the response."""
+    return client.post("/login", data={"email": user.email, "password": STAFF_PASSWORD})

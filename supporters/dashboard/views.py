@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, current_app, render_template
 from flask.typing import ResponseReturnValue
 
+from . import articles, audit_log, campaigns, exports, gifts, plans, staff, supporters
 from .access import can, check_access, requires
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+# Runs for every page of the dashboard, the nested blueprints' included.
 bp.before_request(check_access)
+for area in (supporters, gifts, plans, campaigns, articles, exports, staff, audit_log):
+    bp.register_blueprint(area.bp)
 
 
 @bp.after_request
@@ -18,9 +22,9 @@ def private(response: Response) -> Response:
     return response
 
 
-@bp.context_processor
+@bp.app_context_processor
 def permissions() -> dict[str, object]:
-    return {"can": can}
+    return {"can": can, "has_page": lambda endpoint: endpoint in current_app.view_functions}
 
 
 @bp.get("/")

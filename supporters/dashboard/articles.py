@@ -1,0 +1,7 @@
+"""Dashboard: articles pages (routes are added by the feature's slice)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("articles", __name__, url_prefix="/articles")

@@ -1,0 +1,7 @@
+"""Dashboard: audit pages (routes are added by the feature's slice)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")

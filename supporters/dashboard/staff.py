@@ -1,0 +1,7 @@
+"""Dashboard: staff pages (routes are added by the feature's slice)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")

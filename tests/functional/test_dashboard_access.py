@@ -1,0 +1,99 @@
+"""Who may open which dashboard page: every route, every role, and objects by id."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from supporters.dashboard.access import ROLE_PERMISSIONS
+from supporters.models import StaffRole
+from tests import factories
+
+ROLES = ["anonymous", "viewer", "fundraiser", "admin"]
+
+
+def dashboard_routes(app: Flask) -> list[tuple[str, str, str]]:
+    """(endpoint, rule, method) of every dashboard page."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("dashboard."):
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                found.append((rule.endpoint, rule.rule, method))
+    return sorted(found)
+
+
+def sample_ids(db: Any) -> dict[str, int]:
+    """Real objects for every kind of id a dashboard address may hold."""
+    from supporters.models import Article, Campaign
+    from datetime import date
+
+    person = factories.supporter()
+    plan = factories.plan(person)
+    gift = factories.paid_gift(person)
+    campaign = Campaign(slug="matrix", name="Matrix", goal_currency="PLN")
+    db.session.add(campaign)
+    db.session.flush()
+    article = Article(slug="matrix-article", title="T", published_on=date(2026, 1, 1))
+    db.session.add(article)
+    db.session.flush()
+    return {"supporter_id": person.id, "gift_id": gift.id, "plan_id": plan.id, "campaign_id": campaign.id,
+            "article_id": article.id, "staff_id": factories.staff("viewer").id}
+
+
+def url_for_rule(rule: str, ids: dict[str, int]) -> str:
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(2)
+        assert name in ids, f"give the matrix a sample for <{name}> in {rule}"
+        return str(ids[name])
+
+    return re.sub(r"<(?:(\w+):)?(\w+)>", fill, rule)
+
+
+def test_every_dashboard_view_declares_its_permission(app: Flask) -> None:
+    for endpoint, _rule, _method in dashboard_routes(app):
+        view = app.view_functions[endpoint]
+        assert getattr(view, "permission", None) in {"view", "write", "export", "staff"}, endpoint
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_route_matrix(app: Flask, db: Any, client: Any, role: str) -> None:
+    ids = sample_ids(db)
+    if role != "anonymous":
+        assert factories.sign_in(client, factories.staff(role)).status_code == 303
+    checked = 0
+    for endpoint, rule, method in dashboard_routes(app):
+        url = url_for_rule(rule, ids)
+        response = client.open(url, method=method, data={})
+        needed = app.view_functions[endpoint].permission
+        if role == "anonymous":
+            expected = "redirect to the sign-in page"
+            ok = response.status_code == 302 and "/login" in response.headers["Location"]
+        elif needed not in ROLE_PERMISSIONS[StaffRole(role)]:
+            expected = "403"
+            ok = response.status_code == 403
+        else:
+            expected = "allowed (not 403, not a sign-in redirect, no server error)"
+            ok = response.status_code not in (302, 403) and response.status_code < 500 or (
+                response.status_code in (302, 303) and "/login" not in response.headers.get("Location", ""))
+        assert ok, f"{role} {method} {url}: expected {expected}, got {response.status_code}"
+        checked += 1
+    assert checked >= 1
+
+
+def test_a_viewer_cannot_reach_write_export_or_staff_pages_by_guessing(app: Flask, db: Any, client: Any) -> None:
+    ids = sample_ids(db)
+    factories.sign_in(client, factories.staff("viewer"))
+    for endpoint, rule, method in dashboard_routes(app):
+        if app.view_functions[endpoint].permission != "view":
+            assert client.open(url_for_rule(rule, ids), method=method).status_code == 403, rule
+
+
+def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, db: Any, client: Any) -> None:
+    missing = dict.fromkeys(["supporter_id", "gift_id", "plan_id", "campaign_id", "article_id", "staff_id"], 999_999)
+    factories.sign_in(client, factories.staff("admin"))
+    for endpoint, rule, method in dashboard_routes(app):
+        if "<" in rule and method == "GET":
+            assert client.get(url_for_rule(rule, missing)).status_code == 404, rule

@@ -1,0 +1,134 @@
+"""Staff sign-in: sessions that really end, throttling, and safe redirects."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from supporters import staff_sessions
+from supporters.models import AuditEvent, StaffSession, utcnow
+from tests import factories
+from tests.conftest import make_app
+
+
+def signed_in(client: Any) -> bool:
+    return client.get("/dashboard/").status_code == 200
+
+
+def test_signing_in_opens_the_dashboard_and_is_audited(db: Any, client: Any) -> None:
+    user = factories.staff("fundraiser")
+    assert not signed_in(client)
+    response = factories.sign_in(client, user)
+    assert response.status_code == 303 and response.headers["Location"] == "/dashboard/"
+    assert signed_in(client)
+    assert db.session.scalar(select(AuditEvent).filter_by(action="staff.login")).staff_user_id == user.id
+
+
+@pytest.mark.parametrize("email,password", [("nobody@example.org", factories.STAFF_PASSWORD), ("KNOWN", "wrong password")])
+def test_a_wrong_login_says_the_same_whether_or_not_the_account_exists(db: Any, client: Any, email: str, password: str) -> None:
+    user = factories.staff("admin")
+    response = client.post("/login", data={"email": user.email if email == "KNOWN" else email, "password": password})
+    assert response.status_code == 401
+    assert "The e-mail or password is not right." in response.get_data(as_text=True)
+    assert not signed_in(client)
+
+
+def test_a_deactivated_account_cannot_sign_in(db: Any, client: Any) -> None:
+    user = factories.staff("admin", active=False)
+    assert factories.sign_in(client, user).status_code == 401
+
+
+def test_each_sign_in_gets_a_new_session_and_the_old_cookie_is_useless(db: Any, client: Any, app: Flask) -> None:
+    user = factories.staff("admin")
+    factories.sign_in(client, user)
+    first = client.get_cookie("session").value
+    client.post("/logout")
+    factories.sign_in(client, user)
+    second = client.get_cookie("session").value
+    assert first != second
+    replay = app.test_client()
+    replay.set_cookie("session", first)
+    assert not signed_in(replay), "a logged-out session's cookie no longer works"
+    assert db.session.scalar(select(func.count()).select_from(StaffSession).filter(StaffSession.ended_at.is_(None))) == 1
+
+
+def test_logout_really_ends_the_session(db: Any, client: Any, app: Flask) -> None:
+    factories.sign_in(client, factories.staff("admin"))
+    stolen = client.get_cookie("session").value
+    assert client.post("/logout").status_code == 303
+    assert not signed_in(client)
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    assert not signed_in(thief)
+
+
+def test_idle_and_absolute_timeouts_end_a_session(db: Any, client: Any) -> None:
+    factories.sign_in(client, factories.staff("admin"))
+    record = db.session.scalars(select(StaffSession)).one()
+    record.last_seen_at = utcnow() - timedelta(minutes=31)
+    db.session.commit()
+    assert not signed_in(client)
+
+    client.post("/logout")
+    factories.sign_in(client, factories.staff("viewer"))
+    record = db.session.scalars(select(StaffSession).filter(StaffSession.ended_at.is_(None))).one()
+    record.created_at = utcnow() - timedelta(hours=12, minutes=1)
+    db.session.commit()
+    assert not signed_in(client)
+
+
+def test_deactivation_ends_every_session_of_that_person(db: Any, client: Any, app: Flask) -> None:
+    user = factories.staff("fundraiser")
+    factories.sign_in(client, user)
+    other_device = app.test_client()
+    factories.sign_in(other_device, user)
+    user.active = False
+    assert staff_sessions.end_all_sessions(user) == 2
+    db.session.commit()
+    assert not signed_in(client) and not signed_in(other_device)
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "/donate/"])
+def test_after_sign_in_only_dashboard_addresses_are_followed(db: Any, client: Any, target: str) -> None:
+    user = factories.staff("admin")
+    response = client.post(f"/login?next={target}", data={"email": user.email, "password": factories.STAFF_PASSWORD})
+    assert response.headers["Location"] == "/dashboard/"
+
+
+def test_the_session_cookie_is_http_only_and_same_site(db: Any, client: Any) -> None:
+    factories.sign_in(client, factories.staff("admin"))
+    cookie = client.get_cookie("session")
+    assert cookie.http_only and cookie.same_site == "Lax"
+
+
+def test_failed_logins_are_throttled_per_account_and_per_address(databases: Any) -> None:
+    from flask_migrate import upgrade
+
+    from supporters.extensions import db as _db
+    from tests.conftest import MIGRATIONS
+
+    app = make_app(databases.create(), RATELIMIT_ENABLED=True, ENVIRON={"LOGIN_LIMIT": "3 per 15 minutes"})
+    with app.app_context():
+        upgrade(directory=MIGRATIONS)
+        user = factories.staff("admin", email="ewa@example.org")
+        _db.session.commit()
+        client = app.test_client()
+        codes = [client.post("/login", data={"email": "ewa@example.org", "password": "nope"}).status_code for _ in range(3)]
+        assert codes == [401, 401, 401]
+        blocked = client.post("/login", data={"email": "ewa@example.org", "password": factories.STAFF_PASSWORD})
+        assert blocked.status_code == 429 and "Too many failed sign-in attempts" in blocked.get_data(as_text=True)
+        unknown = app.test_client().post("/login", data={"email": "ghost@example.org", "password": "x"},
+                                         environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        assert unknown.status_code == 401
+        for _ in range(2):
+            app.test_client().post("/login", data={"email": "ghost@example.org", "password": "x"},
+                                   environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        ghost = app.test_client().post("/login", data={"email": "ghost@example.org", "password": "x"},
+                                       environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        assert ghost.status_code == 429 and "Too many failed sign-in attempts" in ghost.get_data(as_text=True)
+        assert user.id
+        _db.engine.dispose()
