@@ -1,0 +1,47 @@
+"""CSV exports: formula injection neutralised, streamed, UTF-8 with an optional BOM."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from supporters.exporting import BOM, csv_lines, neutralise
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+48 600", "-2", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"http://x\")"])
+def test_cells_a_spreadsheet_would_run_are_made_inert(value: str) -> None:
+    assert neutralise(value) == "'" + value
+
+
+@pytest.mark.parametrize("value,expected", [("Anna", "Anna"), (None, ""), (5000, "5000"), ("a=b", "a=b"), ("Łódź", "Łódź")])
+def test_ordinary_cells_are_left_alone(value: object, expected: str) -> None:
+    assert neutralise(value) == expected
+
+
+def test_rows_stream_in_chunks_and_read_back() -> None:
+    rows = ([i, f"=cmd{i}", "Zażółć, \"gęślą\""] for i in range(1200))
+    chunks = list(csv_lines(["id", "formula", "text"], rows))
+    assert len(chunks) >= 3
+    parsed = list(csv.reader(io.StringIO("".join(chunks))))
+    assert parsed[0] == ["id", "formula", "text"] and len(parsed) == 1201
+    assert parsed[5] == ["4", "'=cmd4", "Zażółć, \"gęślą\""]
+
+
+def test_the_bom_is_optional() -> None:
+    assert "".join(csv_lines(["a"], [], bom=True)).startswith(BOM)
+    assert not "".join(csv_lines(["a"], [])).startswith(BOM)
+
+
+def test_rows_are_consumed_lazily() -> None:
+    consumed = []
+
+    def rows():
+        for i in range(2000):
+            consumed.append(i)
+            yield [i]
+
+    stream = csv_lines(["n"], rows())
+    next(stream)
+    assert len(consumed) <= 501
