@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
+from .. import reports
 from . import articles, audit_log, campaigns, exports, gifts, plans, staff, supporters
 from .access import can, check_access, requires
 
@@ -30,5 +31,8 @@ def permissions() -> dict[str, object]:
 @bp.get("/")
 @requires("view")
 def overview() -> ResponseReturnValue:
-    """The first page staff see."""
-    return render_template("dashboard/overview.html")
+    """This month and year against last year, recurring income, giving per month, top sources."""
+    months = 24 if request.args.get("months") == "24" else 12
+    report = reports.overview(months=months)
+    return render_template("dashboard/overview.html", report=report, months=months,
+                           chart=reports.bar_chart(report.by_month))
