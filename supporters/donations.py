@@ -10,11 +10,14 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -24,6 +27,7 @@ from .models import (
     GIFT_COUNTED,
     GIFT_TRANSITIONS,
     PLAN_TRANSITIONS,
+    AuditEvent,
     Campaign,
     Consent,
     Frequency,
@@ -38,7 +42,8 @@ from .models import (
     normalise_email,
     utcnow,
 )
-from .payments import CheckoutRequest, PaymentGateway
+from .money import MoneyError, format_amount, minor_unit_exponent
+from .payments import CheckoutRequest, PaymentGateway, RefundResult
 from .widget import service as widget_service
 
 log = logging.getLogger(__name__)
@@ -541,3 +546,253 @@ def utc_from_timestamp(value: Any) -> datetime | None:
     if isinstance(value, int | float) and value > 0:
         return datetime.fromtimestamp(int(value), UTC)
     return None
+
+
+# --- Staff actions: refunds, offline gifts, cancellations ----------------------
+#
+# These run on a staff member's say-so from the dashboard. Like everything above
+# they flush and leave the commit to the caller; each writes its own audit event,
+# so the change and its record stand or fall together.
+
+
+class ActionRefused(ValueError):
+    """A staff action the rules do not allow; nothing was changed.
+
+    `template` is the untranslated sentence (marked with `_l`) and `params` its
+    values: `message()` translates at the moment it is shown, so a lazy string
+    never holds a value.
+    """
+
+    def __init__(self, template: Any, **params: Any) -> None:
+        self.template = template
+        self.params = params
+        super().__init__(str(template) % params if params else str(template))
+
+    def message(self) -> str:
+        """The reason in the current language."""
+        text = str(self.template)
+        return text % self.params if self.params else text
+
+
+class RefundAlreadyMade(ActionRefused):
+    """The gift's refunded amount changed since the form was shown: most likely the
+    same refund submitted twice. `duplicate` is True when it is exactly that."""
+
+    def __init__(self, template: Any, duplicate: bool, **params: Any) -> None:
+        self.duplicate = duplicate
+        super().__init__(template, **params)
+
+
+#: the gift statuses whose money can be (partly) given back
+REFUNDABLE = frozenset({GiftStatus.SUCCEEDED, GiftStatus.PARTIALLY_REFUNDED})
+#: why a refund is made: Stripe's three reasons, or "other" with staff's own words
+REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent", "other")
+#: the ways money arrives without Stripe
+OFFLINE_METHODS = (GiftMethod.BANK_TRANSFER, GiftMethod.CHEQUE, GiftMethod.CASH)
+
+
+def _audit(staff_user: Any, action: str, target_type: str, target_id: int, **details: Any) -> None:
+    """One audit event for `staff_user` (None: the system), flushed with the change."""
+    db.session.add(AuditEvent(
+        staff_user_id=getattr(staff_user, "id", None),
+        actor=getattr(staff_user, "email", None) or "system",
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        details=details,
+    ))
+    db.session.flush()
+
+
+def refundable_minor(gift: Gift) -> int:
+    """How much of the gift can still be refunded, in its currency's minor units."""
+    return gift.amount_minor - gift.refunded_minor if gift.status in REFUNDABLE else 0
+
+
+def refund_refusal(gift: Gift) -> ActionRefused | None:
+    """Why this gift cannot be refunded from the dashboard at all, or None if it can."""
+    if gift.method is not GiftMethod.STRIPE or not gift.stripe_payment_intent_id:
+        if gift.method is not GiftMethod.STRIPE:
+            return ActionRefused(_l(
+                "This gift did not come through Stripe. Money given by bank transfer, cheque or cash "
+                "is returned at the bank or in person; nothing can be refunded here."
+            ))
+        return ActionRefused(_l("This gift has no Stripe payment to refund."))
+    if gift.status not in REFUNDABLE:
+        return ActionRefused(_l("Only a paid gift can be refunded."))
+    return None
+
+
+def check_refund(
+    gift: Gift, amount_minor: int, reason: str, note: str = "", *, seen_refunded_minor: int | None = None
+) -> None:
+    """Raise ActionRefused unless refunding `amount_minor` of `gift` for `reason` is allowed
+    now (RefundAlreadyMade when the gift was refunded since the form showed
+    `seen_refunded_minor`). Changes nothing."""
+    refused = refund_refusal(gift)
+    if refused is not None:
+        raise refused
+    if reason not in REFUND_REASONS:
+        raise ActionRefused(_l("Choose a reason for the refund."))
+    if reason == "other" and not note.strip():
+        raise ActionRefused(_l("Say in a few words why the gift is refunded."))
+    if seen_refunded_minor is not None and seen_refunded_minor != gift.refunded_minor:
+        raise RefundAlreadyMade(
+            _l("This gift was refunded in the meantime: %(refunded)s of it has been refunded so far."),
+            duplicate=gift.refunded_minor == seen_refunded_minor + amount_minor,
+            refunded=format_amount(gift.refunded_minor, gift.currency, str(get_locale() or "en")),
+        )
+    if amount_minor <= 0:
+        raise ActionRefused(_l("Enter an amount to refund."))
+    remaining = refundable_minor(gift)
+    if amount_minor > remaining:
+        raise ActionRefused(
+            _l("At most %(amount)s of this gift can still be refunded."),
+            amount=format_amount(remaining, gift.currency, str(get_locale() or "en")),
+        )
+
+
+def refund(
+    gift: Gift,
+    amount_minor: int,
+    reason: str,
+    gateway: PaymentGateway,
+    staff_user: Any,
+    *,
+    note: str = "",
+    seen_refunded_minor: int | None = None,
+) -> RefundResult:
+    """Refund `amount_minor` of a paid Stripe gift through the gateway, and record it.
+
+    Refuses (ActionRefused, nothing changed) a gift that is not paid through
+    Stripe, an amount that is not positive or more than what remains, and, when
+    `seen_refunded_minor` (what the form showed) is given, a gift refunded since:
+    RefundAlreadyMade, with `duplicate` set when this very refund was already made.
+    The idempotency key names the refunded total this refund leads to, so two
+    copies of one request refund once at Stripe. The result is applied with
+    apply_refund_total, as the webhook does: the later charge.refunded changes
+    nothing. Raises PaymentsUnavailable, with nothing changed, when Stripe fails.
+    """
+    # The row lock makes a second copy of the request wait for the first, then
+    # see the refund it made (PostgreSQL; SQLite serialises writing requests).
+    locked = db.session.get(Gift, gift.id, with_for_update=True, populate_existing=True)
+    assert locked is not None
+    check_refund(locked, amount_minor, reason, note, seen_refunded_minor=seen_refunded_minor)
+    assert locked.stripe_payment_intent_id is not None
+    target_total = locked.refunded_minor + amount_minor
+    gateway_reason = note.strip()[:500] if reason == "other" else reason
+    result = gateway.refund(
+        locked.stripe_payment_intent_id, amount_minor, gateway_reason, f"gift-{locked.id}-refund-{target_total}"
+    )
+    if result.status not in ("failed", "canceled"):
+        apply_refund_total(locked, locked.refunded_minor + result.amount_minor)
+    _audit(staff_user, "gift.refund", "gift", locked.id, amount_minor=amount_minor, currency=locked.currency,
+           reason=reason, note=note.strip()[:500], refund_id=result.id, refund_status=result.status)
+    return result
+
+
+def find_or_create_supporter_by_email(email: str, name: str, language: str = "en") -> Supporter:
+    """The supporter with this e-mail, created with `name` if new (an existing
+    supporter's name is left as it is)."""
+    email_key = normalise_email(email)
+    supporter = db.session.execute(select(Supporter).filter_by(email_normalised=email_key)).scalar_one_or_none()
+    if supporter is not None:
+        return supporter
+    try:
+        with db.session.begin_nested():
+            supporter = Supporter(email=email.strip(), name=name.strip(), language=language)
+            db.session.add(supporter)
+    except IntegrityError:
+        supporter = db.session.execute(select(Supporter).filter_by(email_normalised=email_key)).scalar_one()
+    return supporter
+
+
+def record_offline_gift(
+    supporter: Supporter,
+    *,
+    amount_minor: int,
+    currency: str,
+    method: GiftMethod,
+    received_on: date,
+    staff_user: Any,
+    reference: str | None = None,
+    campaign_id: int | None = None,
+    comment: str | None = None,
+    send_receipt: bool = True,
+    submission_key: str | None = None,
+) -> Gift:
+    """Record money that arrived without Stripe (bank transfer, cheque, cash) as a paid gift.
+
+    The gift is paid at noon UTC of `received_on` (never in the future), converted
+    to the reporting currency, numbered, counted in the supporter's totals, and
+    (with `send_receipt`) its receipt queued. `submission_key` makes a resubmitted
+    form return the gift it recorded the first time.
+    """
+    if submission_key:
+        existing = gift_by_submission(submission_key)
+        if existing is not None:
+            return existing
+    if supporter.anonymised_at is not None:
+        raise ActionRefused(_l("This supporter's data was erased; record the gift for a new supporter."))
+    method = GiftMethod(method)
+    if method not in OFFLINE_METHODS:
+        raise ActionRefused(_l("Choose how the money arrived: bank transfer, cheque or cash."))
+    try:
+        minor_unit_exponent(currency)
+    except MoneyError:
+        raise ActionRefused(_l("Choose a currency.")) from None
+    if amount_minor <= 0:
+        raise ActionRefused(_l("Enter the amount received."))
+    if received_on > org_today():
+        raise ActionRefused(_l("The date received cannot be in the future."))
+    gift = Gift(
+        supporter_id=supporter.id,
+        amount_minor=amount_minor,
+        currency=currency,
+        amount_base_minor=to_base_currency(amount_minor, currency),
+        status=GiftStatus.SUCCEEDED,
+        kind=GiftKind.ONE_TIME,
+        method=method,
+        campaign_id=campaign_id,
+        offline_reference=(reference or "").strip()[:200] or None,
+        comment=(comment or "").strip()[:500] or None,
+        submission_key=submission_key,
+        paid_at=datetime.combine(received_on, time(12), UTC),
+    )
+    db.session.add(gift)
+    db.session.flush()
+    gift.receipt_number = receipt_number(gift)
+    refresh_supporter_totals(supporter)
+    queued = mail.queue_receipt(gift) if send_receipt else None
+    _audit(staff_user, "gift.record_offline", "gift", gift.id, supporter_id=supporter.id, amount_minor=amount_minor,
+           currency=currency, method=method.value, received_on=received_on.isoformat(),
+           reference=gift.offline_reference, receipt_queued=queued is not None)
+    return gift
+
+
+def org_today() -> date:
+    """Today's date where the organisation is (SUPPORTERS_TIMEZONE)."""
+    return datetime.now(ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "UTC")).date()
+
+
+def cancel_plan(plan: RecurringPlan, reason: str, gateway: PaymentGateway, staff_user: Any) -> None:
+    """End a recurring plan on staff's word: its Stripe subscription is canceled
+    (Stripe then sends customer.subscription.deleted) and the plan is canceled
+    here at once, so the webhook finds nothing left to do.
+
+    Refuses (ActionRefused) a plan already canceled and an empty reason. Raises
+    PaymentsUnavailable, with nothing changed, when Stripe fails.
+    """
+    locked = db.session.get(RecurringPlan, plan.id, with_for_update=True, populate_existing=True)
+    assert locked is not None
+    if locked.status is PlanStatus.CANCELED:
+        raise ActionRefused(_l("This recurring plan is already canceled."))
+    reason = reason.strip()
+    if not reason:
+        raise ActionRefused(_l("Say why the plan is canceled."))
+    if locked.stripe_subscription_id:
+        gateway.cancel_subscription(locked.stripe_subscription_id)
+    locked.cancel_reason = reason[:500]
+    move_plan(locked, PlanStatus.CANCELED)
+    _audit(staff_user, "plan.cancel", "plan", locked.id, reason=reason[:500],
+           subscription_id=locked.stripe_subscription_id)

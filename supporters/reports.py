@@ -126,15 +126,15 @@ def overview(now: datetime | None = None, months: int = 12) -> Overview:
         ) if amount
     ]
     report.top_articles = [
-        (slug, int(amount)) for slug, amount in db.session.execute(
+        (str(slug), int(amount)) for slug, amount in db.session.execute(
             select(Gift.source_article, func.sum(NET_BASE)).where(recent_counted, Gift.source_article.isnot(None))
             .group_by(Gift.source_article).order_by(func.sum(NET_BASE).desc()).limit(5)
         ) if amount
     ]
-    report.recent = db.session.execute(
+    report.recent = list(db.session.execute(
         select(Gift, Supporter.name).join(Supporter, Supporter.id == Gift.supporter_id)
         .where(Gift.paid_at.isnot(None)).order_by(Gift.paid_at.desc()).limit(10)
-    ).all()
+    ).all())
     return report
 
 

@@ -1,7 +1,663 @@
-"""Dashboard: gifts pages (routes are added by the feature's slice)."""
+"""Dashboard: gifts. The list with its filters and CSV export, one gift's whole story,
+refunds through Stripe (with a confirmation step), and offline gifts."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import hashlib
+import secrets
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload, lazyload
+from werkzeug.datastructures import MultiDict
+from wtforms import BooleanField, DateField, EmailField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from .. import audit, donations, exporting, money, payments
+from ..donate.forms import no_control_characters
+from ..extensions import db
+from ..models import (
+    AuditEvent,
+    Campaign,
+    Gift,
+    GiftKind,
+    GiftMethod,
+    GiftStatus,
+    PlanInterval,
+    PlanStatus,
+    RecurringPlan,
+    StripeEvent,
+    Supporter,
+    normalise_email,
+)
+from .access import fetch, requires
 
 bp = Blueprint("gifts", __name__, url_prefix="/gifts")
+
+PER_PAGE = 50
+
+#: how each status, kind and method reads to staff
+STATUS_LABELS = {
+    GiftStatus.PENDING: _l("pending"),
+    GiftStatus.SUCCEEDED: _l("paid"),
+    GiftStatus.FAILED: _l("failed"),
+    GiftStatus.CANCELED: _l("canceled"),
+    GiftStatus.PARTIALLY_REFUNDED: _l("partially refunded"),
+    GiftStatus.REFUNDED: _l("refunded"),
+    GiftStatus.DISPUTED: _l("disputed"),
+}
+KIND_LABELS = {GiftKind.ONE_TIME: _l("one-time"), GiftKind.RECURRING: _l("recurring")}
+METHOD_LABELS = {
+    GiftMethod.STRIPE: _l("card (Stripe)"),
+    GiftMethod.BANK_TRANSFER: _l("bank transfer"),
+    GiftMethod.CHEQUE: _l("cheque"),
+    GiftMethod.CASH: _l("cash"),
+}
+REASON_LABELS = {
+    "requested_by_customer": _l("Requested by the donor"),
+    "duplicate": _l("Duplicate payment"),
+    "fraudulent": _l("Fraudulent payment"),
+    "other": _l("Other (say why below)"),
+}
+PLAN_STATUS_LABELS = {
+    PlanStatus.INCOMPLETE: _l("incomplete"),
+    PlanStatus.ACTIVE: _l("active"),
+    PlanStatus.PAST_DUE: _l("past due"),
+    PlanStatus.CANCELED: _l("canceled"),
+}
+INTERVAL_LABELS = {PlanInterval.MONTH: _l("monthly"), PlanInterval.YEAR: _l("yearly")}
+
+
+@bp.app_context_processor
+def labels() -> dict[str, object]:
+    """Staff-facing words for statuses, kinds, methods and intervals."""
+    return {"gift_status_labels": STATUS_LABELS, "gift_kind_labels": KIND_LABELS,
+            "gift_method_labels": METHOD_LABELS, "plan_status_labels": PLAN_STATUS_LABELS,
+            "plan_interval_labels": INTERVAL_LABELS}
+
+
+# --- Filters ---------------------------------------------------------------------
+
+
+def _clean(value: str | None, limit: int) -> str | None:
+    """A query value fit to search by: trimmed, within `limit`, without control characters."""
+    value = (value or "").strip()
+    if not value or len(value) > limit or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        return None
+    return value
+
+
+@dataclass
+class GiftFilters:
+    """The gift list's filters as read from the address; what could not be read is left
+    out, and `notes` say so (translated when read, in the request's language)."""
+
+    statuses: list[GiftStatus] = field(default_factory=list)
+    date_from: date | None = None
+    date_to: date | None = None
+    campaign_id: int | None = None
+    method: GiftMethod | None = None
+    kind: GiftKind | None = None
+    currency: str | None = None
+    amount_min: int | None = None
+    amount_max: int | None = None
+    article: str | None = None
+    supporter_id: int | None = None
+    page: int = 1
+    #: the valid filters as they were typed, for links to other pages and the export
+    args: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.args)
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        """The WHERE clauses these filters stand for."""
+        where: list[sa.ColumnElement[bool]] = []
+        if self.statuses:
+            where.append(Gift.status.in_(self.statuses))
+        if self.date_from or self.date_to:
+            zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+            start = datetime.combine(self.date_from, time(), zone) if self.date_from else None
+            end = datetime.combine(self.date_to + timedelta(days=1), time(), zone) if self.date_to else None
+            # The date of a paid gift is when it was paid; of any other, when it was made.
+            paid: list[sa.ColumnElement[bool]] = [Gift.paid_at.is_not(None)]
+            made: list[sa.ColumnElement[bool]] = [Gift.paid_at.is_(None)]
+            if start:
+                paid.append(Gift.paid_at >= start)
+                made.append(Gift.created_at >= start)
+            if end:
+                paid.append(Gift.paid_at < end)
+                made.append(Gift.created_at < end)
+            where.append(sa.or_(sa.and_(*paid), sa.and_(*made)))
+        if self.campaign_id is not None:
+            where.append(Gift.campaign_id == self.campaign_id)
+        if self.method is not None:
+            where.append(Gift.method == self.method)
+        if self.kind is not None:
+            where.append(Gift.kind == self.kind)
+        if self.currency:
+            where.append(Gift.currency == self.currency)
+            if self.amount_min is not None:
+                where.append(Gift.amount_minor >= self.amount_min)
+            if self.amount_max is not None:
+                where.append(Gift.amount_minor <= self.amount_max)
+        if self.article:
+            where.append(Gift.source_article == self.article)
+        if self.supporter_id is not None:
+            where.append(Gift.supporter_id == self.supporter_id)
+        return where
+
+    def query(self) -> sa.Select[Any]:
+        """The filtered gifts, newest first (by date paid, or made for unpaid ones)."""
+        return (
+            sa.select(Gift)
+            .where(*self.conditions())
+            .order_by(sa.func.coalesce(Gift.paid_at, Gift.created_at).desc(), Gift.id.desc())
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The filters in plain data, for the audit log."""
+        return {key: value for key, value in self.args.items() if key != "page"}
+
+
+def parse_filters(args: MultiDict[str, str]) -> GiftFilters:
+    """Read the gift filters from query arguments; invalid values are ignored with a note."""
+    found = GiftFilters()
+    notes = found.notes
+
+    for value in args.getlist("status"):
+        if value in {member.value for member in GiftStatus}:
+            status = GiftStatus(value)
+            if status not in found.statuses:
+                found.statuses.append(status)
+        elif value:
+            notes.append(_("Ignored the status “%(value)s”: there is no such status.", value=value[:40]))
+    if found.statuses:
+        found.args["status"] = [s.value for s in found.statuses]
+
+    for name in ("date_from", "date_to"):
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            day = date.fromisoformat(raw)
+            if not 1970 <= day.year <= 2999:
+                raise ValueError
+        except ValueError:
+            notes.append(_("Ignored the date “%(value)s”: use a date like 2026-01-31.", value=raw[:40]))
+            continue
+        setattr(found, name, day)
+        found.args[name] = day.isoformat()
+    if found.date_from and found.date_to and found.date_from > found.date_to:
+        found.date_from, found.date_to = found.date_to, found.date_from
+        found.args["date_from"], found.args["date_to"] = found.date_from.isoformat(), found.date_to.isoformat()
+        notes.append(_("The dates were the wrong way round; they were swapped."))
+
+    for name, enum_cls, attr in (("method", GiftMethod, "method"), ("kind", GiftKind, "kind")):
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            continue
+        if raw in {member.value for member in enum_cls}:
+            setattr(found, attr, enum_cls(raw))
+            found.args[name] = raw
+        else:
+            notes.append(_("Ignored “%(value)s”: not a choice of this filter.", value=raw[:40]))
+
+    for name, attr in (("campaign", "campaign_id"), ("supporter_id", "supporter_id")):
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            continue
+        if raw.isascii() and raw.isdigit() and len(raw) < 12:
+            setattr(found, attr, int(raw))
+            found.args[name] = raw
+        else:
+            notes.append(_("Ignored “%(value)s”: not a choice of this filter.", value=raw[:40]))
+
+    raw_currency = (args.get("currency") or "").strip().upper()
+    if raw_currency:
+        try:
+            money.minor_unit_exponent(raw_currency)
+        except money.MoneyError:
+            notes.append(_("Ignored the currency “%(value)s”: not a currency code.", value=raw_currency[:40]))
+        else:
+            found.currency = raw_currency
+            found.args["currency"] = raw_currency
+
+    for name in ("amount_min", "amount_max"):
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            continue
+        if not found.currency:
+            notes.append(_("Amounts are compared within one currency: choose a currency to filter by amount."))
+            break
+        try:
+            setattr(found, name, money.parse_amount(raw, found.currency))
+        except money.MoneyError as error:
+            notes.append(_("Ignored the amount “%(value)s”:", value=raw[:40]) + " " + _(error.template, **error.params))
+            continue
+        found.args[name] = raw
+
+    raw_article = args.get("article")
+    if raw_article and raw_article.strip():
+        article = _clean(raw_article, 200)
+        if article:
+            found.article = article
+            found.args["article"] = article
+        else:
+            notes.append(_("Ignored the article: it is too long or contains characters no address has."))
+
+    raw_page = (args.get("page") or "1").strip()
+    if raw_page.isascii() and raw_page.isdigit() and 0 < int(raw_page[:9]) < 100_000_000:
+        found.page = int(raw_page)
+    else:
+        notes.append(_("Ignored the page “%(value)s”: showing the first page.", value=raw_page[:40]))
+    return found
+
+
+def gift_query(args: MultiDict[str, str]) -> sa.Select[Any]:
+    """The gifts the filters in `args` select, newest first (invalid filters left out).
+    The list and the CSV export share it."""
+    return parse_filters(args).query()
+
+
+def _filter_choices() -> dict[str, Any]:
+    campaigns = db.session.execute(sa.select(Campaign.id, Campaign.name).order_by(Campaign.name)).all()
+    currencies = list(current_app.config["SUPPORTERS_CURRENCIES"])
+    return {"campaigns": campaigns, "currencies": currencies}
+
+
+# --- The list and the export --------------------------------------------------------
+
+
+@bp.get("/")
+@requires("view")
+def index() -> ResponseReturnValue:
+    """All gifts, filtered, newest first, 50 to a page."""
+    filters = parse_filters(request.args)
+    query = filters.query()
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
+    pages = max(1, -(-total // PER_PAGE))
+    page = min(filters.page, pages)
+    gifts = db.session.scalars(
+        query.options(joinedload(Gift.supporter).options(lazyload(Supporter.tags)), joinedload(Gift.campaign))
+        .limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+    ).all()
+    link_args = {key: value for key, value in filters.args.items() if key != "page"}
+    return render_template(
+        "dashboard/gifts/index.html",
+        gifts=gifts, filters=filters, total=total, page=page, pages=pages, link_args=link_args,
+        statuses=list(GiftStatus), methods=list(GiftMethod), kinds=list(GiftKind),
+        **_filter_choices(),
+    )
+
+
+EXPORT_HEADER = (
+    "id", "paid_at", "created_at", "status", "kind", "method", "amount", "currency", "amount_base",
+    "base_currency", "refunded", "supporter_id", "supporter_name", "supporter_email", "campaign",
+    "source_article", "source_variant", "receipt_number", "stripe_checkout_session_id",
+    "stripe_payment_intent_id", "stripe_charge_id", "stripe_invoice_id",
+)
+
+
+def _decimal(amount_minor: int | None, currency: str) -> str:
+    return "" if amount_minor is None else str(money.to_decimal(int(amount_minor), currency))
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).isoformat() if moment else ""
+
+
+@bp.get("/export.csv")
+@requires("export")
+def export() -> ResponseReturnValue:
+    """The gifts of the current filters as CSV, streamed; the download is audited first."""
+    filters = parse_filters(request.args)
+    bom = request.args.get("bom") == "1"
+    audit.record("gifts.export", filters=filters.describe(), bom=bom)
+    db.session.commit()
+    base = current_app.config["SUPPORTERS_BASE_CURRENCY"]
+    query = (
+        filters.query()
+        .with_only_columns(
+            Gift.id, Gift.paid_at, Gift.created_at, Gift.status, Gift.kind, Gift.method, Gift.amount_minor,
+            Gift.currency, Gift.amount_base_minor, Gift.refunded_minor, Gift.supporter_id, Supporter.name,
+            Supporter.email, Campaign.slug, Gift.source_article, Gift.source_variant, Gift.receipt_number,
+            Gift.stripe_checkout_session_id, Gift.stripe_payment_intent_id, Gift.stripe_charge_id,
+            Gift.stripe_invoice_id,
+        )
+        .select_from(Gift)
+        .join(Supporter, Supporter.id == Gift.supporter_id)
+        .outerjoin(Campaign, Campaign.id == Gift.campaign_id)
+        .execution_options(yield_per=500)
+    )
+
+    def rows() -> Any:
+        for row in db.session.execute(query):
+            (gift_id, paid_at, created_at, status, kind, method, amount, currency, amount_base, refunded,
+             supporter_id, name, email, campaign, article, variant, receipt, session_id, intent_id,
+             charge_id, invoice_id) = row
+            yield (
+                gift_id, _iso(paid_at), _iso(created_at), status.value, kind.value, method.value,
+                _decimal(amount, currency), currency, _decimal(amount_base, base), base, _decimal(refunded, currency),
+                supporter_id, name, email, campaign, article, variant, receipt, session_id, intent_id,
+                charge_id, invoice_id,
+            )
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    return exporting.csv_response(f"gifts-{stamp}.csv", EXPORT_HEADER, rows(), bom=bom)
+
+
+# --- One gift ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One line of a gift's or plan's story: a Stripe event or a staff action."""
+
+    at: datetime
+    source: str  # "stripe" or "staff"
+    what: str
+    who: str
+    outcome: str | None = None
+    details: dict[str, Any] | None = None
+    event_id: str | None = None
+
+
+def history(target_type: str, target_id: int, outcome_like: list[str]) -> list[HistoryItem]:
+    """Stripe events whose outcome names the record (`outcome_like` patterns) and audit
+    events about it, oldest first."""
+    items: list[HistoryItem] = []
+    if outcome_like:
+        events = db.session.execute(
+            sa.select(StripeEvent.id, StripeEvent.type, StripeEvent.received_at, StripeEvent.outcome)
+            .where(sa.or_(*(StripeEvent.outcome.like(pattern) for pattern in outcome_like)))
+            .order_by(StripeEvent.received_at).limit(500)
+        ).all()
+        items += [HistoryItem(at=received, source="stripe", what=kind, who="Stripe", outcome=outcome, event_id=event_id)
+                  for event_id, kind, received, outcome in events]
+    actions = db.session.scalars(
+        sa.select(AuditEvent).filter_by(target_type=target_type, target_id=str(target_id))
+        .order_by(AuditEvent.created_at).limit(500)
+    ).all()
+    items += [HistoryItem(at=a.created_at, source="staff", what=a.action, who=a.actor, details=a.details or {})
+              for a in actions]
+    return sorted(items, key=lambda item: item.at)
+
+
+def gift_history(gift: Gift) -> list[HistoryItem]:
+    """What Stripe said and staff did about this gift, oldest first."""
+    return history("gift", gift.id, [f"gift {gift.id}", f"gift {gift.id} %"])
+
+
+def stripe_dashboard_url(kind: str, object_id: str | None) -> str | None:
+    """A link to the object in Stripe's dashboard; None offline (Stripe never saw it)."""
+    gateway = payments.gateway()
+    if not object_id or gateway.offline:
+        return None
+    mode = "" if gateway.livemode else "test/"
+    return f"https://dashboard.stripe.com/{mode}{kind}/{quote(object_id, safe='')}"
+
+
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
+@bp.get("/<int:gift_id>")
+@requires("view")
+def detail(gift_id: int) -> ResponseReturnValue:
+    """Everything about one gift: amounts, who, where from, Stripe, refunds, and its history."""
+    gift = fetch(Gift, gift_id)
+    supporter = db.session.get(Supporter, gift.supporter_id)
+    plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
+    campaign = db.session.get(Campaign, gift.campaign_id) if gift.campaign_id else None
+    events = gift_history(gift)
+    refunds = [item for item in events
+               if item.what == "gift.refund" or item.what == "charge.refunded"]
+    return render_template(
+        "dashboard/gifts/detail.html",
+        gift=gift, supporter=supporter, plan=plan, campaign=campaign, events=events, refunds=refunds,
+        refundable=donations.refundable_minor(gift), net=(gift.amount_minor - gift.refunded_minor),
+        refusal=donations.refund_refusal(gift),
+        stripe_payment_url=stripe_dashboard_url("payments", gift.stripe_payment_intent_id),
+        base_currency=current_app.config["SUPPORTERS_BASE_CURRENCY"],
+    )
+
+
+# --- Refunds ---------------------------------------------------------------------------
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+class RefundForm(FlaskForm):
+    """How much to give back, and why."""
+
+    amount = StringField(
+        _l("Amount to refund"), filters=[_strip],
+        validators=[DataRequired(_l("Enter an amount to refund.")), Length(max=40), no_control_characters],
+    )
+    reason = SelectField(_l("Reason"), choices=list(REASON_LABELS.items()),
+                         validators=[DataRequired(_l("Choose a reason for the refund."))])
+    note = TextAreaField(_l("Note"), filters=[_strip], validators=[Length(max=500), no_control_characters])
+    #: the refunded total the form was shown with: a second copy of the form then refunds nothing
+    seen_refunded = HiddenField()
+    confirm = HiddenField()
+
+
+def _seen_refunded(form: RefundForm) -> int | None:
+    raw = (form.seen_refunded.data or "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+
+
+def _render_refund(gift: Gift, form: RefundForm | None, status: int = 200, error: str | None = None,
+                   confirming: int | None = None) -> ResponseReturnValue:
+    supporter = db.session.get(Supporter, gift.supporter_id)
+    refusal = donations.refund_refusal(gift)
+    return render_template(
+        "dashboard/gifts/refund.html",
+        gift=gift, supporter=supporter, form=form, error=error,
+        refusal=refusal.message() if refusal else None,
+        refundable=donations.refundable_minor(gift), confirming=confirming,
+        reason_label=REASON_LABELS.get(form.reason.data or "") if form else None,
+    ), status
+
+
+@bp.get("/<int:gift_id>/refund")
+@requires("write")
+def refund_form(gift_id: int) -> ResponseReturnValue:
+    """The refund form: the amount still refundable, in the donor's currency, and a reason."""
+    gift = fetch(Gift, gift_id)
+    if donations.refund_refusal(gift) is not None:
+        return _render_refund(gift, None)
+    form = RefundForm(formdata=None)
+    form.amount.data = money.format_amount_plain(donations.refundable_minor(gift), gift.currency, _locale())
+    form.reason.data = "requested_by_customer"
+    form.seen_refunded.data = str(gift.refunded_minor)
+    return _render_refund(gift, form)
+
+
+@bp.post("/<int:gift_id>/refund")
+@requires("write")
+def refund(gift_id: int) -> ResponseReturnValue:
+    """Without `confirm=yes`: check the request and ask to confirm it. With it: refund
+    through Stripe, record the refund, and go back to the gift."""
+    gift = fetch(Gift, gift_id)
+    refusal = donations.refund_refusal(gift)
+    if refusal is not None:
+        return _render_refund(gift, None, 400)
+    form = RefundForm()
+    if not form.validate():
+        return _render_refund(gift, form, 400)
+    try:
+        amount = money.parse_amount(form.amount.data or "", gift.currency)
+    except money.MoneyError as error:
+        form.amount.errors = [_(error.template, **error.params)]
+        return _render_refund(gift, form, 400)
+    seen = _seen_refunded(form)
+    try:
+        donations.check_refund(gift, amount, form.reason.data or "", form.note.data or "", seen_refunded_minor=seen)
+        if form.confirm.data != "yes":
+            form.amount.data = money.format_amount_plain(amount, gift.currency, _locale())
+            return _render_refund(gift, form, confirming=amount)
+        result = donations.refund(gift, amount, form.reason.data or "", payments.gateway(), current_user,
+                                  note=form.note.data or "", seen_refunded_minor=seen)
+    except donations.RefundAlreadyMade as refused:
+        db.session.rollback()
+        if refused.duplicate:
+            flash(_("This refund was already made; it was not made again."), "info")
+            return redirect(url_for(".detail", gift_id=gift.id), 303)
+        return _render_refund(gift, _fresh_form(gift, form), 409, error=refused.message())
+    except donations.ActionRefused as refused:
+        db.session.rollback()
+        return _render_refund(gift, form, 400, error=refused.message())
+    except payments.PaymentsUnavailable as exc:
+        db.session.rollback()
+        current_app.logger.warning("refund of gift %s failed at the payment provider: %s", gift.id, exc)
+        return _render_refund(
+            gift, form, 502,
+            error=_("Stripe did not carry out the refund (%(reason)s). Nothing was refunded or changed; "
+                    "you can try again in a minute.", reason=str(exc)[:300]),
+        )
+    db.session.commit()
+    supporter = db.session.get(Supporter, gift.supporter_id)
+    name = supporter.name if supporter else ""
+    if result.status in ("failed", "canceled"):
+        flash(_("Stripe could not complete the refund (status: %(status)s). Nothing was recorded as refunded.",
+                status=result.status), "error")
+    else:
+        flash(_("Refunded %(amount)s to %(name)s.",
+                amount=money.format_amount(result.amount_minor, gift.currency, _locale()), name=name), "info")
+    return redirect(url_for(".detail", gift_id=gift.id), 303)
+
+
+def _fresh_form(gift: Gift, submitted: RefundForm) -> RefundForm:
+    """The form again, with what is refundable now (someone refunded in the meantime)."""
+    form = RefundForm(formdata=None)
+    db.session.refresh(gift)
+    form.amount.data = money.format_amount_plain(max(donations.refundable_minor(gift), 0), gift.currency, _locale())
+    form.reason.data = submitted.reason.data
+    form.note.data = submitted.note.data
+    form.seen_refunded.data = str(gift.refunded_minor)
+    return form
+
+
+# --- Offline gifts ------------------------------------------------------------------------
+
+
+class OfflineGiftForm(FlaskForm):
+    """Money that arrived without Stripe: who gave it, how much, how and when."""
+
+    supporter_id = HiddenField()
+    email = EmailField(_l("Supporter's e-mail"), filters=[_strip],
+                       validators=[Optional(), Length(max=254), no_control_characters,
+                                   Email(_l("Enter a valid e-mail address."))])
+    name = StringField(_l("Supporter's name"), filters=[_strip], validators=[Length(max=200), no_control_characters])
+    amount = StringField(_l("Amount received"), filters=[_strip],
+                         validators=[DataRequired(_l("Enter the amount received.")), Length(max=40), no_control_characters])
+    currency = SelectField(_l("Currency"), choices=[])
+    method = SelectField(_l("How it arrived"), choices=[
+        (GiftMethod.BANK_TRANSFER.value, _l("Bank transfer")),
+        (GiftMethod.CHEQUE.value, _l("Cheque")),
+        (GiftMethod.CASH.value, _l("Cash")),
+    ])
+    received_on = DateField(_l("Date received"), validators=[DataRequired(_l("Enter the date the money arrived."))])
+    reference = StringField(_l("Reference (transfer title, cheque number)"), filters=[_strip],
+                            validators=[Length(max=200), no_control_characters])
+    campaign_id = SelectField(_l("Campaign"), choices=[], validators=[Optional()])
+    comment = TextAreaField(_l("Comment"), filters=[_strip], validators=[Length(max=500), no_control_characters])
+    send_receipt = BooleanField(_l("Send the supporter a receipt by e-mail"), default=True)
+    submission_id = HiddenField()
+
+
+def _offline_form() -> OfflineGiftForm:
+    form = OfflineGiftForm()
+    form.currency.choices = [(code, code) for code in current_app.config["SUPPORTERS_CURRENCIES"]]
+    campaigns = db.session.execute(sa.select(Campaign.id, Campaign.name).order_by(Campaign.name)).all()
+    form.campaign_id.choices = [("", _("No campaign"))] + [(str(cid), name) for cid, name in campaigns]
+    return form
+
+
+def _prefilled_supporter(raw: str | None) -> Supporter | None:
+    raw = (raw or "").strip()
+    if raw.isascii() and raw.isdigit() and len(raw) < 12:
+        return db.session.get(Supporter, int(raw))
+    return None
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("write")
+def new_offline() -> ResponseReturnValue:
+    """Record a gift that came by bank transfer, cheque or cash."""
+    form = _offline_form()
+    if request.method == "GET":
+        supporter = _prefilled_supporter(request.args.get("supporter_id"))
+        form.supporter_id.data = str(supporter.id) if supporter else ""
+        form.received_on.data = donations.org_today()
+        form.submission_id.data = secrets.token_urlsafe(16)
+        return _render_offline(form, supporter)
+
+    supporter = _prefilled_supporter(form.supporter_id.data)
+    valid = form.validate()
+    if supporter is None and not form.email.data:
+        form.email.errors = [*form.email.errors, _("Enter the supporter's e-mail address.")]
+        valid = False
+    amount = None
+    if form.amount.data and not form.amount.errors and form.currency.data:
+        try:
+            amount = money.parse_amount(form.amount.data, form.currency.data)
+        except money.MoneyError as error:
+            form.amount.errors = [_(error.template, **error.params)]
+            valid = False
+    if form.received_on.data and form.received_on.data > donations.org_today():
+        form.received_on.errors = [*form.received_on.errors, _("The date received cannot be in the future.")]
+        valid = False
+    if supporter is None and form.email.data and not form.email.errors:
+        known = db.session.scalar(sa.select(Supporter).filter_by(
+            email_normalised=normalise_email(form.email.data)))
+        if known is None and not form.name.data:
+            form.name.errors = [*form.name.errors,
+                                _("There is no supporter with this e-mail yet: enter their name to add them.")]
+            valid = False
+    if not valid or amount is None or form.received_on.data is None:
+        return _render_offline(form, supporter, 400)
+
+    if supporter is None:
+        supporter = donations.find_or_create_supporter_by_email(form.email.data or "", form.name.data or "")
+        db.session.flush()
+    raw_key = (form.submission_id.data or "").strip()[:64]
+    key = hashlib.sha256(f"offline:{raw_key}".encode()).hexdigest() if raw_key else None
+    try:
+        gift = donations.record_offline_gift(
+            supporter, amount_minor=amount, currency=form.currency.data or "", method=GiftMethod(form.method.data),
+            received_on=form.received_on.data, staff_user=current_user, reference=form.reference.data,
+            campaign_id=int(form.campaign_id.data) if form.campaign_id.data else None, comment=form.comment.data,
+            send_receipt=bool(form.send_receipt.data), submission_key=key,
+        )
+    except donations.ActionRefused as refused:
+        db.session.rollback()
+        return _render_offline(form, _prefilled_supporter(form.supporter_id.data), 400, error=refused.message())
+    db.session.commit()
+    flash(_("Recorded %(amount)s from %(name)s.",
+            amount=money.format_amount(gift.amount_minor, gift.currency, _locale()), name=supporter.name), "info")
+    return redirect(url_for(".detail", gift_id=gift.id), 303)
+
+
+def _render_offline(form: OfflineGiftForm, supporter: Supporter | None, status: int = 200,
+                    error: str | None = None) -> ResponseReturnValue:
+    return render_template("dashboard/gifts/new_offline.html", form=form, supporter=supporter, error=error,
+                           today=donations.org_today().isoformat()), status
