@@ -25,7 +25,13 @@ def private(response: Response) -> Response:
 
 @bp.app_context_processor
 def permissions() -> dict[str, object]:
-    return {"can": can, "has_page": lambda endpoint: endpoint in current_app.view_functions}
+    return {"can": can, "has_page": may_open}
+
+
+def may_open(endpoint: str) -> bool:
+    """True when the page exists and the signed-in person's role may open it."""
+    view = current_app.view_functions.get(endpoint)
+    return view is not None and can(getattr(view, "permission", "staff"))
 
 
 @bp.get("/")

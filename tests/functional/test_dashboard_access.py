@@ -97,3 +97,13 @@ def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, 
     for endpoint, rule, method in dashboard_routes(app):
         if "<" in rule and method == "GET":
             assert client.get(url_for_rule(rule, missing)).status_code == 404, rule
+
+
+@pytest.mark.parametrize("role,hidden", [("viewer", ["/dashboard/exports/", "/dashboard/staff/", "/dashboard/audit/"]),
+                                         ("fundraiser", ["/dashboard/staff/", "/dashboard/audit/"])])
+def test_the_menu_offers_only_pages_the_role_may_open(db: Any, client: Any, role: str, hidden: list[str]) -> None:
+    factories.sign_in(client, factories.staff(role))
+    page = client.get("/dashboard/").get_data(as_text=True)
+    assert 'href="/dashboard/supporters/"' in page
+    for path in hidden:
+        assert f'href="{path}"' not in page
