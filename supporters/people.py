@@ -1,0 +1,342 @@
+"""Supporters as staff see them: finding them in the list, and the edits staff make.
+
+The query functions build statements for the dashboard's list and its CSV export,
+so both always agree on what "the current filters" mean. The edit functions
+flush; the view that calls them audits and commits once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute, aliased
+
+from .extensions import db
+from .money import minor_unit_exponent
+from .models import (
+    GIFT_COUNTED,
+    Consent,
+    Gift,
+    PlanStatus,
+    RecurringPlan,
+    StaffUser,
+    Supporter,
+    SupporterNote,
+    SupporterTag,
+    normalise_email,
+    sort_key,
+)
+
+#: the consent purpose the newsletter filter and export column look at
+NEWSLETTER = "newsletter"
+#: what the list may be ordered by: the indexed aggregate columns of supporter
+SORTS: dict[str, InstrumentedAttribute[Any]] = {
+    "last_gift": Supporter.last_gift_at,
+    "total": Supporter.lifetime_total_minor,
+    "name": Supporter.name_sort,
+}
+#: the direction each sort starts in when none is asked for
+DEFAULT_DESCENDING = {"last_gift": True, "total": True, "name": False}
+TAG_MAX = 50
+NOTE_MAX = 2000
+#: the fields of a supporter that staff may change on the profile form
+PROFILE_FIELDS = ("name", "email", "country", "language", "address_line1", "address_line2", "postal_code", "city")
+_OPTIONAL_FIELDS = frozenset({"country", "address_line1", "address_line2", "postal_code", "city"})
+_LIKE_ESCAPE = "/"
+
+
+# --- Finding supporters ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SupporterFilters:
+    """What the supporters list is narrowed to and ordered by; every value already valid."""
+
+    #: search text: a prefix of the name, of any word of it, or of the e-mail
+    q: str = ""
+    #: only supporters with an active recurring plan
+    recurring_active: bool = False
+    #: only supporters with a counted gift paid on or after / on or before these days
+    gave_from: date | None = None
+    gave_to: date | None = None
+    #: the days above are days in this time zone (the organisation's)
+    timezone: tzinfo = UTC
+    #: ISO 3166-1 alpha-2, upper case
+    country: str | None = None
+    tag: str | None = None
+    #: True: the newest newsletter decision is a grant; False: it is not (or there is none)
+    newsletter: bool | None = None
+    sort: str = "last_gift"
+    descending: bool = True
+
+    def as_args(self) -> dict[str, str]:
+        """The filters as query-string arguments (only those in force), for links and the audit log."""
+        args: dict[str, str] = {}
+        if self.q:
+            args["q"] = self.q
+        if self.recurring_active:
+            args["recurring"] = "active"
+        if self.gave_from:
+            args["gave_from"] = self.gave_from.isoformat()
+        if self.gave_to:
+            args["gave_to"] = self.gave_to.isoformat()
+        if self.country:
+            args["country"] = self.country
+        if self.tag:
+            args["tag"] = self.tag
+        if self.newsletter is not None:
+            args["newsletter"] = "yes" if self.newsletter else "no"
+        if self.sort != "last_gift" or not self.descending:
+            args["sort"] = self.sort
+            args["dir"] = "desc" if self.descending else "asc"
+        return args
+
+
+def like_prefix(text: str) -> str:
+    """A LIKE pattern matching values that start with `text`, its own % and _ taken literally."""
+    for char in (_LIKE_ESCAPE, "%", "_"):
+        text = text.replace(char, _LIKE_ESCAPE + char)
+    return text + "%"
+
+
+def newsletter_subscribers() -> Select[int]:
+    """Ids of supporters whose newest newsletter decision is a grant."""
+    latest, newer = aliased(Consent), aliased(Consent)
+    superseded = exists().where(
+        newer.supporter_id == latest.supporter_id,
+        newer.purpose == NEWSLETTER,
+        or_(
+            newer.recorded_at > latest.recorded_at,
+            and_(newer.recorded_at == latest.recorded_at, newer.id > latest.id),
+        ),
+    )
+    return select(latest.supporter_id).where(latest.purpose == NEWSLETTER, latest.granted.is_(True), ~superseded)
+
+
+def _start_of(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+
+
+def filter_conditions(filters: SupporterFilters) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of `filters`, each answered through an index."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.q:
+        key = sort_key(filters.q)
+        email = normalise_email(filters.q)
+        matches = [Supporter.email_normalised.like(like_prefix(email), escape=_LIKE_ESCAPE)] if email else []
+        if key:
+            matches += [
+                Supporter.name_sort.like(like_prefix(key), escape=_LIKE_ESCAPE),
+                Supporter.name_sort.like("% " + like_prefix(key), escape=_LIKE_ESCAPE),
+            ]
+        if matches:
+            conditions.append(or_(*matches))
+    # Each filter on related rows is an uncorrelated IN: the database reads the
+    # matching plans, gifts, tags or consents once through their own index, rather
+    # than probing them once per supporter.
+    if filters.recurring_active:
+        conditions.append(Supporter.id.in_(
+            select(RecurringPlan.supporter_id).where(RecurringPlan.status == PlanStatus.ACTIVE)
+        ))
+    if filters.gave_from or filters.gave_to:
+        paid: list[ColumnElement[bool]] = [Gift.status.in_(GIFT_COUNTED)]
+        if filters.gave_from:
+            paid.append(Gift.paid_at >= _start_of(filters.gave_from, filters.timezone))
+        if filters.gave_to:
+            paid.append(Gift.paid_at < _start_of(filters.gave_to + timedelta(days=1), filters.timezone))
+        conditions.append(Supporter.id.in_(select(Gift.supporter_id).where(*paid)))
+    if filters.country:
+        conditions.append(Supporter.country == filters.country)
+    if filters.tag:
+        conditions.append(Supporter.id.in_(
+            select(SupporterTag.supporter_id).where(func.lower(SupporterTag.tag) == func.lower(filters.tag))
+        ))
+    if filters.newsletter is True:
+        conditions.append(Supporter.id.in_(newsletter_subscribers()))
+    elif filters.newsletter is False:
+        conditions.append(Supporter.id.not_in(newsletter_subscribers()))
+    return conditions
+
+
+def supporter_query(filters: SupporterFilters) -> Select[Supporter]:
+    """Supporters matching `filters` in their order (nulls last; id breaks ties, so pages are stable)."""
+    column = SORTS[filters.sort]
+    first = column.desc() if filters.descending else column.asc()
+    if filters.sort == "last_gift":  # the only sort column that may be empty
+        first = first.nulls_last()
+    order = [first, Supporter.id.desc() if filters.descending else Supporter.id.asc()]
+    return select(Supporter).where(*filter_conditions(filters)).order_by(*order)
+
+
+def count_supporters(filters: SupporterFilters) -> int:
+    """How many supporters match `filters`."""
+    return int(db.session.execute(
+        select(func.count(Supporter.id)).where(*filter_conditions(filters))
+    ).scalar_one())
+
+
+def with_active_plan(supporter_ids: Sequence[int]) -> set[int]:
+    """Which of these supporters have an active recurring plan (one query)."""
+    if not supporter_ids:
+        return set()
+    return set(db.session.execute(
+        select(RecurringPlan.supporter_id)
+        .where(RecurringPlan.supporter_id.in_(supporter_ids), RecurringPlan.status == PlanStatus.ACTIVE)
+        .distinct()
+    ).scalars())
+
+
+# --- Exporting them -------------------------------------------------------------
+
+EXPORT_COLUMNS = ("id", "name", "email", "country", "language", "gift_count", "lifetime_total",
+                  "first_gift_at", "last_gift_at", "newsletter", "tags", "created_at")
+EXPORT_BATCH = 1000
+
+
+def export_rows(filters: SupporterFilters, base_currency: str) -> Iterator[tuple[Any, ...]]:
+    """The supporters matching `filters`, in order, as EXPORT_COLUMNS rows.
+
+    Rows are read a batch at a time (plain columns, no ORM objects) with one more
+    query per batch for its tags, so memory stays flat however many there are.
+    An erased supporter's personal fields are empty; the lifetime total is a
+    decimal in `base_currency` units, timestamps are ISO 8601 in UTC.
+    """
+    statement = supporter_query(filters).with_only_columns(
+        Supporter.id, Supporter.name, Supporter.email, Supporter.country, Supporter.language,
+        Supporter.gift_count, Supporter.lifetime_total_minor, Supporter.first_gift_at, Supporter.last_gift_at,
+        Supporter.id.in_(newsletter_subscribers()).label("newsletter"), Supporter.created_at, Supporter.anonymised_at,
+    ).execution_options(yield_per=EXPORT_BATCH)
+    exponent = minor_unit_exponent(base_currency)
+    for batch in db.session.execute(statement).partitions():
+        tags: dict[int, list[str]] = {}
+        for supporter_id, tag in db.session.execute(
+            select(SupporterTag.supporter_id, SupporterTag.tag)
+            .where(SupporterTag.supporter_id.in_([row.id for row in batch]))
+        ):
+            tags.setdefault(supporter_id, []).append(tag)
+        for row in batch:
+            common = (row.gift_count, Decimal(row.lifetime_total_minor).scaleb(-exponent),
+                      _iso(row.first_gift_at), _iso(row.last_gift_at))
+            if row.anonymised_at is not None:
+                yield (row.id, "", "", "", "", *common, "", "", _iso(row.created_at))
+            else:
+                yield (row.id, row.name, row.email, row.country or "", row.language, *common,
+                       "yes" if row.newsletter else "no",
+                       ", ".join(sorted(tags.get(row.id, []), key=str.casefold)), _iso(row.created_at))
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+# --- Changing a supporter -------------------------------------------------------
+
+
+class EmailInUse(ValueError):
+    """Another supporter already has this (normalised) e-mail address."""
+
+
+def update_profile(supporter: Supporter, **fields: Any) -> dict[str, tuple[Any, Any]]:
+    """Change the named profile fields; returns {field: (old, new)} of what really changed.
+
+    Text is trimmed, empty optional fields become None, the country is upper case.
+    Raises EmailInUse, changing nothing, when another supporter has the new e-mail.
+    """
+    unknown = set(fields) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"not a profile field: {', '.join(sorted(unknown))}")
+    wanted: dict[str, Any] = {}
+    for name, value in fields.items():
+        value = value.strip() if isinstance(value, str) else value
+        if name in _OPTIONAL_FIELDS and not value:
+            value = None
+        if name == "country" and value:
+            value = value.upper()
+        if name not in _OPTIONAL_FIELDS and not value:
+            raise ValueError(f"{name} cannot be empty")
+        wanted[name] = value
+    changes = {name: (getattr(supporter, name), value)
+               for name, value in wanted.items() if getattr(supporter, name) != value}
+    if not changes:
+        return {}
+    if "email" in changes:
+        email_key = normalise_email(changes["email"][1])
+        if _email_taken(email_key, supporter.id):
+            raise EmailInUse(email_key)
+    try:
+        # A savepoint, so that another supporter taking the address at this very
+        # moment (the unique index refuses the second) leaves this one unchanged.
+        with db.session.begin_nested():
+            for name, (_old, new) in changes.items():
+                setattr(supporter, name, new)
+            if "name" in changes:
+                supporter.name_sort = sort_key(supporter.name)
+            if "email" in changes:
+                supporter.email_normalised = normalise_email(supporter.email)
+    except IntegrityError as exc:
+        raise EmailInUse(normalise_email(changes["email"][1]) if "email" in changes else "") from exc
+    return changes
+
+
+def _email_taken(email_key: str, supporter_id: int) -> bool:
+    return db.session.execute(
+        select(Supporter.id).where(Supporter.email_normalised == email_key, Supporter.id != supporter_id)
+    ).first() is not None
+
+
+def add_note(supporter: Supporter, staff_user: StaffUser | None, body: str) -> SupporterNote:
+    """Add a note to the supporter, signed by `staff_user`; the body is 1 to NOTE_MAX characters."""
+    body = body.strip()
+    if not 1 <= len(body) <= NOTE_MAX:
+        raise ValueError(f"a note has 1 to {NOTE_MAX} characters")
+    note = SupporterNote(
+        supporter_id=supporter.id, staff_user_id=staff_user.id if staff_user else None, body=body
+    )
+    db.session.add(note)
+    db.session.flush()
+    return note
+
+
+def parse_tags(text: str) -> list[str]:
+    """Comma-separated tags: trimmed, inner spaces collapsed, empty ones dropped, and
+    duplicates (ignoring case) dropped, the first spelling kept."""
+    return _unique_tags(text.split(","))
+
+
+def _unique_tags(tags: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    unique: list[str] = []
+    for raw in tags:
+        tag = " ".join(raw.split())
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            unique.append(tag)
+    return unique
+
+
+def set_tags(supporter: Supporter, tags: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Make the supporter's tags exactly `tags`; returns (added, removed).
+
+    Tags are trimmed, empty ones dropped and duplicates (ignoring case) kept once;
+    a tag longer than TAG_MAX characters raises ValueError and nothing changes.
+    """
+    wanted = _unique_tags(tags)
+    too_long = [tag for tag in wanted if len(tag) > TAG_MAX]
+    if too_long:
+        raise ValueError(f"tags have at most {TAG_MAX} characters")
+    current = {row.tag: row for row in supporter.tags}
+    removed = sorted((tag for tag in current if tag not in wanted), key=str.casefold)
+    added = [tag for tag in wanted if tag not in current]
+    for tag in removed:
+        supporter.tags.remove(current[tag])
+    # Removals go first: a tag respelt ("board" -> "Board") is one removal and one addition.
+    db.session.flush()
+    supporter.tags.extend(SupporterTag(tag=tag) for tag in added)
+    db.session.flush()
+    return sorted(added, key=str.casefold), removed
