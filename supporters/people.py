@@ -280,7 +280,9 @@ def update_profile(supporter: Supporter, **fields: Any) -> dict[str, tuple[Any, 
             if "email" in changes:
                 supporter.email_normalised = normalise_email(supporter.email)
     except IntegrityError as exc:
-        raise EmailInUse(normalise_email(changes["email"][1]) if "email" in changes else "") from exc
+        if "email" not in changes:
+            raise
+        raise EmailInUse(normalise_email(changes["email"][1])) from exc
     return changes
 
 

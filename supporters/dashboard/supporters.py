@@ -77,7 +77,6 @@ PLAN_STATUSES = {
 }
 PLAN_INTERVALS = {PlanInterval.MONTH: _l("Monthly"), PlanInterval.YEAR: _l("Yearly")}
 CONSENT_PURPOSES = {people.NEWSLETTER: _l("Newsletter")}
-SORT_LABELS = {"last_gift": _l("Last gift"), "total": _l("Lifetime total"), "name": _l("Name")}
 
 
 # --- Reading the list's filters ---------------------------------------------------
@@ -168,8 +167,8 @@ def _page(args: Mapping[str, str], notes: list[str]) -> int:
 def index() -> ResponseReturnValue:
     """Supporters, 50 a page: search, filters and sort from the query string.
 
-    Three queries whatever the page holds: the page, the count, and which of the
-    page's supporters give every month or year.
+    The same four queries whatever the page holds: the page, the count, which of
+    the page's supporters give every month or year, and the tags in use.
     """
     filters, notes = parse_filters(request.args)
     page = _page(request.args, notes)
@@ -278,7 +277,7 @@ class ProfileForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     body = TextAreaField(
-        _l("Note"), filters=[_strip],
+        _l("New note"), filters=[_strip],
         validators=[DataRequired(), Length(min=1, max=people.NOTE_MAX), no_control_characters],
     )
 
@@ -291,7 +290,7 @@ def _valid_tags(_form: Any, field: Any) -> None:
 
 
 class TagsForm(FlaskForm):
-    tags = StringField(_l("Tags"), validators=[Length(max=5000), no_control_characters, _valid_tags])
+    tags = StringField(_l("Change tags"), validators=[Length(max=5000), no_control_characters, _valid_tags])
 
 
 def language_name(code: str) -> str:
