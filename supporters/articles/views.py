@@ -25,7 +25,9 @@ DEFAULT_CAMPAIGN = "general"
 @bp.get("/")
 def index() -> ResponseReturnValue:
     """Published articles, newest first, ten a page; `?tag=` keeps those filed under one tag."""
-    tag = " ".join(request.args.get("tag", "").split())[:TAG_MAX] or None
+    # No tag holds control characters (and PostgreSQL refuses NUL in a query): drop them.
+    typed = "".join(ch for ch in request.args.get("tag", "") if ch.isprintable() or ch.isspace())
+    tag = " ".join(typed.split())[:TAG_MAX] or None
     query = select(Article).where(Article.published.is_(True))
     if tag:
         query = query.where(Article.tags.any(ArticleTag.tag == tag))
