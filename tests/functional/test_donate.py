@@ -944,3 +944,11 @@ def test_the_fourth_gift_from_one_address_within_the_hour_is_refused(build_app: 
     assert LIMITED_MESSAGE.search(responses[-1].get_data(as_text=True))
     assert gifts_in(application) == 3
 
+
+
+def test_a_blank_looking_country_choice_is_treated_as_none(client: Any, campaign: Campaign) -> None:
+    """Found by the fuzz on PostgreSQL: "\\x1e" is whitespace to Python, so the optional
+    select let it through, and the database's country check refused it with a 500."""
+    response = client.post("/donate/", data=valid_form(country="\x1e"))
+    assert response.status_code == 303
+    assert count(Gift) == 1
