@@ -350,7 +350,12 @@ def main() -> int:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 
     # a TERM (or a second Ctrl-C) still runs the finally blocks that stop the gunicorns
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    def terminated(signum: int, _frame: object) -> None:
+        print(f"stopped by signal {signum}: stopping the gunicorns and dropping the database", file=sys.stderr, flush=True)
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
+    signal.signal(signal.SIGHUP, terminated)
     started = datetime.now(UTC)
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="supporters-bench-")))
