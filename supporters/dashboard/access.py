@@ -57,7 +57,9 @@ def check_access() -> Any:
 
 def fetch(model: type[M], object_id: int) -> M:
     """The object with this id, or 404; only ever called behind check_access."""
-    found = db.session.get(model, object_id)
+    # Loaded afresh: an instance already in the session may carry loader options
+    # (raiseload) from a list query, which this page must not inherit.
+    found = db.session.get(model, object_id, populate_existing=True)
     if found is None:
         abort(404)
     return found

@@ -668,3 +668,12 @@ def test_hostile_search_and_filter_values_are_escaped(db: Any, client: Any, staf
     html = client.get(LIST, query_string={"q": "<script>alert(1)</script>", "country": "<script>alert(1)</script>",
                                           "tag": '" onmouseover="x'}).get_data(as_text=True)
     assert_escaped(html)
+
+
+def test_a_supporter_seen_on_the_list_can_then_be_edited(db: Any, client: Any) -> None:
+    """The list loads supporters without their tags (raiseload); a page opened later in
+    the same session must load the supporter afresh, not inherit that option."""
+    person = factories.supporter(name="Ann Tagged")
+    factories.sign_in(client, factories.staff("fundraiser"))
+    assert client.get("/dashboard/supporters/").status_code == 200
+    assert client.post(f"/dashboard/supporters/{person.id}/tags", data={"tags": "board"}).status_code == 303
