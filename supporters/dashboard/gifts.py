@@ -35,57 +35,38 @@ from ..models import (
     GiftKind,
     GiftMethod,
     GiftStatus,
-    PlanInterval,
-    PlanStatus,
     RecurringPlan,
     StripeEvent,
     Supporter,
     normalise_email,
 )
 from .access import fetch, requires
+from .labels import (
+    GIFT_KIND_LABELS,
+    GIFT_METHOD_LABELS,
+    GIFT_STATUS_LABELS,
+    PLAN_INTERVAL_LABELS,
+    PLAN_STATUS_LABELS,
+)
 
 bp = Blueprint("gifts", __name__, url_prefix="/gifts")
 
 PER_PAGE = 50
 
-#: how each status, kind and method reads to staff
-STATUS_LABELS = {
-    GiftStatus.PENDING: _l("pending"),
-    GiftStatus.SUCCEEDED: _l("paid"),
-    GiftStatus.FAILED: _l("failed"),
-    GiftStatus.CANCELED: _l("canceled"),
-    GiftStatus.PARTIALLY_REFUNDED: _l("partially refunded"),
-    GiftStatus.REFUNDED: _l("refunded"),
-    GiftStatus.DISPUTED: _l("disputed"),
-}
-KIND_LABELS = {GiftKind.ONE_TIME: _l("one-time"), GiftKind.RECURRING: _l("recurring")}
-METHOD_LABELS = {
-    GiftMethod.STRIPE: _l("card (Stripe)"),
-    GiftMethod.BANK_TRANSFER: _l("bank transfer"),
-    GiftMethod.CHEQUE: _l("cheque"),
-    GiftMethod.CASH: _l("cash"),
-}
 REASON_LABELS = {
     "requested_by_customer": _l("Requested by the donor"),
     "duplicate": _l("Duplicate payment"),
     "fraudulent": _l("Fraudulent payment"),
     "other": _l("Other (say why below)"),
 }
-PLAN_STATUS_LABELS = {
-    PlanStatus.INCOMPLETE: _l("incomplete"),
-    PlanStatus.ACTIVE: _l("active"),
-    PlanStatus.PAST_DUE: _l("past due"),
-    PlanStatus.CANCELED: _l("canceled"),
-}
-INTERVAL_LABELS = {PlanInterval.MONTH: _l("monthly"), PlanInterval.YEAR: _l("yearly")}
 
 
 @bp.app_context_processor
 def labels() -> dict[str, object]:
     """Staff-facing words for statuses, kinds, methods and intervals."""
-    return {"gift_status_labels": STATUS_LABELS, "gift_kind_labels": KIND_LABELS,
-            "gift_method_labels": METHOD_LABELS, "plan_status_labels": PLAN_STATUS_LABELS,
-            "plan_interval_labels": INTERVAL_LABELS}
+    return {"gift_status_labels": GIFT_STATUS_LABELS, "gift_kind_labels": GIFT_KIND_LABELS,
+            "gift_method_labels": GIFT_METHOD_LABELS, "plan_status_labels": PLAN_STATUS_LABELS,
+            "plan_interval_labels": PLAN_INTERVAL_LABELS}
 
 
 # --- Filters ---------------------------------------------------------------------

@@ -29,10 +29,6 @@ from ..models import (
     Campaign,
     Consent,
     Gift,
-    GiftKind,
-    GiftMethod,
-    GiftStatus,
-    PlanInterval,
     PlanStatus,
     RecurringPlan,
     StaffUser,
@@ -43,6 +39,7 @@ from ..models import (
 )
 from ..people import SupporterFilters
 from .access import fetch, requires
+from .labels import CONSENT_PURPOSES, GIFT_KINDS, GIFT_METHODS, GIFT_STATUSES, PLAN_INTERVALS, PLAN_STATUSES
 
 bp = Blueprint("supporters", __name__, url_prefix="/supporters")
 
@@ -52,31 +49,6 @@ MAX_PAGE_DIGITS = 6
 Q_MAX = 200
 #: dates the period filter accepts (outside them a day is surely a typing slip)
 EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
-
-GIFT_STATUSES = {
-    GiftStatus.PENDING: _l("Pending"),
-    GiftStatus.SUCCEEDED: _l("Paid"),
-    GiftStatus.FAILED: _l("Failed"),
-    GiftStatus.CANCELED: _l("Canceled"),
-    GiftStatus.PARTIALLY_REFUNDED: _l("Partly refunded"),
-    GiftStatus.REFUNDED: _l("Refunded"),
-    GiftStatus.DISPUTED: _l("Disputed"),
-}
-GIFT_KINDS = {GiftKind.ONE_TIME: _l("One-time"), GiftKind.RECURRING: _l("Recurring")}
-GIFT_METHODS = {
-    GiftMethod.STRIPE: _l("Card (Stripe)"),
-    GiftMethod.BANK_TRANSFER: _l("Bank transfer"),
-    GiftMethod.CHEQUE: _l("Cheque"),
-    GiftMethod.CASH: _l("Cash"),
-}
-PLAN_STATUSES = {
-    PlanStatus.INCOMPLETE: _l("Incomplete"),
-    PlanStatus.ACTIVE: _l("Active"),
-    PlanStatus.PAST_DUE: _l("Past due"),
-    PlanStatus.CANCELED: _l("Canceled"),
-}
-PLAN_INTERVALS = {PlanInterval.MONTH: _l("Monthly"), PlanInterval.YEAR: _l("Yearly")}
-CONSENT_PURPOSES = {people.NEWSLETTER: _l("Newsletter")}
 
 
 # --- Reading the list's filters ---------------------------------------------------
