@@ -30,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping({k: v for k, v in config.items() if k != "ENVIRON"})
 
+    register_request_class(app)
     register_proxy(app)
     register_extensions(app)
     register_payments(app)
@@ -38,6 +39,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_security_headers(app)
     register_commands(app)
     return app
+
+
+def register_request_class(app: Flask) -> None:
+    """Query strings reach the views without NUL characters (see supporters/web.py)."""
+    from .web import Request
+
+    app.request_class = Request
 
 
 def register_proxy(app: Flask) -> None:

@@ -15,6 +15,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from .. import audit, staff_sessions
+from ..donate.forms import no_control_characters
 from ..extensions import db, limiter
 from ..models import StaffUser, normalise_email
 from ..models.staff import check_unknown_password
@@ -23,7 +24,7 @@ bp = Blueprint("dashboard_auth", __name__)
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=320)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=320), no_control_characters])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)])
 
 

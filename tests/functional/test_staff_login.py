@@ -132,3 +132,10 @@ def test_failed_logins_are_throttled_per_account_and_per_address(databases: Any)
         assert ghost.status_code == 429 and "Too many failed sign-in attempts" in ghost.get_data(as_text=True)
         assert user.id
         _db.engine.dispose()
+
+
+@pytest.mark.parametrize("email", ["ada\x00@example.org", "\x00", "ada@example.org\x01"])
+def test_control_characters_in_the_email_are_refused_plainly(db: Any, client: Any, email: str) -> None:
+    """PostgreSQL refuses NUL in a query: the form refuses it first, with a 400, not a 500."""
+    response = client.post("/login", data={"email": email, "password": "whatever it is"})
+    assert response.status_code == 400

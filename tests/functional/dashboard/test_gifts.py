@@ -197,8 +197,8 @@ def test_amount_without_a_currency_is_ignored_with_a_note(client: Any, db: Any, 
 @pytest.mark.parametrize("query", [
     "status=bogus", "date_from=31/12/2026", "date_to=0001-01-01", "campaign=abc", "campaign=99999999999999999999",
     "method=paypal", "kind=weekly", "currency=XYZ", "currency=pln&amount_min=-5", "currency=PLN&amount_max=1e9",
-    "currency=PLN&amount_min=1.5555", "article=" + "a" * 300, "article=a%00b", "page=0", "page=-1", "page=abc",
-    "page=99999999999999", "status=%00", "date_from=2026-02-30",
+    "currency=PLN&amount_min=1.5555", "article=" + "a" * 300, "article=a%01b", "page=0", "page=-1", "page=abc",
+    "page=99999999999999", "status=%01", "date_from=2026-02-30",
 ])
 def test_invalid_filters_are_ignored_with_a_note_never_an_error(client: Any, db: Any, admin: Any, query: str) -> None:
     factories.paid_gift(amount_minor=2000)
