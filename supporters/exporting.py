@@ -15,6 +15,7 @@ from typing import Any
 from flask import Response, stream_with_context
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
 BOM = "\ufeff"
 
 
@@ -22,6 +23,14 @@ def neutralise(value: Any) -> str:
     """The cell as text, made inert if a spreadsheet would read it as a formula."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def inert_row(row: Sequence[Any]) -> list[Any]:
+    """The row with every text cell made inert; numbers and None go to the CSV writer as
+    they are (a number is never read as a formula, and None is written empty).
+    The per-cell fast path of `neutralise`, for exports of a million rows."""
+    return [("'" + cell if cell[:1] in _FORMULA_FIRST else cell) if isinstance(cell, str) else cell
+            for cell in row]
 
 
 def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]], bom: bool = False) -> Iterator[str]:
@@ -32,7 +41,7 @@ def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]], bom: bool = 
         buffer.write(BOM)
     writer.writerow([neutralise(cell) for cell in header])
     for count, row in enumerate(rows, 1):
-        writer.writerow([neutralise(cell) for cell in row])
+        writer.writerow(inert_row(row))
         if count % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -8,6 +8,7 @@ Pure Python plus Babel; error reasons are plain English for callers to translate
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import unicodedata
 from decimal import Decimal
@@ -52,10 +53,17 @@ def minor_unit_exponent(currency: str) -> int:
     every other currency. ``currency`` must be three uppercase ASCII letters
     and known to Babel, otherwise :class:`MoneyError` is raised.
     """
-    if not (isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency)
-            and is_currency(currency)):
-        raise MoneyError("%(currency)s is not a known currency code.",
-                         currency=str(currency))
+    if not isinstance(currency, str):
+        raise MoneyError("%(currency)s is not a known currency code.", currency=str(currency))
+    return _exponent(currency)
+
+
+@functools.lru_cache(maxsize=256)
+def _exponent(currency: str) -> int:
+    # Cached: exports ask this for every amount, and Babel's check reads its whole
+    # currency list each time. Invalid codes raise, and raising is never cached.
+    if not (re.fullmatch(r"[A-Z]{3}", currency) and is_currency(currency)):
+        raise MoneyError("%(currency)s is not a known currency code.", currency=currency)
     if currency in _ZERO_DECIMAL:
         return 0
     if currency in _THREE_DECIMAL:

@@ -6,8 +6,10 @@ import csv
 import io
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from supporters.exporting import BOM, csv_lines, neutralise
+from supporters.exporting import BOM, csv_lines, inert_row, neutralise
 
 
 @pytest.mark.parametrize("value", ["=1+1", "+48 600", "-2", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"http://x\")"])
@@ -45,3 +47,14 @@ def test_rows_are_consumed_lazily() -> None:
     stream = csv_lines(["n"], rows())
     next(stream)
     assert len(consumed) <= 501
+
+
+@given(st.lists(st.one_of(st.text(), st.none(), st.integers(min_value=0))))
+def test_the_row_fast_path_writes_what_neutralise_would(row: list[object]) -> None:
+    written = "".join(csv_lines(["x"] * len(row), [row]))
+    expected = "".join(csv_lines(["x"] * len(row), [[neutralise(cell) for cell in row]]))
+    assert written == expected
+
+
+def test_numbers_are_written_as_numbers() -> None:
+    assert inert_row([-5, 0, None, "-5"]) == [-5, 0, None, "'-5"]
