@@ -1,4 +1,4 @@
-"""Command-line tools: `flask --app wsgi demo …` and `flask --app wsgi staff …`."""
+"""Command-line tools: `flask --app wsgi demo …`, `staff …`, `stripe …`, `reports …`, `dev …`."""
 
 from __future__ import annotations
 
@@ -29,6 +29,19 @@ demo_cli = AppGroup("demo", help="Demo content for trying the app.")
 staff_cli = AppGroup("staff", help="Staff accounts for the dashboard.")
 stripe_cli = AppGroup("stripe", help="Payments: repair what missed webhooks left behind.")
 dev_cli = AppGroup("dev", help="Local development: the app with its offline payment stack.")
+reports_cli = AppGroup("reports", help="The running totals the staff overview reads.")
+
+
+@reports_cli.command("rebuild-totals")
+def reports_rebuild_totals() -> None:
+    """Recompute the giving totals from the gifts (after gifts were changed outside the app)."""
+    from .models import giving
+
+    connection = db.session.connection()
+    drifted = giving.stored_totals(connection) != giving.totals_from_gifts(connection)
+    rows = giving.rebuild(connection)
+    db.session.commit()
+    click.echo(f"Rebuilt {rows} giving totals" + (" (they had drifted from the gifts)." if drifted else "."))
 
 
 @demo_cli.command("seed")

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import func, select
 
 from .extensions import db
-from .models import GIFT_COUNTED, Campaign, Gift, GiftKind, PlanInterval, PlanStatus, RecurringPlan, Supporter
+from .models import (
+    GIFT_COUNTED,
+    Campaign,
+    Gift,
+    GiftKind,
+    GivingTotal,
+    PlanInterval,
+    PlanStatus,
+    RecurringPlan,
+    Supporter,
+)
 
 NET_BASE = Gift.amount_base_minor * (Gift.amount_minor - Gift.refunded_minor) // Gift.amount_minor
 
@@ -53,10 +63,12 @@ def _year_ago(moment: datetime) -> datetime:
         return moment.replace(year=moment.year - 1, day=28)
 
 
-def _period(start: datetime, end: datetime) -> Period:
+def _partial_day(end: datetime) -> Period:
+    """Counted gifts paid on end's UTC day before `end` (the totals hold whole days only)."""
+    midnight = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     amount, count = db.session.execute(
         select(func.coalesce(func.sum(NET_BASE), 0), func.count(Gift.id)).where(
-            Gift.status.in_(GIFT_COUNTED), Gift.paid_at >= start, Gift.paid_at < end
+            Gift.status.in_(GIFT_COUNTED), Gift.paid_at >= midnight, Gift.paid_at < end
         )
     ).one()
     return Period(int(amount or 0), int(count or 0))
@@ -68,13 +80,6 @@ def _new_supporters(start: datetime, end: datetime) -> int:
     ) or 0)
 
 
-def month_key(column: Any) -> ColumnElement[str]:
-    """YYYY-MM of a UTC timestamp column, on SQLite and PostgreSQL."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM")
-    return func.strftime("%Y-%m", column)
-
-
 def _months_back(now: datetime, months: int) -> list[str]:
     keys = []
     year, month = now.year, now.month
@@ -84,16 +89,60 @@ def _months_back(now: datetime, months: int) -> list[str]:
     return list(reversed(keys))
 
 
+class _Days:
+    """Counted giving per UTC day and kind, from the giving totals, over one stretch."""
+
+    def __init__(self, first: date, last: date) -> None:
+        self.rows = db.session.execute(
+            select(GivingTotal.period, GivingTotal.key, GivingTotal.amount_base_minor, GivingTotal.gifts)
+            .where(GivingTotal.dimension == "kind", GivingTotal.period >= first, GivingTotal.period <= last)
+        ).all()
+
+    def period(self, start: datetime, end: datetime) -> Period:
+        """[start, end): whole days from the totals, and end's own day up to `end` from the gifts."""
+        first, last = start.date(), end.astimezone(UTC).date()
+        total = _partial_day(end)
+        for day, _kind, amount, gifts in self.rows:
+            if first <= day < last:
+                total.amount_minor += amount
+                total.gifts += gifts
+        return total
+
+    def by_month(self, keys: list[str]) -> list[tuple[str, int, int]]:
+        split: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for day, kind, amount, _gifts in self.rows:
+            split[f"{day.year:04d}-{day.month:02d}"][1 if kind == GiftKind.RECURRING.value else 0] += amount
+        return [(key, split[key][0], split[key][1]) for key in keys]
+
+
+def _top(dimension: str, since: date) -> list[tuple[str, int]]:
+    """The five keys of `dimension` that raised most since the month of `since`."""
+    raised = func.sum(GivingTotal.amount_base_minor)
+    return [(key, int(amount)) for key, amount in db.session.execute(
+        select(GivingTotal.key, raised).where(GivingTotal.dimension == dimension, GivingTotal.period >= since)
+        .group_by(GivingTotal.key).having(raised > 0).order_by(raised.desc(), GivingTotal.key).limit(5)
+    )]
+
+
 def overview(now: datetime | None = None, months: int = 12) -> Overview:
-    """Everything the overview page shows, in a handful of aggregate queries."""
-    now = now or datetime.now(UTC)
+    """Everything the overview page shows: a few small queries, whatever the number of gifts.
+
+    Sums come from the giving totals (models/giving.py), kept per day; the day a
+    period ends on is read from the gifts themselves, so "this year" and "the same
+    time last year" end at the same moment.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
     report = Overview()
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     year_start = month_start.replace(month=1)
-    report.month = _period(month_start, now)
-    report.month_last_year = _period(_year_ago(month_start), _year_ago(now))
-    report.year = _period(year_start, now)
-    report.year_last_year = _period(_year_ago(year_start), _year_ago(now))
+    keys = _months_back(now, months)
+    chart_start = datetime.strptime(keys[0], "%Y-%m").replace(tzinfo=UTC)
+    days = _Days(min(chart_start, _year_ago(year_start)).date(), now.date())
+    report.month = days.period(month_start, now)
+    report.month_last_year = days.period(_year_ago(month_start), _year_ago(now))
+    report.year = days.period(year_start, now)
+    report.year_last_year = days.period(_year_ago(year_start), _year_ago(now))
+    report.by_month = days.by_month(keys)
     report.new_supporters = _new_supporters(month_start, now)
     report.new_supporters_last_year = _new_supporters(_year_ago(month_start), _year_ago(now))
 
@@ -105,32 +154,13 @@ def overview(now: datetime | None = None, months: int = 12) -> Overview:
         monthly = total if interval is PlanInterval.MONTH else round(total / 12)
         report.monthly_income[currency] = report.monthly_income.get(currency, 0) + int(monthly)
 
-    keys = _months_back(now, months)
-    first = datetime.strptime(keys[0], "%Y-%m").replace(tzinfo=UTC)
-    bucket = month_key(Gift.paid_at)
-    split: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for key, kind, amount in db.session.execute(
-        select(bucket, Gift.kind, func.coalesce(func.sum(NET_BASE), 0))
-        .where(Gift.status.in_(GIFT_COUNTED), Gift.paid_at >= first)
-        .group_by(bucket, Gift.kind)
-    ):
-        split[key][1 if kind is GiftKind.RECURRING else 0] += int(amount or 0)
-    report.by_month = [(key, split[key][0], split[key][1]) for key in keys]
-
-    twelve_months = datetime.strptime(_months_back(now, 12)[0], "%Y-%m").replace(tzinfo=UTC)
-    recent_counted = and_(Gift.status.in_(GIFT_COUNTED), Gift.paid_at >= twelve_months)
-    report.top_campaigns = [
-        (name, int(amount)) for name, amount in db.session.execute(
-            select(Campaign.name, func.sum(NET_BASE).label("raised")).join(Gift, Gift.campaign_id == Campaign.id)
-            .where(recent_counted).group_by(Campaign.id, Campaign.name).order_by(func.sum(NET_BASE).desc()).limit(5)
-        ) if amount
-    ]
-    report.top_articles = [
-        (str(slug), int(amount)) for slug, amount in db.session.execute(
-            select(Gift.source_article, func.sum(NET_BASE)).where(recent_counted, Gift.source_article.isnot(None))
-            .group_by(Gift.source_article).order_by(func.sum(NET_BASE).desc()).limit(5)
-        ) if amount
-    ]
+    twelve_months = datetime.strptime(_months_back(now, 12)[0], "%Y-%m").date()
+    top_campaigns = _top("campaign", twelve_months)
+    names = dict(db.session.execute(
+        select(Campaign.id, Campaign.name).where(Campaign.id.in_([int(key) for key, _ in top_campaigns]))
+    ).tuples().all())
+    report.top_campaigns = [(names[int(key)], amount) for key, amount in top_campaigns if int(key) in names]
+    report.top_articles = _top("article", twelve_months)
     report.recent = list(db.session.execute(
         select(Gift, Supporter.name).join(Supporter, Supporter.id == Gift.supporter_id)
         .where(Gift.paid_at.isnot(None)).order_by(Gift.paid_at.desc()).limit(10)

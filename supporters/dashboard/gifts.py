@@ -29,6 +29,7 @@ from .. import audit, donations, exporting, money, payments
 from ..donate.forms import no_control_characters
 from ..extensions import db
 from ..models import (
+    HAPPENED_AT,
     AuditEvent,
     Campaign,
     Gift,
@@ -147,7 +148,7 @@ class GiftFilters:
         return (
             sa.select(Gift)
             .where(*self.conditions())
-            .order_by(sa.func.coalesce(Gift.paid_at, Gift.created_at).desc(), Gift.id.desc())
+            .order_by(HAPPENED_AT.desc(), Gift.id.desc())
         )
 
     def describe(self) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 from .article import Article, ArticleTag
 from .base import Base, InvalidTransition, utcnow
 from .campaign import AppealVariant, Campaign, Frequency
-from .gift import GIFT_COUNTED, GIFT_TRANSITIONS, Gift, GiftKind, GiftMethod, GiftStatus
+from .gift import GIFT_COUNTED, GIFT_TRANSITIONS, HAPPENED_AT, Gift, GiftKind, GiftMethod, GiftStatus
+from .giving import GivingTotal
 from .outbox import OutboxEmail
 from .recurring import PLAN_TRANSITIONS, PlanInterval, PlanStatus, RecurringPlan
 from .staff import AuditEvent, StaffRole, StaffSession, StaffUser
@@ -13,7 +14,7 @@ from .widget import WidgetStat
 
 __all__ = [
     "AppealVariant", "Article", "ArticleTag", "AuditEvent", "Base", "Campaign", "Consent", "Frequency",
-    "GIFT_COUNTED", "GIFT_TRANSITIONS", "Gift", "GiftKind", "GiftMethod", "GiftStatus",
+    "GIFT_COUNTED", "GIFT_TRANSITIONS", "HAPPENED_AT", "Gift", "GiftKind", "GiftMethod", "GiftStatus", "GivingTotal",
     "InvalidTransition", "OutboxEmail", "PLAN_TRANSITIONS", "PlanInterval", "PlanStatus",
     "RecurringPlan", "StaffRole", "StaffSession", "StaffUser", "StripeEvent", "Supporter", "SupporterNote",
     "SupporterTag",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -13,7 +14,7 @@ from tests.conftest import MIGRATIONS, DatabaseFactory, make_app
 MODEL_TABLES = {
     "supporter", "supporter_tag", "gift", "recurring_plan", "campaign", "article", "article_tag",
     "stripe_event", "consent", "staff_user", "audit_event", "widget_stat", "outbox_email", "appeal_variant",
-    "staff_session", "supporter_note",
+    "staff_session", "supporter_note", "giving_total",
 }
 
 
@@ -34,6 +35,11 @@ def test_upgrade_downgrade_and_upgrade_again_from_empty(databases: DatabaseFacto
         db.engine.dispose()
 
 
+#: indexes on expressions, which SQLAlchemy cannot reflect on SQLite (and so cannot compare)
+EXPRESSION_INDEXES = {"ix_gift_happened_at": "gift"}
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_models_and_migrations_do_not_drift(databases: DatabaseFactory) -> None:
     app = make_app(databases.create())
     with app.app_context():
@@ -41,8 +47,17 @@ def test_models_and_migrations_do_not_drift(databases: DatabaseFactory) -> None:
         with db.engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             differences = compare_metadata(context, db.metadata)
+            present = _index_names(connection)
         db.engine.dispose()
     assert differences == [], f"autogenerate would write a new revision for: {differences}"
+    # What reflection skips is checked by name, on both databases.
+    assert set(EXPRESSION_INDEXES) <= present
+
+
+def _index_names(connection: sa.Connection) -> set[str]:
+    if connection.dialect.name == "postgresql":
+        return set(connection.execute(sa.text("SELECT indexname FROM pg_indexes")).scalars())
+    return set(connection.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'index'")).scalars())
 
 
 def test_the_model_tables_are_all_mapped() -> None:

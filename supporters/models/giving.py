@@ -1,0 +1,176 @@
+"""Running totals of counted giving, kept in step with the gifts in the same flush.
+
+The staff overview compares this month and year with last year, draws giving per
+month and ranks campaigns and articles. Summing a million gifts for that on every
+visit takes seconds; these totals make it a read of a few hundred small rows.
+
+Each gift whose money counts (GIFT_COUNTED, with a paid_at) contributes its net
+amount in the reporting currency and a count of one to three rows:
+
+- ("kind", the UTC day it was paid, "one_time" | "recurring")
+- ("campaign", the first day of that month, the campaign id), if it has a campaign
+- ("article", the first day of that month, the article slug), if it came from one
+
+A flush listener works out, in the same transaction, for every gift added, changed or deleted in the flush,
+its contribution before and after, and adds the difference with an atomic upsert
+(so concurrent transactions add up rather than overwrite each other). Nothing else
+writes these rows, except `rebuild()`, which recomputes them all from the gifts
+(`flask reports rebuild-totals`, after data was changed outside the app).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.attributes import get_history
+
+from .base import Base
+from .gift import GIFT_COUNTED, Gift
+
+#: the gift's fields a contribution is made of
+FIELDS = ("status", "paid_at", "kind", "campaign_id", "source_article",
+          "amount_minor", "refunded_minor", "amount_base_minor")
+DIMENSIONS = ("kind", "campaign", "article")
+
+Key = tuple[str, date, str]
+
+
+class GivingTotal(Base):
+    """Net counted giving and gift count per day and kind, or per month and campaign or article."""
+
+    __tablename__ = "giving_total"
+    __table_args__ = (
+        sa.CheckConstraint("dimension IN ('kind', 'campaign', 'article')", name="dimension_known"),
+    )
+
+    #: what the row is a total of: "kind" (per day), "campaign" or "article" (per month)
+    dimension: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    #: the UTC day (kind) or the first day of the UTC month (campaign, article)
+    period: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    #: the gift kind, the campaign id, or the article slug
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    #: net of refunds, in the reporting currency; gifts not yet converted add nothing here
+    amount_base_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    #: how many counted gifts, converted or not
+    gifts: Mapped[int] = mapped_column(default=0)
+
+
+def contribution(values: dict[str, Any]) -> Counter[Key] | None:
+    """What a gift with these field values adds to the totals: {key: net amount}, or None
+    if its money does not count. (Counts are one per key.)"""
+    paid_at: datetime | None = values["paid_at"]
+    if values["status"] not in GIFT_COUNTED or paid_at is None:
+        return None
+    base, amount = values["amount_base_minor"], values["amount_minor"]
+    net = base * (amount - values["refunded_minor"]) // amount if base is not None else 0
+    day = paid_at.astimezone(UTC).date()
+    month = day.replace(day=1)
+    keys: Counter[Key] = Counter({("kind", day, str(getattr(values["kind"], "value", values["kind"]))): net})
+    if values["campaign_id"] is not None:
+        keys[("campaign", month, str(values["campaign_id"]))] = net
+    if values["source_article"]:
+        keys[("article", month, str(values["source_article"]))] = net
+    return keys
+
+
+def _values(gift: Gift, before: bool) -> dict[str, Any]:
+    """The gift's contributing fields as they are now, or as they were when last flushed."""
+    values = {}
+    for name in FIELDS:
+        if not before:
+            values[name] = getattr(gift, name)
+            continue
+        history = get_history(gift, name)
+        if history.deleted:
+            values[name] = history.deleted[0]
+        elif history.unchanged:
+            values[name] = history.unchanged[0]
+        elif history.added:
+            # Changed from None: SQLAlchemy records no "deleted" value for it (and the
+            # columns' active_history means an old value that was not loaded is loaded first).
+            values[name] = None
+        else:
+            values[name] = getattr(gift, name)
+    return values
+
+
+def _add(deltas: dict[Key, list[int]], keys: Counter[Key] | None, sign: int) -> None:
+    for key, net in (keys or {}).items():
+        entry = deltas.setdefault(key, [0, 0])
+        entry[0] += sign * net
+        entry[1] += sign
+
+
+def apply_deltas(connection: sa.Connection, deltas: dict[Key, list[int]]) -> None:
+    """Add each (amount, count) to its row, creating rows as needed, in one statement."""
+    rows = [{"dimension": d, "period": p, "key": k, "amount_base_minor": amount, "gifts": count}
+            for (d, p, k), (amount, count) in sorted(deltas.items()) if amount or count]
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    table = GivingTotal.__table__
+    statement = dialect.insert(table).values(rows)
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=[table.c.dimension, table.c.period, table.c.key],
+        set_={"amount_base_minor": table.c.amount_base_minor + statement.excluded.amount_base_minor,
+              "gifts": table.c.gifts + statement.excluded.gifts},
+    ))
+
+
+@event.listens_for(Session, "after_flush")
+def _keep_totals(session: Session, _context: Any) -> None:
+    # After the flush: new gifts have their column defaults by now; the session's
+    # new/dirty/deleted sets and the attribute histories still describe what the
+    # flush wrote, so "before" is still at hand.
+    deltas: dict[Key, list[int]] = {}
+    for gift in session.new:
+        if isinstance(gift, Gift):
+            _add(deltas, contribution(_values(gift, before=False)), +1)
+    for gift in session.dirty:
+        if isinstance(gift, Gift) and session.is_modified(gift):
+            _add(deltas, contribution(_values(gift, before=True)), -1)
+            _add(deltas, contribution(_values(gift, before=False)), +1)
+    for gift in session.deleted:
+        if isinstance(gift, Gift):
+            _add(deltas, contribution(_values(gift, before=True)), -1)
+    if deltas:
+        apply_deltas(session.connection(), deltas)
+
+
+def totals_from_gifts(connection: sa.Connection) -> dict[Key, tuple[int, int]]:
+    """Every total recomputed from the gifts themselves: {key: (amount, count)}."""
+    columns = [getattr(Gift, name) for name in FIELDS]
+    statement = (sa.select(*columns).where(Gift.status.in_(GIFT_COUNTED), Gift.paid_at.is_not(None))
+                 .execution_options(yield_per=5000))
+    deltas: dict[Key, list[int]] = {}
+    for row in connection.execute(statement):
+        _add(deltas, contribution(dict(zip(FIELDS, row, strict=True))), +1)
+    return {key: (amount, count) for key, (amount, count) in deltas.items()}
+
+
+def stored_totals(connection: sa.Connection) -> dict[Key, tuple[int, int]]:
+    """The totals as stored, leaving out rows that came back to zero."""
+    table = GivingTotal.__table__
+    return {(row.dimension, row.period, row.key): (row.amount_base_minor, row.gifts)
+            for row in connection.execute(sa.select(table)) if row.amount_base_minor or row.gifts}
+
+
+def rebuild(connection: sa.Connection) -> int:
+    """Replace every total by its recomputation from the gifts; returns the row count."""
+    totals = totals_from_gifts(connection)
+    connection.execute(sa.delete(GivingTotal))
+    batch: dict[Key, list[int]] = {}
+    for key, (amount, count) in totals.items():
+        batch[key] = [amount, count]
+        if len(batch) == 2000:
+            apply_deltas(connection, batch)
+            batch = {}
+    apply_deltas(connection, batch)
+    return len(totals)
+
