@@ -181,6 +181,18 @@ def to_decimal(amount_minor: int, currency: str) -> Decimal:
     return Decimal(f"{amount_minor}E-{minor_unit_exponent(currency)}")
 
 
+def plain(amount_minor: int, currency: str) -> str:
+    """``amount_minor`` as plain decimal text in major units, for exports and machines:
+    the same text as ``str(to_decimal(amount_minor, currency))`` ("25.50", "0.05",
+    "500" JPY), made with integer arithmetic because exports write millions of them."""
+    _check_minor(amount_minor)
+    exponent = minor_unit_exponent(currency)
+    if exponent == 0:
+        return str(amount_minor)
+    whole, part = divmod(abs(amount_minor), 10**exponent)
+    return f"{'-' if amount_minor < 0 else ''}{whole}.{part:0{exponent}d}"
+
+
 def to_minor(value: Decimal | int, currency: str) -> int:
     """Return ``value`` in minor units, exactly; never rounds.
 

@@ -13,28 +13,28 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import InstrumentedAttribute
 
 from .extensions import db
 from .money import minor_unit_exponent
 from .models import (
     GIFT_COUNTED,
-    Consent,
     Gift,
     PlanStatus,
     RecurringPlan,
     StaffUser,
     Supporter,
     SupporterNote,
+    SupporterSearchKey,
     SupporterTag,
     normalise_email,
+    prefix_range,
     sort_key,
 )
+from .models.supporter import NEWSLETTER  # the consent purpose the newsletter filter and export look at
 
-#: the consent purpose the newsletter filter and export column look at
-NEWSLETTER = "newsletter"
 #: what the list may be ordered by: the indexed aggregate columns of supporter
 SORTS: dict[str, InstrumentedAttribute[Any]] = {
     "last_gift": Supporter.last_gift_at,
@@ -48,7 +48,6 @@ NOTE_MAX = 2000
 #: the fields of a supporter that staff may change on the profile form
 PROFILE_FIELDS = ("name", "email", "country", "language", "address_line1", "address_line2", "postal_code", "city")
 _OPTIONAL_FIELDS = frozenset({"country", "address_line1", "address_line2", "postal_code", "city"})
-_LIKE_ESCAPE = "/"
 
 
 # --- Finding supporters ---------------------------------------------------------
@@ -98,69 +97,63 @@ class SupporterFilters:
         return args
 
 
-def like_prefix(text: str) -> str:
-    """A LIKE pattern matching values that start with `text`, its own % and _ taken literally."""
-    for char in (_LIKE_ESCAPE, "%", "_"):
-        text = text.replace(char, _LIKE_ESCAPE + char)
-    return text + "%"
-
-
 def newsletter_subscribers() -> Select[int]:
     """Ids of supporters whose newest newsletter decision is a grant."""
-    latest, newer = aliased(Consent), aliased(Consent)
-    superseded = exists().where(
-        newer.supporter_id == latest.supporter_id,
-        newer.purpose == NEWSLETTER,
-        or_(
-            newer.recorded_at > latest.recorded_at,
-            and_(newer.recorded_at == latest.recorded_at, newer.id > latest.id),
-        ),
-    )
-    return select(latest.supporter_id).where(latest.purpose == NEWSLETTER, latest.granted.is_(True), ~superseded)
+    return select(Supporter.id).where(Supporter.newsletter.is_(True))
 
 
 def _start_of(day: date, zone: tzinfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
+def _starting_with(*prefixes: str) -> ColumnElement[bool]:
+    """Supporters with a search key (e-mail, or sort name from any word on) starting with one of `prefixes`."""
+    ranges = []
+    for prefix in prefixes:
+        low, high = prefix_range(prefix)
+        ranges.append(and_(SupporterSearchKey.key >= low, SupporterSearchKey.key < high) if high
+                      else SupporterSearchKey.key >= low)
+    return Supporter.id.in_(select(SupporterSearchKey.supporter_id).where(or_(*ranges)))
+
+
 def filter_conditions(filters: SupporterFilters) -> list[ColumnElement[bool]]:
     """The WHERE conditions of `filters`, each answered through an index."""
     conditions: list[ColumnElement[bool]] = []
     if filters.q:
-        key = sort_key(filters.q)
-        email = normalise_email(filters.q)
-        matches = [Supporter.email_normalised.like(like_prefix(email), escape=_LIKE_ESCAPE)] if email else []
-        if key:
-            matches += [
-                Supporter.name_sort.like(like_prefix(key), escape=_LIKE_ESCAPE),
-                Supporter.name_sort.like("% " + like_prefix(key), escape=_LIKE_ESCAPE),
-            ]
-        if matches:
-            conditions.append(or_(*matches))
+        # The name as sorted (no case, no accents) and the e-mail as stored; either
+        # may start any key, so "lukasz" also finds lukasz.zak@… and "Łukasz" Łukasz Żak.
+        prefixes = {prefix for prefix in (sort_key(filters.q), normalise_email(filters.q)) if prefix}
+        if prefixes:
+            conditions.append(_starting_with(*sorted(prefixes)))
     # Each filter on related rows is an uncorrelated IN: the database reads the
-    # matching plans, gifts, tags or consents once through their own index, rather
-    # than probing them once per supporter.
+    # matching plans or tags once through their own index, rather than probing
+    # them once per supporter.
     if filters.recurring_active:
         conditions.append(Supporter.id.in_(
             select(RecurringPlan.supporter_id).where(RecurringPlan.status == PlanStatus.ACTIVE)
         ))
     if filters.gave_from or filters.gave_to:
-        paid: list[ColumnElement[bool]] = [Gift.status.in_(GIFT_COUNTED)]
-        if filters.gave_from:
-            paid.append(Gift.paid_at >= _start_of(filters.gave_from, filters.timezone))
-        if filters.gave_to:
-            paid.append(Gift.paid_at < _start_of(filters.gave_to + timedelta(days=1), filters.timezone))
-        conditions.append(Supporter.id.in_(select(Gift.supporter_id).where(*paid)))
+        # first_gift_at and last_gift_at are the first and last counted payment, so
+        # they answer "gave on or after" and "gave before" alone; a period with both
+        # ends also needs a counted gift inside it.
+        start = _start_of(filters.gave_from, filters.timezone) if filters.gave_from else None
+        end = _start_of(filters.gave_to + timedelta(days=1), filters.timezone) if filters.gave_to else None
+        if start:
+            conditions.append(Supporter.last_gift_at >= start)
+        if end:
+            conditions.append(Supporter.first_gift_at < end)
+        if start and end:
+            conditions.append(Supporter.id.in_(select(Gift.supporter_id).where(
+                Gift.status.in_(GIFT_COUNTED), Gift.paid_at >= start, Gift.paid_at < end
+            )))
     if filters.country:
         conditions.append(Supporter.country == filters.country)
     if filters.tag:
         conditions.append(Supporter.id.in_(
             select(SupporterTag.supporter_id).where(func.lower(SupporterTag.tag) == func.lower(filters.tag))
         ))
-    if filters.newsletter is True:
-        conditions.append(Supporter.id.in_(newsletter_subscribers()))
-    elif filters.newsletter is False:
-        conditions.append(Supporter.id.not_in(newsletter_subscribers()))
+    if filters.newsletter is not None:
+        conditions.append(Supporter.newsletter.is_(filters.newsletter))
     return conditions
 
 
@@ -210,7 +203,7 @@ def export_rows(filters: SupporterFilters, base_currency: str) -> Iterator[tuple
     statement = supporter_query(filters).with_only_columns(
         Supporter.id, Supporter.name, Supporter.email, Supporter.country, Supporter.language,
         Supporter.gift_count, Supporter.lifetime_total_minor, Supporter.first_gift_at, Supporter.last_gift_at,
-        Supporter.id.in_(newsletter_subscribers()).label("newsletter"), Supporter.created_at, Supporter.anonymised_at,
+        Supporter.newsletter, Supporter.created_at, Supporter.anonymised_at,
     ).execution_options(yield_per=EXPORT_BATCH)
     exponent = minor_unit_exponent(base_currency)
     for batch in db.session.execute(statement).partitions():

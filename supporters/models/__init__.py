@@ -9,7 +9,16 @@ from .outbox import OutboxEmail
 from .recurring import PLAN_TRANSITIONS, PlanInterval, PlanStatus, RecurringPlan
 from .staff import AuditEvent, StaffRole, StaffSession, StaffUser
 from .stripe_event import StripeEvent
-from .supporter import Consent, Supporter, SupporterNote, SupporterTag, normalise_email, sort_key
+from .supporter import (
+    Consent,
+    Supporter,
+    SupporterNote,
+    SupporterSearchKey,
+    SupporterTag,
+    normalise_email,
+    prefix_range,
+    sort_key,
+)
 from .widget import WidgetStat
 
 __all__ = [
@@ -17,6 +26,7 @@ __all__ = [
     "GIFT_COUNTED", "GIFT_TRANSITIONS", "HAPPENED_AT", "Gift", "GiftKind", "GiftMethod", "GiftStatus", "GivingTotal",
     "InvalidTransition", "OutboxEmail", "PLAN_TRANSITIONS", "PlanInterval", "PlanStatus",
     "RecurringPlan", "StaffRole", "StaffSession", "StaffUser", "StripeEvent", "Supporter", "SupporterNote",
+    "SupporterSearchKey", "prefix_range",
     "SupporterTag",
     "WidgetStat", "normalise_email", "sort_key", "utcnow",
 ]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
+from sqlalchemy.orm.attributes import get_history
 
 from .base import Base, Timestamps, UTCDateTime, utcnow
 
@@ -68,6 +71,9 @@ class Supporter(Timestamps, Base):
     gift_count: Mapped[int] = mapped_column(default=0)
     #: lifetime giving, net of refunds, in the organisation's reporting currency
     lifetime_total_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    #: the newest newsletter decision is a grant; kept from the consent log on every flush
+    #: (below), so the list can filter on it without reading the log
+    newsletter: Mapped[bool] = mapped_column(default=False)
     #: set when the person's data was erased on request; the gifts stay for the books
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: demo content created by `flask demo seed`
@@ -143,3 +149,95 @@ class Consent(Base):
     source: Mapped[str] = mapped_column(sa.String(100))
     #: the exact wording the supporter saw
     wording: Mapped[str] = mapped_column(sa.Text)
+
+
+#: the consent purpose whose newest decision Supporter.newsletter mirrors
+NEWSLETTER = "newsletter"
+
+
+class SupporterSearchKey(Base):
+    """What the supporters search matches by prefix: the e-mail, the whole sort name, and
+    the sort name from each later word on ("anna maria nowak", "maria nowak", "nowak").
+
+    Kept by the flush listener below whenever a supporter's name or e-mail changes.
+    Compared byte by byte (collation "C" on PostgreSQL; SQLite's default already is),
+    so a prefix is an index range on any database and under any server locale.
+    """
+
+    __tablename__ = "supporter_search_key"
+    __table_args__ = (sa.Index("ix_supporter_search_key_supporter_id", "supporter_id"),)
+
+    key: Mapped[str] = mapped_column(
+        sa.String(320).with_variant(sa.String(320, collation="C"), "postgresql"), primary_key=True
+    )
+    supporter_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supporter.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+def search_keys(name_sort: str, email_normalised: str) -> set[str]:
+    """The keys a supporter with this sort name and e-mail is found by."""
+    words = name_sort.split(" ")
+    keys = {" ".join(words[index:]) for index in range(len(words))}
+    keys.add(email_normalised)
+    return {key[:320] for key in keys if key}
+
+
+def prefix_range(prefix: str) -> tuple[str, str | None]:
+    """[low, high): every string that starts with `prefix`, compared by code point."""
+    for end in range(len(prefix), 0, -1):
+        code = ord(prefix[end - 1]) + 1
+        if 0xD800 <= code <= 0xDFFF:  # surrogates are no characters
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return prefix, prefix[: end - 1] + chr(code)
+    return prefix, None
+
+
+def _changed(instance: Any, names: Iterable[str]) -> bool:
+    return any(get_history(instance, name).has_changes() for name in names)
+
+
+@event.listens_for(Session, "after_flush")
+def _keep_derived(session: Session, _context: Any) -> None:
+    """Search keys follow names and e-mails; the newsletter flag follows the consent log."""
+    renamed = [row for row in session.new if isinstance(row, Supporter)]
+    renamed += [row for row in session.dirty
+                if isinstance(row, Supporter) and _changed(row, ("name_sort", "email_normalised"))]
+    if renamed:
+        connection = session.connection()
+        connection.execute(sa.delete(SupporterSearchKey)
+                           .where(SupporterSearchKey.supporter_id.in_([row.id for row in renamed])))
+        connection.execute(sa.insert(SupporterSearchKey), [
+            {"key": key, "supporter_id": row.id}
+            for row in renamed for key in sorted(search_keys(row.name_sort, row.email_normalised))
+        ])
+    decided = {row.supporter_id for row in session.new if isinstance(row, Consent) and row.purpose == NEWSLETTER}
+    if decided:
+        session.connection().execute(
+            sa.update(Supporter)
+            .where(Supporter.id.in_(sorted(decided)))
+            .values(newsletter=sa.func.coalesce(newest_newsletter_decision(Supporter.id), False))
+        )
+        session.info.setdefault("newsletter_changed", set()).update(decided)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _expire_newsletter(session: Session, _context: Any) -> None:
+    """Supporters in memory read their newsletter flag afresh after the UPDATE above."""
+    for supporter_id in session.info.pop("newsletter_changed", ()):
+        row = session.identity_map.get(sa.inspect(Supporter).identity_key_from_primary_key((supporter_id,)))
+        if row is not None:
+            session.expire(row, ["newsletter"])
+
+
+def newest_newsletter_decision(supporter_id: Any) -> sa.ScalarSelect[bool]:
+    """The granted flag of the supporter's newest newsletter consent (None if there is none)."""
+    consent = aliased(Consent)
+    return (
+        sa.select(consent.granted)
+        .where(consent.supporter_id == supporter_id, consent.purpose == NEWSLETTER)
+        .order_by(consent.recorded_at.desc(), consent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )

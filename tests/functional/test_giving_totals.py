@@ -113,7 +113,7 @@ def test_the_overview_reads_the_totals_and_the_day_in_progress(db: Any) -> None:
     assert report.month_last_year.amount_minor == 3  # the same moment last year ends the period
 
 
-def test_the_migration_fills_the_totals_from_the_gifts_already_there(databases: DatabaseFactory) -> None:
+def test_the_migration_fills_totals_flags_and_keys_from_the_rows_already_there(databases: DatabaseFactory) -> None:
     app = make_app(databases.create())
     with app.app_context():
         upgrade(directory=MIGRATIONS, revision="0004")
@@ -132,8 +132,19 @@ def test_the_migration_fills_the_totals_from_the_gifts_already_there(databases: 
                     covers_fee=False, anonymous=False, is_demo=False, source_article=article,
                     paid_at=now if status != "pending" else None, created_at=now, updated_at=now,
                 ))
+            for consent_id, granted, day in [(1, True, 1), (2, False, 3), (3, True, 2)]:
+                connection.execute(sa.text(
+                    "INSERT INTO consent (id, supporter_id, purpose, granted, recorded_at, source, wording) "
+                    "VALUES (:id, 1, 'newsletter', :granted, :at, 'form', 'w')"
+                ), {"id": consent_id, "granted": granted, "at": datetime(2026, 5, day, tzinfo=UTC)})
+            connection.execute(sa.text("UPDATE supporter SET name = 'Łucja Maria Żak', "
+                                       "name_sort = 'lucja maria zak' WHERE id = 1"))
         upgrade(directory=MIGRATIONS)
         with db.engine.connect() as connection:
+            # the newest decision (3 May) withdrew the newsletter; the search keys are there
+            assert connection.execute(sa.text("SELECT newsletter FROM supporter")).scalar_one() in (False, 0)
+            assert set(connection.execute(sa.text("SELECT key FROM supporter_search_key")).scalars()) == {
+                "lucja maria zak", "maria zak", "zak", "a@example.org"}
             assert giving.stored_totals(connection) == giving.totals_from_gifts(connection) == {
                 ("kind", date(2026, 5, 2), "one_time"): (3500, 2),
                 ("article", date(2026, 5, 1), "grid"): (2000, 1),

@@ -14,7 +14,7 @@ from tests.conftest import MIGRATIONS, DatabaseFactory, make_app
 MODEL_TABLES = {
     "supporter", "supporter_tag", "gift", "recurring_plan", "campaign", "article", "article_tag",
     "stripe_event", "consent", "staff_user", "audit_event", "widget_stat", "outbox_email", "appeal_variant",
-    "staff_session", "supporter_note", "giving_total",
+    "staff_session", "supporter_note", "giving_total", "supporter_search_key",
 }
 
 

@@ -406,3 +406,8 @@ def test_any_text_is_parsed_or_refused_with_a_reason(text, currency):
 @given(text=st.text(alphabet="0123456789.,' -+e" + NBSP + NNBSP, max_size=20), currency=CURRENCIES)
 def test_any_amount_like_text_is_parsed_or_refused_with_a_reason(text, currency):
     _check_parse_contract(text, currency)
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15), st.sampled_from(["PLN", "JPY", "BHD", "EUR", "KRW"]))
+def test_plain_text_is_what_the_decimal_prints(amount: int, currency: str) -> None:
+    assert money.plain(amount, currency) == str(money.to_decimal(amount, currency))
