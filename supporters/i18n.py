@@ -7,7 +7,7 @@ browser's Accept-Language, else the default. Only configured locales are chosen.
 from __future__ import annotations
 
 from flask import Flask, current_app, request, session
-from flask_babel import get_locale
+from flask_babel import format_number, get_locale
 
 from . import money
 
@@ -34,6 +34,7 @@ def format_money(amount_minor: int, currency: str) -> str:
 def init_app(app: Flask) -> None:
     """Register the template helpers that depend on the locale."""
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["number"] = format_number  # 10,000 / 10 000, as the reader writes it
 
     @app.context_processor
     def locale_context() -> dict[str, object]:

@@ -53,6 +53,8 @@ from .labels import (
 bp = Blueprint("gifts", __name__, url_prefix="/gifts")
 
 PER_PAGE = 50
+#: the gift list counts matching gifts up to this many
+COUNT_CAP = 10_000
 
 REASON_LABELS = {
     "requested_by_customer": _l("Requested by the donor"),
@@ -271,17 +273,24 @@ def index() -> ResponseReturnValue:
     """All gifts, filtered, newest first, 50 to a page."""
     filters = parse_filters(request.args)
     query = filters.query()
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
-    pages = max(1, -(-total // PER_PAGE))
-    page = min(filters.page, pages)
+    # Counted up to COUNT_CAP: past that, "more than 10,000" says as much as the exact
+    # figure, which would cost a read of every matching gift on every page.
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(
+        query.order_by(None).with_only_columns(Gift.id).limit(COUNT_CAP + 1).subquery()
+    )) or 0
+    exact = total <= COUNT_CAP
+    pages = max(1, -(-total // PER_PAGE)) if exact else None
+    page = min(filters.page, pages) if pages else filters.page
     gifts = db.session.scalars(
         query.options(joinedload(Gift.supporter).options(lazyload(Supporter.tags)), joinedload(Gift.campaign))
-        .limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+        .limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)
     ).all()
+    more = len(gifts) > PER_PAGE
     link_args = {key: value for key, value in filters.args.items() if key != "page"}
     return render_template(
         "dashboard/gifts/index.html",
-        gifts=gifts, filters=filters, total=total, page=page, pages=pages, link_args=link_args,
+        gifts=gifts[:PER_PAGE], filters=filters, total=total if exact else None, count_cap=COUNT_CAP, page=page,
+        pages=pages, more=more, link_args=link_args,
         statuses=list(GiftStatus), methods=list(GiftMethod), kinds=list(GiftKind),
         **_filter_choices(),
     )
@@ -315,7 +324,9 @@ def export() -> ResponseReturnValue:
     query = (
         filters.query()
         .with_only_columns(
-            Gift.id, Gift.paid_at, Gift.created_at, Gift.status, Gift.kind, Gift.method, Gift.amount_minor,
+            # the enums as their stored text: no enum object made and unmade per cell
+            Gift.id, Gift.paid_at, Gift.created_at, sa.type_coerce(Gift.status, sa.String),
+            sa.type_coerce(Gift.kind, sa.String), sa.type_coerce(Gift.method, sa.String), Gift.amount_minor,
             Gift.currency, Gift.amount_base_minor, Gift.refunded_minor, Gift.supporter_id, Supporter.name,
             Supporter.email, Campaign.slug, Gift.source_article, Gift.source_variant, Gift.receipt_number,
             Gift.stripe_checkout_session_id, Gift.stripe_payment_intent_id, Gift.stripe_charge_id,
@@ -334,7 +345,7 @@ def export() -> ResponseReturnValue:
              supporter_id, name, email, campaign, article, variant, receipt, session_id, intent_id,
              charge_id, invoice_id) = row
             yield (
-                gift_id, _iso(paid_at), _iso(created_at), status.value, kind.value, method.value,
+                gift_id, _iso(paid_at), _iso(created_at), status, kind, method,
                 _decimal(amount, currency), currency, _decimal(amount_base, base), base, _decimal(refunded, currency),
                 supporter_id, name, email, campaign, article, variant, receipt, session_id, intent_id,
                 charge_id, invoice_id,

@@ -17,7 +17,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from sqlalchemy.orm import raiseload
 from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
@@ -139,13 +138,12 @@ def _page(args: Mapping[str, str], notes: list[str]) -> int:
 def index() -> ResponseReturnValue:
     """Supporters, 50 a page: search, filters and sort from the query string.
 
-    The same four queries whatever the page holds: the page, the count, which of
-    the page's supporters give every month or year, and the tags in use.
+    The same five queries whatever the page holds: the page (its ids, then its rows),
+    the count, which of the page's supporters give every month or year, and the tags in use.
     """
     filters, notes = parse_filters(request.args)
     page = _page(request.args, notes)
-    statement = people.supporter_query(filters).options(raiseload(Supporter.tags))
-    rows = db.session.execute(statement.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).scalars().all()
+    rows = people.supporter_page(filters, PER_PAGE, (page - 1) * PER_PAGE)
     total = people.count_supporters(filters)
     args = filters.as_args()
     pages = max(1, -(-total // PER_PAGE))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -106,3 +107,14 @@ def check_transition(
         return
     if new not in table.get(old, frozenset()):
         raise InvalidTransition(f"a {kind} cannot move from {old.value} to {new.value}")
+
+
+def include_object_for(dialect_name: str) -> Callable[..., bool]:
+    """Alembic's include_object for this database: an index the models make on another
+    database only (`Index.ddl_if`) is no difference. Autogenerate and the drift test use it."""
+
+    def include_object(schema_item: object, _name: str, _type: str, reflected: bool, _compare_to: object) -> bool:
+        condition = getattr(schema_item, "_ddl_if", None)
+        return reflected or condition is None or condition.dialect in (None, dialect_name)
+
+    return include_object

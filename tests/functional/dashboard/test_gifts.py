@@ -573,3 +573,23 @@ def test_a_viewer_may_look_but_not_refund_record_or_export(client: Any, db: Any,
     assert client.get("/dashboard/gifts/export.csv").status_code == 403
     assert gateway.refunds == [] and gift.refunded_minor == 0
     assert db.session.scalar(select(func.count()).select_from(Gift)) == 1
+
+
+def test_a_long_list_says_more_than_the_cap_and_still_pages_on(
+    db: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past COUNT_CAP matching gifts the list stops counting: it says so, and Older still works."""
+    from supporters.dashboard import gifts as gift_views
+
+    monkeypatch.setattr(gift_views, "COUNT_CAP", 3)
+    monkeypatch.setattr(gift_views, "PER_PAGE", 2)
+    owner = factories.supporter()
+    for _ in range(5):
+        factories.paid_gift(owner)
+    factories.sign_in(client, factories.staff("viewer"))
+    html = client.get("/dashboard/gifts/").get_data(as_text=True)
+    assert "more than 3 gifts · page 1</span>" in html and 'rel="next"' in html
+    last = client.get("/dashboard/gifts/?page=3").get_data(as_text=True)  # the fifth gift alone
+    assert "page 3</span>" in last and 'rel="next"' not in last
+    exact = client.get(f"/dashboard/gifts/?supporter_id={owner.id}&status=pending").get_data(as_text=True)
+    assert "0 gifts" in exact
