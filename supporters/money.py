@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Callable
 import re
 import unicodedata
 from decimal import Decimal
@@ -186,11 +187,22 @@ def plain(amount_minor: int, currency: str) -> str:
     the same text as ``str(to_decimal(amount_minor, currency))`` ("25.50", "0.05",
     "500" JPY), made with integer arithmetic because exports write millions of them."""
     _check_minor(amount_minor)
+    return plain_formatter(currency)(amount_minor)
+
+
+@functools.lru_cache(maxsize=64)
+def plain_formatter(currency: str) -> Callable[[int], str]:
+    """`plain` for one currency, checked once: for a loop over many amounts of it."""
     exponent = minor_unit_exponent(currency)
     if exponent == 0:
-        return str(amount_minor)
-    whole, part = divmod(abs(amount_minor), 10**exponent)
-    return f"{'-' if amount_minor < 0 else ''}{whole}.{part:0{exponent}d}"
+        return str
+    scale = 10**exponent
+
+    def text(amount_minor: int) -> str:
+        whole, part = divmod(abs(amount_minor), scale)
+        return f"{'-' if amount_minor < 0 else ''}{whole}.{part:0{exponent}d}"
+
+    return text
 
 
 def to_minor(value: Decimal | int, currency: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -304,10 +305,6 @@ EXPORT_HEADER = (
 )
 
 
-def _decimal(amount_minor: int | None, currency: str) -> str:
-    return "" if amount_minor is None else money.plain(amount_minor, currency)
-
-
 def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""  # UTCDateTime reads every timestamp back in UTC
 
@@ -338,17 +335,18 @@ def export() -> ResponseReturnValue:
         .execution_options(yield_per=2000)
     )
 
+    base_text = money.plain_formatter(base)
+    amount_texts: dict[str, Callable[[int], str]] = {}
+
     def rows() -> Any:
-        # Plain rows through the session's connection: no ORM loading for a million rows.
-        for row in db.session.connection().execute(query):
-            (gift_id, paid_at, created_at, status, kind, method, amount, currency, amount_base, refunded,
-             supporter_id, name, email, campaign, article, variant, receipt, session_id, intent_id,
-             charge_id, invoice_id) = row
+        # Plain rows through the session's connection: no ORM loading for a million rows,
+        # and each currency's formatter looked up once, not three times a row.
+        for (gift_id, paid_at, created_at, status, kind, method, amount, currency, amount_base, refunded,
+             *rest) in db.session.connection().execute(query):
+            text = amount_texts.get(currency) or amount_texts.setdefault(currency, money.plain_formatter(currency))
             yield (
-                gift_id, _iso(paid_at), _iso(created_at), status, kind, method,
-                _decimal(amount, currency), currency, _decimal(amount_base, base), base, _decimal(refunded, currency),
-                supporter_id, name, email, campaign, article, variant, receipt, session_id, intent_id,
-                charge_id, invoice_id,
+                gift_id, _iso(paid_at), _iso(created_at), status, kind, method, text(amount), currency,
+                "" if amount_base is None else base_text(amount_base), base, text(refunded), *rest,
             )
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
