@@ -38,7 +38,7 @@ from ..models import (
 )
 from ..people import SupporterFilters
 from .access import fetch, requires
-from .labels import CONSENT_PURPOSES, GIFT_KINDS, GIFT_METHODS, GIFT_STATUSES, PLAN_INTERVALS, PLAN_STATUSES
+from .labels import CONSENT_PURPOSES
 
 bp = Blueprint("supporters", __name__, url_prefix="/supporters")
 
@@ -343,11 +343,6 @@ def _detail_page(
         tags_form=tags_form,
         country=country_name(supporter.country),
         language=language_name(supporter.language),
-        gift_statuses=GIFT_STATUSES,
-        gift_kinds=GIFT_KINDS,
-        gift_methods=GIFT_METHODS,
-        plan_statuses=PLAN_STATUSES,
-        plan_intervals=PLAN_INTERVALS,
         purposes=CONSENT_PURPOSES,
     ), status
 

@@ -381,8 +381,8 @@ def test_a_supporters_page_shows_profile_gifts_plans_consents_notes_and_tags(
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     for expected in ("Ewa Lis", "ewa@example.org", "Poland", "ul. Długa 5", "00-001 Warszawa",
-                     "PLN123.45", "€7.00", "Winter appeal", "why-we-count", "Bank transfer", "Pending",
-                     "PLN25.00", "Yearly", "Moved abroad", "Canceled", "Granted", "Send me news.", "donation form",
+                     "PLN123.45", "€7.00", "Winter appeal", "why-we-count", "bank transfer", "pending",
+                     "PLN25.00", "yearly", "Moved abroad", "canceled", "Granted", "Send me news.", "donation form",
                      "major donor", staff_user.email, "Recurring gift active", "Newsletter: subscribed"):
         assert expected in html, expected
     assert html.index("Prefers post") < html.index("Met at the conference"), "newest note first"
