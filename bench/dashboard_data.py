@@ -14,7 +14,7 @@ the app's own rules, so the dashboard reads them as it would real ones: statuses
 their timestamps agree, refunds stay within the amount, Stripe ids and receipt numbers
 are unique, each supporter's aggregates (first and last gift, count, lifetime total)
 are what donations.refresh_supporter_totals() would compute, and the giving totals
-are rebuilt from the gifts at the end, as `flask reports rebuild-totals` does.
+are rebuilt from the gifts at the end, as `flask derived rebuild` does.
 """
 
 from __future__ import annotations
@@ -299,7 +299,7 @@ def load(url: str, supporters: int, gifts: int, now: datetime | None = None) -> 
         write_postgres(url, tables)
     counts = {table: len(rows) for table, rows in tables.items()}
     # The rows went in behind the ORM, so the overview's running totals are made the
-    # way `flask reports rebuild-totals` makes them.
+    # way `flask derived rebuild` makes them.
     engine = sa.create_engine(url)
     with engine.begin() as connection:
         counts["giving_total"] = giving.rebuild(connection)

@@ -159,9 +159,9 @@ def register_security_headers(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     from .articles.cli import articles_cli
-    from .cli import demo_cli, dev_cli, reports_cli, staff_cli, stripe_cli
+    from .cli import demo_cli, derived_cli, dev_cli, staff_cli, stripe_cli
     from .mail import worker_cli
 
-    for command in (demo_cli, staff_cli, stripe_cli, reports_cli, dev_cli, worker_cli):
+    for command in (demo_cli, staff_cli, stripe_cli, derived_cli, dev_cli, worker_cli):
         app.cli.add_command(command)
     app.cli.add_command(articles_cli)

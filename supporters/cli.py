@@ -1,4 +1,4 @@
-"""Command-line tools: `flask --app wsgi demo …`, `staff …`, `stripe …`, `reports …`, `dev …`."""
+"""Command-line tools: `flask --app wsgi demo …`, `staff …`, `stripe …`, `derived …`, `dev …`."""
 
 from __future__ import annotations
 
@@ -29,19 +29,27 @@ demo_cli = AppGroup("demo", help="Demo content for trying the app.")
 staff_cli = AppGroup("staff", help="Staff accounts for the dashboard.")
 stripe_cli = AppGroup("stripe", help="Payments: repair what missed webhooks left behind.")
 dev_cli = AppGroup("dev", help="Local development: the app with its offline payment stack.")
-reports_cli = AppGroup("reports", help="The running totals the staff overview reads.")
+derived_cli = AppGroup("derived", help="What is kept from other rows (giving totals, search keys, newsletter flags).")
 
 
-@reports_cli.command("rebuild-totals")
-def reports_rebuild_totals() -> None:
-    """Recompute the giving totals from the gifts (after gifts were changed outside the app)."""
-    from .models import giving
+@derived_cli.command("rebuild")
+def derived_rebuild() -> None:
+    """Recompute what is kept from other rows: giving totals, search keys, newsletter flags.
+
+    Needed only after rows were changed behind the app (SQL by hand, a bulk import);
+    says what had drifted. One transaction: all of it or none.
+    """
+    from .models import giving, supporter
 
     connection = db.session.connection()
-    drifted = giving.stored_totals(connection) != giving.totals_from_gifts(connection)
-    rows = giving.rebuild(connection)
+    totals_drifted = giving.stored_totals(connection) != giving.totals_from_gifts(connection)
+    totals = giving.rebuild(connection)
+    keys_drifted = supporter.rebuild_search_keys(connection)
+    flags = supporter.rebuild_newsletter_flags(connection)
     db.session.commit()
-    click.echo(f"Rebuilt {rows} giving totals" + (" (they had drifted from the gifts)." if drifted else "."))
+    click.echo(f"Giving totals: {totals} rows{', had drifted' if totals_drifted else ', in step'}.")
+    click.echo(f"Search keys: {'had drifted, rebuilt' if keys_drifted else 'in step'}.")
+    click.echo(f"Newsletter flags: {flags} corrected." if flags else "Newsletter flags: in step.")
 
 
 @demo_cli.command("seed")

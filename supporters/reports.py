@@ -156,9 +156,9 @@ def overview(now: datetime | None = None, months: int = 12) -> Overview:
 
     twelve_months = datetime.strptime(_months_back(now, 12)[0], "%Y-%m").date()
     top_campaigns = _top("campaign", twelve_months)
-    names = dict(db.session.execute(
+    names = {campaign_id: name for campaign_id, name in db.session.execute(
         select(Campaign.id, Campaign.name).where(Campaign.id.in_([int(key) for key, _ in top_campaigns]))
-    ).tuples().all())
+    )}
     report.top_campaigns = [(names[int(key)], amount) for key, amount in top_campaigns if int(key) in names]
     report.top_articles = _top("article", twelve_months)
     report.recent = list(db.session.execute(

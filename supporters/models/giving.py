@@ -15,7 +15,7 @@ A flush listener works out, in the same transaction, for every gift added, chang
 its contribution before and after, and adds the difference with an atomic upsert
 (so concurrent transactions add up rather than overwrite each other). Nothing else
 writes these rows, except `rebuild()`, which recomputes them all from the gifts
-(`flask reports rebuild-totals`, after data was changed outside the app).
+(`flask derived rebuild`, after data was changed outside the app).
 """
 
 from __future__ import annotations

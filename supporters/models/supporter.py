@@ -252,3 +252,37 @@ def newest_newsletter_decision(supporter_id: Any) -> sa.ScalarSelect[bool]:
         .limit(1)
         .scalar_subquery()
     )
+
+
+def stored_search_keys(connection: sa.Connection) -> set[tuple[str, int]]:
+    """Every (key, supporter id) as stored."""
+    return {(key, supporter_id) for key, supporter_id in
+            connection.execute(sa.select(SupporterSearchKey.key, SupporterSearchKey.supporter_id))}
+
+
+def search_keys_from_supporters(connection: sa.Connection) -> set[tuple[str, int]]:
+    """Every (key, supporter id) recomputed from the supporters' names and e-mails."""
+    rows = connection.execute(sa.select(Supporter.id, Supporter.name_sort, Supporter.email_normalised)
+                              .execution_options(yield_per=5000))
+    return {(key, row.id) for row in rows for key in search_keys(row.name_sort, row.email_normalised)}
+
+
+def rebuild_search_keys(connection: sa.Connection) -> bool:
+    """Replace the search keys by their recomputation; True if they had drifted."""
+    wanted = search_keys_from_supporters(connection)
+    if wanted == stored_search_keys(connection):
+        return False
+    connection.execute(sa.delete(SupporterSearchKey))
+    batch = sorted(wanted)
+    for start in range(0, len(batch), 5000):
+        connection.execute(sa.insert(SupporterSearchKey),
+                           [{"key": key, "supporter_id": supporter_id} for key, supporter_id in batch[start:start + 5000]])
+    return True
+
+
+def rebuild_newsletter_flags(connection: sa.Connection) -> int:
+    """Set every supporter's newsletter flag from the consent log; returns how many changed."""
+    newest = sa.func.coalesce(newest_newsletter_decision(Supporter.id), False)
+    return int(connection.execute(
+        sa.update(Supporter).where(Supporter.newsletter != newest).values(newsletter=newest)
+    ).rowcount or 0)

@@ -1,6 +1,6 @@
 """The giving totals the overview reads stay equal to what the gifts themselves add up to:
 after every change a gift can go through, after the migration that creates them, and
-after `flask reports rebuild-totals` repairs a table changed behind the app's back."""
+after `flask derived rebuild` repairs rows changed behind the app's back."""
 
 from __future__ import annotations
 
@@ -12,7 +12,19 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from supporters.extensions import db
-from supporters.models import GIFT_TRANSITIONS, Campaign, Gift, GiftKind, GiftStatus, GivingTotal, giving
+from supporters.models import (
+    GIFT_TRANSITIONS,
+    Campaign,
+    Consent,
+    Gift,
+    GiftKind,
+    GiftStatus,
+    GivingTotal,
+    Supporter,
+    SupporterSearchKey,
+    giving,
+)
+from supporters.models import supporter as supporter_model
 from tests import factories
 from tests.conftest import MIGRATIONS, DatabaseFactory, make_app
 
@@ -152,16 +164,27 @@ def test_the_migration_fills_totals_flags_and_keys_from_the_rows_already_there(d
         db.engine.dispose()
 
 
-def test_rebuild_repairs_totals_changed_behind_the_apps_back(db: Any, cli: Any) -> None:
-    factories.paid_gift(paid_at=PAID, amount_minor=5000, amount_base_minor=5000)
+def test_rebuild_repairs_what_was_changed_behind_the_apps_back(db: Any, cli: Any) -> None:
+    gift = factories.paid_gift(paid_at=PAID, amount_minor=5000, amount_base_minor=5000)
+    owner = db.session.get(Supporter, gift.supporter_id)
+    db.session.add(Consent(supporter_id=owner.id, purpose="newsletter", granted=True, source="form", wording="w"))
+    db.session.flush()
     db.session.execute(sa.update(GivingTotal).values(amount_base_minor=1))
     db.session.execute(sa.insert(GivingTotal).values(dimension="article", period=date(2020, 1, 1), key="gone",
                                                      amount_base_minor=9, gifts=1))
-    result = cli.invoke(args=["reports", "rebuild-totals"])
+    db.session.execute(sa.delete(SupporterSearchKey).where(SupporterSearchKey.supporter_id == owner.id))
+    db.session.execute(sa.update(Supporter).where(Supporter.id == owner.id).values(newsletter=False))
+    result = cli.invoke(args=["derived", "rebuild"])
     assert result.exit_code == 0, result.output
-    assert "drifted" in result.output
+    assert "had drifted" in result.output and "Search keys: had drifted" in result.output
+    assert "Newsletter flags: 1 corrected." in result.output
     assert_in_step()
     assert stored(("kind", date(2026, 3, 14), "one_time")) == (5000, 1)
+    connection = db.session.connection()
+    assert supporter_model.stored_search_keys(connection) == supporter_model.search_keys_from_supporters(connection)
+    assert db.session.scalar(sa.select(Supporter.newsletter).where(Supporter.id == owner.id)) is True
+    again = cli.invoke(args=["derived", "rebuild"])
+    assert "in step" in again.output and "drifted" not in again.output
 
 
 def test_a_gift_recorded_as_paid_at_once_counts_with_its_defaults(db: Any) -> None:
