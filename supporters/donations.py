@@ -295,6 +295,23 @@ def gift_by_checkout_session(session_id: str) -> Gift | None:
 # --- What happened to a gift ------------------------------------------------
 
 
+def lock(gift: Gift) -> Gift:
+    """Wait for any other transaction changing this gift, then read it as it now is.
+
+    Every status change starts here. Two deliveries about one gift (Stripe sends
+    checkout.session.completed and payment_intent.succeeded moments apart; a refund's
+    webhook may arrive while staff's refund is still open) then take turns, and the
+    second decides on what the first did rather than on what it read before: no
+    gift is paid or refunded twice over, and the giving totals add each change
+    once. (A row lock on PostgreSQL; SQLite serialises writing transactions anyway.)
+    Changes not yet flushed are flushed first, so the reload keeps them.
+    """
+    db.session.flush()
+    locked = db.session.get(Gift, gift.id, with_for_update=True, populate_existing=True)
+    assert locked is gift
+    return gift
+
+
 def _can_move(gift: Gift, status: GiftStatus) -> bool:
     return status in GIFT_TRANSITIONS[gift.status]
 
@@ -317,6 +334,7 @@ def mark_paid(
 ) -> bool:
     """Record proof of payment. Returns False (changing only missing ids) when the gift
     was already paid: a second "paid" for the same gift is a duplicate, not new money."""
+    lock(gift)
     supporter = db.session.get(Supporter, gift.supporter_id)
     assert supporter is not None
     _fill(supporter, stripe_customer_id=customer_id)
@@ -346,6 +364,7 @@ def mark_paid(
 def mark_failed(gift: Gift, payment_intent_id: str | None = None) -> bool:
     """A payment attempt failed. Ignored when it is not the gift's current attempt,
     or when the gift has already moved on (paid, canceled)."""
+    lock(gift)
     if payment_intent_id and gift.stripe_payment_intent_id and gift.stripe_payment_intent_id != payment_intent_id:
         return False
     if gift.status is not GiftStatus.PENDING:
@@ -358,6 +377,7 @@ def mark_failed(gift: Gift, payment_intent_id: str | None = None) -> bool:
 
 def mark_canceled(gift: Gift) -> bool:
     """The checkout expired unpaid."""
+    lock(gift)
     if gift.status not in (GiftStatus.PENDING, GiftStatus.FAILED):
         return False
     gift.status = GiftStatus.CANCELED
@@ -371,6 +391,7 @@ def apply_refund_total(gift: Gift, refunded_minor: int, at: datetime | None = No
     Totals only ever grow, so an older event arriving late changes nothing. The
     gift must be paid: callers holding proof of a refunded charge mark it paid first.
     """
+    lock(gift)
     refunded_minor = min(refunded_minor, gift.amount_minor)
     if refunded_minor <= gift.refunded_minor:
         return False
@@ -386,6 +407,7 @@ def apply_refund_total(gift: Gift, refunded_minor: int, at: datetime | None = No
 
 def mark_disputed(gift: Gift) -> bool:
     """The donor's bank disputes the payment: its money no longer counts."""
+    lock(gift)
     if not _can_move(gift, GiftStatus.DISPUTED):
         return False
     gift.status = GiftStatus.DISPUTED
@@ -395,6 +417,7 @@ def mark_disputed(gift: Gift) -> bool:
 
 def close_dispute(gift: Gift, won: bool) -> bool:
     """A dispute ended: won, the money counts again; lost, it is gone as if refunded."""
+    lock(gift)
     if gift.status is not GiftStatus.DISPUTED:
         return False
     if won:
@@ -517,7 +540,13 @@ def refresh_supporter_totals(supporter: Supporter) -> None:
 
     Only gifts whose money counts are included; the lifetime total is net of
     refunds, in the reporting currency, and leaves out gifts not yet converted.
+
+    The supporter's row is locked first (PostgreSQL): two of their gifts paid at
+    once then recompute in turn, the second seeing the first, instead of the later
+    commit writing figures that leave the other gift out.
     """
+    db.session.flush()
+    db.session.get(Supporter, supporter.id, with_for_update=True, populate_existing=True)
     counted = (Gift.supporter_id == supporter.id) & Gift.status.in_(GIFT_COUNTED)
     net_base = Gift.amount_base_minor * (Gift.amount_minor - Gift.refunded_minor) // Gift.amount_minor
     first, last, count, total = db.session.execute(

@@ -90,12 +90,16 @@ def _months_back(now: datetime, months: int) -> list[str]:
 
 
 class _Days:
-    """Counted giving per UTC day and kind, from the giving totals, over one stretch."""
+    """Counted giving per UTC day and kind, from the giving totals, from `first` on.
 
-    def __init__(self, first: date, last: date) -> None:
+    With no end: an offline gift is dated noon UTC of the organisation's day, which
+    east of UTC can be tomorrow in UTC; the chart counts it in its month at once.
+    """
+
+    def __init__(self, first: date) -> None:
         self.rows = db.session.execute(
             select(GivingTotal.period, GivingTotal.key, GivingTotal.amount_base_minor, GivingTotal.gifts)
-            .where(GivingTotal.dimension == "kind", GivingTotal.period >= first, GivingTotal.period <= last)
+            .where(GivingTotal.dimension == "kind", GivingTotal.period >= first)
         ).all()
 
     def period(self, start: datetime, end: datetime) -> Period:
@@ -137,7 +141,7 @@ def overview(now: datetime | None = None, months: int = 12) -> Overview:
     year_start = month_start.replace(month=1)
     keys = _months_back(now, months)
     chart_start = datetime.strptime(keys[0], "%Y-%m").replace(tzinfo=UTC)
-    days = _Days(min(chart_start, _year_ago(year_start)).date(), now.date())
+    days = _Days(min(chart_start, _year_ago(year_start)).date())
     report.month = days.period(month_start, now)
     report.month_last_year = days.period(_year_ago(month_start), _year_ago(now))
     report.year = days.period(year_start, now)

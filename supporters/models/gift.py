@@ -61,11 +61,7 @@ GIFT_COUNTED = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED})
 
 
 class Gift(Timestamps, Base):
-    """One gift: an amount in one currency, its status, where it came from and its Stripe ids.
-
-    The fields marked active_history feed the giving totals (models/giving.py), which
-    need each one's value before a change as well as after it.
-    """
+    """One gift: an amount in one currency, its status, where it came from and its Stripe ids."""
 
     __tablename__ = "gift"
     __table_args__ = (
@@ -90,19 +86,19 @@ class Gift(Timestamps, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id"))
     #: the gift in the currency the donor chose, in minor units (grosze, cents)
-    amount_minor: Mapped[int] = mapped_column(sa.BigInteger, active_history=True)
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
     #: ISO 4217 code of amount_minor
     currency: Mapped[str] = mapped_column(sa.String(3))
     #: the same gift in the reporting currency, once converted explicitly
-    amount_base_minor: Mapped[int | None] = mapped_column(sa.BigInteger, active_history=True)
-    status: Mapped[GiftStatus] = mapped_column(enum_column(GiftStatus, "gift_status"), default=S.PENDING, active_history=True)
-    kind: Mapped[GiftKind] = mapped_column(enum_column(GiftKind, "gift_kind"), default=GiftKind.ONE_TIME, active_history=True)
+    amount_base_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
+    status: Mapped[GiftStatus] = mapped_column(enum_column(GiftStatus, "gift_status"), default=S.PENDING)
+    kind: Mapped[GiftKind] = mapped_column(enum_column(GiftKind, "gift_kind"), default=GiftKind.ONE_TIME)
     method: Mapped[GiftMethod] = mapped_column(enum_column(GiftMethod, "gift_method"), default=GiftMethod.STRIPE)
     #: the plan this gift is an instalment of
     recurring_plan_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recurring_plan.id"))
-    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id"), active_history=True)
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id"))
     #: attribution: the article (slug) and page that led to the gift, the widget variant, UTM tags
-    source_article: Mapped[str | None] = mapped_column(sa.String(200), active_history=True)
+    source_article: Mapped[str | None] = mapped_column(sa.String(200))
     source_url: Mapped[str | None] = mapped_column(sa.String(2000))
     source_variant: Mapped[str | None] = mapped_column(sa.String(64))
     utm_source: Mapped[str | None] = mapped_column(sa.String(100))
@@ -121,7 +117,7 @@ class Gift(Timestamps, Base):
     fee_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
     net_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
     #: how much has been refunded so far
-    refunded_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0, active_history=True)
+    refunded_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     #: the donor chose to add the estimated fee to the gift
     covers_fee: Mapped[bool] = mapped_column(default=False)
     #: hide the donor's name wherever gifts are shown publicly
@@ -135,7 +131,7 @@ class Gift(Timestamps, Base):
     #: bank transfer title, cheque number… for offline gifts
     offline_reference: Mapped[str | None] = mapped_column(sa.String(200))
     #: when the money arrived (for offline gifts: the date staff entered)
-    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), active_history=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     is_demo: Mapped[bool] = mapped_column(default=False)
 

@@ -11,11 +11,12 @@ amount in the reporting currency and a count of one to three rows:
 - ("campaign", the first day of that month, the campaign id), if it has a campaign
 - ("article", the first day of that month, the article slug), if it came from one
 
-A flush listener works out, in the same transaction, for every gift added, changed or deleted in the flush,
-its contribution before and after, and adds the difference with an atomic upsert
-(so concurrent transactions add up rather than overwrite each other). Nothing else
-writes these rows, except `rebuild()`, which recomputes them all from the gifts
-(`flask derived rebuild`, after data was changed outside the app).
+Flush listeners work out, in the same transaction, for every gift added, changed
+or deleted in the flush, its contribution before (read from its row) and after,
+and add the difference with an atomic upsert (so concurrent transactions add up
+rather than overwrite each other). Nothing else writes these rows, except
+`rebuild()`, which recomputes them all from the gifts (`flask derived rebuild`,
+after data was changed outside the app).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from sqlalchemy.orm.attributes import get_history
 
 from .base import Base
 from .gift import GIFT_COUNTED, Gift
@@ -79,27 +79,6 @@ def contribution(values: dict[str, Any]) -> Counter[Key] | None:
     return keys
 
 
-def _values(gift: Gift, before: bool) -> dict[str, Any]:
-    """The gift's contributing fields as they are now, or as they were when last flushed."""
-    values = {}
-    for name in FIELDS:
-        if not before:
-            values[name] = getattr(gift, name)
-            continue
-        history = get_history(gift, name)
-        if history.deleted:
-            values[name] = history.deleted[0]
-        elif history.unchanged:
-            values[name] = history.unchanged[0]
-        elif history.added:
-            # Changed from None: SQLAlchemy records no "deleted" value for it (and the
-            # columns' active_history means an old value that was not loaded is loaded first).
-            values[name] = None
-        else:
-            values[name] = getattr(gift, name)
-    return values
-
-
 def _add(deltas: dict[Key, list[int]], keys: Counter[Key] | None, sign: int) -> None:
     for key, net in (keys or {}).items():
         entry = deltas.setdefault(key, [0, 0])
@@ -111,34 +90,51 @@ def apply_deltas(connection: sa.Connection, deltas: dict[Key, list[int]]) -> Non
     """Add each (amount, count) to its row, creating rows as needed, in one statement."""
     rows = [{"dimension": d, "period": p, "key": k, "amount_base_minor": amount, "gifts": count}
             for (d, p, k), (amount, count) in sorted(deltas.items()) if amount or count]
-    if not rows:
-        return
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     table = GivingTotal.__table__
-    statement = dialect.insert(table).values(rows)
-    connection.execute(statement.on_conflict_do_update(
-        index_elements=[table.c.dimension, table.c.period, table.c.key],
-        set_={"amount_base_minor": table.c.amount_base_minor + statement.excluded.amount_base_minor,
-              "gifts": table.c.gifts + statement.excluded.gifts},
-    ))
+    for start in range(0, len(rows), 2000):  # 5 parameters a row; PostgreSQL takes 65,535 a statement
+        statement = dialect.insert(table).values(rows[start:start + 2000])
+        connection.execute(statement.on_conflict_do_update(
+            index_elements=[table.c.dimension, table.c.period, table.c.key],
+            set_={"amount_base_minor": table.c.amount_base_minor + statement.excluded.amount_base_minor,
+                  "gifts": table.c.gifts + statement.excluded.gifts},
+        ))
+
+
+@event.listens_for(Session, "before_flush")
+def _read_before(session: Session, _context: Any, _instances: Any) -> None:
+    """What the gifts about to change or go contribute now, read from their rows.
+
+    From the rows, not from the session's memory of them: an attribute's history
+    cannot tell "it was None" from "it was never loaded". (Rows other transactions
+    change meanwhile are another matter: donations locks a gift before changing it.)
+    """
+    changing = {gift.id: gift for gift in session.dirty
+                if isinstance(gift, Gift) and gift.id is not None and session.is_modified(gift)}
+    going = {gift.id: gift for gift in session.deleted if isinstance(gift, Gift) and gift.id is not None}
+    before: dict[int, Counter[Key] | None] = {}
+    if changing or going:
+        columns = [getattr(Gift, name) for name in FIELDS]
+        for row in session.connection().execute(
+            sa.select(Gift.id, *columns).where(Gift.id.in_(sorted({*changing, *going})))
+        ):
+            before[row.id] = contribution(dict(zip(FIELDS, row[1:], strict=True)))
+    session.info["giving_before"] = (changing, before)
 
 
 @event.listens_for(Session, "after_flush")
 def _keep_totals(session: Session, _context: Any) -> None:
-    # After the flush: new gifts have their column defaults by now; the session's
-    # new/dirty/deleted sets and the attribute histories still describe what the
-    # flush wrote, so "before" is still at hand.
+    """Add the difference each gift made: after the flush, when new gifts have their
+    column defaults."""
+    changing, before = session.info.pop("giving_before", ({}, {}))
     deltas: dict[Key, list[int]] = {}
     for gift in session.new:
         if isinstance(gift, Gift):
-            _add(deltas, contribution(_values(gift, before=False)), +1)
-    for gift in session.dirty:
-        if isinstance(gift, Gift) and session.is_modified(gift):
-            _add(deltas, contribution(_values(gift, before=True)), -1)
-            _add(deltas, contribution(_values(gift, before=False)), +1)
-    for gift in session.deleted:
-        if isinstance(gift, Gift):
-            _add(deltas, contribution(_values(gift, before=True)), -1)
+            _add(deltas, contribution({name: getattr(gift, name) for name in FIELDS}), +1)
+    for gift_id, was in before.items():
+        _add(deltas, was, -1)
+        if gift_id in changing:
+            _add(deltas, contribution({name: getattr(changing[gift_id], name) for name in FIELDS}), +1)
     if deltas:
         apply_deltas(session.connection(), deltas)
 
@@ -165,12 +161,6 @@ def rebuild(connection: sa.Connection) -> int:
     """Replace every total by its recomputation from the gifts; returns the row count."""
     totals = totals_from_gifts(connection)
     connection.execute(sa.delete(GivingTotal))
-    batch: dict[Key, list[int]] = {}
-    for key, (amount, count) in totals.items():
-        batch[key] = [amount, count]
-        if len(batch) == 2000:
-            apply_deltas(connection, batch)
-            batch = {}
-    apply_deltas(connection, batch)
+    apply_deltas(connection, {key: [amount, count] for key, (amount, count) in totals.items()})
     return len(totals)
 

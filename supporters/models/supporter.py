@@ -239,7 +239,7 @@ def _expire_newsletter(session: Session, _context: Any) -> None:
     for supporter_id in session.info.pop("newsletter_changed", ()):
         row = session.identity_map.get(sa.inspect(Supporter).identity_key_from_primary_key((supporter_id,)))
         if row is not None:
-            session.expire(row, ["newsletter"])
+            session.expire(row, ["newsletter", "updated_at"])
 
 
 def newest_newsletter_decision(supporter_id: Any) -> sa.ScalarSelect[bool]:

@@ -194,3 +194,16 @@ def test_a_gift_recorded_as_paid_at_once_counts_with_its_defaults(db: Any) -> No
                         status=GiftStatus.SUCCEEDED, paid_at=PAID))
     assert stored(("kind", date(2026, 3, 14), "one_time")) == (800, 1)
     assert_in_step()
+
+
+def test_the_chart_counts_a_gift_dated_ahead_of_utc_in_its_month(db: Any) -> None:
+    """An offline gift is dated noon UTC of the organisation's day: at 00:30 in Warsaw on
+    16 November it is 23:30 UTC on the 15th, and the gift's UTC day is still to come."""
+    from supporters import reports
+
+    now = datetime(2026, 11, 15, 23, 30, tzinfo=UTC)
+    factories.paid_gift(paid_at=datetime(2026, 11, 16, 12, tzinfo=UTC), amount_minor=900, amount_base_minor=900)
+    factories.paid_gift(paid_at=datetime(2026, 11, 15, 12, tzinfo=UTC), amount_minor=50, amount_base_minor=50)
+    report = reports.overview(now=now, months=12)
+    assert report.by_month[-1] == ("2026-11", 950, 0)
+    assert report.month.amount_minor == 50  # this month so far: up to now
