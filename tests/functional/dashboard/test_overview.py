@@ -71,6 +71,7 @@ def test_the_overview_page_shows_the_figures_escaped(db: Any, client: Any) -> No
     factories.sign_in(client, factories.staff("viewer"))
     page = client.get("/dashboard/").get_data(as_text=True)
     assert "PLN42.00" in page and "<svg" in page
+    assert "<td>paid</td>" in page and "succeeded" not in page, "statuses read as on the gift pages"
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     assert client.get("/dashboard/?months=24").status_code == 200
 
