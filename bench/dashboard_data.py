@@ -13,8 +13,9 @@ sqlite3's executemany in one transaction, PostgreSQL through COPY. The values fo
 the app's own rules, so the dashboard reads them as it would real ones: statuses and
 their timestamps agree, refunds stay within the amount, Stripe ids and receipt numbers
 are unique, each supporter's aggregates (first and last gift, count, lifetime total)
-are what donations.refresh_supporter_totals() would compute, and the giving totals
-are rebuilt from the gifts at the end, as `flask derived rebuild` does.
+are what donations.refresh_supporter_totals() would compute. What the app keeps from
+other rows (giving totals, search keys, newsletter flags) is then made by
+supporters.derived.rebuild, what `flask derived rebuild` runs.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from supporters.models import giving, normalise_email, sort_key  # noqa: E402
-from supporters.models.supporter import search_keys  # noqa: E402
+from supporters import derived  # noqa: E402
+from supporters.models import normalise_email, sort_key  # noqa: E402
 
 FIRST = ("Anna Maria Katarzyna Małgorzata Agnieszka Barbara Ewa Krystyna Elżbieta Zofia Joanna Magdalena "
          "Piotr Krzysztof Andrzej Tomasz Paweł Jan Michał Marcin Grzegorz Józef Łukasz Adam Zbigniew "
@@ -74,7 +75,6 @@ class Tables:
     gift: list[tuple[Any, ...]] = field(default_factory=list)
     recurring_plan: list[tuple[Any, ...]] = field(default_factory=list)
     consent: list[tuple[Any, ...]] = field(default_factory=list)
-    supporter_search_key: list[tuple[Any, ...]] = field(default_factory=list)
     supporter_tag: list[tuple[Any, ...]] = field(default_factory=list)
 
 
@@ -82,9 +82,8 @@ COLUMNS = {
     "campaign": ("id", "slug", "name", "goal_minor", "goal_currency", "preset_amounts", "default_frequency",
                  "appeal_heading", "appeal_text", "active", "is_demo", "created_at", "updated_at"),
     "supporter": ("id", "email", "email_normalised", "name", "name_sort", "country", "language",
-                  "first_gift_at", "last_gift_at", "gift_count", "lifetime_total_minor", "newsletter", "is_demo",
+                  "first_gift_at", "last_gift_at", "gift_count", "lifetime_total_minor", "is_demo",
                   "created_at", "updated_at"),
-    "supporter_search_key": ("key", "supporter_id"),
     "recurring_plan": ("id", "supporter_id", "amount_minor", "currency", "interval", "status", "campaign_id",
                        "stripe_subscription_id", "started_at", "current_period_end", "canceled_at",
                        "cancel_reason", "is_demo", "created_at", "updated_at"),
@@ -181,22 +180,18 @@ def generate(supporters: int, gifts: int, now: datetime, seed: int = 20261127) -
 
         first_gift = min((w for w, _ in counted), default=None)
         last_gift = max((w for w, _ in counted), default=None)
-        newsletter = False
         if rng.random() < 0.45:
             consent_id += 1
-            newsletter = True
             out.consent.append((consent_id, sid, "newsletter", True, joined, "donation form", WORDING))
             if rng.random() < 0.1:
                 consent_id += 1
-                newsletter = False
                 out.consent.append((consent_id, sid, "newsletter", False, joined + timedelta(days=rng.randint(1, 300)),
                                     "dashboard", WORDING))
         out.supporter.append((
             sid, email, normalise_email(email), name, sort_key(name), rng.choice(COUNTRIES),
             "pl" if rng.random() < 0.7 else "en", first_gift, last_gift, len(counted),
-            sum(net for _, net in counted), newsletter, False, joined, last_gift or joined,
+            sum(net for _, net in counted), False, joined, last_gift or joined,
         ))
-        out.supporter_search_key.extend((key, sid) for key in sorted(search_keys(sort_key(name), normalise_email(email))))
         if rng.random() < 0.04:
             for tag in rng.sample(TAGS, rng.randint(1, 2)):
                 out.supporter_tag.append((sid, tag))
@@ -258,7 +253,6 @@ def write_sqlite(path: str, tables: dict[str, Sequence[tuple[Any, ...]]]) -> Non
             sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             connection.executemany(sql, ([_sqlite_value(v) for v in row] for row in rows))
         connection.execute("COMMIT")
-        connection.execute("ANALYZE")
     finally:
         connection.close()
 
@@ -278,8 +272,6 @@ def write_postgres(url: str, tables: dict[str, Sequence[tuple[Any, ...]]]) -> No
                     cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                    f"(SELECT coalesce(max(id), 1) FROM {table}))")
         connection.commit()
-        connection.autocommit = True
-        connection.execute("VACUUM ANALYZE")
 
 
 def load(url: str, supporters: int, gifts: int, now: datetime | None = None) -> dict[str, int]:
@@ -291,18 +283,21 @@ def load(url: str, supporters: int, gifts: int, now: datetime | None = None) -> 
     tables: dict[str, Sequence[tuple[Any, ...]]] = {
         "campaign": campaigns(now), "supporter": data.supporter, "recurring_plan": data.recurring_plan,
         "gift": data.gift, "consent": data.consent, "supporter_tag": data.supporter_tag,
-        "supporter_search_key": data.supporter_search_key,
     }
     if url.startswith("sqlite"):
         write_sqlite(sa.make_url(url).database or "", tables)
     else:
         write_postgres(url, tables)
     counts = {table: len(rows) for table, rows in tables.items()}
-    # The rows went in behind the ORM, so the overview's running totals are made the
-    # way `flask derived rebuild` makes them.
+    # The rows went in behind the ORM: what the app keeps from them is made as
+    # `flask derived rebuild` makes it, then the planner's statistics are gathered.
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        counts["giving_total"] = giving.rebuild(connection)
+        derived.rebuild(connection)
+        for table in ("giving_total", "supporter_search_key"):
+            counts[table] = connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE" if url.startswith("sqlite") else "VACUUM ANALYZE")
     engine.dispose()
     print(f"generated in {made - started:.1f} s, written in {time.monotonic() - made:.1f} s: "
           + ", ".join(f"{n:,} {t}" for t, n in counts.items()), file=sys.stderr)

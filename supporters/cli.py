@@ -15,7 +15,6 @@ import click
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask.cli import AppGroup
-import sqlalchemy as sa
 from sqlalchemy import select
 
 from . import demo, donations
@@ -41,21 +40,14 @@ def derived_rebuild() -> None:
     says what had drifted. One transaction: all of it or none; on PostgreSQL, gifts,
     supporters and consents wait to be written until it ends (seconds per million gifts).
     """
-    from .models import giving, supporter
+    from . import derived
 
-    connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        # Writes to the sources wait until this commits: a gift paid between reading
-        # the gifts and replacing the totals would otherwise be left out.
-        connection.execute(sa.text("LOCK TABLE gift, supporter, consent IN SHARE MODE"))
-    totals_drifted = giving.stored_totals(connection) != giving.totals_from_gifts(connection)
-    totals = giving.rebuild(connection)
-    keys_drifted = supporter.rebuild_search_keys(connection)
-    flags = supporter.rebuild_newsletter_flags(connection)
+    rebuilt = derived.rebuild(db.session.connection())
     db.session.commit()
-    click.echo(f"Giving totals: {totals} rows{', had drifted' if totals_drifted else ', in step'}.")
-    click.echo(f"Search keys: {'had drifted, rebuilt' if keys_drifted else 'in step'}.")
-    click.echo(f"Newsletter flags: {flags} corrected." if flags else "Newsletter flags: in step.")
+    click.echo(f"Giving totals: {'had drifted, rebuilt' if rebuilt.totals else 'in step'}.")
+    click.echo(f"Search keys: {'had drifted, rebuilt' if rebuilt.search_keys else 'in step'}.")
+    click.echo(f"Newsletter flags: {rebuilt.newsletter_flags} corrected." if rebuilt.newsletter_flags
+               else "Newsletter flags: in step.")
 
 
 @demo_cli.command("seed")

@@ -36,7 +36,6 @@ from .gift import GIFT_COUNTED, Gift
 #: the gift's fields a contribution is made of
 FIELDS = ("status", "paid_at", "kind", "campaign_id", "source_article",
           "amount_minor", "refunded_minor", "amount_base_minor")
-DIMENSIONS = ("kind", "campaign", "article")
 
 Key = tuple[str, date, str]
 
@@ -157,10 +156,12 @@ def stored_totals(connection: sa.Connection) -> dict[Key, tuple[int, int]]:
             for row in connection.execute(sa.select(table)) if row.amount_base_minor or row.gifts}
 
 
-def rebuild(connection: sa.Connection) -> int:
-    """Replace every total by its recomputation from the gifts; returns the row count."""
+def rebuild(connection: sa.Connection) -> bool:
+    """Replace the totals by their recomputation from the gifts; True if they had drifted."""
     totals = totals_from_gifts(connection)
+    if totals == stored_totals(connection):
+        return False
     connection.execute(sa.delete(GivingTotal))
     apply_deltas(connection, {key: [amount, count] for key, (amount, count) in totals.items()})
-    return len(totals)
+    return True
 

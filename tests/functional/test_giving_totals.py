@@ -176,7 +176,7 @@ def test_rebuild_repairs_what_was_changed_behind_the_apps_back(db: Any, cli: Any
     db.session.execute(sa.update(Supporter).where(Supporter.id == owner.id).values(newsletter=False))
     result = cli.invoke(args=["derived", "rebuild"])
     assert result.exit_code == 0, result.output
-    assert "had drifted" in result.output and "Search keys: had drifted" in result.output
+    assert "Giving totals: had drifted" in result.output and "Search keys: had drifted" in result.output
     assert "Newsletter flags: 1 corrected." in result.output
     assert_in_step()
     assert stored(("kind", date(2026, 3, 14), "one_time")) == (5000, 1)
