@@ -257,8 +257,7 @@ def begin_checkout(gift: Gift, gateway: PaymentGateway) -> str:
 
     Calling it again (a double click, a retry) returns the same checkout.
     """
-    locked = db.session.get(Gift, gift.id, with_for_update=True, populate_existing=True)
-    assert locked is not None
+    locked = lock(gift)
     if locked.stripe_checkout_session_id and locked.checkout_url:
         return locked.checkout_url
     session = gateway.create_checkout(checkout_request(locked))
@@ -702,10 +701,8 @@ def refund(
     apply_refund_total, as the webhook does: the later charge.refunded changes
     nothing. Raises PaymentsUnavailable, with nothing changed, when Stripe fails.
     """
-    # The row lock makes a second copy of the request wait for the first, then
-    # see the refund it made (PostgreSQL; SQLite serialises writing requests).
-    locked = db.session.get(Gift, gift.id, with_for_update=True, populate_existing=True)
-    assert locked is not None
+    # The lock makes a second copy of the request wait for the first, then see the refund it made.
+    locked = lock(gift)
     check_refund(locked, amount_minor, reason, note, seen_refunded_minor=seen_refunded_minor)
     assert locked.stripe_payment_intent_id is not None
     target_total = locked.refunded_minor + amount_minor

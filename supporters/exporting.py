@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from flask import Response, stream_with_context
@@ -23,6 +24,11 @@ def neutralise(value: Any) -> str:
     """The cell as text, made inert if a spreadsheet would read it as a formula."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def iso(moment: datetime | None) -> str:
+    """A timestamp cell: ISO 8601, in UTC as UTCDateTime reads every timestamp back; empty for None."""
+    return moment.isoformat() if moment else ""
 
 
 def inert_row(row: Sequence[Any]) -> list[Any]:

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, raiseload
 
+from .exporting import iso
 from .extensions import db
 from .money import minor_unit_exponent
 from .models import (
@@ -95,11 +96,6 @@ class SupporterFilters:
             args["sort"] = self.sort
             args["dir"] = "desc" if self.descending else "asc"
         return args
-
-
-def newsletter_subscribers() -> Select[int]:
-    """Ids of supporters whose newest newsletter decision is a grant."""
-    return select(Supporter.id).where(Supporter.newsletter.is_(True))
 
 
 def _start_of(day: date, zone: tzinfo) -> datetime:
@@ -229,17 +225,13 @@ def export_rows(filters: SupporterFilters, base_currency: str) -> Iterator[tuple
             tags.setdefault(supporter_id, []).append(tag)
         for row in batch:
             common = (row.gift_count, Decimal(row.lifetime_total_minor).scaleb(-exponent),
-                      _iso(row.first_gift_at), _iso(row.last_gift_at))
+                      iso(row.first_gift_at), iso(row.last_gift_at))
             if row.anonymised_at is not None:
-                yield (row.id, "", "", "", "", *common, "", "", _iso(row.created_at))
+                yield (row.id, "", "", "", "", *common, "", "", iso(row.created_at))
             else:
                 yield (row.id, row.name, row.email, row.country or "", row.language, *common,
                        "yes" if row.newsletter else "no",
-                       ", ".join(sorted(tags.get(row.id, []), key=str.casefold)), _iso(row.created_at))
-
-
-def _iso(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else ""
+                       ", ".join(sorted(tags.get(row.id, []), key=str.casefold)), iso(row.created_at))
 
 
 # --- Changing a supporter -------------------------------------------------------

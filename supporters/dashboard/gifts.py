@@ -43,13 +43,6 @@ from ..models import (
     normalise_email,
 )
 from .access import fetch, requires
-from .labels import (
-    GIFT_KIND_LABELS,
-    GIFT_METHOD_LABELS,
-    GIFT_STATUS_LABELS,
-    PLAN_INTERVAL_LABELS,
-    PLAN_STATUS_LABELS,
-)
 
 bp = Blueprint("gifts", __name__, url_prefix="/gifts")
 
@@ -63,14 +56,6 @@ REASON_LABELS = {
     "fraudulent": _l("Fraudulent payment"),
     "other": _l("Other (say why below)"),
 }
-
-
-@bp.app_context_processor
-def labels() -> dict[str, object]:
-    """Staff-facing words for statuses, kinds, methods and intervals."""
-    return {"gift_status_labels": GIFT_STATUS_LABELS, "gift_kind_labels": GIFT_KIND_LABELS,
-            "gift_method_labels": GIFT_METHOD_LABELS, "plan_status_labels": PLAN_STATUS_LABELS,
-            "plan_interval_labels": PLAN_INTERVAL_LABELS}
 
 
 # --- Filters ---------------------------------------------------------------------
@@ -305,10 +290,6 @@ EXPORT_HEADER = (
 )
 
 
-def _iso(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else ""  # UTCDateTime reads every timestamp back in UTC
-
-
 @bp.get("/export.csv")
 @requires("export")
 def export() -> ResponseReturnValue:
@@ -345,8 +326,8 @@ def export() -> ResponseReturnValue:
              *rest) in db.session.connection().execute(query):
             text = amount_texts.get(currency) or amount_texts.setdefault(currency, money.plain_formatter(currency))
             yield (
-                gift_id, _iso(paid_at), _iso(created_at), status, kind, method, text(amount), currency,
-                "" if amount_base is None else base_text(amount_base), base, text(refunded), *rest,
+                gift_id, exporting.iso(paid_at), exporting.iso(created_at), status, kind, method, text(amount),
+                currency, "" if amount_base is None else base_text(amount_base), base, text(refunded), *rest,
             )
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")

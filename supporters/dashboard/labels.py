@@ -1,5 +1,5 @@
 """How statuses, kinds, methods, intervals and consent purposes read to staff, on
-every dashboard page (the gift pages put them in every template's context)."""
+every dashboard page (`in_templates` puts them in every template's context)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,10 @@ PLAN_STATUS_LABELS = {
 PLAN_INTERVAL_LABELS = {PlanInterval.MONTH: _l("monthly"), PlanInterval.YEAR: _l("yearly")}
 
 CONSENT_PURPOSES = {people.NEWSLETTER: _l("Newsletter")}
+
+
+def in_templates() -> dict[str, object]:
+    """The labels under the names the dashboard's templates use."""
+    return {"gift_status_labels": GIFT_STATUS_LABELS, "gift_kind_labels": GIFT_KIND_LABELS,
+            "gift_method_labels": GIFT_METHOD_LABELS, "plan_status_labels": PLAN_STATUS_LABELS,
+            "plan_interval_labels": PLAN_INTERVAL_LABELS, "consent_purposes": CONSENT_PURPOSES}

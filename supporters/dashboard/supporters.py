@@ -38,7 +38,6 @@ from ..models import (
 )
 from ..people import SupporterFilters
 from .access import fetch, requires
-from .labels import CONSENT_PURPOSES
 
 bp = Blueprint("supporters", __name__, url_prefix="/supporters")
 
@@ -343,7 +342,6 @@ def _detail_page(
         tags_form=tags_form,
         country=country_name(supporter.country),
         language=language_name(supporter.language),
-        purposes=CONSENT_PURPOSES,
     ), status
 
 

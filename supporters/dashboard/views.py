@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
 from .. import reports
-from . import articles, audit_log, campaigns, exports, gifts, plans, staff, supporters
+from . import articles, audit_log, campaigns, exports, gifts, labels, plans, staff, supporters
 from .access import can, check_access, requires
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -21,6 +21,9 @@ def private(response: Response) -> Response:
     """Pages with personal data are never stored by browsers or proxies."""
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+bp.app_context_processor(labels.in_templates)
 
 
 @bp.app_context_processor

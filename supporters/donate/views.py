@@ -236,7 +236,7 @@ def _retry_url(gift: Gift, campaign: Campaign | None) -> str:
         plan.interval.value if plan else None
     ]
     query: dict[str, str] = {
-        "amount": money.format_amount_plain(gift.amount_minor, gift.currency, "en").replace(",", ""),
+        "amount": money.plain(gift.amount_minor, gift.currency),
         "currency": gift.currency,
         "frequency": frequency.value,
     }

@@ -70,7 +70,7 @@ def _build_config(slug: str, lang: str) -> dict[str, Any] | None:
             unit * 10 ** money.minor_unit_exponent(currency) for unit in (10, 25, 50, 100)
         ]
         presets[currency] = [
-            {"amount": money.format_amount_plain(a, currency, "en").replace(",", ""),
+            {"amount": money.plain(a, currency),
              "label": _format_total(a, currency, lang) if a % 10 ** money.minor_unit_exponent(currency) == 0
              else money.format_amount(a, currency, lang)}
             for a in amounts
