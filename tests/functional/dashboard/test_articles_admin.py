@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from supporters.models import AuditEvent, Article, ArticleTag, Campaign, WidgetStat, utcnow
-from tests import factories
 
 HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)> \u202eevil\u202c ' + "x" * 150
 TODAY = utcnow().date()
@@ -44,20 +43,6 @@ def cells(page: str, label: str) -> list[str]:
     """The figure cells of the table row whose heading contains `label`."""
     row = next(r for r in re.findall(r"<tr[^>]*>.*?</tr>", page, re.S) if label in r)
     return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-
-
-@pytest.fixture
-def viewer(client: Any, db: Any) -> Any:
-    user = factories.staff("viewer")
-    factories.sign_in(client, user)
-    return user
-
-
-@pytest.fixture
-def fundraiser(client: Any, db: Any) -> Any:
-    user = factories.staff("fundraiser")
-    factories.sign_in(client, user)
-    return user
 
 
 def form_data(**changes: Any) -> dict[str, str]:

@@ -36,13 +36,6 @@ def campaign(db: Any) -> Campaign:
     return row
 
 
-@pytest.fixture
-def fundraiser(client: Any, db: Any) -> Any:
-    user = factories.staff("fundraiser")
-    assert factories.sign_in(client, user).status_code == 303
-    return user
-
-
 def form_data(**changes: Any) -> dict[str, str]:
     data = {"slug": "winter-appeal", "name": "Winter appeal", "goal_amount": "50 000", "goal_currency": "PLN",
             "presets_PLN": "20, 50, 100", "presets_EUR": "5; 10,50", "presets_USD": "",

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
 from sqlalchemy import func, select
 
 from supporters.extensions import db
@@ -25,64 +22,12 @@ from supporters.models import (
     StripeEvent,
     Supporter,
 )
-from supporters.payments import PaymentsUnavailable, RefundResult
 from supporters.webhooks.handlers import process_event
 from tests import factories
+from tests.functional.dashboard.conftest import FakeGateway
 
 HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)> \u202eevil\u202c ' + "x" * 120
 RTL = "مؤسسة الداعمين"
-
-
-@dataclass
-class FakeGateway:
-    """Stands in for Stripe: records each call, and refunds each idempotency key once."""
-
-    offline: bool = True
-    livemode: bool = False
-    test_mode: bool = True
-    fail: bool = False
-    refunds: list[tuple[str, int, str, str]] = field(default_factory=list)
-    canceled: list[str] = field(default_factory=list)
-    by_key: dict[str, RefundResult] = field(default_factory=dict)
-
-    def refund(self, payment_intent_id: str, amount_minor: int, reason: str, idempotency_key: str) -> RefundResult:
-        if self.fail:
-            raise PaymentsUnavailable("Stripe is not answering")
-        if idempotency_key not in self.by_key:
-            self.refunds.append((payment_intent_id, amount_minor, reason, idempotency_key))
-            self.by_key[idempotency_key] = RefundResult(id=f"re_{len(self.refunds)}", amount_minor=amount_minor,
-                                                        status="succeeded")
-        return self.by_key[idempotency_key]
-
-    def cancel_subscription(self, subscription_id: str) -> None:
-        if self.fail:
-            raise PaymentsUnavailable("Stripe is not answering")
-        self.canceled.append(subscription_id)
-
-
-@pytest.fixture
-def gateway(app: Flask) -> Iterator[FakeGateway]:
-    fake = FakeGateway()
-    real = app.extensions["payments"]
-    app.extensions["payments"] = fake
-    try:
-        yield fake
-    finally:
-        app.extensions["payments"] = real
-
-
-@pytest.fixture
-def admin(client: Any, db: Any) -> Any:
-    user = factories.staff("fundraiser")
-    assert factories.sign_in(client, user).status_code == 303
-    return user
-
-
-@pytest.fixture
-def viewer(client: Any, db: Any) -> Any:
-    user = factories.staff("viewer")
-    assert factories.sign_in(client, user).status_code == 303
-    return user
 
 
 def stripe_gift(amount: int = 5000, **fields: Any) -> Gift:
@@ -113,7 +58,7 @@ def page(client: Any, url: str) -> str:
 # --- The list ----------------------------------------------------------------------------
 
 
-def test_gift_list_shows_newest_first_with_supporter_amount_status_and_source(client: Any, db: Any, admin: Any) -> None:
+def test_gift_list_shows_newest_first_with_supporter_amount_status_and_source(client: Any, db: Any, fundraiser: Any) -> None:
     campaign = Campaign(slug="winter", name="Winter appeal", goal_currency="PLN")
     db.session.add(campaign)
     db.session.flush()
@@ -128,7 +73,7 @@ def test_gift_list_shows_newest_first_with_supporter_amount_status_and_source(cl
     assert "2 gifts" in html
 
 
-def test_filters_status_several_at_once(client: Any, db: Any, admin: Any) -> None:
+def test_filters_status_several_at_once(client: Any, db: Any, fundraiser: Any) -> None:
     factories.gift(amount_minor=1111)  # pending
     factories.paid_gift(amount_minor=2222)
     failed = factories.gift(amount_minor=3333)
@@ -138,7 +83,7 @@ def test_filters_status_several_at_once(client: Any, db: Any, admin: Any) -> Non
     assert "PLN11.11" in html and "PLN33.33" in html and "PLN22.22" not in html
 
 
-def test_filters_dates_by_paid_date_or_made_date_for_unpaid_gifts(client: Any, db: Any, admin: Any) -> None:
+def test_filters_dates_by_paid_date_or_made_date_for_unpaid_gifts(client: Any, db: Any, fundraiser: Any) -> None:
     factories.paid_gift(amount_minor=1111, paid_at=datetime(2026, 3, 10, 12, tzinfo=UTC))
     factories.paid_gift(amount_minor=2222, paid_at=datetime(2026, 4, 10, 12, tzinfo=UTC))
     unpaid = factories.gift(amount_minor=3333)
@@ -152,7 +97,7 @@ def test_filters_dates_by_paid_date_or_made_date_for_unpaid_gifts(client: Any, d
     assert "PLN22.22" not in html and "PLN44.44" not in html
 
 
-def test_date_to_includes_the_whole_day_in_the_organisations_time_zone(client: Any, db: Any, admin: Any) -> None:
+def test_date_to_includes_the_whole_day_in_the_organisations_time_zone(client: Any, db: Any, fundraiser: Any) -> None:
     # 23:30 UTC on 31 March is already 1 April in Warsaw.
     factories.paid_gift(amount_minor=1111, paid_at=datetime(2026, 3, 31, 21, 30, tzinfo=UTC))
     factories.paid_gift(amount_minor=2222, paid_at=datetime(2026, 3, 31, 23, 30, tzinfo=UTC))
@@ -160,7 +105,7 @@ def test_date_to_includes_the_whole_day_in_the_organisations_time_zone(client: A
     assert "PLN11.11" in html and "PLN22.22" not in html
 
 
-def test_filters_campaign_method_kind_and_source_article(client: Any, db: Any, admin: Any) -> None:
+def test_filters_campaign_method_kind_and_source_article(client: Any, db: Any, fundraiser: Any) -> None:
     campaign = Campaign(slug="c1", name="One", goal_currency="PLN")
     db.session.add(campaign)
     db.session.flush()
@@ -177,7 +122,7 @@ def test_filters_campaign_method_kind_and_source_article(client: Any, db: Any, a
     assert "No gifts match these filters." in html
 
 
-def test_amount_filter_applies_within_the_chosen_currency(client: Any, db: Any, admin: Any) -> None:
+def test_amount_filter_applies_within_the_chosen_currency(client: Any, db: Any, fundraiser: Any) -> None:
     factories.paid_gift(amount_minor=2000, currency="PLN")
     factories.paid_gift(amount_minor=10000, currency="PLN")
     factories.paid_gift(amount_minor=5000, currency="EUR", amount_base_minor=None)
@@ -187,7 +132,7 @@ def test_amount_filter_applies_within_the_chosen_currency(client: Any, db: Any, 
     assert "€50.00" in html and "PLN100.00" not in html
 
 
-def test_amount_without_a_currency_is_ignored_with_a_note(client: Any, db: Any, admin: Any) -> None:
+def test_amount_without_a_currency_is_ignored_with_a_note(client: Any, db: Any, fundraiser: Any) -> None:
     factories.paid_gift(amount_minor=2000)
     html = page(client, "/dashboard/gifts/?amount_min=50")
     assert "choose a currency to filter by amount" in html
@@ -200,7 +145,7 @@ def test_amount_without_a_currency_is_ignored_with_a_note(client: Any, db: Any, 
     "currency=PLN&amount_min=1.5555", "article=" + "a" * 300, "article=a%01b", "page=0", "page=-1", "page=abc",
     "page=99999999999999", "status=%01", "date_from=2026-02-30",
 ])
-def test_invalid_filters_are_ignored_with_a_note_never_an_error(client: Any, db: Any, admin: Any, query: str) -> None:
+def test_invalid_filters_are_ignored_with_a_note_never_an_error(client: Any, db: Any, fundraiser: Any, query: str) -> None:
     factories.paid_gift(amount_minor=2000)
     response = client.get(f"/dashboard/gifts/?{query}")
     assert response.status_code == 200
@@ -209,13 +154,13 @@ def test_invalid_filters_are_ignored_with_a_note_never_an_error(client: Any, db:
     assert "PLN20.00" in html
 
 
-def test_dates_the_wrong_way_round_are_swapped(client: Any, db: Any, admin: Any) -> None:
+def test_dates_the_wrong_way_round_are_swapped(client: Any, db: Any, fundraiser: Any) -> None:
     factories.paid_gift(amount_minor=1111, paid_at=datetime(2026, 3, 10, 12, tzinfo=UTC))
     html = page(client, "/dashboard/gifts/?date_from=2026-03-31&date_to=2026-03-01")
     assert "PLN11.11" in html and "swapped" in html
 
 
-def test_fifty_gifts_to_a_page(client: Any, db: Any, admin: Any) -> None:
+def test_fifty_gifts_to_a_page(client: Any, db: Any, fundraiser: Any) -> None:
     person = factories.supporter()
     for number in range(51):
         factories.paid_gift(person, paid_at=at(number), amount_minor=10000 + number)
@@ -226,7 +171,7 @@ def test_fifty_gifts_to_a_page(client: Any, db: Any, admin: Any) -> None:
     assert "PLN100.00" not in second
 
 
-def test_filters_survive_into_page_links_and_the_export_link(client: Any, db: Any, admin: Any) -> None:
+def test_filters_survive_into_page_links_and_the_export_link(client: Any, db: Any, fundraiser: Any) -> None:
     person = factories.supporter()
     for number in range(51):
         factories.paid_gift(person, paid_at=at(number))
@@ -235,7 +180,7 @@ def test_filters_survive_into_page_links_and_the_export_link(client: Any, db: An
     assert "/dashboard/gifts/export.csv?status=succeeded&amp;currency=PLN" in html
 
 
-def test_hostile_names_and_texts_are_shown_as_text_in_the_list(client: Any, db: Any, admin: Any) -> None:
+def test_hostile_names_and_texts_are_shown_as_text_in_the_list(client: Any, db: Any, fundraiser: Any) -> None:
     person = factories.supporter(name=HOSTILE)
     factories.paid_gift(person, source_article=HOSTILE[:200])
     factories.paid_gift(factories.supporter(name=RTL))
@@ -248,7 +193,7 @@ def test_hostile_names_and_texts_are_shown_as_text_in_the_list(client: Any, db: 
 # --- Export ----------------------------------------------------------------------------
 
 
-def test_export_streams_the_filtered_gifts_and_is_audited(client: Any, db: Any, admin: Any) -> None:
+def test_export_streams_the_filtered_gifts_and_is_audited(client: Any, db: Any, fundraiser: Any) -> None:
     campaign = Campaign(slug="winter", name="Winter", goal_currency="PLN")
     db.session.add(campaign)
     db.session.flush()
@@ -271,7 +216,7 @@ def test_export_streams_the_filtered_gifts_and_is_audited(client: Any, db: Any, 
     assert event.details["filters"] == {"status": ["succeeded"]}
 
 
-def test_export_with_bom_for_spreadsheets(client: Any, db: Any, admin: Any) -> None:
+def test_export_with_bom_for_spreadsheets(client: Any, db: Any, fundraiser: Any) -> None:
     factories.paid_gift()
     body = client.get("/dashboard/gifts/export.csv?bom=1").get_data(as_text=True)
     assert body.startswith("\ufeffid,")
@@ -280,7 +225,7 @@ def test_export_with_bom_for_spreadsheets(client: Any, db: Any, admin: Any) -> N
 # --- One gift ---------------------------------------------------------------------------
 
 
-def test_detail_shows_money_ids_receipt_and_history_in_time_order(client: Any, db: Any, admin: Any) -> None:
+def test_detail_shows_money_ids_receipt_and_history_in_time_order(client: Any, db: Any, fundraiser: Any) -> None:
     gift = stripe_gift(5000, stripe_charge_id="ch_abc", stripe_checkout_session_id="cs_abc", fee_minor=105, net_minor=4895)
     base = datetime(2026, 1, 1, tzinfo=UTC)
     db.session.add_all([
@@ -303,7 +248,7 @@ def test_detail_shows_money_ids_receipt_and_history_in_time_order(client: Any, d
     assert "dashboard.stripe.com" not in html
 
 
-def test_detail_links_to_stripes_test_dashboard_when_stripe_is_used(client: Any, db: Any, admin: Any,
+def test_detail_links_to_stripes_test_dashboard_when_stripe_is_used(client: Any, db: Any, fundraiser: Any,
                                                                       gateway: FakeGateway) -> None:
     gateway.offline = False
     gift = stripe_gift(stripe_payment_intent_id="pi_real123")
@@ -311,7 +256,7 @@ def test_detail_links_to_stripes_test_dashboard_when_stripe_is_used(client: Any,
     assert 'href="https://dashboard.stripe.com/test/payments/pi_real123"' in html
 
 
-def test_hostile_texts_are_shown_as_text_on_the_gift_page(client: Any, db: Any, admin: Any) -> None:
+def test_hostile_texts_are_shown_as_text_on_the_gift_page(client: Any, db: Any, fundraiser: Any) -> None:
     person = factories.supporter(name=HOSTILE, email="x@example.org")
     gift = factories.paid_gift(person, comment=HOSTILE[:500], dedication=HOSTILE[:200], dedication_kind="memory",
                                offline_reference=HOSTILE[:200], source_url=HOSTILE, source_article=RTL)
@@ -327,7 +272,7 @@ def test_hostile_texts_are_shown_as_text_on_the_gift_page(client: Any, db: Any, 
 # --- Refunds -------------------------------------------------------------------------------
 
 
-def test_refund_form_offers_what_remains_refundable(client: Any, db: Any, admin: Any) -> None:
+def test_refund_form_offers_what_remains_refundable(client: Any, db: Any, fundraiser: Any) -> None:
     from supporters import donations
 
     gift = stripe_gift(5000)
@@ -336,7 +281,7 @@ def test_refund_form_offers_what_remains_refundable(client: Any, db: Any, admin:
     assert 'value="35.00"' in html and 'value="1500"' in html
 
 
-def test_refund_asks_to_confirm_before_anything_is_refunded(client: Any, db: Any, admin: Any,
+def test_refund_asks_to_confirm_before_anything_is_refunded(client: Any, db: Any, fundraiser: Any,
                                                            gateway: FakeGateway) -> None:
     person = factories.supporter(name="Ewa Zielińska")
     gift = stripe_gift(5000, supporter_id=person.id)
@@ -349,7 +294,7 @@ def test_refund_asks_to_confirm_before_anything_is_refunded(client: Any, db: Any
     assert gateway.refunds == [] and gift.refunded_minor == 0
 
 
-def test_confirmed_refund_goes_through_the_gateway_and_the_webhooks_own_rule(client: Any, db: Any, admin: Any,
+def test_confirmed_refund_goes_through_the_gateway_and_the_webhooks_own_rule(client: Any, db: Any, fundraiser: Any,
                                                                            gateway: FakeGateway) -> None:
     gift = stripe_gift(5000)
     supporter = db.session.get(Supporter, gift.supporter_id)
@@ -363,7 +308,7 @@ def test_confirmed_refund_goes_through_the_gateway_and_the_webhooks_own_rule(cli
     assert gift.status is GiftStatus.PARTIALLY_REFUNDED and gift.refunded_minor == 2000 and gift.refunded_at
     assert supporter.lifetime_total_minor == 3000
     event = db.session.scalars(select(AuditEvent).filter_by(action="gift.refund")).one()
-    assert event.target_id == str(gift.id) and event.actor == admin.email
+    assert event.target_id == str(gift.id) and event.actor == fundraiser.email
     assert event.details["amount_minor"] == 2000 and event.details["reason"] == "duplicate"
     assert "Refunded PLN20.00" in page(client, f"/dashboard/gifts/{gift.id}")
 
@@ -380,7 +325,7 @@ def test_confirmed_refund_goes_through_the_gateway_and_the_webhooks_own_rule(cli
     assert outcome == f"gift {gift.id} unchanged (refunded)"
 
 
-def test_a_second_identical_submit_refunds_once(client: Any, db: Any, admin: Any, gateway: FakeGateway) -> None:
+def test_a_second_identical_submit_refunds_once(client: Any, db: Any, fundraiser: Any, gateway: FakeGateway) -> None:
     gift = stripe_gift(5000)
     data = {"amount": "10", "reason": "requested_by_customer", "seen_refunded": "0", "confirm": "yes"}
     first = client.post(f"/dashboard/gifts/{gift.id}/refund", data=data)
@@ -393,7 +338,7 @@ def test_a_second_identical_submit_refunds_once(client: Any, db: Any, admin: Any
     assert db.session.scalar(select(func.count()).select_from(AuditEvent).filter_by(action="gift.refund")) == 1
 
 
-def test_a_form_left_open_while_someone_else_refunded_is_refused(client: Any, db: Any, admin: Any,
+def test_a_form_left_open_while_someone_else_refunded_is_refused(client: Any, db: Any, fundraiser: Any,
                                                                 gateway: FakeGateway) -> None:
     from supporters import donations
 
@@ -415,7 +360,7 @@ def test_a_form_left_open_while_someone_else_refunded_is_refused(client: Any, db
     ("10", "other", "", "Say in a few words why the gift is refunded."),
     ("10", "because", "", "Not a valid choice"),
 ])
-def test_refund_validation_errors_are_shown_on_the_form(client: Any, db: Any, admin: Any, gateway: FakeGateway,
+def test_refund_validation_errors_are_shown_on_the_form(client: Any, db: Any, fundraiser: Any, gateway: FakeGateway,
                                                         amount: str, reason: str, note: str, message: str) -> None:
     gift = stripe_gift(5000)
     for confirm in ("", "yes"):
@@ -426,7 +371,7 @@ def test_refund_validation_errors_are_shown_on_the_form(client: Any, db: Any, ad
     assert gateway.refunds == [] and gift.refunded_minor == 0
 
 
-def test_offline_gifts_are_refunded_at_the_bank_not_here(client: Any, db: Any, admin: Any, gateway: FakeGateway) -> None:
+def test_offline_gifts_are_refunded_at_the_bank_not_here(client: Any, db: Any, fundraiser: Any, gateway: FakeGateway) -> None:
     gift = factories.paid_gift(method=GiftMethod.BANK_TRANSFER)
     html = page(client, f"/dashboard/gifts/{gift.id}/refund")
     assert "returned at the bank or in person" in html and 'name="amount"' not in html
@@ -437,7 +382,7 @@ def test_offline_gifts_are_refunded_at_the_bank_not_here(client: Any, db: Any, a
 
 
 @pytest.mark.parametrize("status", [GiftStatus.PENDING, GiftStatus.FAILED, GiftStatus.REFUNDED])
-def test_only_paid_gifts_can_be_refunded(client: Any, db: Any, admin: Any, gateway: FakeGateway,
+def test_only_paid_gifts_can_be_refunded(client: Any, db: Any, fundraiser: Any, gateway: FakeGateway,
                                          status: GiftStatus) -> None:
     gift = factories.gift(stripe_payment_intent_id="pi_unpaid")
     if status is GiftStatus.REFUNDED:
@@ -455,7 +400,7 @@ def test_only_paid_gifts_can_be_refunded(client: Any, db: Any, admin: Any, gatew
     assert gateway.refunds == []
 
 
-def test_stripe_unavailable_changes_nothing_and_says_so(client: Any, db: Any, admin: Any, gateway: FakeGateway) -> None:
+def test_stripe_unavailable_changes_nothing_and_says_so(client: Any, db: Any, fundraiser: Any, gateway: FakeGateway) -> None:
     gateway.fail = True
     gift = stripe_gift(5000)
     response = client.post(f"/dashboard/gifts/{gift.id}/refund", data={
@@ -480,7 +425,7 @@ def offline_data(**changes: Any) -> dict[str, str]:
     return {key: value for key, value in data.items() if value is not None}
 
 
-def test_offline_gift_is_recorded_paid_counted_receipted_and_audited(client: Any, db: Any, admin: Any) -> None:
+def test_offline_gift_is_recorded_paid_counted_receipted_and_audited(client: Any, db: Any, fundraiser: Any) -> None:
     response = client.post("/dashboard/gifts/new", data=offline_data())
     assert response.status_code == 303
     gift = db.session.scalars(select(Gift)).one()
@@ -499,7 +444,7 @@ def test_offline_gift_is_recorded_paid_counted_receipted_and_audited(client: Any
     assert event.target_id == str(gift.id) and event.details["receipt_queued"] is True
 
 
-def test_offline_gift_for_a_known_supporter_by_id_or_email(client: Any, db: Any, admin: Any) -> None:
+def test_offline_gift_for_a_known_supporter_by_id_or_email(client: Any, db: Any, fundraiser: Any) -> None:
     known = factories.supporter(email="jan@example.org", name="Jan")
     html = page(client, f"/dashboard/gifts/new?supporter_id={known.id}")
     assert "Jan" in html and f'value="{known.id}"' in html
@@ -513,7 +458,7 @@ def test_offline_gift_for_a_known_supporter_by_id_or_email(client: Any, db: Any,
     assert known.name == "Jan" and known.gift_count == 2
 
 
-def test_offline_gift_without_a_receipt_when_unticked(client: Any, db: Any, admin: Any) -> None:
+def test_offline_gift_without_a_receipt_when_unticked(client: Any, db: Any, fundraiser: Any) -> None:
     data = offline_data()
     del data["send_receipt"]
     assert client.post("/dashboard/gifts/new", data=data).status_code == 303
@@ -521,7 +466,7 @@ def test_offline_gift_without_a_receipt_when_unticked(client: Any, db: Any, admi
     assert db.session.scalar(select(func.count()).select_from(Gift)) == 1
 
 
-def test_a_resubmitted_offline_form_records_one_gift(client: Any, db: Any, admin: Any) -> None:
+def test_a_resubmitted_offline_form_records_one_gift(client: Any, db: Any, fundraiser: Any) -> None:
     first = client.post("/dashboard/gifts/new", data=offline_data())
     second = client.post("/dashboard/gifts/new", data=offline_data())
     assert first.headers["Location"] == second.headers["Location"]
@@ -539,7 +484,7 @@ def test_a_resubmitted_offline_form_records_one_gift(client: Any, db: Any, admin
     ({"method": "stripe"}, "Not a valid choice"),
     ({"received_on": "yesterday"}, "Enter the date the money arrived."),
 ])
-def test_offline_gift_form_refuses_what_it_cannot_record(client: Any, db: Any, admin: Any,
+def test_offline_gift_form_refuses_what_it_cannot_record(client: Any, db: Any, fundraiser: Any,
                                                          changes: dict[str, str], message: str | None) -> None:
     response = client.post("/dashboard/gifts/new", data=offline_data(**changes))
     if message is None:
@@ -550,7 +495,7 @@ def test_offline_gift_form_refuses_what_it_cannot_record(client: Any, db: Any, a
     assert db.session.scalar(select(func.count()).select_from(Gift)) == 0
 
 
-def test_offline_gift_form_escapes_what_was_typed(client: Any, db: Any, admin: Any) -> None:
+def test_offline_gift_form_escapes_what_was_typed(client: Any, db: Any, fundraiser: Any) -> None:
     response = client.post("/dashboard/gifts/new", data=offline_data(name=HOSTILE[:200], amount="x"))
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and "<script>alert(1)" not in html

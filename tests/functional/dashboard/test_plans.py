@@ -3,12 +3,9 @@ one plan with its gifts and history, and cancelling through a fake gateway."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-from flask import Flask
 from sqlalchemy import func, select
 
 from supporters.dashboard.plans import monthly_income
@@ -16,25 +13,8 @@ from supporters.extensions import db
 from supporters.models import AuditEvent, PlanStatus, RecurringPlan, StripeEvent
 from supporters.webhooks.handlers import process_event
 from tests import factories
-from tests.functional.dashboard.test_gifts import HOSTILE, RTL, FakeGateway
-
-
-@pytest.fixture
-def gateway(app: Flask) -> Iterator[FakeGateway]:
-    fake = FakeGateway()
-    real = app.extensions["payments"]
-    app.extensions["payments"] = fake
-    try:
-        yield fake
-    finally:
-        app.extensions["payments"] = real
-
-
-@pytest.fixture
-def fundraiser(client: Any, db: Any) -> Any:
-    user = factories.staff("fundraiser")
-    assert factories.sign_in(client, user).status_code == 303
-    return user
+from tests.functional.dashboard.conftest import FakeGateway
+from tests.functional.dashboard.test_gifts import HOSTILE, RTL
 
 
 def plan(status: PlanStatus = PlanStatus.ACTIVE, **fields: Any) -> RecurringPlan:

@@ -14,13 +14,6 @@ from supporters.models import AuditEvent, StaffRole, StaffSession, StaffUser
 from tests import factories
 
 
-@pytest.fixture
-def admin(client: Any, db: Any) -> StaffUser:
-    user = factories.staff("admin")
-    assert factories.sign_in(client, user).status_code == 303
-    return user
-
-
 def signed_in(client: Any) -> bool:
     return client.get("/dashboard/").status_code == 200
 

@@ -38,21 +38,6 @@ def page_url(person: Supporter, action: str = "") -> str:
     return f"/dashboard/supporters/{person.id}" + (f"/{action}" if action else "")
 
 
-@pytest.fixture
-def staff_user(db: Any, client: Any) -> Any:
-    """A fundraiser, signed in: may view, write and export."""
-    user = factories.staff("fundraiser")
-    assert factories.sign_in(client, user).status_code == 303
-    return user
-
-
-@pytest.fixture
-def viewer(db: Any, client: Any) -> Any:
-    user = factories.staff("viewer")
-    assert factories.sign_in(client, user).status_code == 303
-    return user
-
-
 def tagged(tag: str, **fields: Any) -> Supporter:
     """A supporter carrying `tag`, so a test can look at its own supporters only."""
     person = factories.supporter(**fields)
@@ -105,7 +90,7 @@ def read_csv(response: Any) -> list[dict[str, str]]:
 # --- Search -----------------------------------------------------------------------
 
 
-def test_search_finds_a_name_by_its_start_ignoring_case_and_accents(db: Any, client: Any, staff_user: Any) -> None:
+def test_search_finds_a_name_by_its_start_ignoring_case_and_accents(db: Any, client: Any, fundraiser: Any) -> None:
     lukasz = factories.supporter(name="Łukasz Żak")
     factories.supporter(name="Anna Nowak")
     assert listed_ids(client, q="lukasz") == [lukasz.id]
@@ -113,14 +98,14 @@ def test_search_finds_a_name_by_its_start_ignoring_case_and_accents(db: Any, cli
     assert listed_ids(client, q="Luk") == [lukasz.id]
 
 
-def test_search_finds_the_start_of_any_word_of_the_name(db: Any, client: Any, staff_user: Any) -> None:
+def test_search_finds_the_start_of_any_word_of_the_name(db: Any, client: Any, fundraiser: Any) -> None:
     lukasz = factories.supporter(name="Łukasz Żak")
     factories.supporter(name="Anna Kozak")
     assert listed_ids(client, q="ZAK") == [lukasz.id]
     assert listed_ids(client, q="akasz") == [], "only the start of a word matches, not its middle"
 
 
-def test_search_finds_an_email_by_its_start(db: Any, client: Any, staff_user: Any) -> None:
+def test_search_finds_an_email_by_its_start(db: Any, client: Any, fundraiser: Any) -> None:
     kasia = factories.supporter(name="K. L.", email="Kasia.Lis+gifts@Example.org")
     factories.supporter(name="Other", email="lis.kasia@example.org")
     assert listed_ids(client, q="KASIA.LIS+") == [kasia.id]
@@ -130,14 +115,14 @@ def test_search_finds_an_email_by_its_start(db: Any, client: Any, staff_user: An
 @pytest.mark.parametrize("query,expected", [("100%", "100% Fan"), ("a_b", "a_b Corp"), ("ac/dc", "AC/DC Fan"),
                                             ("back\\sl", "back\\slash Ltd")])
 def test_like_wildcards_in_the_search_are_taken_literally(
-    db: Any, client: Any, staff_user: Any, query: str, expected: str
+    db: Any, client: Any, fundraiser: Any, query: str, expected: str
 ) -> None:
     people = {name: factories.supporter(name=name) for name in
               ("100% Fan", "1000 Club", "a_b Corp", "axb Corp", "AC/DC Fan", "ACxDC Fan", "back\\slash Ltd", "backxslash")}
     assert listed_ids(client, q=query) == [people[expected].id]
 
 
-def test_a_search_of_only_spaces_or_a_very_long_one_is_harmless(db: Any, client: Any, staff_user: Any) -> None:
+def test_a_search_of_only_spaces_or_a_very_long_one_is_harmless(db: Any, client: Any, fundraiser: Any) -> None:
     person = tagged("spaces")
     assert listed_ids(client, q="   ", tag="spaces") == [person.id]
     assert listed_ids(client, q="x" * 5000, tag="spaces") == []
@@ -146,7 +131,7 @@ def test_a_search_of_only_spaces_or_a_very_long_one_is_harmless(db: Any, client:
 # --- Filters ----------------------------------------------------------------------
 
 
-def test_recurring_filter_keeps_supporters_with_an_active_plan(db: Any, client: Any, staff_user: Any) -> None:
+def test_recurring_filter_keeps_supporters_with_an_active_plan(db: Any, client: Any, fundraiser: Any) -> None:
     giving = tagged("rec")
     activate(factories.plan(giving))
     stopped = tagged("rec")
@@ -159,7 +144,7 @@ def test_recurring_filter_keeps_supporters_with_an_active_plan(db: Any, client: 
     assert set(listed_ids(client, tag="rec")) == {giving.id, stopped.id, not_started.id}
 
 
-def test_the_list_marks_who_gives_every_month_or_year(db: Any, client: Any, staff_user: Any) -> None:
+def test_the_list_marks_who_gives_every_month_or_year(db: Any, client: Any, fundraiser: Any) -> None:
     giving = tagged("badge", name="Regular Giver")
     activate(factories.plan(giving))
     tagged("badge", name="Once Giver")
@@ -170,7 +155,7 @@ def test_the_list_marks_who_gives_every_month_or_year(db: Any, client: Any, staf
 
 
 def test_period_filter_keeps_supporters_with_a_paid_gift_in_it_in_the_organisations_time_zone(
-    db: Any, client: Any, staff_user: Any
+    db: Any, client: Any, fundraiser: Any
 ) -> None:
     march = tagged("period")
     paid(march, datetime(2025, 3, 10, 12, tzinfo=UTC))
@@ -187,14 +172,14 @@ def test_period_filter_keeps_supporters_with_a_paid_gift_in_it_in_the_organisati
     assert set(listed_ids(client, tag="period", gave_to="2025-03-31")) == {march.id}
 
 
-def test_country_filter_takes_an_iso_code_in_any_case(db: Any, client: Any, staff_user: Any) -> None:
+def test_country_filter_takes_an_iso_code_in_any_case(db: Any, client: Any, fundraiser: Any) -> None:
     polish = tagged("ctry", country="PL")
     tagged("ctry", country="DE")
     tagged("ctry")
     assert listed_ids(client, tag="ctry", country="pl") == [polish.id]
 
 
-def test_tag_filter_ignores_case(db: Any, client: Any, staff_user: Any) -> None:
+def test_tag_filter_ignores_case(db: Any, client: Any, fundraiser: Any) -> None:
     board = factories.supporter()
     board.tags.append(SupporterTag(tag="Board Member"))
     other = factories.supporter()
@@ -203,7 +188,7 @@ def test_tag_filter_ignores_case(db: Any, client: Any, staff_user: Any) -> None:
     assert listed_ids(client, tag="board member") == [board.id]
 
 
-def test_newsletter_filter_follows_the_newest_decision(db: Any, client: Any, staff_user: Any) -> None:
+def test_newsletter_filter_follows_the_newest_decision(db: Any, client: Any, fundraiser: Any) -> None:
     now = utcnow()
     subscribed = tagged("news")
     consent(subscribed, False, now - timedelta(days=10))
@@ -218,7 +203,7 @@ def test_newsletter_filter_follows_the_newest_decision(db: Any, client: Any, sta
     assert set(listed_ids(client, tag="news", newsletter="no")) == {withdrew.id, other_purpose.id, never_asked.id}
 
 
-def test_filters_combine(db: Any, client: Any, staff_user: Any) -> None:
+def test_filters_combine(db: Any, client: Any, fundraiser: Any) -> None:
     wanted = tagged("combo", name="Ewa Lis", country="PL")
     paid(wanted, datetime(2025, 6, 1, tzinfo=UTC))
     tagged("combo", name="Ewa Lis", country="DE")
@@ -232,7 +217,7 @@ def test_filters_combine(db: Any, client: Any, staff_user: Any) -> None:
     ("page", "-1"), ("page", "9999999"), ("tag", "t" * 51),
 ])
 def test_an_invalid_filter_value_is_ignored_with_a_visible_note(
-    db: Any, client: Any, staff_user: Any, arg: str, value: str
+    db: Any, client: Any, fundraiser: Any, arg: str, value: str
 ) -> None:
     person = tagged("invalid")
     args = {"tag": "invalid", arg: value}
@@ -244,7 +229,7 @@ def test_an_invalid_filter_value_is_ignored_with_a_visible_note(
         assert listed_ids(client, **args) == [person.id]
 
 
-def test_a_period_that_ends_before_it_starts_is_ignored_with_a_note(db: Any, client: Any, staff_user: Any) -> None:
+def test_a_period_that_ends_before_it_starts_is_ignored_with_a_note(db: Any, client: Any, fundraiser: Any) -> None:
     person = tagged("backwards")
     html = client.get(LIST, query_string={"tag": "backwards", "gave_from": "2025-05-01", "gave_to": "2025-04-01"}).get_data(as_text=True)
     assert "The period ends before it starts" in html
@@ -274,38 +259,38 @@ def ids(people: dict[str, Supporter], *keys: str) -> list[int]:
 
 
 def test_the_list_starts_with_the_latest_gift_and_who_never_gave_comes_last(
-    client: Any, staff_user: Any, sortable: dict[str, Supporter]
+    client: Any, fundraiser: Any, sortable: dict[str, Supporter]
 ) -> None:
     assert listed_ids(client, tag="sort") == ids(sortable, "recent", "middle", "old", "never")
 
 
 def test_sorting_by_last_gift_ascending_still_puts_who_never_gave_last(
-    client: Any, staff_user: Any, sortable: dict[str, Supporter]
+    client: Any, fundraiser: Any, sortable: dict[str, Supporter]
 ) -> None:
     assert listed_ids(client, tag="sort", sort="last_gift", dir="asc") == ids(sortable, "old", "middle", "recent", "never")
 
 
-def test_sorting_by_lifetime_total_both_ways(client: Any, staff_user: Any, sortable: dict[str, Supporter]) -> None:
+def test_sorting_by_lifetime_total_both_ways(client: Any, fundraiser: Any, sortable: dict[str, Supporter]) -> None:
     assert listed_ids(client, tag="sort", sort="total") == ids(sortable, "old", "middle", "recent", "never")
     assert listed_ids(client, tag="sort", sort="total", dir="asc") == ids(sortable, "never", "recent", "middle", "old")
 
 
 def test_sorting_by_name_ignores_accents_and_defaults_to_a_to_z(
-    client: Any, staff_user: Any, sortable: dict[str, Supporter]
+    client: Any, fundraiser: Any, sortable: dict[str, Supporter]
 ) -> None:
     assert listed_ids(client, tag="sort", sort="name") == ids(sortable, "recent", "old", "middle", "never")
     assert listed_ids(client, tag="sort", sort="name", dir="desc") == ids(sortable, "never", "middle", "old", "recent")
 
 
 def test_column_headers_link_to_the_other_direction_and_keep_the_filters(
-    client: Any, staff_user: Any, sortable: dict[str, Supporter]
+    client: Any, fundraiser: Any, sortable: dict[str, Supporter]
 ) -> None:
     html = client.get(LIST, query_string={"tag": "sort", "sort": "name"}).get_data(as_text=True)
     assert 'aria-sort="ascending"' in html
     assert "/dashboard/supporters/?tag=sort&amp;sort=name&amp;dir=desc" in html
 
 
-def test_pages_hold_fifty_supporters_and_show_the_total(db: Any, client: Any, staff_user: Any) -> None:
+def test_pages_hold_fifty_supporters_and_show_the_total(db: Any, client: Any, fundraiser: Any) -> None:
     everyone = [tagged("pages", name=f"Page Person {n:03d}") for n in range(120)]
     first = listed_ids(client, tag="pages", sort="name")
     third = listed_ids(client, tag="pages", sort="name", page=3)
@@ -316,7 +301,7 @@ def test_pages_hold_fifty_supporters_and_show_the_total(db: Any, client: Any, st
     assert 'rel="next"' in html and 'rel="prev"' in html
 
 
-def test_a_page_past_the_end_is_empty_not_an_error(db: Any, client: Any, staff_user: Any) -> None:
+def test_a_page_past_the_end_is_empty_not_an_error(db: Any, client: Any, fundraiser: Any) -> None:
     tagged("end")
     response = client.get(LIST, query_string={"tag": "end", "page": 7})
     assert response.status_code == 200
@@ -337,7 +322,7 @@ def statements(db: Any) -> Iterator[list[str]]:
 
 
 def test_the_list_runs_the_same_few_queries_however_many_supporters_a_page_holds(
-    db: Any, client: Any, staff_user: Any, statements: list[str]
+    db: Any, client: Any, fundraiser: Any, statements: list[str]
 ) -> None:
     def queries_for(tag: str, how_many: int) -> int:
         for _ in range(how_many):
@@ -356,7 +341,7 @@ def test_the_list_runs_the_same_few_queries_however_many_supporters_a_page_holds
 
 
 def test_a_supporters_page_shows_profile_gifts_plans_consents_notes_and_tags(
-    db: Any, client: Any, staff_user: Any
+    db: Any, client: Any, fundraiser: Any
 ) -> None:
     person = factories.supporter(name="Ewa Lis", email="ewa@example.org", country="PL", language="pl",
                                  address_line1="ul. Długa 5", postal_code="00-001", city="Warszawa")
@@ -371,9 +356,9 @@ def test_a_supporters_page_shows_profile_gifts_plans_consents_notes_and_tags(
     ended.status = PlanStatus.CANCELED
     ended.cancel_reason = "Moved abroad"
     consent(person, True, datetime(2025, 3, 1, tzinfo=UTC))
-    db.session.add(SupporterNote(supporter_id=person.id, staff_user_id=staff_user.id, body="Met at the conference",
+    db.session.add(SupporterNote(supporter_id=person.id, staff_user_id=fundraiser.id, body="Met at the conference",
                                  created_at=datetime(2025, 1, 1, tzinfo=UTC)))
-    db.session.add(SupporterNote(supporter_id=person.id, staff_user_id=staff_user.id, body="Prefers post"))
+    db.session.add(SupporterNote(supporter_id=person.id, staff_user_id=fundraiser.id, body="Prefers post"))
     person.tags.append(SupporterTag(tag="major donor"))
     db.session.flush()
 
@@ -383,13 +368,13 @@ def test_a_supporters_page_shows_profile_gifts_plans_consents_notes_and_tags(
     for expected in ("Ewa Lis", "ewa@example.org", "Poland", "ul. Długa 5", "00-001 Warszawa",
                      "PLN123.45", "€7.00", "Winter appeal", "why-we-count", "bank transfer", "pending",
                      "PLN25.00", "yearly", "Moved abroad", "canceled", "Granted", "Send me news.", "donation form",
-                     "major donor", staff_user.email, "Recurring gift active", "Newsletter: subscribed"):
+                     "major donor", fundraiser.email, "Recurring gift active", "Newsletter: subscribed"):
         assert expected in html, expected
     assert html.index("Prefers post") < html.index("Met at the conference"), "newest note first"
     assert plan.id
 
 
-def test_an_unknown_supporter_is_404(db: Any, client: Any, staff_user: Any) -> None:
+def test_an_unknown_supporter_is_404(db: Any, client: Any, fundraiser: Any) -> None:
     assert client.get("/dashboard/supporters/999999").status_code == 404
 
 
@@ -404,7 +389,7 @@ def profile(person: Supporter, **changes: Any) -> dict[str, Any]:
     return data
 
 
-def test_editing_the_profile_changes_it_and_audits_old_and_new_values(db: Any, client: Any, staff_user: Any) -> None:
+def test_editing_the_profile_changes_it_and_audits_old_and_new_values(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter(name="Jan Kowalski", email="jan@example.org", language="en")
     response = client.post(page_url(person, "profile"),
                            data=profile(person, name="  Jan Żółw ", email="Jan.K@Example.org", country="PL", city="Kraków"))
@@ -415,7 +400,7 @@ def test_editing_the_profile_changes_it_and_audits_old_and_new_values(db: Any, c
     assert person.name_sort == "jan zolw"
     [event] = audit_events(db, "supporter.edit_profile")
     assert (event.staff_user_id, event.actor, event.target_type, event.target_id) == (
-        staff_user.id, staff_user.email, "supporter", str(person.id))
+        fundraiser.id, fundraiser.email, "supporter", str(person.id))
     assert event.details["changes"] == {
         "name": {"old": "Jan Kowalski", "new": "Jan Żółw"},
         "email": {"old": "jan@example.org", "new": "Jan.K@Example.org"},
@@ -426,13 +411,13 @@ def test_editing_the_profile_changes_it_and_audits_old_and_new_values(db: Any, c
     assert listed_ids(client, q="zolw") == [person.id]
 
 
-def test_saving_an_unchanged_profile_writes_no_audit_event(db: Any, client: Any, staff_user: Any) -> None:
+def test_saving_an_unchanged_profile_writes_no_audit_event(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter()
     assert client.post(page_url(person, "profile"), data=profile(person)).status_code == 303
     assert audit_events(db, "supporter.edit_profile") == []
 
 
-def test_an_email_another_supporter_has_is_refused(db: Any, client: Any, staff_user: Any) -> None:
+def test_an_email_another_supporter_has_is_refused(db: Any, client: Any, fundraiser: Any) -> None:
     factories.supporter(email="taken@example.org")
     person = factories.supporter(email="mine@example.org")
     response = client.post(page_url(person, "profile"), data=profile(person, email=" TAKEN@example.org"))
@@ -443,7 +428,7 @@ def test_an_email_another_supporter_has_is_refused(db: Any, client: Any, staff_u
     assert audit_events(db, "supporter.edit_profile") == []
 
 
-def test_changing_only_the_case_of_ones_own_email_is_allowed(db: Any, client: Any, staff_user: Any) -> None:
+def test_changing_only_the_case_of_ones_own_email_is_allowed(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter(email="mine@example.org")
     assert client.post(page_url(person, "profile"), data=profile(person, email="Mine@Example.org")).status_code == 303
     db.session.refresh(person)
@@ -459,7 +444,7 @@ def test_changing_only_the_case_of_ones_own_email_is_allowed(db: Any, client: An
     ({"city": "Kraków\x07"}, "This contains characters we cannot accept."),
 ])
 def test_an_invalid_profile_is_refused_with_the_reason_shown(
-    db: Any, client: Any, staff_user: Any, changes: dict[str, str], message: str
+    db: Any, client: Any, fundraiser: Any, changes: dict[str, str], message: str
 ) -> None:
     person = factories.supporter(name="Unchanged")
     response = client.post(page_url(person, "profile"), data=profile(person, **changes))
@@ -470,31 +455,31 @@ def test_an_invalid_profile_is_refused_with_the_reason_shown(
     assert person.name == "Unchanged"
 
 
-def test_adding_a_note_signs_and_audits_it(db: Any, client: Any, staff_user: Any) -> None:
+def test_adding_a_note_signs_and_audits_it(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter()
     response = client.post(page_url(person, "notes"), data={"body": "  Prefers post.\nCall after 5.  "})
     assert response.status_code == 303
     [note] = db.session.scalars(select(SupporterNote).filter_by(supporter_id=person.id))
-    assert (note.body, note.staff_user_id) == ("Prefers post.\nCall after 5.", staff_user.id)
+    assert (note.body, note.staff_user_id) == ("Prefers post.\nCall after 5.", fundraiser.id)
     [event] = audit_events(db, "supporter.add_note")
     assert event.details["note_id"] == note.id and event.target_id == str(person.id)
     assert "The note was added." in client.get(page_url(person)).get_data(as_text=True)
 
 
 @pytest.mark.parametrize("body", ["", "   ", "x" * 2001])
-def test_an_empty_or_too_long_note_is_refused(db: Any, client: Any, staff_user: Any, body: str) -> None:
+def test_an_empty_or_too_long_note_is_refused(db: Any, client: Any, fundraiser: Any, body: str) -> None:
     person = factories.supporter()
     assert client.post(page_url(person, "notes"), data={"body": body}).status_code == 400
     assert db.session.scalar(select(sa.func.count()).select_from(SupporterNote)) == 0
 
 
-def test_a_note_of_exactly_2000_characters_is_kept(db: Any, client: Any, staff_user: Any) -> None:
+def test_a_note_of_exactly_2000_characters_is_kept(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter()
     assert client.post(page_url(person, "notes"), data={"body": "x" * 2000}).status_code == 303
 
 
 def test_setting_tags_trims_and_deduplicates_ignoring_case_and_audits_the_change(
-    db: Any, client: Any, staff_user: Any
+    db: Any, client: Any, fundraiser: Any
 ) -> None:
     person = factories.supporter()
     person.tags.append(SupporterTag(tag="old"))
@@ -509,7 +494,7 @@ def test_setting_tags_trims_and_deduplicates_ignoring_case_and_audits_the_change
     assert event.details["changes"] == {"tags": {"old": ["keep", "old"], "new": ["board", "keep", "major donor"]}}
 
 
-def test_a_tag_longer_than_50_characters_is_refused(db: Any, client: Any, staff_user: Any) -> None:
+def test_a_tag_longer_than_50_characters_is_refused(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter()
     response = client.post(page_url(person, "tags"), data={"tags": "fine, " + "t" * 51})
     assert response.status_code == 400
@@ -517,7 +502,7 @@ def test_a_tag_longer_than_50_characters_is_refused(db: Any, client: Any, staff_
     assert db.session.scalar(select(sa.func.count()).select_from(SupporterTag)) == 0
 
 
-def test_clearing_all_tags_removes_them(db: Any, client: Any, staff_user: Any) -> None:
+def test_clearing_all_tags_removes_them(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter()
     person.tags.append(SupporterTag(tag="old"))
     db.session.flush()
@@ -525,7 +510,7 @@ def test_clearing_all_tags_removes_them(db: Any, client: Any, staff_user: Any) -
     assert db.session.scalar(select(sa.func.count()).select_from(SupporterTag)) == 0
 
 
-def test_an_erased_supporter_cannot_be_edited(db: Any, client: Any, staff_user: Any) -> None:
+def test_an_erased_supporter_cannot_be_edited(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter(anonymised_at=utcnow())
     for action, data in (("profile", profile(person, name="Back again")), ("notes", {"body": "x"}), ("tags", {"tags": "x"})):
         assert client.post(page_url(person, action), data=data).status_code == 409
@@ -548,7 +533,7 @@ def test_a_viewer_sees_no_edit_forms_and_gets_403_on_each_edit(db: Any, client: 
 
 
 def test_the_export_streams_only_the_filtered_supporters_in_the_lists_order(
-    db: Any, client: Any, staff_user: Any
+    db: Any, client: Any, fundraiser: Any
 ) -> None:
     ewa = tagged("exp", name="Ewa Lis", email="ewa@example.org", country="PL", language="pl")
     paid(ewa, datetime(2025, 2, 1, tzinfo=UTC), amount=12345)
@@ -572,29 +557,29 @@ def test_the_export_streams_only_the_filtered_supporters_in_the_lists_order(
     assert (rows[1]["newsletter"], rows[1]["lifetime_total"], rows[1]["last_gift_at"]) == ("no", "0.00", "")
 
 
-def test_the_export_is_audited_with_its_filters_before_it_streams(db: Any, client: Any, staff_user: Any) -> None:
+def test_the_export_is_audited_with_its_filters_before_it_streams(db: Any, client: Any, fundraiser: Any) -> None:
     tagged("audited")
     client.get(EXPORT, query_string={"tag": "audited", "newsletter": "no", "page": "3"})
     [event] = audit_events(db, "supporters.export")
-    assert event.staff_user_id == staff_user.id
+    assert event.staff_user_id == fundraiser.id
     assert event.details["filters"] == {"tag": "audited", "newsletter": "no"}
     assert event.details["rows"] == 1
 
 
-def test_the_export_neutralises_spreadsheet_formulas_in_names(db: Any, client: Any, staff_user: Any) -> None:
+def test_the_export_neutralises_spreadsheet_formulas_in_names(db: Any, client: Any, fundraiser: Any) -> None:
     tagged("formula", name="=cmd|' /C calc'!A0", email="@evil@example.org")
     [row] = read_csv(client.get(EXPORT, query_string={"tag": "formula"}))
     assert row["name"] == "'=cmd|' /C calc'!A0"
     assert row["email"] == "'@evil@example.org"
 
 
-def test_the_export_adds_a_bom_only_when_asked(db: Any, client: Any, staff_user: Any) -> None:
+def test_the_export_adds_a_bom_only_when_asked(db: Any, client: Any, fundraiser: Any) -> None:
     tagged("bom")
     assert client.get(EXPORT, query_string={"tag": "bom", "bom": "1"}).get_data(as_text=True).startswith("\ufeffid,")
     assert client.get(EXPORT, query_string={"tag": "bom"}).get_data(as_text=True).startswith("id,")
 
 
-def test_the_export_leaves_an_erased_supporters_personal_fields_empty(db: Any, client: Any, staff_user: Any) -> None:
+def test_the_export_leaves_an_erased_supporters_personal_fields_empty(db: Any, client: Any, fundraiser: Any) -> None:
     person = tagged("erased", name="Former Name", email="former@example.org", country="PL",
                     anonymised_at=utcnow())
     paid(person, datetime(2025, 1, 1, tzinfo=UTC), amount=1000)
@@ -608,7 +593,7 @@ def test_the_export_is_forbidden_to_a_viewer(db: Any, client: Any, viewer: Any) 
     assert audit_events(db, "supporters.export") == []
 
 
-def test_the_list_offers_the_export_of_its_current_filters(db: Any, client: Any, staff_user: Any) -> None:
+def test_the_list_offers_the_export_of_its_current_filters(db: Any, client: Any, fundraiser: Any) -> None:
     html = client.get(LIST, query_string={"tag": "x", "country": "PL"}).get_data(as_text=True)
     assert f"{EXPORT}?country=PL&amp;tag=x" in html
 
@@ -634,7 +619,7 @@ def assert_escaped(html: str) -> None:
     assert "<b>bold</b>" not in html and "<img src=x" not in html
 
 
-def test_hostile_names_are_escaped_on_the_list(client: Any, staff_user: Any, hostile: list[Supporter]) -> None:
+def test_hostile_names_are_escaped_on_the_list(client: Any, fundraiser: Any, hostile: list[Supporter]) -> None:
     html = client.get(LIST, query_string={"tag": "hostile"}).get_data(as_text=True)
     assert_escaped(html)
     assert "&#34; onmouseover=&#34;x" in html
@@ -642,7 +627,7 @@ def test_hostile_names_are_escaped_on_the_list(client: Any, staff_user: Any, hos
     assert "Z" * 200 in html
 
 
-def test_hostile_names_are_escaped_on_the_supporters_page(client: Any, staff_user: Any, hostile: list[Supporter]) -> None:
+def test_hostile_names_are_escaped_on_the_supporters_page(client: Any, fundraiser: Any, hostile: list[Supporter]) -> None:
     for person in hostile:
         html = client.get(page_url(person)).get_data(as_text=True)
         assert "<script>alert(1)" not in html and 'onmouseover="x' not in html
@@ -653,7 +638,7 @@ def test_hostile_names_are_escaped_on_the_supporters_page(client: Any, staff_use
 
 
 def test_a_5000_character_hostile_name_is_refused_and_shown_back_escaped(
-    db: Any, client: Any, staff_user: Any
+    db: Any, client: Any, fundraiser: Any
 ) -> None:
     person = factories.supporter()
     long_name = "<script>alert(1)</script>" + "x" * 4975
@@ -664,7 +649,7 @@ def test_a_5000_character_hostile_name_is_refused_and_shown_back_escaped(
     assert "Field cannot be longer than 200 characters." in html
 
 
-def test_hostile_search_and_filter_values_are_escaped(db: Any, client: Any, staff_user: Any) -> None:
+def test_hostile_search_and_filter_values_are_escaped(db: Any, client: Any, fundraiser: Any) -> None:
     html = client.get(LIST, query_string={"q": "<script>alert(1)</script>", "country": "<script>alert(1)</script>",
                                           "tag": '" onmouseover="x'}).get_data(as_text=True)
     assert_escaped(html)
@@ -679,7 +664,7 @@ def test_a_supporter_seen_on_the_list_can_then_be_edited(db: Any, client: Any) -
     assert client.post(f"/dashboard/supporters/{person.id}/tags", data={"tags": "board"}).status_code == 303
 
 
-def test_a_renamed_supporter_is_found_by_the_new_name_and_email_only(db: Any, client: Any, staff_user: Any) -> None:
+def test_a_renamed_supporter_is_found_by_the_new_name_and_email_only(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter(name="Olga Stara", email="olga.stara@example.org")
     people.update_profile(person, name="Olga Nowa", email="olga.nowa@example.org")
     db.session.flush()
@@ -689,7 +674,7 @@ def test_a_renamed_supporter_is_found_by_the_new_name_and_email_only(db: Any, cl
 
 
 def test_the_newsletter_filter_follows_the_newest_decision_whatever_order_they_arrive_in(
-    db: Any, client: Any, staff_user: Any
+    db: Any, client: Any, fundraiser: Any
 ) -> None:
     person = tagged("nl-order")
     consent(person, True, datetime(2026, 5, 2, tzinfo=UTC))
