@@ -36,8 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from supporters import derived  # noqa: E402
-from supporters.models import normalise_email, sort_key  # noqa: E402
+from supporters.models import (  # noqa: E402
+    derived,  # noqa: E402
+    normalise_email,
+    sort_key,
+)
 
 FIRST = ("Anna Maria Katarzyna Małgorzata Agnieszka Barbara Ewa Krystyna Elżbieta Zofia Joanna Magdalena "
          "Piotr Krzysztof Andrzej Tomasz Paweł Jan Michał Marcin Grzegorz Józef Łukasz Adam Zbigniew "

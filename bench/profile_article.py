@@ -71,10 +71,11 @@ def main() -> int:
         os.environ.update(SECRET_KEY=SECRET_KEY, DATABASE_URL=database_url, MAIL_FILE_DIR=str(workdir / "mail"))
 
         import flask_migrate
+        from hello_app import app as hello
         from sqlalchemy import event
 
-        from hello_app import app as hello
-        from supporters import create_app, demo
+        from supporters import create_app
+        from supporters.demo import content as demo
         from supporters.extensions import db
 
         app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})

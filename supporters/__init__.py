@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from .config import load_config
+from supporters.config import load_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_request_class(app)
     register_proxy(app)
+    register_transactions(app)
     register_extensions(app)
     register_payments(app)
     register_blueprints(app)
@@ -42,8 +43,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_request_class(app: Flask) -> None:
-    """Query strings reach the views without NUL characters (see supporters/web.py)."""
-    from .web import Request
+    """Query strings reach the views without NUL characters (see supporters/lib/web.py)."""
+    from supporters.lib.web import Request
 
     app.request_class = Request
 
@@ -58,9 +59,16 @@ def register_proxy(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
 
+def register_transactions(app: Flask) -> None:
+    """Each request commits once, at its end, or rolls back (see supporters/lib/transactions.py)."""
+    from supporters.lib import transactions
+
+    transactions.init_app(app)
+
+
 def register_extensions(app: Flask) -> None:
-    from . import i18n
-    from .extensions import babel, csrf, db, limiter, login_manager, migrate
+    from supporters.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from supporters.lib import i18n
 
     db.init_app(app)
     _configure_sqlite(app)
@@ -71,7 +79,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
 
-    from .staff_sessions import load_staff
+    from supporters.staff.sessions import load_staff
 
     login_manager.user_loader(load_staff)
     login_manager.login_view = "dashboard_auth.login"
@@ -87,7 +95,7 @@ def _configure_sqlite(app: Flask) -> None:
     from flask import has_request_context, request
     from sqlalchemy import event
 
-    from .extensions import db
+    from supporters.extensions import db
 
     with app.app_context():
         engine = db.engine
@@ -114,7 +122,7 @@ def _configure_sqlite(app: Flask) -> None:
 
 def register_payments(app: Flask) -> None:
     """Build the payment gateway once from the settings; views reach it via payments.gateway()."""
-    from .payments import build_gateway
+    from supporters.payments import build_gateway
 
     gateway = app.config.get("PAYMENTS_GATEWAY") or build_gateway(app.config)
     app.extensions["payments"] = gateway
@@ -126,14 +134,14 @@ def register_payments(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .articles.views import bp as articles_bp
-    from .core.views import bp as core_bp
-    from .dashboard.auth import bp as dashboard_auth_bp
-    from .dashboard.views import bp as dashboard_bp
-    from .donate.offline import bp as offline_pay_bp
-    from .donate.views import bp as donate_bp
-    from .webhooks.views import bp as webhooks_bp
-    from .widget.views import bp as widget_bp
+    from supporters.articles.views import bp as articles_bp
+    from supporters.core.views import bp as core_bp
+    from supporters.dashboard.views import bp as dashboard_bp
+    from supporters.giving.test_payment import bp as offline_pay_bp
+    from supporters.giving.views import bp as donate_bp
+    from supporters.giving.webhook import bp as webhooks_bp
+    from supporters.staff.sign_in import bp as dashboard_auth_bp
+    from supporters.widget.views import bp as widget_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(dashboard_auth_bp)
@@ -146,21 +154,21 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from .core.errors import register
+    from supporters.core.errors import register
 
     register(app)
 
 
 def register_security_headers(app: Flask) -> None:
-    from .core.headers import apply_security_headers
+    from supporters.core.headers import apply_security_headers
 
     app.after_request(apply_security_headers)
 
 
 def register_commands(app: Flask) -> None:
-    from .articles.cli import articles_cli
-    from .cli import demo_cli, derived_cli, dev_cli, staff_cli, stripe_cli
-    from .mail import worker_cli
+    from supporters.articles.cli import articles_cli
+    from supporters.cli import demo_cli, derived_cli, dev_cli, staff_cli, stripe_cli
+    from supporters.mail.cli import worker_cli
 
     for command in (demo_cli, staff_cli, stripe_cli, derived_cli, dev_cli, worker_cli):
         app.cli.add_command(command)

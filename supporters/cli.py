@@ -17,10 +17,11 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import demo, donations
-from .extensions import db
-from .models import AuditEvent, Gift, GiftStatus, StaffRole, StaffUser
-from .payments import PaymentsUnavailable, gateway
+from supporters.demo import content as demo
+from supporters.extensions import db
+from supporters.giving import lifecycle
+from supporters.models import AuditEvent, Gift, GiftStatus, StaffRole, StaffUser
+from supporters.payments import PaymentsUnavailable, gateway
 
 MIN_PASSWORD_LENGTH = 12
 DEMO_ADMIN_EMAIL = "admin@example.org"
@@ -40,7 +41,7 @@ def derived_rebuild() -> None:
     says what had drifted. One transaction: all of it or none; on PostgreSQL, gifts,
     supporters and consents wait to be written until it ends (seconds per million gifts).
     """
-    from . import derived
+    from supporters.models import derived
 
     rebuilt = derived.rebuild(db.session.connection())
     db.session.commit()
@@ -116,7 +117,7 @@ def _create_staff(email: str, role: StaffRole, password: str) -> StaffUser:
               help="Look at Stripe's events and payments from this date (UTC) on.")
 def stripe_reconcile(since: datetime) -> None:
     """Replay Stripe's events that were never recorded, and settle pending payments Stripe knows the end of."""
-    from .webhooks.handlers import DuplicateEvent, process_event
+    from supporters.giving.stripe_events import DuplicateEvent, process_event
 
     since = since.replace(tzinfo=UTC)
     try:
@@ -161,7 +162,7 @@ def _settle_pending_payments(since: datetime) -> int:
             continue
         if intent.get("status") == "succeeded" and (intent.get("metadata") or {}).get("gift_id") == str(gift.id):
             charge = intent.get("latest_charge")
-            donations.mark_paid(gift, payment_intent_id=intent["id"],
+            lifecycle.mark_paid(gift, payment_intent_id=intent["id"],
                                 charge_id=charge.get("id") if isinstance(charge, dict) else charge)
             db.session.commit()
             settled += 1
@@ -175,8 +176,8 @@ def dev_serve(port: int) -> None:
     """Serve the app on 127.0.0.1 with its worker and, without Stripe keys, localstripe."""
     from werkzeug.serving import run_simple
 
-    from .mail import send_due
-    from .payments.offline import OfflineGateway
+    from supporters.mail.outbox import send_due
+    from supporters.payments.offline import OfflineGateway
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     payments = gateway()

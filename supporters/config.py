@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .money import MoneyError, minor_unit_exponent
+from supporters.lib.money import MoneyError, minor_unit_exponent
 
 
 class ConfigError(RuntimeError):
@@ -53,7 +53,7 @@ def _currency_list(value: str, name: str) -> list[str]:
 
 def _amounts_by_currency(value: str, name: str) -> dict[str, int]:
     """Parse "PLN=1.00,EUR=0.25" into minor units per currency."""
-    from .money import parse_amount
+    from supporters.lib.money import parse_amount
 
     amounts: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):

@@ -12,12 +12,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 import sqlalchemy as sa
-from typing import Any
-
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -76,13 +75,17 @@ class RequestScopedClient(FlaskClient):
     """A test client whose every request starts with no cached signed-in user.
 
     Tests keep an app context pushed (for the rolled-back session), so requests
-    share its `g`; in production each request has an app context, and `g`, of
-    its own. Dropping Flask-Login's cached user makes each request load it anew.
+    share its `g` and its session; in production each request has an app context,
+    and `g`, of its own. Dropping Flask-Login's cached user makes each request
+    load it anew. What the test built is committed first (into the test's outer
+    transaction, still rolled back at its end), as rows a real request finds are
+    committed: a request that rolls its own work back cannot take them with it.
     """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
         if has_app_context():
             g.pop("_login_user", None)
+            _db.session.commit()
         return super().open(*args, **kwargs)
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from ..extensions import db
-from . import importer
+from supporters.articles import importer
+from supporters.extensions import db
 
 articles_cli = AppGroup("articles", help="Articles: import them from Markdown files.")
 

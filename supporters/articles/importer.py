@@ -19,9 +19,9 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 
-from ..extensions import db
-from ..models import Article, ArticleTag, Campaign
-from .markup import render_markdown
+from supporters.articles.markup import render_markdown
+from supporters.extensions import db
+from supporters.models import Article, ArticleTag, Campaign
 
 #: the front matter an article file may have
 KNOWN_FIELDS = {"title", "date", "lead", "tags", "slug", "campaign", "published", "credit"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from ..extensions import db
-from ..models import Article, ArticleTag
+from supporters.extensions import db
+from supporters.models import Article, ArticleTag
 
 RELATED_LIMIT = 3
 

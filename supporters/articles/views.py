@@ -8,10 +8,10 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
 
-from ..extensions import db
-from ..models import Article, ArticleTag, Campaign
-from .importer import TAG_MAX
-from .related import related_articles
+from supporters.articles.importer import TAG_MAX
+from supporters.articles.related import related_articles
+from supporters.extensions import db
+from supporters.models import Article, ArticleTag, Campaign
 
 bp = Blueprint("articles", __name__, url_prefix="/articles")
 

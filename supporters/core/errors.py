@@ -7,7 +7,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..extensions import db
+from supporters.extensions import db
+from supporters.lib.errors import Refused
 
 MESSAGES = {
     400: (_l("Bad request"), _l("We could not understand that request. Please check what you sent and try again.")),
@@ -46,6 +47,12 @@ def register(app: Flask) -> None:
         detail = exc.description if exc.description != type(exc).description else None
         response = render_error(code, detail)
         return response
+
+    @app.errorhandler(Refused)
+    def handle_refused(refused: Refused) -> ResponseReturnValue:
+        # A rule said no and no view put the reason next to a field: the reason, on its own page.
+        db.session.rollback()
+        return render_error(refused.status, refused.message())
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> ResponseReturnValue:

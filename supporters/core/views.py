@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..extensions import db, limiter
+from supporters.extensions import db, limiter
 
 bp = Blueprint("core", __name__)
 

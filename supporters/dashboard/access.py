@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 from flask import abort, current_app, request
 from flask_login import current_user
 
-from ..extensions import db, login_manager
-from ..models import StaffRole
+from supporters.extensions import db, login_manager
+from supporters.models import StaffRole, StaffUser
 
 #: view: read pages; write: change supporters, gifts, campaigns, articles;
 #: export: download personal data; staff: manage staff accounts
@@ -53,6 +53,12 @@ def check_access() -> Any:
     if permission is None or not can(permission):
         abort(403)
     return None
+
+
+def acting_staff() -> StaffUser:
+    """The signed-in staff member, for the operations that audit what they do."""
+    user: StaffUser = current_user._get_current_object()
+    return user
 
 
 def fetch(model: type[M], object_id: int) -> M:

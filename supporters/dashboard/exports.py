@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
-from .access import requires
+from supporters.dashboard.access import requires
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from .. import people
-from ..models import GiftKind, GiftMethod, GiftStatus, PlanInterval, PlanStatus
+from supporters.models import GiftKind, GiftMethod, GiftStatus, PlanInterval, PlanStatus
+from supporters.models.supporter import NEWSLETTER
 
 GIFT_STATUS_LABELS = {
     GiftStatus.PENDING: _l("pending"),
@@ -32,7 +32,7 @@ PLAN_STATUS_LABELS = {
 }
 PLAN_INTERVAL_LABELS = {PlanInterval.MONTH: _l("monthly"), PlanInterval.YEAR: _l("yearly")}
 
-CONSENT_PURPOSES = {people.NEWSLETTER: _l("Newsletter")}
+CONSENT_PURPOSES = {NEWSLETTER: _l("Newsletter")}
 
 
 def in_templates() -> dict[str, object]:

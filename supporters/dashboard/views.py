@@ -5,14 +5,20 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
-from .. import reports
-from . import articles, audit_log, campaigns, exports, gifts, labels, plans, staff, supporters
-from .access import can, check_access, requires
+from supporters.articles import staff_articles
+from supporters.campaigns import staff_campaigns
+from supporters.dashboard import exports, labels
+from supporters.dashboard import overview as figures
+from supporters.dashboard.access import can, check_access, requires
+from supporters.giving import staff_gifts, staff_plans
+from supporters.people import staff_supporters
+from supporters.staff import staff_accounts, staff_audit_log
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 # Runs for every page of the dashboard, the nested blueprints' included.
 bp.before_request(check_access)
-for area in (supporters, gifts, plans, campaigns, articles, exports, staff, audit_log):
+for area in (staff_supporters, staff_gifts, staff_plans, staff_campaigns, staff_articles, exports, staff_accounts,
+             staff_audit_log):
     bp.register_blueprint(area.bp)
 
 
@@ -42,6 +48,6 @@ def may_open(endpoint: str) -> bool:
 def overview() -> ResponseReturnValue:
     """This month and year against last year, recurring income, giving per month, top sources."""
     months = 24 if request.args.get("months") == "24" else 12
-    report = reports.overview(months=months)
+    report = figures.overview(months=months)
     return render_template("dashboard/overview.html", report=report, months=months,
-                           chart=reports.bar_chart(report.by_month))
+                           chart=figures.bar_chart(report.by_month))

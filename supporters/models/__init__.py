@@ -1,15 +1,30 @@
 """The one model of supporters and gifts; one module per aggregate."""
 
-from .article import Article, ArticleTag
-from .base import Base, InvalidTransition, utcnow
-from .campaign import AppealVariant, Campaign, Frequency
-from .gift import GIFT_COUNTED, GIFT_TRANSITIONS, HAPPENED_AT, Gift, GiftKind, GiftMethod, GiftStatus
-from .giving import GivingTotal
-from .outbox import OutboxEmail
-from .recurring import PLAN_TRANSITIONS, PlanInterval, PlanStatus, RecurringPlan
-from .staff import AuditEvent, StaffRole, StaffSession, StaffUser
-from .stripe_event import StripeEvent
-from .supporter import (
+from supporters.models.article import Article, ArticleTag
+from supporters.models.base import Base, InvalidTransition, utcnow
+from supporters.models.campaign import AppealVariant, Campaign, Frequency
+from supporters.models.gift import (
+    GIFT_COUNTED,
+    GIFT_NET_BASE,
+    GIFT_TRANSITIONS,
+    HAPPENED_AT,
+    Gift,
+    GiftKind,
+    GiftMethod,
+    GiftStatus,
+    net_base,
+)
+from supporters.models.giving import GivingTotal
+from supporters.models.outbox import OutboxEmail
+from supporters.models.recurring import (
+    PLAN_TRANSITIONS,
+    PlanInterval,
+    PlanStatus,
+    RecurringPlan,
+)
+from supporters.models.staff import AuditEvent, StaffRole, StaffSession, StaffUser
+from supporters.models.stripe_event import StripeEvent
+from supporters.models.supporter import (
     Consent,
     Supporter,
     SupporterNote,
@@ -19,14 +34,14 @@ from .supporter import (
     prefix_range,
     sort_key,
 )
-from .widget import WidgetStat
+from supporters.models.widget import WidgetStat
 
 __all__ = [
     "AppealVariant", "Article", "ArticleTag", "AuditEvent", "Base", "Campaign", "Consent", "Frequency",
-    "GIFT_COUNTED", "GIFT_TRANSITIONS", "HAPPENED_AT", "Gift", "GiftKind", "GiftMethod", "GiftStatus", "GivingTotal",
+    "GIFT_COUNTED", "GIFT_NET_BASE", "GIFT_TRANSITIONS", "HAPPENED_AT", "Gift", "GiftKind", "GiftMethod", "GiftStatus", "GivingTotal",
     "InvalidTransition", "OutboxEmail", "PLAN_TRANSITIONS", "PlanInterval", "PlanStatus",
     "RecurringPlan", "StaffRole", "StaffSession", "StaffUser", "StripeEvent", "Supporter", "SupporterNote",
     "SupporterSearchKey", "prefix_range",
     "SupporterTag",
-    "WidgetStat", "normalise_email", "sort_key", "utcnow",
+    "WidgetStat", "net_base", "normalise_email", "sort_key", "utcnow",
 ]

@@ -7,7 +7,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, Timestamps
+from supporters.models.base import Base, Timestamps
 
 
 class Article(Timestamps, Base):

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, Timestamps, currency_check, enum_column
+from supporters.models.base import Base, Timestamps, currency_check, enum_column
 
 
 class Frequency(enum.StrEnum):

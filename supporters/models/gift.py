@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from .base import Base, Timestamps, UTCDateTime, check_transition, currency_check, enum_column
+from supporters.models.base import (
+    Base,
+    Timestamps,
+    UTCDateTime,
+    check_transition,
+    currency_check,
+    enum_column,
+)
 
 if TYPE_CHECKING:
-    from .campaign import Campaign
-    from .recurring import RecurringPlan
-    from .supporter import Supporter
+    from supporters.models.campaign import Campaign
+    from supporters.models.recurring import RecurringPlan
+    from supporters.models.supporter import Supporter
 
 
 class GiftStatus(enum.StrEnum):
@@ -58,6 +65,16 @@ GIFT_INITIAL = frozenset({S.PENDING, S.SUCCEEDED})
 #: statuses whose money counts towards totals (net of refunded_minor); a disputed
 #: gift's money is held by the bank and counts again only if the dispute is won
 GIFT_COUNTED = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED})
+
+
+def net_base(amount_base_minor: Any, amount_minor: Any, refunded_minor: Any) -> Any:
+    """A gift's money net of refunds, in the reporting currency: its converted amount
+    scaled by the part not refunded, rounded down, in integers.
+
+    The one rule for it. Given a gift's numbers it is a number (the totals listener);
+    given the columns it is the SQL expression (`GIFT_NET_BASE`, every sum of giving).
+    """
+    return amount_base_minor * (amount_minor - refunded_minor) // amount_minor
 
 
 class Gift(Timestamps, Base):
@@ -157,5 +174,7 @@ class Gift(Timestamps, Base):
 
 #: when a gift happened, as staff lists order gifts: when it was paid, or made if never paid
 HAPPENED_AT = sa.func.coalesce(Gift.paid_at, Gift.created_at)
+#: a gift's net of refunds in the reporting currency, as SQL (NULL when not converted)
+GIFT_NET_BASE = net_base(Gift.amount_base_minor, Gift.amount_minor, Gift.refunded_minor)
 # The gift list's order, newest first: read from this index rather than sorting every gift.
 sa.Index("ix_gift_happened_at", HAPPENED_AT, Gift.id)

@@ -30,8 +30,8 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base
-from .gift import GIFT_COUNTED, Gift
+from supporters.models.base import Base
+from supporters.models.gift import GIFT_COUNTED, Gift, net_base
 
 #: the gift's fields a contribution is made of
 FIELDS = ("status", "paid_at", "kind", "campaign_id", "source_article",
@@ -67,7 +67,7 @@ def contribution(values: dict[str, Any]) -> Counter[Key] | None:
     if values["status"] not in GIFT_COUNTED or paid_at is None:
         return None
     base, amount = values["amount_base_minor"], values["amount_minor"]
-    net = base * (amount - values["refunded_minor"]) // amount if base is not None else 0
+    net = net_base(base, amount, values["refunded_minor"]) if base is not None else 0
     day = paid_at.astimezone(UTC).date()
     month = day.replace(day=1)
     keys: Counter[Key] = Counter({("kind", day, str(getattr(values["kind"], "value", values["kind"]))): net})

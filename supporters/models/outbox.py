@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, utcnow
+from supporters.models.base import Base, UTCDateTime, utcnow
 
 
 class OutboxEmail(Base):

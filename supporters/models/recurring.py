@@ -9,12 +9,19 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from .base import Base, Timestamps, UTCDateTime, check_transition, currency_check, enum_column
+from supporters.models.base import (
+    Base,
+    Timestamps,
+    UTCDateTime,
+    check_transition,
+    currency_check,
+    enum_column,
+)
 
 if TYPE_CHECKING:
-    from .campaign import Campaign
-    from .gift import Gift
-    from .supporter import Supporter
+    from supporters.models.campaign import Campaign
+    from supporters.models.gift import Gift
+    from supporters.models.supporter import Supporter
 
 
 class PlanStatus(enum.StrEnum):

@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, Timestamps, UTCDateTime, enum_column, utcnow
+from supporters.models.base import Base, Timestamps, UTCDateTime, enum_column, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's current parameters
 

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, utcnow
+from supporters.models.base import Base, UTCDateTime, utcnow
 
 
 class StripeEvent(Base):

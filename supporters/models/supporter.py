@@ -12,11 +12,11 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 from sqlalchemy.orm.attributes import get_history
 
-from .base import Base, Timestamps, UTCDateTime, utcnow
+from supporters.models.base import Base, Timestamps, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
-    from .gift import Gift
-    from .recurring import RecurringPlan
+    from supporters.models.gift import Gift
+    from supporters.models.recurring import RecurringPlan
 
 
 def normalise_email(email: str) -> str:

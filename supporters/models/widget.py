@@ -7,7 +7,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base
+from supporters.models.base import Base
 
 
 class WidgetStat(Base):

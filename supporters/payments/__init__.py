@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import current_app
 
-from .base import (
+from supporters.payments.base import (
     CheckoutRequest,
     CheckoutSession,
     InvalidEvent,
@@ -39,13 +39,13 @@ def offline_webhook_secret(secret_key: str) -> str:
 def build_gateway(config: Mapping[str, Any]) -> PaymentGateway:
     """The gateway the settings ask for: real Stripe when a secret key is set, else offline."""
     if config.get("STRIPE_SECRET_KEY"):
-        from .stripe_gateway import StripeGateway
+        from supporters.payments.stripe_gateway import StripeGateway
 
         return StripeGateway(
             secret_key=config["STRIPE_SECRET_KEY"],
             webhook_secret=config["STRIPE_WEBHOOK_SECRET"],
         )
-    from .offline import OfflineGateway
+    from supporters.payments.offline import OfflineGateway
 
     return OfflineGateway(
         base_url=config["LOCALSTRIPE_URL"],

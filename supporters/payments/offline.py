@@ -17,7 +17,12 @@ import requests
 import stripe
 from flask import url_for
 
-from .base import CheckoutRequest, CheckoutSession, PaymentGateway, PaymentsUnavailable
+from supporters.payments.base import (
+    CheckoutRequest,
+    CheckoutSession,
+    PaymentGateway,
+    PaymentsUnavailable,
+)
 
 #: the cards the test-payment page offers, and what each does
 TEST_CARDS = {

@@ -7,7 +7,12 @@ from typing import Any
 import stripe
 from stripe.params.checkout import SessionCreateParams
 
-from .base import CheckoutRequest, CheckoutSession, PaymentGateway, PaymentsUnavailable
+from supporters.payments.base import (
+    CheckoutRequest,
+    CheckoutSession,
+    PaymentGateway,
+    PaymentsUnavailable,
+)
 
 #: Checkout's own languages that Supporters also speaks
 CHECKOUT_LOCALES = {"en", "pl", "de", "fr", "cs", "lt", "lv", "et", "sk", "sv"}

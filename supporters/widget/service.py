@@ -9,15 +9,14 @@ from datetime import date
 from typing import Any
 
 from flask import current_app, url_for
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import func, select
 
-from .. import money
-from ..extensions import db
-from ..models import GIFT_COUNTED, Campaign, Gift
-from . import stats
+from supporters.extensions import db
+from supporters.lib import money
+from supporters.models import GIFT_COUNTED, Campaign, Gift
+from supporters.widget import stats
 
 #: how long a campaign's widget data is reused before it is computed again
 CONFIG_TTL_SECONDS = 30

@@ -6,8 +6,8 @@ from datetime import date
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..extensions import db
-from ..models import WidgetStat
+from supporters.extensions import db
+from supporters.models import WidgetStat
 
 COUNTERS = ("impressions", "clicks", "gifts", "amount_base_minor")
 

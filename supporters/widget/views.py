@@ -15,8 +15,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import force_locale
 from werkzeug.exceptions import BadRequest
 
-from ..extensions import csrf, db, limiter
-from . import service
+from supporters.extensions import csrf, limiter
+from supporters.widget import service
 
 bp = Blueprint("widget", __name__)
 csrf.exempt(bp)  # beacons carry no session and change nothing but anonymous counters
@@ -82,7 +82,6 @@ def event() -> ResponseReturnValue:
     )
     if not counted:
         raise BadRequest("Unknown event, campaign, article or variant.")
-    db.session.commit()
     response = Response(status=204)
     response.headers.update(CROSS_ORIGIN)
     return response

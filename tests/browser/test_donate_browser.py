@@ -8,7 +8,14 @@ import pytest
 from sqlalchemy import select
 
 from supporters.extensions import db
-from supporters.models import Campaign, Frequency, Gift, GiftStatus, PlanStatus, RecurringPlan
+from supporters.models import (
+    Campaign,
+    Frequency,
+    Gift,
+    GiftStatus,
+    PlanStatus,
+    RecurringPlan,
+)
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,16 @@ import pytest
 from sqlalchemy import select
 
 from supporters.extensions import db
-from supporters.models import AppealVariant, Article, ArticleTag, Campaign, Frequency, Gift, GiftStatus, WidgetStat
+from supporters.models import (
+    AppealVariant,
+    Article,
+    ArticleTag,
+    Campaign,
+    Frequency,
+    Gift,
+    GiftStatus,
+    WidgetStat,
+)
 from supporters.widget import service
 from tests.conftest import LiveServer, free_port, wait_for
 

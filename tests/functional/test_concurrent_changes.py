@@ -18,9 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from supporters import donations, people
 from supporters.extensions import db
+from supporters.giving import lifecycle
 from supporters.models import Gift, GiftStatus, OutboxEmail, Supporter, giving
+from supporters.people import queries
 
 PAID = datetime(2026, 6, 10, 12, tzinfo=UTC)
 EARLIER = datetime(2025, 1, 10, 12, tzinfo=UTC)
@@ -65,8 +66,8 @@ def test_two_deliveries_of_payment_for_one_gift_count_it_once(committed_app: Fla
     with app.app_context():
         seen = db.session.get(Gift, gift_id)
         assert seen is not None and seen.status is GiftStatus.PENDING  # read before the other delivery
-        thread, other = meanwhile(app, lambda: donations.mark_paid(db.session.get(Gift, gift_id), paid_at=PAID))
-        ours = donations.mark_paid(seen, paid_at=PAID)
+        thread, other = meanwhile(app, lambda: lifecycle.mark_paid(db.session.get(Gift, gift_id), paid_at=PAID))
+        ours = lifecycle.mark_paid(seen, paid_at=PAID)
         db.session.commit()
     thread.join(20)
     assert sorted([ours, *other]) == [False, True], "one delivery pays the gift, the other is a duplicate"
@@ -80,13 +81,13 @@ def test_a_refund_and_its_webhook_at_once_refund_once(committed_app: Flask) -> N
     app = committed_app
     _owner, (gift_id,) = setup(app, 5000)
     with app.app_context():
-        donations.mark_paid(db.session.get(Gift, gift_id), paid_at=PAID)
+        lifecycle.mark_paid(db.session.get(Gift, gift_id), paid_at=PAID)
         db.session.commit()
     with app.app_context():
         seen = db.session.get(Gift, gift_id)
         assert seen is not None and seen.refunded_minor == 0
-        thread, _ = meanwhile(app, lambda: donations.apply_refund_total(db.session.get(Gift, gift_id), 2000))
-        donations.apply_refund_total(seen, 2000)  # the same 2000, as Stripe reports the refunded total
+        thread, _ = meanwhile(app, lambda: lifecycle.apply_refund_total(db.session.get(Gift, gift_id), 2000))
+        lifecycle.apply_refund_total(seen, 2000)  # the same 2000, as Stripe reports the refunded total
         db.session.commit()
     thread.join(20)
     in_step(app)
@@ -100,8 +101,8 @@ def test_two_gifts_of_one_supporter_paid_at_once_both_count(committed_app: Flask
     app = committed_app
     owner_id, (first_id, second_id) = setup(app, 5000, 700)
     with app.app_context():
-        donations.mark_paid(db.session.get(Gift, first_id), paid_at=PAID)  # holds the supporter's row
-        thread, _ = meanwhile(app, lambda: donations.mark_paid(db.session.get(Gift, second_id), paid_at=EARLIER))
+        lifecycle.mark_paid(db.session.get(Gift, first_id), paid_at=PAID)  # holds the supporter's row
+        thread, _ = meanwhile(app, lambda: lifecycle.mark_paid(db.session.get(Gift, second_id), paid_at=EARLIER))
         db.session.commit()
     thread.join(20)
     in_step(app)
@@ -110,4 +111,4 @@ def test_two_gifts_of_one_supporter_paid_at_once_both_count(committed_app: Flask
         assert owner is not None
         assert (owner.gift_count, owner.lifetime_total_minor) == (2, 5700)
         assert (owner.first_gift_at, owner.last_gift_at) == (EARLIER, PAID)
-        assert people.count_supporters(people.SupporterFilters(gave_from=date(2026, 6, 1))) == 1
+        assert queries.count_supporters(queries.SupporterFilters(gave_from=date(2026, 6, 1))) == 1

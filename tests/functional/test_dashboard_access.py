@@ -27,8 +27,9 @@ def dashboard_routes(app: Flask) -> list[tuple[str, str, str]]:
 
 def sample_ids(db: Any) -> dict[str, int]:
     """Real objects for every kind of id a dashboard address may hold."""
-    from supporters.models import Article, Campaign
     from datetime import date
+
+    from supporters.models import Article, Campaign
 
     person = factories.supporter()
     plan = factories.plan(person)

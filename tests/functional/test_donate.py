@@ -24,8 +24,8 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from supporters import donations
 from supporters.extensions import db as _db
+from supporters.giving import checkout, lifecycle
 from supporters.models import (
     Campaign,
     Consent,
@@ -41,8 +41,6 @@ from supporters.models import (
 from supporters.payments.offline import TEST_CARDS
 from tests import factories
 from tests.conftest import MIGRATIONS, make_app
-
-
 
 # --- Reading the page as a browser would -------------------------------------
 
@@ -465,7 +463,7 @@ def test_covering_the_fee_adds_the_estimated_fee_to_the_gift(client: Any, campai
 
     assert response.status_code == 303
     [gift] = all_gifts()
-    fee = donations.estimate_fee(5000, "PLN")
+    fee = checkout.estimate_fee(5000, "PLN")
     assert fee > 0
     assert gift.amount_minor == 5000 + fee
     assert gift.covers_fee is True
@@ -716,7 +714,7 @@ def test_thanks_after_success_shows_the_amount_and_receipt_number(
     gift = start_gift(client, frequency=frequency)
     gift.status = GiftStatus.SUCCEEDED
     gift.paid_at = utcnow()
-    gift.receipt_number = donations.receipt_number(gift)
+    gift.receipt_number = lifecycle.receipt_number(gift)
     _db.session.commit()
 
     page = client.get(f"/donate/thanks?session_id={gift.stripe_checkout_session_id}").get_data(as_text=True)

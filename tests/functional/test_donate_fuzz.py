@@ -25,11 +25,18 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from supporters import donations
 from supporters.extensions import db as _db
-from supporters.models import Campaign, Consent, Gift, GiftStatus, RecurringPlan, Supporter, normalise_email
+from supporters.giving import checkout
+from supporters.models import (
+    Campaign,
+    Consent,
+    Gift,
+    GiftStatus,
+    RecurringPlan,
+    Supporter,
+    normalise_email,
+)
 from tests.functional.test_donate import seed_campaigns
-
 
 # --- Hostile text --------------------------------------------------------------
 
@@ -92,7 +99,7 @@ DEFAULT_PRESETS = ["1000", "2500", "5000", "10000"]
 
 
 def _valid_amount(currency: str) -> st.SearchStrategy[str]:
-    whole = st.integers(donations.STRIPE_MINIMUMS[currency] // 100 + 1, 10_000)
+    whole = st.integers(checkout.STRIPE_MINIMUMS[currency] // 100 + 1, 10_000)
     return st.one_of(
         whole.map(str),
         whole.map(lambda n: f"{n:,}".replace(",", " ")),
@@ -266,8 +273,8 @@ def test_any_submission_starts_one_valid_gift_or_is_refused_having_written_nothi
     assert gift.checkout_url == location
     currency = gift.currency
     assert currency in app.config["SUPPORTERS_CURRENCIES"]
-    low, high = donations.minimum_gift(currency), donations.maximum_gift(currency)
-    assert low <= gift.amount_minor <= high + donations.estimate_fee(high, currency)
+    low, high = checkout.minimum_gift(currency), checkout.maximum_gift(currency)
+    assert low <= gift.amount_minor <= high + checkout.estimate_fee(high, currency)
     if not gift.covers_fee:
         assert gift.amount_minor <= high
     assert (gift.recurring_plan_id is not None) == (form.get("frequency") in ("monthly", "yearly"))

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
+from supporters.dashboard import overview
 from supporters.extensions import db
 from supporters.models import (
     GIFT_TRANSITIONS,
@@ -113,14 +114,13 @@ def test_totals_follow_every_change_a_gift_can_go_through(db: Any) -> None:
 
 
 def test_the_overview_reads_the_totals_and_the_day_in_progress(db: Any) -> None:
-    from supporters import reports
 
     now = datetime(2026, 11, 27, 12, tzinfo=UTC)
     factories.paid_gift(paid_at=datetime(2026, 11, 27, 9, tzinfo=UTC), amount_minor=100, amount_base_minor=100)
     factories.paid_gift(paid_at=datetime(2026, 11, 27, 13, tzinfo=UTC), amount_minor=20, amount_base_minor=20)
     factories.paid_gift(paid_at=datetime(2025, 11, 27, 11, tzinfo=UTC), amount_minor=3, amount_base_minor=3)
     factories.paid_gift(paid_at=datetime(2025, 11, 27, 12, tzinfo=UTC), amount_minor=40, amount_base_minor=40)
-    report = reports.overview(now=now)
+    report = overview.overview(now=now)
     assert report.month.amount_minor == 100  # 13:00 today is after `now`
     assert report.month_last_year.amount_minor == 3  # the same moment last year ends the period
 
@@ -199,11 +199,10 @@ def test_a_gift_recorded_as_paid_at_once_counts_with_its_defaults(db: Any) -> No
 def test_the_chart_counts_a_gift_dated_ahead_of_utc_in_its_month(db: Any) -> None:
     """An offline gift is dated noon UTC of the organisation's day: at 00:30 in Warsaw on
     16 November it is 23:30 UTC on the 15th, and the gift's UTC day is still to come."""
-    from supporters import reports
 
     now = datetime(2026, 11, 15, 23, 30, tzinfo=UTC)
     factories.paid_gift(paid_at=datetime(2026, 11, 16, 12, tzinfo=UTC), amount_minor=900, amount_base_minor=900)
     factories.paid_gift(paid_at=datetime(2026, 11, 15, 12, tzinfo=UTC), amount_minor=50, amount_base_minor=50)
-    report = reports.overview(now=now, months=12)
+    report = overview.overview(now=now, months=12)
     assert report.by_month[-1] == ("2026-11", 950, 0)
     assert report.month.amount_minor == 50  # this month so far: up to now

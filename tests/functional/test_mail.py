@@ -14,10 +14,14 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from supporters import mail
-from supporters.mail import backoff, queue_receipt, send_due, worker_cli
+from supporters.lib.money import format_amount
+from supporters.mail import cli as mail_cli
+from supporters.mail import outbox
+from supporters.mail import receipts as mail_receipts
+from supporters.mail.cli import worker_cli
+from supporters.mail.outbox import backoff, send_due
+from supporters.mail.receipts import queue_receipt
 from supporters.models import Campaign, GiftKind, OutboxEmail, utcnow
-from supporters.money import format_amount
 from tests import factories
 
 PAID = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -25,11 +29,11 @@ PAID = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def memory_mail(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[EmailMessage]]:
-    """Every test sends into `mail.sent_messages`, emptied before and after."""
+    """Every test sends into `outbox.sent_messages`, emptied before and after."""
     monkeypatch.setitem(app.config, "MAIL_BACKEND", "memory")
-    mail.sent_messages.clear()
-    yield mail.sent_messages
-    mail.sent_messages.clear()
+    outbox.sent_messages.clear()
+    yield outbox.sent_messages
+    outbox.sent_messages.clear()
 
 
 def paid_gift(receipt_number: str | None = "2026-000001", **fields: Any):  # noqa: ANN201 - Gift
@@ -203,7 +207,7 @@ def test_a_receipt_queued_meanwhile_by_another_transaction_is_not_duplicated(
                                subject="s", body_text="t"))
     db.session.flush()
     answers = iter([False, True])  # the check misses the other row, as in a race; the constraint does not
-    monkeypatch.setattr(mail, "_already_queued", lambda key: next(answers))
+    monkeypatch.setattr(mail_receipts, "_already_queued", lambda key: next(answers))
 
     assert queue_receipt(gift) is None
     assert outbox_count(db) == 1
@@ -420,7 +424,7 @@ def test_worker_stops_quietly_on_ctrl_c(cli: Any, db: Any, monkeypatch: pytest.M
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mail.time, "sleep", interrupt)
+    monkeypatch.setattr(mail_cli.time, "sleep", interrupt)
 
     result = cli.invoke(worker_cli, ["--interval", "0.5"])
 

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from supporters import staff_sessions
 from supporters.models import AuditEvent, StaffSession, utcnow
+from supporters.staff import sessions
 from tests import factories
 from tests.conftest import make_app
 
@@ -87,7 +87,7 @@ def test_deactivation_ends_every_session_of_that_person(db: Any, client: Any, ap
     other_device = app.test_client()
     factories.sign_in(other_device, user)
     user.active = False
-    assert staff_sessions.end_all_sessions(user) == 2
+    assert sessions.end_all_sessions(user) == 2
     db.session.commit()
     assert not signed_in(client) and not signed_in(other_device)
 

@@ -19,7 +19,15 @@ import stripe
 from flask import Flask
 
 from supporters.extensions import db as _db
-from supporters.models import Gift, GiftKind, GiftStatus, PlanStatus, RecurringPlan, StripeEvent, Supporter
+from supporters.models import (
+    Gift,
+    GiftKind,
+    GiftStatus,
+    PlanStatus,
+    RecurringPlan,
+    StripeEvent,
+    Supporter,
+)
 from supporters.payments import gateway
 from tests import factories
 from tests import stripe_events as se

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from supporters import donations
+from supporters.giving import totals
 from supporters.models import GiftStatus
 from tests import factories
 
@@ -27,7 +27,7 @@ def test_totals_count_paid_gifts_net_of_refunds(db: Any) -> None:
     failed = factories.gift(person, amount_minor=1234)
     failed.status = GiftStatus.FAILED
 
-    donations.refresh_supporter_totals(person)
+    totals.refresh_supporter_totals(person)
 
     assert person.gift_count == 2
     assert person.lifetime_total_minor == 5000 + 7500
@@ -39,12 +39,12 @@ def test_gift_in_another_currency_counts_at_its_converted_amount(db: Any) -> Non
     person = factories.supporter()
     factories.paid_gift(person, amount_minor=1000, currency="EUR", amount_base_minor=4300)
     factories.paid_gift(person, amount_minor=500, currency="USD", amount_base_minor=None)  # not yet converted
-    donations.refresh_supporter_totals(person)
+    totals.refresh_supporter_totals(person)
     assert person.lifetime_total_minor == 4300
     assert person.gift_count == 2
 
 
 def test_supporter_without_gifts_has_empty_totals(db: Any) -> None:
     person = factories.supporter()
-    donations.refresh_supporter_totals(person)
+    totals.refresh_supporter_totals(person)
     assert (person.gift_count, person.lifetime_total_minor, person.first_gift_at) == (0, 0, None)

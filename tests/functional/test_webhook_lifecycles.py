@@ -13,8 +13,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from supporters import mail
 from supporters.extensions import db as _db
+from supporters.mail import receipts as mail_receipts
 from supporters.models import (
     Gift,
     GiftKind,
@@ -45,7 +45,7 @@ def deliver(client: Any, app: Flask, db: Any) -> Callable[[dict[str, Any]], None
 
 
 def receipts() -> int:
-    return _db.session.scalar(select(func.count()).select_from(OutboxEmail).filter_by(kind=mail.RECEIPT)) or 0
+    return _db.session.scalar(select(func.count()).select_from(OutboxEmail).filter_by(kind=mail_receipts.RECEIPT)) or 0
 
 
 def row(model: type[Any], row_id: int) -> Any:
@@ -245,7 +245,7 @@ def test_the_same_renewal_event_delivered_5_times_at_once_records_one_gift(commi
         assert _db.session.scalar(select(func.count()).select_from(Gift).filter_by(recurring_plan_id=plan_id)) == 2
         assert _db.session.scalar(select(func.count()).select_from(StripeEvent)) == 1
         assert receipts() == 1
-        assert _db.session.scalar(select(OutboxEmail.dedupe_key)) == mail.receipt_dedupe_key(renewals[0])
+        assert _db.session.scalar(select(OutboxEmail.dedupe_key)) == mail_receipts.receipt_dedupe_key(renewals[0])
 
 
 def test_the_same_checkout_event_delivered_5_times_at_once_pays_the_gift_once(committed_app: Flask) -> None:

@@ -13,8 +13,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from supporters import mail
 from supporters.extensions import db as _db
+from supporters.giving import stripe_events
+from supporters.mail import receipts as mail_receipts
 from supporters.models import (
     Gift,
     GiftKind,
@@ -26,7 +27,6 @@ from supporters.models import (
     Supporter,
 )
 from supporters.payments import gateway
-from supporters.webhooks import handlers
 from tests import factories
 from tests import stripe_events as se
 
@@ -82,9 +82,9 @@ def fresh(row: Any) -> Any:
 
 
 def receipts(gift: Gift | None = None) -> int:
-    query = select(func.count()).select_from(OutboxEmail).filter_by(kind=mail.RECEIPT)
+    query = select(func.count()).select_from(OutboxEmail).filter_by(kind=mail_receipts.RECEIPT)
     if gift is not None:
-        query = query.filter_by(dedupe_key=mail.receipt_dedupe_key(gift))
+        query = query.filter_by(dedupe_key=mail_receipts.receipt_dedupe_key(gift))
     return _db.session.scalar(query) or 0
 
 
@@ -618,7 +618,7 @@ def test_handler_exception_is_500_and_records_nothing(
     def broken(obj: dict[str, Any]) -> str:
         raise RuntimeError("handler broke")
 
-    monkeypatch.setitem(handlers.HANDLERS, "checkout.session.completed", broken)
+    monkeypatch.setitem(stripe_events.HANDLERS, "checkout.session.completed", broken)
     reply = deliver(se.event("checkout.session.completed", se.checkout_session(gift.id)), expect=500)
 
     assert "retry" in reply["error"]
@@ -636,7 +636,7 @@ def test_failure_after_the_status_changed_rolls_everything_back_and_the_retry_su
         assert paid.status is GiftStatus.SUCCEEDED  # the gift was already changed in this transaction
         raise ConnectionError("outbox unavailable")
 
-    monkeypatch.setattr(mail, "queue_receipt", mail_down)
+    monkeypatch.setattr(mail_receipts, "queue_receipt", mail_down)
     deliver(evt, expect=500)
 
     untouched = fresh(gift)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from supporters import donations
+from supporters.giving import lifecycle
 from supporters.models import AppealVariant, Campaign, Frequency, GiftStatus, WidgetStat
 from supporters.widget import service
 from tests import factories
@@ -150,10 +150,10 @@ def test_events_are_rate_limited(databases: Any) -> None:
 def test_a_gift_through_the_widget_counts_for_its_article_and_variant(db: Any, campaign: Campaign) -> None:
     gift = factories.gift(campaign_id=campaign.id, amount_minor=5000, amount_base_minor=5000,
                           source_article="grid-story", source_variant="b")
-    donations.mark_paid(gift, paid_at=datetime(2026, 11, 20, 12, tzinfo=UTC))
+    lifecycle.mark_paid(gift, paid_at=datetime(2026, 11, 20, 12, tzinfo=UTC))
     row = stat(db, campaign_id=campaign.id, article="grid-story", variant="b")
     assert (row.gifts, row.amount_base_minor, str(row.day)) == (1, 5000, "2026-11-20")
-    donations.mark_paid(gift)  # a duplicate "paid" counts nothing more
+    lifecycle.mark_paid(gift)  # a duplicate "paid" counts nothing more
     db.session.refresh(row)
     assert row.gifts == 1
 
@@ -161,7 +161,7 @@ def test_a_gift_through_the_widget_counts_for_its_article_and_variant(db: Any, c
 @pytest.mark.parametrize("variant", [None, "forged"])
 def test_gifts_not_from_the_widget_count_nothing(db: Any, campaign: Campaign, variant: str | None) -> None:
     gift = factories.gift(campaign_id=campaign.id, source_article="grid-story", source_variant=variant)
-    donations.mark_paid(gift)
+    lifecycle.mark_paid(gift)
     assert db.session.scalar(select(func.count()).select_from(WidgetStat)) == 0
 
 

@@ -25,7 +25,13 @@ from supporters.models import (
 from supporters.payments import gateway
 from tests import factories
 from tests.conftest import LiveServer, wait_for
-from tests.integration.test_localstripe import SUCCEEDS, csrf_token, gift_status, pay, start_gift
+from tests.integration.test_localstripe import (
+    SUCCEEDS,
+    csrf_token,
+    gift_status,
+    pay,
+    start_gift,
+)
 
 
 @pytest.fixture

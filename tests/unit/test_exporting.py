@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supporters.exporting import BOM, csv_lines, inert_row, neutralise
+from supporters.lib.exporting import BOM, csv_lines, inert_row, neutralise
 
 
 @pytest.mark.parametrize("value", ["=1+1", "+48 600", "-2", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"http://x\")"])

@@ -1,4 +1,4 @@
-"""Specification of supporters.money: amounts are integer minor units + ISO 4217 code."""
+"""Specification of supporters.lib.money: amounts are integer minor units + ISO 4217 code."""
 
 import re
 import subprocess
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supporters import money
-from supporters.money import (
+from supporters.lib import money
+from supporters.lib.money import (
     MAX_AMOUNT_MINOR,
     MoneyError,
     format_amount,

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from supporters.models import AuditEvent, Article, ArticleTag, Campaign, WidgetStat, utcnow
+from supporters.models import (
+    Article,
+    ArticleTag,
+    AuditEvent,
+    Campaign,
+    WidgetStat,
+    utcnow,
+)
 
 HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)> \u202eevil\u202c ' + "x" * 150
 TODAY = utcnow().date()
@@ -84,7 +91,7 @@ def test_rates_are_a_dash_without_impressions_and_follow_the_language(db: Any, c
 def test_rates_are_written_the_way_the_language_writes_them(app: Any) -> None:
     from decimal import Decimal
 
-    from supporters.dashboard.articles import format_rate
+    from supporters.articles.staff_articles import format_rate
 
     with app.test_request_context("/?lang=pl"):
         assert format_rate(Decimal(1) / Decimal(3)) == "33,3%"

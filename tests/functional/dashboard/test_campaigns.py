@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from supporters import campaigns as service
+from supporters.campaigns import operations as service
+from supporters.lib.errors import Refused
 from supporters.models import AppealVariant, AuditEvent, Campaign, Frequency, GiftStatus
 from supporters.widget import service as widget_service
 from tests import factories
@@ -198,7 +199,7 @@ def test_an_invalid_update_is_refused_and_changes_nothing(db: Any, client: Any, 
 
 
 def test_presets_are_read_back_as_typed(app: Any) -> None:
-    from supporters.dashboard.campaigns import parse_presets, presets_text
+    from supporters.campaigns.staff_campaigns import parse_presets, presets_text
 
     with app.test_request_context("/?lang=pl"):
         assert parse_presets("20, 25,50; 1 000\n100", "PLN") == [2000, 2550, 100_000, 10_000]
@@ -310,11 +311,11 @@ def test_a_slug_or_key_taken_at_the_last_moment_is_refused_not_a_crash(db: Any, 
                                     starts_on=None, ends_on=None, active=True)
     with app.test_request_context():
         monkeypatch.setattr(service, "slug_taken", lambda slug: False)  # another request saved it after our check
-        with pytest.raises(service.CampaignError):
-            service.create_campaign("baltic", values)
+        with pytest.raises(Refused):
+            service.create_campaign(None, "baltic", values)
         db.session.execute(insert(AppealVariant).values(campaign_id=campaign.id, key="late", heading="H", text="", weight=1,
                                                         active=True))
-        with pytest.raises(service.CampaignError):
-            service.add_variant(campaign, "late", service.VariantValues("H", "", 1, True))
+        with pytest.raises(Refused):
+            service.add_variant(None, campaign, "late", service.VariantValues("H", "", 1, True))
         assert sorted(db.session.scalars(select(AppealVariant.key).filter_by(campaign_id=campaign.id))) == ["a", "late"]
         assert db.session.scalars(select(Campaign)).all() == [campaign]

@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from supporters.extensions import db
+from supporters.giving import lifecycle
+from supporters.giving.stripe_events import process_event
 from supporters.models import (
     AuditEvent,
     Campaign,
@@ -22,7 +24,6 @@ from supporters.models import (
     StripeEvent,
     Supporter,
 )
-from supporters.webhooks.handlers import process_event
 from tests import factories
 from tests.functional.dashboard.conftest import FakeGateway
 
@@ -32,13 +33,13 @@ RTL = "مؤسسة الداعمين"
 
 def stripe_gift(amount: int = 5000, **fields: Any) -> Gift:
     """A one-time gift paid through Stripe, counted in its supporter's totals."""
-    from supporters import donations
+    from supporters.giving import lifecycle
 
     values: dict[str, Any] = {"stripe_payment_intent_id": f"pi_{factories._numbers.__next__()}", "amount_minor": amount,
                               "amount_base_minor": amount}
     values.update(fields)
     gift = factories.gift(**values)
-    donations.mark_paid(gift)
+    lifecycle.mark_paid(gift)
     # Committed (inside the test's outer transaction) as a real request would find it:
     # a refused request rolls back its own work only.
     db.session.commit()
@@ -273,10 +274,9 @@ def test_hostile_texts_are_shown_as_text_on_the_gift_page(client: Any, db: Any, 
 
 
 def test_refund_form_offers_what_remains_refundable(client: Any, db: Any, fundraiser: Any) -> None:
-    from supporters import donations
 
     gift = stripe_gift(5000)
-    donations.apply_refund_total(gift, 1500)
+    lifecycle.apply_refund_total(gift, 1500)
     html = page(client, f"/dashboard/gifts/{gift.id}/refund")
     assert 'value="35.00"' in html and 'value="1500"' in html
 
@@ -340,10 +340,9 @@ def test_a_second_identical_submit_refunds_once(client: Any, db: Any, fundraiser
 
 def test_a_form_left_open_while_someone_else_refunded_is_refused(client: Any, db: Any, fundraiser: Any,
                                                                 gateway: FakeGateway) -> None:
-    from supporters import donations
 
     gift = stripe_gift(5000)
-    donations.apply_refund_total(gift, 1000)
+    lifecycle.apply_refund_total(gift, 1000)
     response = client.post(f"/dashboard/gifts/{gift.id}/refund", data={
         "amount": "25", "reason": "requested_by_customer", "seen_refunded": "0", "confirm": "yes"})
     assert response.status_code == 409
@@ -386,10 +385,9 @@ def test_only_paid_gifts_can_be_refunded(client: Any, db: Any, fundraiser: Any, 
                                          status: GiftStatus) -> None:
     gift = factories.gift(stripe_payment_intent_id="pi_unpaid")
     if status is GiftStatus.REFUNDED:
-        from supporters import donations
 
-        donations.mark_paid(gift)
-        donations.apply_refund_total(gift, gift.amount_minor)
+        lifecycle.mark_paid(gift)
+        lifecycle.apply_refund_total(gift, gift.amount_minor)
     elif status is not GiftStatus.PENDING:
         gift.status = status
     db.session.flush()
@@ -524,7 +522,7 @@ def test_a_long_list_says_more_than_the_cap_and_still_pages_on(
     db: Any, client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past COUNT_CAP matching gifts the list stops counting: it says so, and Older still works."""
-    from supporters.dashboard import gifts as gift_views
+    from supporters.giving import staff_gifts as gift_views
 
     monkeypatch.setattr(gift_views, "COUNT_CAP", 3)
     monkeypatch.setattr(gift_views, "PER_PAGE", 2)

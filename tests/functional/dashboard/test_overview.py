@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from supporters import reports
+from supporters.dashboard import overview
 from supporters.models import GiftKind, GiftStatus, PlanStatus
 from tests import factories
 
@@ -24,7 +24,7 @@ def test_month_and_year_compare_with_the_same_period_last_year(db: Any) -> None:
     refunded = gift(datetime(2026, 11, 5, tzinfo=UTC), 3000)
     refunded.refunded_minor, refunded.status = 3000, GiftStatus.REFUNDED
     factories.gift(amount_minor=7000)  # pending
-    report = reports.overview(now=NOW)
+    report = overview.overview(now=NOW)
     assert (report.month.amount_minor, report.month.gifts) == (5000, 1)
     assert report.month_last_year.amount_minor == 1000
     assert report.year.amount_minor == 7000 and report.year_last_year.amount_minor == 1000
@@ -36,7 +36,7 @@ def test_recurring_income_counts_yearly_plans_as_a_twelfth_per_currency(db: Any)
         plan.status = PlanStatus.ACTIVE
     canceled = factories.plan(amount_minor=9999)
     canceled.status = PlanStatus.CANCELED
-    report = reports.overview(now=NOW)
+    report = overview.overview(now=NOW)
     assert report.active_plans == 3
     assert report.monthly_income == {"PLN": 4000, "EUR": 500}
 
@@ -45,21 +45,21 @@ def test_giving_per_month_is_split_one_time_and_recurring(db: Any) -> None:
     gift(datetime(2026, 10, 2, tzinfo=UTC), 1000)
     gift(datetime(2026, 10, 9, tzinfo=UTC), 2500, kind=GiftKind.RECURRING)
     gift(datetime(2024, 1, 1, tzinfo=UTC), 777)  # too old for a 12-month chart
-    report = reports.overview(now=NOW, months=12)
+    report = overview.overview(now=NOW, months=12)
     assert len(report.by_month) == 12 and report.by_month[-1][0] == "2026-11" and report.by_month[0][0] == "2025-12"
     assert ("2026-10", 1000, 2500) in report.by_month
     assert sum(one + rec for _, one, rec in report.by_month) == 3500
-    assert len(reports.overview(now=NOW, months=24).by_month) == 24
+    assert len(overview.overview(now=NOW, months=24).by_month) == 24
 
 
 def test_top_articles_rank_by_net_amount(db: Any) -> None:
     gift(datetime(2026, 9, 1, tzinfo=UTC), 1000, source_article="small")
     gift(datetime(2026, 9, 2, tzinfo=UTC), 5000, source_article="big")
-    assert [slug for slug, _ in reports.overview(now=NOW).top_articles] == ["big", "small"]
+    assert [slug for slug, _ in overview.overview(now=NOW).top_articles] == ["big", "small"]
 
 
 def test_the_chart_geometry_fits_its_box() -> None:
-    chart = reports.bar_chart([("2026-01", 100, 50), ("2026-02", 0, 0), ("2026-03", 300, 0)])
+    chart = overview.bar_chart([("2026-01", 100, 50), ("2026-02", 0, 0), ("2026-03", 300, 0)])
     tallest = max(bar["h_one"] + bar["h_rec"] for bar in chart["bars"])
     assert tallest == chart["baseline"]
     assert all(bar["y_rec"] >= 0 for bar in chart["bars"])

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from supporters.dashboard.plans import monthly_income
 from supporters.extensions import db
+from supporters.giving.stripe_events import process_event
+from supporters.giving.totals import monthly_income
 from supporters.models import AuditEvent, PlanStatus, RecurringPlan, StripeEvent
-from supporters.webhooks.handlers import process_event
 from tests import factories
 from tests.functional.dashboard.conftest import FakeGateway
 from tests.functional.dashboard.test_gifts import HOSTILE, RTL

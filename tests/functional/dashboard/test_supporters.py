@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from supporters import donations, people
+from supporters.giving import lifecycle
 from supporters.models import (
     AuditEvent,
     Campaign,
@@ -28,6 +28,7 @@ from supporters.models import (
     SupporterTag,
     utcnow,
 )
+from supporters.people import edits
 from tests import factories
 
 LIST = "/dashboard/supporters/"
@@ -55,7 +56,7 @@ def listed_ids(client: Any, **args: Any) -> list[int]:
 
 def paid(person: Supporter, when: datetime, amount: int = 5000, **fields: Any) -> Any:
     """A paid gift, with the supporter's totals brought up to date."""
-    from supporters.donations import refresh_supporter_totals
+    from supporters.giving.totals import refresh_supporter_totals
 
     gift = factories.paid_gift(person, paid_at=when, amount_minor=amount, amount_base_minor=amount, **fields)
     refresh_supporter_totals(person)
@@ -166,7 +167,7 @@ def test_period_filter_keeps_supporters_with_a_paid_gift_in_it_in_the_organisati
     factories.gift(failed, status=GiftStatus.PENDING, created_at=datetime(2025, 3, 5, tzinfo=UTC))
     refunded = tagged("period")
     gift = paid(refunded, datetime(2025, 3, 12, tzinfo=UTC))
-    donations.apply_refund_total(gift, gift.amount_minor)  # as a refund does: the totals follow
+    lifecycle.apply_refund_total(gift, gift.amount_minor)  # as a refund does: the totals follow
     assert listed_ids(client, tag="period", gave_from="2025-03-01", gave_to="2025-03-31") == [march.id]
     assert listed_ids(client, tag="period", gave_from="2025-04-01") == [april_in_warsaw.id]
     assert set(listed_ids(client, tag="period", gave_to="2025-03-31")) == {march.id}
@@ -666,7 +667,7 @@ def test_a_supporter_seen_on_the_list_can_then_be_edited(db: Any, client: Any) -
 
 def test_a_renamed_supporter_is_found_by_the_new_name_and_email_only(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter(name="Olga Stara", email="olga.stara@example.org")
-    people.update_profile(person, name="Olga Nowa", email="olga.nowa@example.org")
+    edits.update_profile(None, person, name="Olga Nowa", email="olga.nowa@example.org")
     db.session.flush()
     assert listed_ids(client, q="nowa") == [person.id]
     assert listed_ids(client, q="olga.nowa") == [person.id]

@@ -1,0 +1,1 @@
+"""Campaigns and their appeal variants, and the dashboard's campaign pages."""

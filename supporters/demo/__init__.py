@@ -1,0 +1,1 @@
+"""The demo content `make run` seeds, and the `flask demo` commands."""

@@ -1,0 +1,167 @@
+"""The donation form: what a donor may type, and every reason it may be refused."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from babel import Locale
+from flask import current_app
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from supporters.giving import checkout
+from supporters.lib import money
+from supporters.models import Frequency
+
+FREQUENCIES = [
+    (Frequency.ONE_TIME.value, _l("Once")),
+    (Frequency.MONTHLY.value, _l("Monthly")),
+    (Frequency.YEARLY.value, _l("Yearly")),
+]
+DEDICATIONS = [("", _l("No dedication")), ("honour", _l("In honour of")), ("memory", _l("In memory of"))]
+OTHER = "other"
+NEWSLETTER_WORDING = _l(
+    "Yes, send me occasional e-mails about your work and how my gift helps. "
+    "I can unsubscribe at any time."
+)
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def no_control_characters(_form: Any, field: Any) -> None:
+    """Refuse invisible control characters (NUL and friends) that no person types."""
+    allowed = "\n\r\t" if isinstance(field, TextAreaField) else ""
+    if isinstance(field.data, str) and any(
+        unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in field.data
+    ):
+        raise ValidationError(_l("This contains characters we cannot accept."))
+
+
+#: two-letter codes CLDR names that are not countries (EU, UN, "Unknown Region"…)
+#: or are only reserved in ISO 3166 (Ascension, Canary Islands…)
+NOT_COUNTRIES = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB", "ZZ"}
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """Countries in the current language, sorted by name."""
+    locale = Locale.parse(str(get_locale() or "en"))
+    names = {
+        code: name for code, name in locale.territories.items()
+        if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
+    }
+    return [("", str(_l("Choose a country")))] + sorted(names.items(), key=lambda item: item[1])
+
+
+class DonationForm(FlaskForm):
+    """A gift: how often, how much, in which currency, and who gives it."""
+
+    frequency = RadioField(_l("How often"), choices=FREQUENCIES, default=Frequency.ONE_TIME.value)
+    amount_choice = RadioField(_l("Amount"), choices=[], validators=[Optional()])
+    custom_amount = StringField(_l("Your own amount"), filters=[_strip], validators=[Length(max=40), no_control_characters])
+    currency = SelectField(_l("Currency"), choices=[])
+    shown_currency = HiddenField()
+    email = EmailField(
+        _l("E-mail"),
+        filters=[_strip],
+        validators=[DataRequired(_l("Enter your e-mail address, so we can send a receipt.")),
+                    Length(max=254), no_control_characters, Email(_l("Enter a valid e-mail address."))],
+    )
+    name = StringField(
+        _l("Full name"), filters=[_strip],
+        validators=[DataRequired(_l("Enter your name.")), Length(max=200), no_control_characters],
+    )
+    country = SelectField(_l("Country"), choices=[], validators=[Optional()])
+    address_line1 = StringField(_l("Street and number"), filters=[_strip], validators=[Length(max=200), no_control_characters])
+    address_line2 = StringField(_l("Address, second line"), filters=[_strip], validators=[Length(max=200), no_control_characters])
+    postal_code = StringField(_l("Postal code"), filters=[_strip], validators=[Length(max=20), no_control_characters])
+    city = StringField(_l("City"), filters=[_strip], validators=[Length(max=100), no_control_characters])
+    anonymous = BooleanField(_l("Make my gift anonymous"))
+    dedication_kind = SelectField(_l("Dedicate this gift"), choices=DEDICATIONS, validators=[Optional()])
+    dedication = StringField(_l("Name of the person"), filters=[_strip], validators=[Length(max=200), no_control_characters])
+    comment = TextAreaField(_l("Comment (optional)"), filters=[_strip], validators=[Length(max=500), no_control_characters])
+    newsletter = BooleanField(NEWSLETTER_WORDING)
+    covers_fee = BooleanField(_l("I'll cover the processing fee"))
+    campaign = HiddenField()
+    src = HiddenField()
+    article = HiddenField()
+    variant = HiddenField()
+    utm_source = HiddenField()
+    utm_medium = HiddenField()
+    utm_campaign = HiddenField()
+    submission_id = HiddenField()
+
+    #: set by validate(): the gift in minor units, before any fee the donor adds
+    amount_minor: int | None = None
+
+    def setup(self, presets: list[int]) -> None:
+        """Fill the choices that depend on the configuration and the campaign."""
+        currencies = current_app.config["SUPPORTERS_CURRENCIES"]
+        self.currency.choices = [(code, code) for code in currencies]
+        shown = self.shown_currency.data if self.shown_currency.data in currencies else self.currency.data
+        if shown not in currencies:
+            shown = currencies[0]
+        locale = str(get_locale() or "en")
+        self.amount_choice.choices = [(str(amount), money.format_amount(amount, shown, locale)) for amount in presets]
+        self.amount_choice.choices.append((OTHER, str(_l("Other amount"))))
+        self.country.choices = country_choices()
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.currency.errors:
+            return False
+        currency = self.currency.data
+        amount = self._amount(currency)
+        if amount is not None:
+            low, high = checkout.minimum_gift(currency), checkout.maximum_gift(currency)
+            locale = str(get_locale() or "en")
+            if amount < low:
+                self._amount_error(_("The smallest gift we can accept online is %(amount)s.",
+                                      amount=money.format_amount(low, currency, locale)))
+                amount = None
+            elif amount > high:
+                self._amount_error(_("The largest gift we can accept online is %(amount)s. "
+                                      "For a larger gift, please contact us about a bank transfer.",
+                                      amount=money.format_amount(high, currency, locale)))
+                amount = None
+        if self.dedication_kind.data and not self.dedication.data:
+            self.dedication.errors = [*self.dedication.errors, _l("Enter the name of the person you dedicate the gift to.")]
+        self.amount_minor = amount
+        return valid and amount is not None and not self.dedication.errors
+
+    def _amount(self, currency: str) -> int | None:
+        if self.custom_amount.errors or self.amount_choice.errors:
+            return None
+        typed = self.custom_amount.data or ""
+        if typed:
+            try:
+                return money.parse_amount(typed, currency)
+            except money.MoneyError as exc:
+                self._amount_error(_(exc.template, **exc.params))
+                return None
+        choice = self.amount_choice.data
+        if not choice or choice == OTHER:
+            self._amount_error(_l("Choose an amount or enter your own."))
+            return None
+        if self.shown_currency.data and self.shown_currency.data != currency:
+            self._amount_error(_("The suggested amounts were in %(shown)s. Please choose an amount in %(currency)s.",
+                                  shown=self.shown_currency.data, currency=currency))
+            return None
+        return int(choice)
+
+    def _amount_error(self, message: Any) -> None:
+        self.custom_amount.errors = [*self.custom_amount.errors, message]

@@ -1,0 +1,189 @@
+"""What happens to a gift and a plan: paid, failed, canceled, refunded, disputed.
+
+Every status change goes through here, whichever way it arrives (a webhook, a
+staff action, reconcile), and through the transition tables. Functions flush;
+the caller commits once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from supporters.extensions import db
+from supporters.giving.totals import refresh_supporter_totals
+from supporters.mail import receipts
+from supporters.models import (
+    GIFT_TRANSITIONS,
+    PLAN_TRANSITIONS,
+    Gift,
+    GiftStatus,
+    PlanStatus,
+    RecurringPlan,
+    Supporter,
+    utcnow,
+)
+from supporters.widget import service as widget_service
+
+# --- What happened to a gift ------------------------------------------------
+
+
+def lock(gift: Gift) -> Gift:
+    """Wait for any other transaction changing this gift, then read it as it now is.
+
+    Every status change starts here. Two deliveries about one gift (Stripe sends
+    checkout.session.completed and payment_intent.succeeded moments apart; a refund's
+    webhook may arrive while staff's refund is still open) then take turns, and the
+    second decides on what the first did rather than on what it read before: no
+    gift is paid or refunded twice over, and the giving totals add each change
+    once. (A row lock on PostgreSQL; SQLite serialises writing transactions anyway.)
+    Changes not yet flushed are flushed first, so the reload keeps them.
+    """
+    db.session.flush()
+    locked = db.session.get(Gift, gift.id, with_for_update=True, populate_existing=True)
+    assert locked is gift
+    return gift
+
+
+def _can_move(gift: Gift, status: GiftStatus) -> bool:
+    return status in GIFT_TRANSITIONS[gift.status]
+
+
+def fill_missing(obj: Any, **ids: Any) -> None:
+    """Set ids that are still empty; never overwrite one Stripe already gave."""
+    for name, value in ids.items():
+        if value and not getattr(obj, name):
+            setattr(obj, name, value)
+
+
+def mark_paid(
+    gift: Gift,
+    *,
+    paid_at: datetime | None = None,
+    payment_intent_id: str | None = None,
+    charge_id: str | None = None,
+    invoice_id: str | None = None,
+    customer_id: str | None = None,
+) -> bool:
+    """Record proof of payment. Returns False (changing only missing ids) when the gift
+    was already paid: a second "paid" for the same gift is a duplicate, not new money."""
+    lock(gift)
+    supporter = db.session.get(Supporter, gift.supporter_id)
+    assert supporter is not None
+    fill_missing(supporter, stripe_customer_id=customer_id)
+    if not _can_move(gift, GiftStatus.SUCCEEDED) or gift.status is GiftStatus.DISPUTED:
+        fill_missing(gift, stripe_payment_intent_id=payment_intent_id, stripe_charge_id=charge_id, stripe_invoice_id=invoice_id)
+        db.session.flush()
+        return False
+    # The attempt that succeeded is the gift's payment, whatever attempt failed before it.
+    if payment_intent_id:
+        gift.stripe_payment_intent_id = payment_intent_id
+    fill_missing(gift, stripe_charge_id=charge_id, stripe_invoice_id=invoice_id)
+    gift.status = GiftStatus.SUCCEEDED
+    gift.paid_at = paid_at or utcnow()
+    db.session.flush()
+    gift.receipt_number = gift.receipt_number or receipt_number(gift)
+    if gift.recurring_plan_id:
+        plan = db.session.get(RecurringPlan, gift.recurring_plan_id)
+        assert plan is not None
+        move_plan(plan, PlanStatus.ACTIVE)
+        plan.started_at = plan.started_at or gift.paid_at
+    refresh_supporter_totals(supporter)
+    receipts.queue_receipt(gift)
+    widget_service.count_gift(gift)
+    return True
+
+
+def mark_failed(gift: Gift, payment_intent_id: str | None = None) -> bool:
+    """A payment attempt failed. Ignored when it is not the gift's current attempt,
+    or when the gift has already moved on (paid, canceled)."""
+    lock(gift)
+    if payment_intent_id and gift.stripe_payment_intent_id and gift.stripe_payment_intent_id != payment_intent_id:
+        return False
+    if gift.status is not GiftStatus.PENDING:
+        return False
+    fill_missing(gift, stripe_payment_intent_id=payment_intent_id)
+    gift.status = GiftStatus.FAILED
+    db.session.flush()
+    return True
+
+
+def mark_canceled(gift: Gift) -> bool:
+    """The checkout expired unpaid."""
+    lock(gift)
+    if gift.status not in (GiftStatus.PENDING, GiftStatus.FAILED):
+        return False
+    gift.status = GiftStatus.CANCELED
+    db.session.flush()
+    return True
+
+
+def apply_refund_total(gift: Gift, refunded_minor: int, at: datetime | None = None) -> bool:
+    """Stripe says `refunded_minor` of the gift has been refunded in all.
+
+    Totals only ever grow, so an older event arriving late changes nothing. The
+    gift must be paid: callers holding proof of a refunded charge mark it paid first.
+    """
+    lock(gift)
+    refunded_minor = min(refunded_minor, gift.amount_minor)
+    if refunded_minor <= gift.refunded_minor:
+        return False
+    target = GiftStatus.REFUNDED if refunded_minor == gift.amount_minor else GiftStatus.PARTIALLY_REFUNDED
+    if not _can_move(gift, target):
+        return False
+    gift.refunded_minor = refunded_minor
+    gift.status = target
+    gift.refunded_at = at or utcnow()
+    _refresh_for(gift)
+    return True
+
+
+def mark_disputed(gift: Gift) -> bool:
+    """The donor's bank disputes the payment: its money no longer counts."""
+    lock(gift)
+    if not _can_move(gift, GiftStatus.DISPUTED):
+        return False
+    gift.status = GiftStatus.DISPUTED
+    _refresh_for(gift)
+    return True
+
+
+def close_dispute(gift: Gift, won: bool) -> bool:
+    """A dispute ended: won, the money counts again; lost, it is gone as if refunded."""
+    lock(gift)
+    if gift.status is not GiftStatus.DISPUTED:
+        return False
+    if won:
+        gift.status = GiftStatus.PARTIALLY_REFUNDED if gift.refunded_minor else GiftStatus.SUCCEEDED
+    else:
+        gift.refunded_minor = gift.amount_minor
+        gift.status = GiftStatus.REFUNDED
+        gift.refunded_at = utcnow()
+    _refresh_for(gift)
+    return True
+
+
+def _refresh_for(gift: Gift) -> None:
+    db.session.flush()
+    supporter = db.session.get(Supporter, gift.supporter_id)
+    assert supporter is not None
+    refresh_supporter_totals(supporter)
+
+
+def move_plan(plan: RecurringPlan, status: PlanStatus) -> bool:
+    """Move a plan if its transition table allows it; an older event never moves it back."""
+    if plan.status is status or status not in PLAN_TRANSITIONS[plan.status]:
+        return False
+    plan.status = status
+    if status is PlanStatus.CANCELED:
+        plan.canceled_at = plan.canceled_at or utcnow()
+    db.session.flush()
+    return True
+
+
+def receipt_number(gift: Gift) -> str:
+    """The receipt number of a gift: its year and id, e.g. 2026-000042 (needs a flushed gift)."""
+    assert gift.id is not None and gift.paid_at is not None
+    return f"{gift.paid_at.year}-{gift.id:06d}"
+
+

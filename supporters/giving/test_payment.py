@@ -1,0 +1,102 @@
+"""The local test-payment page: Checkout's stand-in when the app runs offline on localstripe.
+
+Only served by the offline gateway. It creates in localstripe what Checkout would
+create in Stripe; the gift is then marked paid by localstripe's signed webhooks,
+exactly as with Stripe.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from supporters.extensions import db, limiter
+from supporters.giving import checkout
+from supporters.lib.transactions import keep_changes
+from supporters.models import Gift, GiftStatus, RecurringPlan
+from supporters.payments import PaymentsUnavailable, gateway
+from supporters.payments.offline import TEST_CARDS, OfflineGateway
+
+bp = Blueprint("offline_pay", __name__, url_prefix="/pay/test")
+
+
+def _offline() -> OfflineGateway:
+    current = gateway()
+    if not isinstance(current, OfflineGateway):
+        abort(404)
+    return current
+
+
+def _gift(session_id: str) -> Gift:
+    gift = checkout.gift_by_checkout_session(session_id)
+    if gift is None:
+        abort(404, _("This payment page does not exist or has expired."))
+    return gift
+
+
+def _page(gift: Gift, session_id: str, error: str | None = None, status: int = 200) -> ResponseReturnValue:
+    plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
+    cancel = url_for("donate.cancelled", session_id=session_id)
+    return render_template("donate/offline_pay.html", gift=gift, plan=plan, cards=TEST_CARDS,
+                           session_id=session_id, error=error, cancel_url=cancel), status
+
+
+@bp.get("/<session_id>")
+def page(session_id: str) -> ResponseReturnValue:
+    """The test card choice for one gift."""
+    _offline()
+    gift = _gift(session_id)
+    if gift.status not in (GiftStatus.PENDING, GiftStatus.FAILED):
+        return redirect(url_for("donate.thanks", session_id=session_id), 303)
+    return _page(gift, session_id)
+
+
+@bp.post("/<session_id>")
+@limiter.limit("30 per hour")
+def pay(session_id: str) -> ResponseReturnValue:
+    """Pay with the chosen test card."""
+    offline = _offline()
+    gift = _gift(session_id)
+    if gift.status not in (GiftStatus.PENDING, GiftStatus.FAILED):
+        return redirect(url_for("donate.thanks", session_id=session_id), 303)
+    card = request.form.get("card", "")
+    if card not in TEST_CARDS:
+        return _page(gift, session_id, _("Choose one of the test cards."), 400)
+    try:
+        result = offline.pay(checkout.checkout_request(gift), card)
+    except PaymentsUnavailable:
+        return render_template("donate/unavailable.html"), 503
+    checkout.record_payment_attempt(
+        gift, payment_intent_id=result.payment_intent_id, subscription_id=result.subscription_id,
+        customer_id=result.customer_id,
+    )
+    keep_changes()  # the attempt happened, declined or not: Stripe would remember it too
+    if result.status == "requires_action":
+        return redirect(url_for("offline_pay.authenticate", session_id=session_id), 303)
+    if result.status == "declined":
+        return _page(gift, session_id, _("Your card was declined. Nothing was charged. Try another card."), 402)
+    return redirect(url_for("donate.thanks", session_id=session_id), 303)
+
+
+@bp.route("/<session_id>/authenticate", methods=["GET", "POST"])
+def authenticate(session_id: str) -> ResponseReturnValue:
+    """A stand-in for the bank's 3-D Secure challenge: approve or fail it."""
+    offline = _offline()
+    gift = _gift(session_id)
+    if gift.status not in (GiftStatus.PENDING, GiftStatus.FAILED) or not gift.stripe_payment_intent_id:
+        return redirect(url_for("donate.thanks", session_id=session_id), 303)
+    if request.method == "GET":
+        return render_template("donate/offline_3ds.html", gift=gift, session_id=session_id)
+    try:
+        intent = offline.retrieve_payment_intent(gift.stripe_payment_intent_id)
+        if intent.get("status") != "requires_action":
+            return redirect(url_for("offline_pay.page", session_id=session_id), 303)
+        outcome = offline.authenticate(intent["id"], intent["client_secret"], request.form.get("decision") == "approve")
+    except PaymentsUnavailable:
+        return render_template("donate/unavailable.html"), 503
+    if outcome == "succeeded":
+        return redirect(url_for("donate.thanks", session_id=session_id), 303)
+    if outcome == "declined":
+        return _page(gift, session_id, _("Your card was declined. Nothing was charged. Try another card."), 402)
+    return _page(gift, session_id, _("The bank could not confirm it was you. Nothing was charged. Try again."), 402)

@@ -1,0 +1,100 @@
+"""The money figures, one function each: a gift's net of refunds, conversion to the
+reporting currency, monthly recurring income, and a supporter's giving totals.
+
+Every page and aggregate that shows one of these calls the function here.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import func, select
+
+from supporters.extensions import db
+from supporters.lib.money import minor_unit_exponent
+from supporters.models import (
+    GIFT_COUNTED,
+    GIFT_NET_BASE,
+    Gift,
+    PlanInterval,
+    RecurringPlan,
+    Supporter,
+)
+
+
+def to_base_currency(amount_minor: int, currency: str) -> int | None:
+    """The amount in the reporting currency, by the configured rate; None when there is no rate.
+
+    Conversion is explicit (SUPPORTERS_EXCHANGE_RATES): two currencies are never
+    added as if they were one.
+    """
+    base = current_app.config["SUPPORTERS_BASE_CURRENCY"]
+    if currency == base:
+        return amount_minor
+    rate = current_app.config.get("SUPPORTERS_EXCHANGE_RATES", {}).get(currency)
+    if rate is None:
+        return None
+
+    shift = Decimal(10) ** (minor_unit_exponent(base) - minor_unit_exponent(currency))
+    converted = (Decimal(amount_minor) * Decimal(rate) * shift).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return max(int(converted), 1)
+
+
+# --- Totals --------------------------------------------------------------------
+
+
+def refresh_supporter_totals(supporter: Supporter) -> None:
+    """Recompute a supporter's first/last gift dates, gift count and lifetime total.
+
+    Only gifts whose money counts are included; the lifetime total is net of
+    refunds, in the reporting currency, and leaves out gifts not yet converted.
+
+    The supporter's row is locked first (PostgreSQL): two of their gifts paid at
+    once then recompute in turn, the second seeing the first, instead of the later
+    commit writing figures that leave the other gift out.
+    """
+    db.session.flush()
+    db.session.get(Supporter, supporter.id, with_for_update=True, populate_existing=True)
+    counted = (Gift.supporter_id == supporter.id) & Gift.status.in_(GIFT_COUNTED)
+    first, last, count, total = db.session.execute(
+        select(
+            func.min(Gift.paid_at),
+            func.max(Gift.paid_at),
+            func.count(Gift.id),
+            func.coalesce(func.sum(GIFT_NET_BASE), 0),
+        ).where(counted)
+    ).one()
+    supporter.first_gift_at = first
+    supporter.last_gift_at = last
+    supporter.gift_count = count
+    supporter.lifetime_total_minor = int(total or 0)
+    db.session.flush()
+
+
+
+
+def monthly_minor(amount_minor: int, interval: PlanInterval) -> int:
+    """What one plan brings in a month, in minor units: a yearly plan counts a twelfth of
+    its amount, rounded half up, in integers (PLN 100.02 a year is PLN 8.34 a month)."""
+    if interval is PlanInterval.MONTH:
+        return amount_minor
+    return (amount_minor + 6) // 12
+
+
+def monthly_income(where: sa.ColumnElement[bool]) -> dict[str, int]:
+    """What the plans matching `where` bring in a month, per currency, in minor units:
+    the sum of each plan's `monthly_minor`. Currencies are never added together.
+
+    The overview, the plans list and a plan's page all show this figure.
+    """
+    rows = db.session.execute(
+        sa.select(RecurringPlan.currency, RecurringPlan.interval, RecurringPlan.amount_minor, sa.func.count())
+        .where(where)
+        .group_by(RecurringPlan.currency, RecurringPlan.interval, RecurringPlan.amount_minor)
+    ).all()
+    totals: dict[str, int] = {}
+    for currency, interval, amount, count in rows:
+        totals[currency] = totals.get(currency, 0) + monthly_minor(amount, interval) * count
+    return dict(sorted(totals.items()))

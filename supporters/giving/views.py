@@ -1,0 +1,265 @@
+"""/donate: the donation form, the thank-you page and the way back from checkout."""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import format_decimal, get_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from supporters.extensions import db, limiter
+from supporters.giving import checkout
+from supporters.giving.forms import NEWSLETTER_WORDING, OTHER, DonationForm
+from supporters.lib import money
+from supporters.lib.forms import whole_number
+from supporters.lib.transactions import commit_now
+from supporters.models import (
+    Campaign,
+    Frequency,
+    Gift,
+    GiftStatus,
+    RecurringPlan,
+    normalise_email,
+)
+from supporters.payments import PaymentsUnavailable, gateway
+
+bp = Blueprint("donate", __name__, url_prefix="/donate")
+
+ATTRIBUTION_LIMITS = {"src": 2000, "article": 200, "variant": 64, "utm_source": 100, "utm_medium": 100, "utm_campaign": 100}
+DEFAULT_PRESETS = [10, 25, 50, 100]  # in whole units, when a campaign names none for a currency
+
+
+def _clean(value: str | None, limit: int) -> str | None:
+    """Attribution is never the donor's doing: trim it to what fits, never refuse a gift over it."""
+    if not value:
+        return None
+    text = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C").strip()
+    return text[:limit] or None
+
+
+def _campaign(slug: str | None) -> Campaign | None:
+    """The active campaign named in the link, else the general one, else any active one."""
+    query = select(Campaign).filter_by(active=True)
+    slug = _clean(slug, 64)
+    if slug:
+        found = db.session.execute(query.filter_by(slug=slug)).scalar_one_or_none()
+        if found:
+            return found
+    return db.session.execute(query.order_by((Campaign.slug != "general"), Campaign.id).limit(1)).scalar_one_or_none()
+
+
+def _presets(campaign: Campaign | None, currency: str) -> list[int]:
+    amounts = (campaign.preset_amounts or {}).get(currency) if campaign else None
+    if amounts and all(isinstance(a, int) and a > 0 for a in amounts):
+        return list(amounts)
+    return [unit * 10 ** money.minor_unit_exponent(currency) for unit in DEFAULT_PRESETS]
+
+
+def _email_key() -> str:
+    return "donor:" + normalise_email(request.form.get("email", ""))[:254]
+
+
+def _started(response: Any) -> bool:
+    """Only a started gift counts against the limits, not a form sent back with errors."""
+    return bool(response.status_code == 303)
+
+
+def _ip_limit() -> str:
+    return str(current_app.config["DONATE_LIMIT_PER_IP"])
+
+
+def _email_limit() -> str:
+    return str(current_app.config["DONATE_LIMIT_PER_EMAIL"])
+
+
+def _limited_message() -> str:
+    return _(
+        "Several gifts were started from this connection or with this e-mail address in a short time. "
+        "To protect donors from card fraud, "
+        "please wait a while before trying again. If you were charged, your receipt is on its way."
+    )
+
+
+def _prefill(form: DonationForm, campaign: Campaign | None) -> None:
+    """Fill a fresh form from the link that led here (campaign, amount, frequency, currency, src)."""
+    args = request.args
+    currencies = current_app.config["SUPPORTERS_CURRENCIES"]
+    currency = (args.get("currency") or "").upper()
+    form.currency.data = currency if currency in currencies else currencies[0]
+    form.shown_currency.data = form.currency.data
+    frequency = args.get("frequency", "")
+    if frequency in {f.value for f in Frequency}:
+        form.frequency.data = frequency
+    elif campaign is not None:
+        form.frequency.data = campaign.default_frequency.value
+    presets = _presets(campaign, form.currency.data)
+    try:
+        amount = money.parse_amount(args.get("amount", ""), form.currency.data)
+    except money.MoneyError:
+        amount = None
+    if amount in presets:
+        form.amount_choice.data = str(amount)
+    elif amount is not None:
+        form.amount_choice.data = OTHER
+        form.custom_amount.data = money.format_amount_plain(amount, form.currency.data, str(get_locale() or "en"))
+    else:
+        form.amount_choice.data = str(presets[min(1, len(presets) - 1)])
+    form.campaign.data = campaign.slug if campaign else ""
+    for name, limit in ATTRIBUTION_LIMITS.items():
+        getattr(form, name).data = _clean(args.get(name), limit) or ""
+    form.submission_id.data = secrets.token_hex(16)
+
+
+def _render(form: DonationForm, campaign: Campaign | None, status: int = 200) -> ResponseReturnValue:
+    currency = form.currency.data if form.currency.data in current_app.config["SUPPORTERS_CURRENCIES"] else None
+    currency = currency or current_app.config["SUPPORTERS_CURRENCIES"][0]
+    sample = form.amount_minor or _first_amount(form) or checkout.minimum_gift(currency)
+    fee = {
+        "percent": format_decimal(Decimal(current_app.config["SUPPORTERS_FEE_PERCENT"])),
+        "percent_raw": current_app.config["SUPPORTERS_FEE_PERCENT"],
+        "fixed": {code: amount for code, amount in current_app.config["SUPPORTERS_FEE_FIXED"].items()},
+        "example": money.format_amount(checkout.estimate_fee(sample, currency), currency, str(get_locale() or "en")),
+        "on": money.format_amount(sample, currency, str(get_locale() or "en")),
+    }
+    return render_template("donate/form.html", form=form, campaign=campaign, fee=fee), status
+
+
+def _first_amount(form: DonationForm) -> int | None:
+    choice = form.amount_choice.data
+    return whole_number(choice)
+
+
+@bp.get("/")
+def form() -> ResponseReturnValue:
+    """The donation form, prefilled from the link."""
+    campaign = _campaign(request.args.get("campaign"))
+    form = DonationForm(formdata=None)
+    _prefill(form, campaign)
+    form.setup(_presets(campaign, form.currency.data))
+    return _render(form, campaign)
+
+
+@bp.post("/")
+@limiter.limit(_ip_limit, deduct_when=_started, error_message=lambda: _limited_message())
+@limiter.limit(_email_limit, key_func=_email_key, deduct_when=_started, error_message=lambda: _limited_message())
+def start() -> ResponseReturnValue:
+    """Start the gift: record it, commit, then open the checkout and send the donor there."""
+    campaign = _campaign(request.form.get("campaign"))
+    form = DonationForm()
+    currency = request.form.get("shown_currency") or request.form.get("currency") or ""
+    if currency not in current_app.config["SUPPORTERS_CURRENCIES"]:
+        currency = current_app.config["SUPPORTERS_CURRENCIES"][0]
+    form.setup(_presets(campaign, currency))
+    if not form.validate():
+        _after_currency_change(form, campaign)
+        return _render(form, campaign, 400)
+    assert form.amount_minor is not None
+    amount = form.amount_minor
+    if form.covers_fee.data:
+        amount += checkout.estimate_fee(amount, form.currency.data)
+    intent = checkout.GiftIntent(
+        email=form.email.data,
+        name=form.name.data,
+        amount_minor=amount,
+        currency=form.currency.data,
+        frequency=Frequency(form.frequency.data),
+        submission_id=(form.submission_id.data or "")[:64],
+        language=str(get_locale() or "en"),
+        campaign_id=campaign.id if campaign else None,
+        # Optional() lets a blank-looking choice ("\x1e" is whitespace to Python) through unchecked.
+        country=(form.country.data or "").strip() or None,
+        address_line1=form.address_line1.data or None,
+        address_line2=form.address_line2.data or None,
+        postal_code=form.postal_code.data or None,
+        city=form.city.data or None,
+        anonymous=bool(form.anonymous.data),
+        dedication_kind=(form.dedication_kind.data or "").strip() or None,
+        dedication=form.dedication.data or None,
+        comment=form.comment.data or None,
+        covers_fee=bool(form.covers_fee.data),
+        newsletter=bool(form.newsletter.data),
+        newsletter_wording=str(NEWSLETTER_WORDING),
+        source_article=_clean(form.article.data, 200),
+        source_url=_clean(form.src.data, 2000),
+        source_variant=_clean(form.variant.data, 64),
+        utm_source=_clean(form.utm_source.data, 100),
+        utm_medium=_clean(form.utm_medium.data, 100),
+        utm_campaign=_clean(form.utm_campaign.data, 100),
+    )
+    gift = checkout.start_gift(intent)
+    commit_now()  # the gift exists before Stripe hears of it: every Stripe object can point back at it
+    if gift.status is GiftStatus.SUCCEEDED and gift.stripe_checkout_session_id:
+        return redirect(url_for("donate.thanks", session_id=gift.stripe_checkout_session_id), 303)
+    try:
+        url = checkout.begin_checkout(gift, gateway())
+    except PaymentsUnavailable:
+        current_app.logger.exception("could not open a checkout for gift %s", gift.id)
+        return render_template("donate/unavailable.html"), 503
+    return redirect(url, 303)
+
+
+def _after_currency_change(form: DonationForm, campaign: Campaign | None) -> None:
+    """Show the suggested amounts of the currency the donor picked."""
+    currency = form.currency.data
+    if currency in current_app.config["SUPPORTERS_CURRENCIES"] and currency != form.shown_currency.data:
+        form.shown_currency.data = currency
+        form.amount_choice.data = None
+        form.setup(_presets(campaign, currency))
+
+
+@bp.get("/thanks")
+def thanks() -> ResponseReturnValue:
+    """The gift's real state: processing until the webhook arrives, then thanks or failure."""
+    gift = checkout.gift_by_checkout_session(request.args.get("session_id", ""))
+    if gift is None:
+        abort(404, _("We could not find this gift. If you were charged, your receipt is on its way by e-mail."))
+    plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
+    campaign = db.session.get(Campaign, gift.campaign_id) if gift.campaign_id else None
+    return render_template("donate/thanks.html", gift=gift, plan=plan, campaign=campaign,
+                           retry_url=_retry_url(gift, campaign))
+
+
+@bp.get("/cancelled")
+def cancelled() -> ResponseReturnValue:
+    """Back from the payment page without paying: the form again, as it was."""
+    gift = checkout.gift_by_checkout_session(request.args.get("session_id", ""))
+    if gift is None:
+        return redirect(url_for("donate.form"), 303)
+    campaign = db.session.get(Campaign, gift.campaign_id) if gift.campaign_id else None
+    if gift.status in (GiftStatus.PENDING, GiftStatus.FAILED):
+        flash(_("You left the payment page. Nothing was charged; you can try again below."), "info")
+    return redirect(_retry_url(gift, campaign), 303)
+
+
+def _retry_url(gift: Gift, campaign: Campaign | None) -> str:
+    plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
+    frequency = {None: Frequency.ONE_TIME, "month": Frequency.MONTHLY, "year": Frequency.YEARLY}[
+        plan.interval.value if plan else None
+    ]
+    query: dict[str, str] = {
+        "amount": money.plain(gift.amount_minor, gift.currency),
+        "currency": gift.currency,
+        "frequency": frequency.value,
+    }
+    if campaign:
+        query["campaign"] = campaign.slug
+    for name, value in (("src", gift.source_url), ("article", gift.source_article), ("variant", gift.source_variant)):
+        if value:
+            query[name] = value
+    return f"{url_for('donate.form')}?{urlencode(query)}"

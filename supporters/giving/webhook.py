@@ -1,0 +1,37 @@
+"""POST /webhooks/stripe: the only proof of payment."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
+
+from supporters.extensions import csrf, limiter
+from supporters.giving.stripe_events import DuplicateEvent, process_event
+from supporters.payments import InvalidEvent, gateway
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+csrf.exempt(bp)  # Stripe's signature protects this blueprint instead
+limiter.exempt(bp)
+
+
+@bp.post("/stripe")
+def stripe_webhook() -> ResponseReturnValue:
+    """Verify, record once, apply; the request commits it (200), or any failure rolls
+    everything back (500) and Stripe retries."""
+    payload = request.get_data(cache=False)
+    try:
+        event = gateway().verify_event(payload, request.headers.get("Stripe-Signature"))
+    except InvalidEvent as exc:
+        return {"error": "invalid event", "message": str(exc)}, 400
+    try:
+        outcome = process_event(event)
+    except DuplicateEvent:
+        return {"received": True, "duplicate": True}, 200
+    except Exception:
+        log.exception("Stripe event %s (%s) failed; Stripe will retry", event["id"], event["type"])
+        return {"error": "handling failed; retry later"}, 500
+    return {"received": True, "outcome": outcome}, 200

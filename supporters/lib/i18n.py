@@ -1,0 +1,46 @@
+"""Language choice and locale-aware formatting for templates.
+
+The locale comes from `?lang=` in the URL (remembered in the session), else the
+browser's Accept-Language, else the default. Only configured locales are chosen.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, request, session
+from flask_babel import format_number, get_locale
+
+from supporters.lib import money
+
+
+def select_locale() -> str:
+    """The locale for this request (Flask-Babel's locale selector)."""
+    supported: list[str] = current_app.config["SUPPORTERS_LOCALES"]
+    asked = request.args.get("lang", "").strip().lower()
+    if asked in supported:
+        if request.blueprint != "widget":  # widget responses never set a cookie
+            session["lang"] = asked
+        return asked
+    remembered = session.get("lang")
+    if remembered in supported:
+        return str(remembered)
+    return request.accept_languages.best_match(supported) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def current_locale() -> str:
+    """The language of this request as a locale name ("en", "pl")."""
+    return str(get_locale() or "en")
+
+
+def format_money(amount_minor: int, currency: str) -> str:
+    """Template filter: an amount in minor units, formatted for the current locale."""
+    return money.format_amount(amount_minor, currency, current_locale())
+
+
+def init_app(app: Flask) -> None:
+    """Register the template helpers that depend on the locale."""
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["number"] = format_number  # 10,000 / 10 000, as the reader writes it
+
+    @app.context_processor
+    def locale_context() -> dict[str, object]:
+        return {"current_locale": current_locale(), "locales": app.config["SUPPORTERS_LOCALES"]}

@@ -1,0 +1,31 @@
+"""Page numbers from the address, read the same way on every list."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask_babel import gettext as _
+
+from supporters.lib.forms import whole_number
+
+#: no list has more pages than this; a longer number is a typing slip
+MAX_PAGE = 99_999_999
+
+
+def page_number(args: Mapping[str, str], notes: list[str] | None = None) -> int:
+    """The `page` argument as a page number (1 when missing or not a page); when
+    `notes` is given, an ignored value is noted there for the page to show."""
+    raw = (args.get("page") or "").strip()
+    if not raw:
+        return 1
+    page = whole_number(raw, max_digits=8)
+    if page is not None and 1 <= page <= MAX_PAGE:
+        return page
+    if notes is not None:
+        notes.append(_("Ignored the page “%(value)s”: showing the first page.", value=raw[:40]))
+    return 1
+
+
+def page_count(total: int, per_page: int) -> int:
+    """How many pages `total` rows fill, at least one."""
+    return max(1, -(-total // per_page))

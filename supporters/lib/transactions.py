@@ -1,0 +1,55 @@
+"""One commit point per request.
+
+Service functions only flush. When a view has answered, the request's work is
+committed if the answer is a success or a redirect (status below 400) and rolled
+back otherwise: a refused action, an invalid form, a payment provider that failed
+or an unexpected error leave nothing behind, and no view calls commit or rollback.
+
+Two deliberate exceptions, each named here so they can be found:
+
+- `commit_now()`: the donation form commits the pending gift before it calls
+  Stripe, so that every Stripe object can point back at a row that exists.
+- `keep_changes()`: an answer that is an error for the visitor but records
+  something that really happened (the local test-payment page's declined card,
+  which Stripe would remember too) is committed all the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, Response, g
+
+from supporters.extensions import db
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` once this request's changes are committed (never if they are rolled
+    back): e.g. clear a cache, so the next reader finds the committed change."""
+    g.setdefault("after_commit", []).append(callback)
+
+
+def keep_changes() -> None:
+    """Commit this request's changes even though its answer is a 4xx."""
+    g.keep_changes = True
+
+
+def commit_now() -> None:
+    """Commit what this request has done so far, before calling another system."""
+    db.session.commit()
+
+
+def _commit_or_roll_back(response: Response) -> Response:
+    callbacks: list[Callable[[], None]] = g.pop("after_commit", [])
+    if response.status_code < 400 or g.pop("keep_changes", False):
+        db.session.commit()
+        for callback in callbacks:
+            callback()
+    else:
+        db.session.rollback()
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Commit or roll back at the end of every request (registered first, so it runs last)."""
+    app.after_request(_commit_or_roll_back)

@@ -1,0 +1,60 @@
+"""`flask worker`: send what the outbox holds, as it comes due."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import click
+from flask.cli import with_appcontext
+
+from supporters.extensions import db
+from supporters.mail.outbox import Backend, SendReport, get_backend, send_due
+
+log = logging.getLogger(__name__)
+
+
+@click.command("worker")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds to wait between rounds.")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@with_appcontext
+def worker_cli(interval: float, once: bool) -> None:
+    """Send queued e-mails: for ever (stop with Ctrl-C), or with --once what is due now."""
+    limit = 50
+    try:
+        backend = get_backend()
+    except ValueError as exc:  # misconfigured: stop at once rather than fail every round
+        raise click.ClickException(str(exc)) from None
+    try:
+        if once:
+            sent = failed = 0
+            while True:
+                report = send_due(limit=limit, backend=backend)
+                sent, failed = sent + report.sent, failed + report.failed
+                # Failed messages are rescheduled into the future, so a full round means more are due.
+                if report.sent + report.failed < limit:
+                    break
+            click.echo(f"Sent {sent} e-mail(s), {failed} failed.")
+            return
+        click.echo(f"Sending queued e-mails every {interval:g} s (Ctrl-C stops).")
+        while True:
+            report = _worker_round(limit, backend)
+            if report.sent or report.failed:
+                click.echo(f"Sent {report.sent} e-mail(s), {report.failed} failed.")
+            if report.sent + report.failed < limit:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        db.session.rollback()
+        click.echo("Worker stopped.")
+
+
+def _worker_round(limit: int, backend: Backend) -> SendReport:
+    # The long-running worker outlives a database restart: log, and try again next round.
+    try:
+        return send_due(limit=limit, backend=backend)
+    except Exception:  # noqa: BLE001
+        db.session.rollback()
+        log.exception("e-mail worker round failed")
+        return SendReport()
+

@@ -1,0 +1,161 @@
+"""Receipts: the e-mail a donor gets for a paid gift, queued in the transaction
+that records the payment (flush, never commit), in the supporter's language.
+One receipt per gift, ever: the outbox's unique dedupe key sees to it."""
+
+from __future__ import annotations
+
+from babel import Locale, UnknownLocaleError
+from flask import current_app, render_template
+from flask_babel import force_locale, format_date
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from supporters.extensions import db
+from supporters.lib.money import format_amount
+from supporters.models import (
+    Campaign,
+    Gift,
+    GiftKind,
+    GiftMethod,
+    GiftStatus,
+    OutboxEmail,
+    RecurringPlan,
+    Supporter,
+    utcnow,
+)
+from supporters.models.recurring import PlanInterval
+
+RECEIPT = "receipt"
+
+
+
+def receipt_dedupe_key(gift: Gift) -> str:
+    """The outbox key of a gift's receipt: one receipt per gift, ever."""
+    return f"receipt:gift:{gift.id}"
+
+
+def queue_receipt(gift: Gift) -> OutboxEmail | None:
+    """Queue the receipt for a paid gift, in the supporter's language; flush, never commit.
+
+    Call it in the transaction that marks the gift succeeded (a one-time gift, the
+    first instalment of a plan or a renewal), so the receipt exists if and only if
+    the payment is recorded. Returns the new outbox row, or None when nothing was
+    queued: the gift already has a receipt (also when another transaction queued it
+    at the same moment: the UNIQUE dedupe key catches that) or its supporter was
+    anonymised. Raises ValueError for a gift that is not succeeded with a paid_at.
+    """
+    if gift.id is None:
+        db.session.flush()
+    if gift.id is None:
+        raise ValueError("the gift must be added to the session before its receipt is queued")
+    if gift.status != GiftStatus.SUCCEEDED or gift.paid_at is None:
+        raise ValueError(f"gift {gift.id} is not paid; only paid gifts get a receipt")
+    supporter = db.session.get(Supporter, gift.supporter_id)
+    if supporter is None or supporter.anonymised_at is not None:
+        return None
+    key = receipt_dedupe_key(gift)
+    if _already_queued(key):
+        return None
+
+    subject, body_text, body_html = _render_receipt(gift, supporter)
+    email = OutboxEmail(
+        dedupe_key=key,
+        kind=RECEIPT,
+        to_address=supporter.email,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        send_after=utcnow(),
+    )
+    # A savepoint, so a duplicate from a concurrent transaction costs only this row,
+    # not the caller's transaction that records the payment.
+    savepoint = db.session.begin_nested()
+    db.session.add(email)
+    try:
+        savepoint.commit()
+    except IntegrityError:
+        savepoint.rollback()
+        if not _already_queued(key):
+            raise
+        return None
+    return email
+
+
+def _already_queued(dedupe_key: str) -> bool:
+    return db.session.scalar(select(OutboxEmail.id).filter_by(dedupe_key=dedupe_key)) is not None
+
+
+def receipt_locale(language: str | None) -> str:
+    """The configured locale to write to someone who reads `language` ("pl", "pl-PL"…).
+
+    Falls back to the default locale for languages the app has no translation for,
+    so a receipt never mixes two languages.
+    """
+    supported: list[str] = current_app.config.get("SUPPORTERS_LOCALES") or ["en"]
+    default = current_app.config.get("BABEL_DEFAULT_LOCALE") or supported[0]
+    wanted = (language or "").strip().replace("-", "_")
+    try:
+        locale = Locale.parse(wanted) if wanted else None
+    except (ValueError, UnknownLocaleError):
+        locale = None
+    if locale is not None:
+        for candidate in (str(locale), locale.language):
+            if candidate in supported:
+                return candidate
+    return default
+
+
+def _render_receipt(gift: Gift, supporter: Supporter) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of a gift's receipt, in the supporter's language."""
+    locale = receipt_locale(supporter.language)
+    org_name = current_app.config.get("SUPPORTERS_ORG_NAME", "")
+    plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
+    campaign = db.session.get(Campaign, gift.campaign_id) if gift.campaign_id else None
+    recurring = gift.kind == GiftKind.RECURRING
+    test_mode = bool(current_app.config.get("PAYMENTS_TEST_MODE", True)) and gift.method == GiftMethod.STRIPE
+
+    with force_locale(locale):
+        context = {
+            "lang": locale,
+            "org_name": org_name,
+            "supporter_name": supporter.name.strip(),
+            "amount": format_amount(gift.amount_minor, gift.currency, locale),
+            "paid_on": format_date(gift.paid_at, format="long"),
+            "receipt_number": gift.receipt_number,
+            "frequency": _frequency(gift, plan),
+            "campaign_name": campaign.name if campaign else None,
+            "dedication": _dedication(gift),
+            "recurring": recurring,
+            "test_mode": test_mode,
+        }
+        if gift.receipt_number:
+            subject = _("Receipt %(number)s for your gift to %(org)s", number=gift.receipt_number, org=org_name)
+        else:
+            subject = _("Thank you for your gift to %(org)s", org=org_name)
+        body_text = render_template("email/receipt.txt", **context)
+        body_html = render_template("email/receipt.html", **context)
+    return subject, body_text, body_html
+
+
+def _frequency(gift: Gift, plan: RecurringPlan | None) -> str:
+    if gift.kind != GiftKind.RECURRING:
+        return _("One-time gift")
+    if plan is not None and plan.interval == PlanInterval.YEAR:
+        return _("Yearly gift")
+    if plan is not None and plan.interval == PlanInterval.MONTH:
+        return _("Monthly gift")
+    return _("Regular gift")
+
+
+def _dedication(gift: Gift) -> str | None:
+    name = (gift.dedication or "").strip()
+    if not name:
+        return None
+    if gift.dedication_kind == "memory":
+        return _("In memory of %(name)s", name=name)
+    if gift.dedication_kind == "honour":
+        return _("In honour of %(name)s", name=name)
+    return name
+
+

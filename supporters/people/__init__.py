@@ -1,0 +1,1 @@
+"""Supporters: finding them, changing them, and the dashboard's supporter pages."""

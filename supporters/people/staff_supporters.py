@@ -1,0 +1,418 @@
+"""Dashboard: the supporters list (search, filters, sort, pages), its CSV export,
+one supporter's story, and the edits staff make to it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale, get_timezone
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import EmailField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length
+
+from supporters.dashboard.access import acting_staff, fetch, requires
+from supporters.extensions import db
+from supporters.lib.errors import Refused
+from supporters.lib.exporting import csv_response
+from supporters.lib.forms import (
+    country_choices,
+    no_control_characters,
+    show_refusal,
+    strip,
+)
+from supporters.lib.tags import TAG_MAX, split_tags
+from supporters.models import (
+    Campaign,
+    Consent,
+    Gift,
+    PlanStatus,
+    RecurringPlan,
+    StaffUser,
+    Supporter,
+    SupporterNote,
+    SupporterTag,
+    utcnow,
+)
+from supporters.models.supporter import NEWSLETTER
+from supporters.people import edits, queries
+from supporters.people.queries import SupporterFilters
+
+bp = Blueprint("supporters", __name__, url_prefix="/supporters")
+
+PER_PAGE = 50
+MAX_PAGE_DIGITS = 6
+#: longer searches are cut: no name or e-mail prefix is longer
+Q_MAX = 200
+#: dates the period filter accepts (outside them a day is surely a typing slip)
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+
+
+# --- Reading the list's filters ---------------------------------------------------
+
+
+def parse_filters(args: Mapping[str, str]) -> tuple[SupporterFilters, list[str]]:
+    """The filters in the query string, and a note for each value that was ignored as invalid."""
+    notes: list[str] = []
+    # Flask-Babel gives a pytz zone, which datetime.combine() would read at its 1880s offset.
+    values: dict[str, Any] = {"timezone": ZoneInfo(str(get_timezone() or "UTC"))}
+
+    def ignored(label: Any, raw: str) -> None:
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        notes.append(_("%(filter)s: “%(value)s” is not a valid value and was ignored.", filter=label, value=shown))
+
+    values["q"] = " ".join(args.get("q", "").split())[:Q_MAX]
+    recurring = args.get("recurring", "").strip()
+    if recurring == "active":
+        values["recurring_active"] = True
+    elif recurring:
+        ignored(_("Recurring"), recurring)
+    for name, label in (("gave_from", _("Gave from")), ("gave_to", _("Gave until"))):
+        raw = args.get(name, "").strip()
+        if raw:
+            day = _day(raw)
+            if day is None:
+                ignored(label, raw)
+            values[name] = day
+    if values.get("gave_from") and values.get("gave_to") and values["gave_from"] > values["gave_to"]:
+        notes.append(_("The period ends before it starts, so its dates were ignored."))
+        values["gave_from"] = values["gave_to"] = None
+    country = args.get("country", "").strip()
+    if country:
+        if len(country) == 2 and country.isascii() and country.isalpha():
+            values["country"] = country.upper()
+        else:
+            ignored(_("Country"), country)
+    tag = " ".join(args.get("tag", "").split())
+    if len(tag) > TAG_MAX:
+        ignored(_("Tag"), tag)
+    elif tag:
+        values["tag"] = tag
+    newsletter = args.get("newsletter", "").strip()
+    if newsletter in ("yes", "no"):
+        values["newsletter"] = newsletter == "yes"
+    elif newsletter:
+        ignored(_("Newsletter"), newsletter)
+    sort = args.get("sort", "").strip() or "last_gift"
+    if sort not in queries.SORTS:
+        ignored(_("Sort by"), sort)
+        sort = "last_gift"
+    values["sort"] = sort
+    direction = args.get("dir", "").strip()
+    if direction in ("asc", "desc"):
+        values["descending"] = direction == "desc"
+    else:
+        if direction:
+            ignored(_("Order"), direction)
+        values["descending"] = queries.DEFAULT_DESCENDING[sort]
+    return SupporterFilters(**values), notes
+
+
+def _day(raw: str) -> date | None:
+    if len(raw) != 10:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return None
+    return day if EARLIEST <= day <= LATEST else None
+
+
+def _page(args: Mapping[str, str], notes: list[str]) -> int:
+    raw = args.get("page", "").strip()
+    if not raw:
+        return 1
+    if raw.isascii() and raw.isdigit() and len(raw) <= MAX_PAGE_DIGITS and int(raw) >= 1:
+        return int(raw)
+    notes.append(_("Page “%(value)s” does not exist; showing the first page.", value=raw[:20]))
+    return 1
+
+
+# --- The list and its export -------------------------------------------------------
+
+
+@bp.get("/")
+@requires("view")
+def index() -> ResponseReturnValue:
+    """Supporters, 50 a page: search, filters and sort from the query string.
+
+    The same five queries whatever the page holds: the page (its ids, then its rows),
+    the count, which of the page's supporters give every month or year, and the tags in use.
+    """
+    filters, notes = parse_filters(request.args)
+    page = _page(request.args, notes)
+    rows = queries.supporter_page(filters, PER_PAGE, (page - 1) * PER_PAGE)
+    total = queries.count_supporters(filters)
+    args = filters.as_args()
+    pages = max(1, -(-total // PER_PAGE))
+    return render_template(
+        "dashboard/supporters/index.html",
+        supporters=rows,
+        recurring=queries.with_active_plan([row.id for row in rows]),
+        total=total,
+        page=page,
+        pages=pages,
+        first=(page - 1) * PER_PAGE + 1,
+        last=(page - 1) * PER_PAGE + len(rows),
+        prev_page=min(page - 1, pages),
+        filters=filters,
+        args=args,
+        notes=notes,
+        sort_links=_sort_links(filters, args),
+        countries=[("", _("Any country"))] + country_choices()[1:],
+        tags=_known_tags(),
+    )
+
+
+def _sort_links(filters: SupporterFilters, args: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """For each sortable column: the address that sorts by it (or flips it), and its aria-sort."""
+    links = {}
+    for key in queries.SORTS:
+        current = key == filters.sort
+        descending = not filters.descending if current else queries.DEFAULT_DESCENDING[key]
+        target: dict[str, Any] = dict(args, sort=key, dir="desc" if descending else "asc")
+        links[key] = {
+            "url": url_for(".index", **target),
+            "aria": ("descending" if filters.descending else "ascending") if current else None,
+        }
+    return links
+
+
+def _known_tags() -> list[str]:
+    """The tags in use, for the tag filter's suggestions (the tag index answers this)."""
+    return list(db.session.execute(
+        select(SupporterTag.tag).distinct().order_by(SupporterTag.tag).limit(200)
+    ).scalars())
+
+
+@bp.get("/export.csv")
+@requires("export")
+def export() -> ResponseReturnValue:
+    """The list's current filters and order as CSV, every page, streamed; audited first."""
+    filters, notes = parse_filters(request.args)
+    bom = request.args.get("bom") == "1"
+    rows = queries.export_supporters(acting_staff(), filters, ignored=notes, bom=bom)
+    return csv_response(f"supporters-{utcnow():%Y%m%d-%H%M}.csv", queries.EXPORT_COLUMNS, rows, bom=bom)
+
+
+# --- One supporter ----------------------------------------------------------------
+
+
+class ProfileForm(FlaskForm):
+    """What staff may change about a supporter."""
+
+    name = StringField(
+        _l("Full name"), filters=[strip], validators=[DataRequired(), Length(max=200), no_control_characters]
+    )
+    email = EmailField(
+        _l("E-mail"), filters=[strip],
+        validators=[DataRequired(), Length(max=254), no_control_characters, Email(_l("Enter a valid e-mail address."))],
+    )
+    country = SelectField(_l("Country"), choices=[])
+    language = SelectField(_l("Language"), choices=[])
+    address_line1 = StringField(
+        _l("Street and number"), filters=[strip], validators=[Length(max=200), no_control_characters]
+    )
+    address_line2 = StringField(
+        _l("Address, second line"), filters=[strip], validators=[Length(max=200), no_control_characters]
+    )
+    postal_code = StringField(_l("Postal code"), filters=[strip], validators=[Length(max=20), no_control_characters])
+    city = StringField(_l("City"), filters=[strip], validators=[Length(max=100), no_control_characters])
+
+    def setup(self, supporter: Supporter) -> None:
+        """Fill the choices; a value the supporter already has is always one of them."""
+        countries = country_choices()
+        if supporter.country and supporter.country not in dict(countries):
+            countries.append((supporter.country, supporter.country))
+        self.country.choices = countries
+        languages = [(code, language_name(code)) for code in current_app.config["SUPPORTERS_LOCALES"]]
+        if supporter.language not in dict(languages):
+            languages.append((supporter.language, language_name(supporter.language)))
+        self.language.choices = languages
+
+    def profile_fields(self) -> dict[str, Any]:
+        """The submitted values, by profile field."""
+        return {name: self[name].data or "" for name in edits.PROFILE_FIELDS}
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField(
+        _l("New note"), filters=[strip],
+        validators=[DataRequired(), Length(min=1, max=edits.NOTE_MAX), no_control_characters],
+    )
+
+
+class TagsForm(FlaskForm):
+    tags = StringField(_l("Change tags"), validators=[Length(max=5000), no_control_characters])
+
+
+def language_name(code: str) -> str:
+    """A language's name in the current language ("pl" -> "Polish"), or its code."""
+    try:
+        return str(Locale.parse(code).get_display_name(str(get_locale() or "en")) or code)
+    except (ValueError, TypeError):
+        return code
+
+
+def country_name(code: str | None) -> str:
+    """A country's name in the current language ("PL" -> "Poland"), or its code."""
+    if not code:
+        return ""
+    return str(Locale.parse(str(get_locale() or "en")).territories.get(code, code))
+
+
+@bp.get("/<int:supporter_id>")
+@requires("view")
+def detail(supporter_id: int) -> ResponseReturnValue:
+    """One supporter's story: profile, totals, gifts, recurring plans, consents, notes, tags."""
+    return _detail_page(fetch(Supporter, supporter_id))
+
+
+def _detail_page(
+    supporter: Supporter,
+    *,
+    profile_form: ProfileForm | None = None,
+    note_form: NoteForm | None = None,
+    tags_form: TagsForm | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    gifts = db.session.execute(
+        select(Gift, Campaign.name)
+        .outerjoin(Campaign, Campaign.id == Gift.campaign_id)
+        .where(Gift.supporter_id == supporter.id)
+        .order_by(Gift.created_at.desc(), Gift.id.desc())
+    ).all()
+    plans = db.session.execute(
+        select(RecurringPlan).where(RecurringPlan.supporter_id == supporter.id)
+        .order_by(RecurringPlan.created_at.desc(), RecurringPlan.id.desc())
+    ).scalars().all()
+    consents = db.session.execute(
+        select(Consent).where(Consent.supporter_id == supporter.id)
+        .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+    ).scalars().all()
+    notes = db.session.execute(
+        select(SupporterNote, StaffUser.email)
+        .outerjoin(StaffUser, StaffUser.id == SupporterNote.staff_user_id)
+        .where(SupporterNote.supporter_id == supporter.id)
+        .order_by(SupporterNote.created_at.desc(), SupporterNote.id.desc())
+    ).all()
+    current_consents: dict[str, Consent] = {}
+    for consent in consents:
+        current_consents.setdefault(consent.purpose, consent)
+    tags = sorted((row.tag for row in supporter.tags), key=str.casefold)
+    if profile_form is None:
+        profile_form = ProfileForm(formdata=None, obj=supporter)
+    profile_form.setup(supporter)
+    note_form = note_form or NoteForm(formdata=None)
+    tags_form = tags_form or TagsForm(formdata=None, data={"tags": ", ".join(tags)})
+    erased = supporter.anonymised_at is not None
+    town = " ".join(part for part in (supporter.postal_code, supporter.city) if part)
+    return render_template(
+        "dashboard/supporters/detail.html",
+        supporter=supporter,
+        erased=erased,
+        display_name=_("Erased supporter #%(id)s", id=supporter.id) if erased else supporter.name,
+        address=[line for line in (supporter.address_line1, supporter.address_line2, town) if line],
+        problems=[field for form in (profile_form, note_form, tags_form) for field in form if field.errors],
+        gifts=gifts,
+        plans=plans,
+        consents=consents,
+        newsletter=current_consents.get(NEWSLETTER),
+        notes=notes,
+        tags=tags,
+        recurring_active=any(plan.status is PlanStatus.ACTIVE for plan in plans),
+        profile_form=profile_form,
+        note_form=note_form,
+        tags_form=tags_form,
+        country=country_name(supporter.country),
+        language=language_name(supporter.language),
+    ), status
+
+
+def _anonymised(supporter: Supporter) -> ResponseReturnValue:
+    flash(_("This supporter's data was erased on request; it cannot be changed."), "error")
+    return _detail_page(supporter, status=409)
+
+
+def _back(supporter: Supporter) -> ResponseReturnValue:
+    return redirect(url_for(".detail", supporter_id=supporter.id), 303)
+
+
+@bp.post("/<int:supporter_id>/profile")
+@requires("write")
+def edit_profile(supporter_id: int) -> ResponseReturnValue:
+    """Change name, e-mail, country, language and postal address; audited with old and new values."""
+    supporter = fetch(Supporter, supporter_id)
+    if supporter.anonymised_at is not None:
+        return _anonymised(supporter)
+    form = ProfileForm()
+    form.setup(supporter)
+    if not form.validate_on_submit():
+        return _detail_page(supporter, profile_form=form, status=400)
+    try:
+        changes = edits.update_profile(acting_staff(), supporter, **form.profile_fields())
+    except Refused as refused:
+        show_refusal(form, refused)
+        return _detail_page(supporter, profile_form=form, status=400)
+    if not changes:
+        flash(_("Nothing was changed."))
+        return _back(supporter)
+    flash(_("The profile was saved."), "success")
+    return _back(supporter)
+
+
+@bp.post("/<int:supporter_id>/notes")
+@requires("write")
+def add_note(supporter_id: int) -> ResponseReturnValue:
+    """Add a note signed by the staff member; audited."""
+    supporter = fetch(Supporter, supporter_id)
+    if supporter.anonymised_at is not None:
+        return _anonymised(supporter)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        return _detail_page(supporter, note_form=form, status=400)
+    try:
+        edits.add_note(acting_staff(), supporter, form.body.data or "")
+    except Refused as refused:
+        show_refusal(form, refused)
+        return _detail_page(supporter, note_form=form, status=400)
+    flash(_("The note was added."), "success")
+    return _back(supporter)
+
+
+@bp.post("/<int:supporter_id>/tags")
+@requires("write")
+def set_tags(supporter_id: int) -> ResponseReturnValue:
+    """Replace the supporter's tags with the comma-separated list; audited with old and new tags."""
+    supporter = fetch(Supporter, supporter_id)
+    if supporter.anonymised_at is not None:
+        return _anonymised(supporter)
+    form = TagsForm()
+    if not form.validate_on_submit():
+        return _detail_page(supporter, tags_form=form, status=400)
+    try:
+        added, removed = edits.set_tags(acting_staff(), supporter, split_tags(form.tags.data or ""))
+    except Refused as refused:
+        show_refusal(form, refused)
+        return _detail_page(supporter, tags_form=form, status=400)
+    if not added and not removed:
+        flash(_("Nothing was changed."))
+        return _back(supporter)
+    flash(_("The tags were saved."), "success")
+    return _back(supporter)

@@ -1,0 +1,1 @@
+"""Staff accounts and sessions, signing in, and the dashboard's staff and audit-log pages."""

@@ -1,0 +1,83 @@
+"""Staff sessions: one row per login, so that logging out, idle and absolute
+timeouts and deactivation really end a session (a signed cookie alone cannot be
+taken back). The cookie holds a random token; the database only its hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app, request
+from sqlalchemy import update
+
+from supporters.extensions import db
+from supporters.lib import audit
+from supporters.models import StaffSession, StaffUser, utcnow
+
+#: how often last_seen_at is written: not on every request
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(user: StaffUser) -> str:
+    """Open a new session for `user`, audit the sign-in, and return its token (flushes)."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(StaffSession(token_hash=_hash(token), staff_user_id=user.id,
+                                user_agent=request.headers.get("User-Agent", "")[:300]))
+    user.session_token = token
+    user.last_login_at = utcnow()
+    db.session.flush()
+    audit.record(user, "staff.login", "staff_user", user.id)
+    return token
+
+
+def end_session(user: StaffUser) -> None:
+    """End the session this request runs in and audit the sign-out (flushes)."""
+    audit.record(user, "staff.logout", "staff_user", user.id)
+    if user.session_token:
+        db.session.execute(
+            update(StaffSession).where(StaffSession.token_hash == _hash(user.session_token),
+                                       StaffSession.ended_at.is_(None)).values(ended_at=utcnow())
+        )
+        db.session.flush()
+
+
+def end_all_sessions(user: StaffUser) -> int:
+    """End every session of `user` (deactivation, new password); returns how many."""
+    result = db.session.execute(
+        update(StaffSession).where(StaffSession.staff_user_id == user.id, StaffSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
+    db.session.flush()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def load_staff(user_id: str) -> StaffUser | None:
+    """Flask-Login's user loader: the account of a live session, or None.
+
+    A session is live when it was not ended, the account is active, it was used
+    within STAFF_IDLE_MINUTES, and it began within STAFF_ABSOLUTE_HOURS.
+    """
+    staff_id, _, token = user_id.partition(":")
+    if not staff_id.isdigit() or not token:
+        return None
+    record = db.session.get(StaffSession, _hash(token))
+    if record is None or record.ended_at is not None or record.staff_user_id != int(staff_id):
+        return None
+    now = utcnow()
+    idle = timedelta(minutes=current_app.config["STAFF_IDLE_MINUTES"])
+    absolute = timedelta(hours=current_app.config["STAFF_ABSOLUTE_HOURS"])
+    if now - record.last_seen_at > idle or now - record.created_at > absolute:
+        record.ended_at = now  # committed with the request (a redirect to sign in)
+        return None
+    user = db.session.get(StaffUser, record.staff_user_id)
+    if user is None or not user.active:
+        return None
+    if now - record.last_seen_at > TOUCH_EVERY:
+        record.last_seen_at = now  # committed with the request; an error page's rollback only shortens the window
+    user.session_token = token
+    return user

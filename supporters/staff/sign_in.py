@@ -1,0 +1,93 @@
+"""/login and /logout for staff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from supporters.extensions import db, limiter
+from supporters.lib.forms import no_control_characters
+from supporters.models import StaffUser, normalise_email
+from supporters.models.staff import check_unknown_password
+from supporters.staff import sessions
+
+bp = Blueprint("dashboard_auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=320), no_control_characters])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)])
+
+
+def _login_limit() -> str:
+    return str(current_app.config["LOGIN_LIMIT"])
+
+
+def _account_key() -> str:
+    return "login:" + normalise_email(request.form.get("email", ""))[:320]
+
+
+def _failed(response: Any) -> bool:
+    """Only failed tries count towards the limits."""
+    return bool(response.status_code != 303)
+
+
+def _too_many() -> str:
+    return _("Too many failed sign-in attempts. Please wait 15 minutes and try again.")
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/dashboard") and "//" not in target and "\\" not in target:
+        return target
+    return url_for("dashboard.overview")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed, error_message=_too_many)
+@limiter.limit(_login_limit, methods=["POST"], key_func=_account_key, deduct_when=_failed, error_message=_too_many)
+def login() -> ResponseReturnValue:
+    """Sign in with e-mail and password; a new session each time."""
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.overview"))
+    form = LoginForm()
+    if not form.validate_on_submit():
+        return render_template("dashboard/login.html", form=form), 400 if request.method == "POST" else 200
+    user = db.session.execute(
+        select(StaffUser).filter_by(email=normalise_email(form.email.data or ""))
+    ).scalar_one_or_none()
+    password = form.password.data or ""
+    valid = user.check_password(password) if user else check_unknown_password(password)
+    if not valid or user is None or not user.active:
+        form.password.errors = [_("The e-mail or password is not right.")]
+        return render_template("dashboard/login.html", form=form), 401
+    session.clear()  # nothing from before the login survives into the new session
+    sessions.start_session(user)
+    login_user(user)
+    return redirect(_safe_next(request.args.get("next")), 303)
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """End this session for good, not just forget the cookie."""
+    if current_user.is_authenticated:
+        sessions.end_session(current_user._get_current_object())
+    logout_user()
+    session.clear()
+    return redirect(url_for("dashboard_auth.login"), 303)

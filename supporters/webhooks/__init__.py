@@ -1,1 +1,0 @@
-"""Stripe webhooks: verify, record once, hand to the rules of giving."""
