@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from supporters.models import (  # noqa: E402
-    derived,  # noqa: E402
+    derived,
+    net_base,
     normalise_email,
     sort_key,
 )
@@ -149,7 +150,7 @@ def generate(supporters: int, gifts: int, now: datetime, seed: int = 20261127) -
                 False, when - timedelta(minutes=2), when,
             ))
             if status in COUNTED:
-                counted.append((when, base * (amount - refunded) // amount))
+                counted.append((when, net_base(base, amount, refunded)))
 
         if rng.random() < monthly_share:
             plan_id += 1

@@ -135,12 +135,12 @@ def db(app: Flask) -> Iterator[object]:
 
 
 @pytest.fixture
-def client(app: Flask, db: object):  # noqa: ANN201 - FlaskClient
+def client(app: Flask, db: object):
     return app.test_client()
 
 
 @pytest.fixture
-def cli(app: Flask, db: object):  # noqa: ANN201 - FlaskCliRunner
+def cli(app: Flask, db: object):
     return app.test_cli_runner()
 
 

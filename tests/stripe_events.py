@@ -45,7 +45,7 @@ def gift_metadata(gift_id: int | None, plan_id: int | None = None) -> dict[str, 
 # --- The envelope ------------------------------------------------------------------
 
 
-def event(type: str, obj: Obj, id: str | None = None, livemode: bool = False, created: int | None = None) -> Obj:  # noqa: A002
+def event(type: str, obj: Obj, id: str | None = None, livemode: bool = False, created: int | None = None) -> Obj:
     """A Stripe event wrapping `obj` (an object built below)."""
     return {
         "id": id or new_id("evt"),
@@ -75,7 +75,7 @@ def checkout_session(
     customer: str | None = None,
     *,
     plan_id: int | None = None,
-    id: str | None = None,  # noqa: A002
+    id: str | None = None,
     amount_total: int = 5000,
     currency: str = "pln",
     status: str | None = None,
@@ -112,7 +112,7 @@ def payment_intent(
     gift_id: int | None,
     status: str,
     *,
-    id: str | None = None,  # noqa: A002
+    id: str | None = None,
     latest_charge: str | None = None,
     customer: str | None = None,
     amount: int = 5000,
@@ -274,7 +274,7 @@ def legacy_invoice(
 
 
 def subscription(
-    id: str,  # noqa: A002
+    id: str,
     status: str,
     metadata: Obj | None = None,
     cancellation_details: Obj | None = None,
@@ -330,7 +330,7 @@ def subscription(
 
 
 def charge(
-    id: str,  # noqa: A002
+    id: str,
     payment_intent: str | None,
     amount: int,
     amount_refunded: int,
@@ -363,7 +363,7 @@ def dispute(
     payment_intent: str | None,
     status: str,
     *,
-    id: str | None = None,  # noqa: A002
+    id: str | None = None,
     amount: int = 5000,
     currency: str = "pln",
     reason: str = "fraudulent",

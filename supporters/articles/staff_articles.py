@@ -22,7 +22,6 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -44,6 +43,7 @@ from supporters.campaigns.staff_campaigns import slug_shaped
 from supporters.dashboard.access import acting_staff, can, fetch, requires
 from supporters.extensions import db
 from supporters.lib.forms import no_control_characters, strip
+from supporters.lib.i18n import current_locale
 from supporters.lib.tags import split_tags
 from supporters.models import Article, Campaign, WidgetStat, utcnow
 
@@ -121,12 +121,12 @@ def format_rate(rate: Decimal | None) -> str:
     """A rate as a percentage with one decimal in the page's language; "—" when there is none."""
     if rate is None:
         return "—"
-    return format_percent(rate, "#,##0.0%", locale=str(get_locale() or "en"))
+    return format_percent(rate, "#,##0.0%", locale=current_locale())
 
 
 def format_number(value: int) -> str:
     """A count with the page language's digit grouping."""
-    return format_decimal(value, locale=str(get_locale() or "en"))
+    return format_decimal(value, locale=current_locale())
 
 
 def _period() -> tuple[date, date, str | None]:

@@ -16,7 +16,6 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -46,6 +45,7 @@ from supporters.giving.forms import FREQUENCIES
 from supporters.lib import money
 from supporters.lib.errors import Refused
 from supporters.lib.forms import no_control_characters, strip
+from supporters.lib.i18n import current_locale
 from supporters.models import AppealVariant, Campaign, Frequency
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -59,10 +59,6 @@ PRESETS_MAX = 8
 WEIGHT_MAX = 100
 #: amounts are separated by ";", a line break, or "," followed by a space: "25,50" stays one amount
 PRESET_SEPARATOR = re.compile(r";|\n|,(?=\s)")
-
-
-def _locale() -> str:
-    return str(get_locale() or "en")
 
 
 def slug_shaped(_form: Any, field: Any) -> None:
@@ -92,8 +88,8 @@ def parse_presets(text: str, currency: str) -> list[int]:
             raise ValidationError(_("“%(amount)s”: %(reason)s", amount=piece, reason=_(exc.template, **exc.params))) from None
         if not low <= amount <= high:
             raise ValidationError(_("Each amount must be between %(low)s and %(high)s.",
-                                    low=money.format_amount(low, currency, _locale()),
-                                    high=money.format_amount(high, currency, _locale())))
+                                    low=money.format_amount(low, currency, current_locale()),
+                                    high=money.format_amount(high, currency, current_locale())))
         if amount not in amounts:
             amounts.append(amount)
     return amounts
@@ -104,7 +100,7 @@ def presets_text(amounts: list[int], currency: str) -> str:
     exponent = money.minor_unit_exponent(currency)
     return ", ".join(
         str(amount // 10**exponent) if amount % 10**exponent == 0
-        else money.format_amount_plain(amount, currency, _locale()).replace("\u00a0", "").replace(" ", "")
+        else money.format_amount_plain(amount, currency, current_locale()).replace("\u00a0", "").replace(" ", "")
         for amount in amounts
     )
 
@@ -117,7 +113,7 @@ class CampaignForm(FlaskForm):
     goal_amount = StringField(_l("Goal"), filters=[strip], validators=[Length(max=40), no_control_characters])
     goal_currency = SelectField(_l("Goal currency"), choices=[])
     default_frequency = SelectField(_l("Frequency chosen at first"),
-                                    choices=[SelectChoice(value, label) for value, label in FREQUENCIES],
+                                    choices=FREQUENCIES,
                                     default=Frequency.ONE_TIME.value)
     appeal_heading = StringField(_l("Appeal heading"), filters=[strip],
                                  validators=[Length(max=HEADING_MAX), no_control_characters])

@@ -155,7 +155,7 @@ def overview(now: datetime | None = None, months: int = 12) -> Overview:
 
     twelve_months = datetime.strptime(_months_back(now, 12)[0], "%Y-%m").date()
     top_campaigns = _top("campaign", twelve_months)
-    names = {campaign_id: name for campaign_id, name in db.session.execute(
+    names = {row.id: row.name for row in db.session.execute(
         select(Campaign.id, Campaign.name).where(Campaign.id.in_([int(key) for key, _ in top_campaigns]))
     )}
     report.top_campaigns = [(names[int(key)], amount) for key, amount in top_campaigns if int(key) in names]

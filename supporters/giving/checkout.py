@@ -50,7 +50,7 @@ def minimum_gift(currency: str) -> int:
 def maximum_gift(currency: str) -> int:
     """The largest online gift in `currency`, in minor units (SUPPORTERS_MAX_GIFT units)."""
 
-    return int(current_app.config["SUPPORTERS_MAX_GIFT"]) * 10 ** minor_unit_exponent(currency)
+    return int(current_app.config["SUPPORTERS_MAX_GIFT"]) * int(10 ** minor_unit_exponent(currency))
 
 
 def estimate_fee(amount_minor: int, currency: str) -> int:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
-from babel import Locale
 from flask import current_app
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -20,18 +17,20 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 from supporters.giving import checkout
 from supporters.lib import money
+from supporters.lib.forms import choices, country_choices, no_control_characters, strip
+from supporters.lib.i18n import current_locale
 from supporters.models import Frequency
 
-FREQUENCIES = [
+FREQUENCIES = choices([
     (Frequency.ONE_TIME.value, _l("Once")),
     (Frequency.MONTHLY.value, _l("Monthly")),
     (Frequency.YEARLY.value, _l("Yearly")),
-]
-DEDICATIONS = [("", _l("No dedication")), ("honour", _l("In honour of")), ("memory", _l("In memory of"))]
+])
+DEDICATIONS = choices([("", _l("No dedication")), ("honour", _l("In honour of")), ("memory", _l("In memory of"))])
 OTHER = "other"
 NEWSLETTER_WORDING = _l(
     "Yes, send me occasional e-mails about your work and how my gift helps. "
@@ -39,61 +38,33 @@ NEWSLETTER_WORDING = _l(
 )
 
 
-def _strip(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
-
-
-def no_control_characters(_form: Any, field: Any) -> None:
-    """Refuse invisible control characters (NUL and friends) that no person types."""
-    allowed = "\n\r\t" if isinstance(field, TextAreaField) else ""
-    if isinstance(field.data, str) and any(
-        unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in field.data
-    ):
-        raise ValidationError(_l("This contains characters we cannot accept."))
-
-
-#: two-letter codes CLDR names that are not countries (EU, UN, "Unknown Region"…)
-#: or are only reserved in ISO 3166 (Ascension, Canary Islands…)
-NOT_COUNTRIES = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB", "ZZ"}
-
-
-def country_choices() -> list[tuple[str, str]]:
-    """Countries in the current language, sorted by name."""
-    locale = Locale.parse(str(get_locale() or "en"))
-    names = {
-        code: name for code, name in locale.territories.items()
-        if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
-    }
-    return [("", str(_l("Choose a country")))] + sorted(names.items(), key=lambda item: item[1])
-
-
 class DonationForm(FlaskForm):
     """A gift: how often, how much, in which currency, and who gives it."""
 
     frequency = RadioField(_l("How often"), choices=FREQUENCIES, default=Frequency.ONE_TIME.value)
     amount_choice = RadioField(_l("Amount"), choices=[], validators=[Optional()])
-    custom_amount = StringField(_l("Your own amount"), filters=[_strip], validators=[Length(max=40), no_control_characters])
+    custom_amount = StringField(_l("Your own amount"), filters=[strip], validators=[Length(max=40), no_control_characters])
     currency = SelectField(_l("Currency"), choices=[])
     shown_currency = HiddenField()
     email = EmailField(
         _l("E-mail"),
-        filters=[_strip],
+        filters=[strip],
         validators=[DataRequired(_l("Enter your e-mail address, so we can send a receipt.")),
                     Length(max=254), no_control_characters, Email(_l("Enter a valid e-mail address."))],
     )
     name = StringField(
-        _l("Full name"), filters=[_strip],
+        _l("Full name"), filters=[strip],
         validators=[DataRequired(_l("Enter your name.")), Length(max=200), no_control_characters],
     )
     country = SelectField(_l("Country"), choices=[], validators=[Optional()])
-    address_line1 = StringField(_l("Street and number"), filters=[_strip], validators=[Length(max=200), no_control_characters])
-    address_line2 = StringField(_l("Address, second line"), filters=[_strip], validators=[Length(max=200), no_control_characters])
-    postal_code = StringField(_l("Postal code"), filters=[_strip], validators=[Length(max=20), no_control_characters])
-    city = StringField(_l("City"), filters=[_strip], validators=[Length(max=100), no_control_characters])
+    address_line1 = StringField(_l("Street and number"), filters=[strip], validators=[Length(max=200), no_control_characters])
+    address_line2 = StringField(_l("Address, second line"), filters=[strip], validators=[Length(max=200), no_control_characters])
+    postal_code = StringField(_l("Postal code"), filters=[strip], validators=[Length(max=20), no_control_characters])
+    city = StringField(_l("City"), filters=[strip], validators=[Length(max=100), no_control_characters])
     anonymous = BooleanField(_l("Make my gift anonymous"))
     dedication_kind = SelectField(_l("Dedicate this gift"), choices=DEDICATIONS, validators=[Optional()])
-    dedication = StringField(_l("Name of the person"), filters=[_strip], validators=[Length(max=200), no_control_characters])
-    comment = TextAreaField(_l("Comment (optional)"), filters=[_strip], validators=[Length(max=500), no_control_characters])
+    dedication = StringField(_l("Name of the person"), filters=[strip], validators=[Length(max=200), no_control_characters])
+    comment = TextAreaField(_l("Comment (optional)"), filters=[strip], validators=[Length(max=500), no_control_characters])
     newsletter = BooleanField(NEWSLETTER_WORDING)
     covers_fee = BooleanField(_l("I'll cover the processing fee"))
     campaign = HiddenField()
@@ -111,14 +82,15 @@ class DonationForm(FlaskForm):
     def setup(self, presets: list[int]) -> None:
         """Fill the choices that depend on the configuration and the campaign."""
         currencies = current_app.config["SUPPORTERS_CURRENCIES"]
-        self.currency.choices = [(code, code) for code in currencies]
+        self.currency.choices = choices((code, code) for code in currencies)
         shown = self.shown_currency.data if self.shown_currency.data in currencies else self.currency.data
         if shown not in currencies:
             shown = currencies[0]
-        locale = str(get_locale() or "en")
-        self.amount_choice.choices = [(str(amount), money.format_amount(amount, shown, locale)) for amount in presets]
-        self.amount_choice.choices.append((OTHER, str(_l("Other amount"))))
-        self.country.choices = country_choices()
+        locale = current_locale()
+        self.amount_choice.choices = choices(
+            [*((str(amount), money.format_amount(amount, shown, locale)) for amount in presets),
+             (OTHER, str(_l("Other amount")))])
+        self.country.choices = choices(country_choices())
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
@@ -128,7 +100,7 @@ class DonationForm(FlaskForm):
         amount = self._amount(currency)
         if amount is not None:
             low, high = checkout.minimum_gift(currency), checkout.maximum_gift(currency)
-            locale = str(get_locale() or "en")
+            locale = current_locale()
             if amount < low:
                 self._amount_error(_("The smallest gift we can accept online is %(amount)s.",
                                       amount=money.format_amount(low, currency, locale)))

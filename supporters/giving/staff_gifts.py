@@ -44,6 +44,7 @@ from supporters.lib import exporting, money
 from supporters.lib.dates import in_order, org_today, swapped_note
 from supporters.lib.errors import Refused
 from supporters.lib.forms import (
+    choices,
     has_control_characters,
     no_control_characters,
     strip,
@@ -270,7 +271,7 @@ class RefundForm(FlaskForm):
         _l("Amount to refund"), filters=[strip],
         validators=[DataRequired(_l("Enter an amount to refund.")), Length(max=40), no_control_characters],
     )
-    reason = SelectField(_l("Reason"), choices=list(REASON_LABELS.items()),
+    reason = SelectField(_l("Reason"), choices=choices(REASON_LABELS.items()),
                          validators=[DataRequired(_l("Choose a reason for the refund."))])
     note = TextAreaField(_l("Note"), filters=[strip], validators=[Length(max=500), no_control_characters])
     #: the refunded total the form was shown with: a second copy of the form then refunds nothing
@@ -384,11 +385,11 @@ class OfflineGiftForm(FlaskForm):
     amount = StringField(_l("Amount received"), filters=[strip],
                          validators=[DataRequired(_l("Enter the amount received.")), Length(max=40), no_control_characters])
     currency = SelectField(_l("Currency"), choices=[])
-    method = SelectField(_l("How it arrived"), choices=[
+    method = SelectField(_l("How it arrived"), choices=choices([
         (GiftMethod.BANK_TRANSFER.value, _l("Bank transfer")),
         (GiftMethod.CHEQUE.value, _l("Cheque")),
         (GiftMethod.CASH.value, _l("Cash")),
-    ])
+    ]))
     received_on = DateField(_l("Date received"), validators=[DataRequired(_l("Enter the date the money arrived."))])
     reference = StringField(_l("Reference (transfer title, cheque number)"), filters=[strip],
                             validators=[Length(max=200), no_control_characters])
@@ -400,9 +401,9 @@ class OfflineGiftForm(FlaskForm):
 
 def _offline_form() -> OfflineGiftForm:
     form = OfflineGiftForm()
-    form.currency.choices = [(code, code) for code in current_app.config["SUPPORTERS_CURRENCIES"]]
+    form.currency.choices = choices((code, code) for code in current_app.config["SUPPORTERS_CURRENCIES"])
     campaigns = db.session.execute(sa.select(Campaign.id, Campaign.name).order_by(Campaign.name)).all()
-    form.campaign_id.choices = [("", _("No campaign"))] + [(str(cid), name) for cid, name in campaigns]
+    form.campaign_id.choices = choices([("", _("No campaign")), *((str(cid), name) for cid, name in campaigns)])
     return form
 
 

@@ -206,7 +206,7 @@ def _invoice_payment_intent(invoice: Obj) -> str | None:
 def invoice_paid(invoice: Obj) -> str:
     invoice_id = _id(invoice.get("id"))
     subscription_id, metadata = _subscription_of(invoice)
-    if not invoice_id or not subscription_id and not metadata:
+    if not invoice_id or (not subscription_id and not metadata):
         return "ignored: not a subscription invoice"
     plan = plans.plan_for_subscription(subscription_id, metadata)
     if plan is None:

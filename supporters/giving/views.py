@@ -19,7 +19,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import format_decimal, get_locale
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -28,6 +28,7 @@ from supporters.giving import checkout
 from supporters.giving.forms import NEWSLETTER_WORDING, OTHER, DonationForm
 from supporters.lib import money
 from supporters.lib.forms import whole_number
+from supporters.lib.i18n import current_locale
 from supporters.lib.transactions import commit_now
 from supporters.models import (
     Campaign,
@@ -117,7 +118,7 @@ def _prefill(form: DonationForm, campaign: Campaign | None) -> None:
         form.amount_choice.data = str(amount)
     elif amount is not None:
         form.amount_choice.data = OTHER
-        form.custom_amount.data = money.format_amount_plain(amount, form.currency.data, str(get_locale() or "en"))
+        form.custom_amount.data = money.format_amount_plain(amount, form.currency.data, current_locale())
     else:
         form.amount_choice.data = str(presets[min(1, len(presets) - 1)])
     form.campaign.data = campaign.slug if campaign else ""
@@ -132,10 +133,8 @@ def _render(form: DonationForm, campaign: Campaign | None, status: int = 200) ->
     sample = form.amount_minor or _first_amount(form) or checkout.minimum_gift(currency)
     fee = {
         "percent": format_decimal(Decimal(current_app.config["SUPPORTERS_FEE_PERCENT"])),
-        "percent_raw": current_app.config["SUPPORTERS_FEE_PERCENT"],
-        "fixed": {code: amount for code, amount in current_app.config["SUPPORTERS_FEE_FIXED"].items()},
-        "example": money.format_amount(checkout.estimate_fee(sample, currency), currency, str(get_locale() or "en")),
-        "on": money.format_amount(sample, currency, str(get_locale() or "en")),
+        "example": money.format_amount(checkout.estimate_fee(sample, currency), currency, current_locale()),
+        "on": money.format_amount(sample, currency, current_locale()),
     }
     return render_template("donate/form.html", form=form, campaign=campaign, fee=fee), status
 
@@ -180,7 +179,7 @@ def start() -> ResponseReturnValue:
         currency=form.currency.data,
         frequency=Frequency(form.frequency.data),
         submission_id=(form.submission_id.data or "")[:64],
-        language=str(get_locale() or "en"),
+        language=current_locale(),
         campaign_id=campaign.id if campaign else None,
         # Optional() lets a blank-looking choice ("\x1e" is whitespace to Python) through unchecked.
         country=(form.country.data or "").strip() or None,

@@ -52,7 +52,7 @@ def country_choices() -> list[tuple[str, str]]:
         code: name for code, name in locale.territories.items()
         if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
     }
-    return [("", str(_l("Choose a country")))] + sorted(names.items(), key=lambda item: item[1])
+    return [("", str(_l("Choose a country"))), *sorted(names.items(), key=lambda item: item[1])]
 
 
 def whole_number(raw: str | None, max_digits: int = 11) -> int | None:

@@ -159,7 +159,7 @@ def parse_amount(text: str, currency: str) -> int:
     # Python's int-from-string digit limit).
     if len(digits) + exponent > len(str(MAX_AMOUNT_MINOR)):
         raise MoneyError("That amount is too large.")
-    minor = int(digits or "0") * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
+    minor = int(digits or "0") * int(10**exponent) + int(fraction.ljust(exponent, "0") or "0")
     if minor == 0:
         raise MoneyError("The amount must be more than zero.")
     if minor > MAX_AMOUNT_MINOR:
@@ -218,7 +218,7 @@ def to_minor(value: Decimal | int, currency: str) -> int:
     if isinstance(value, Decimal) and not value.is_finite():
         raise MoneyError("The amount must be a number.")
     numerator, denominator = value.as_integer_ratio()
-    scaled = numerator * 10**exponent
+    scaled = numerator * int(10**exponent)
     if scaled % denominator:
         raise _decimals_error(currency, exponent)
     return scaled // denominator

@@ -53,7 +53,7 @@ def _worker_round(limit: int, backend: Backend) -> SendReport:
     # The long-running worker outlives a database restart: log, and try again next round.
     try:
         return send_due(limit=limit, backend=backend)
-    except Exception:  # noqa: BLE001
+    except Exception:
         db.session.rollback()
         log.exception("e-mail worker round failed")
         return SendReport()

@@ -97,7 +97,7 @@ def send_due(now: datetime | None = None, limit: int = 50, backend: Backend | No
             break
         try:
             deliver(email, build_message(email, now))
-        except Exception as exc:  # noqa: BLE001 - any failure must leave the message queued
+        except Exception as exc:
             email.attempts += 1
             email.last_error = _describe(exc)
             email.send_after = now + backoff(email.attempts)

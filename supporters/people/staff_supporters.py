@@ -19,7 +19,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale, get_timezone
+from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -32,11 +32,13 @@ from supporters.extensions import db
 from supporters.lib.errors import Refused
 from supporters.lib.exporting import csv_response
 from supporters.lib.forms import (
+    choices,
     country_choices,
     no_control_characters,
     show_refusal,
     strip,
 )
+from supporters.lib.i18n import current_locale
 from supporters.lib.tags import TAG_MAX, split_tags
 from supporters.models import (
     Campaign,
@@ -175,7 +177,7 @@ def index() -> ResponseReturnValue:
         args=args,
         notes=notes,
         sort_links=_sort_links(filters, args),
-        countries=[("", _("Any country"))] + country_choices()[1:],
+        countries=[("", _("Any country")), *country_choices()[1:]],
         tags=_known_tags(),
     )
 
@@ -240,11 +242,11 @@ class ProfileForm(FlaskForm):
         countries = country_choices()
         if supporter.country and supporter.country not in dict(countries):
             countries.append((supporter.country, supporter.country))
-        self.country.choices = countries
+        self.country.choices = choices(countries)
         languages = [(code, language_name(code)) for code in current_app.config["SUPPORTERS_LOCALES"]]
         if supporter.language not in dict(languages):
             languages.append((supporter.language, language_name(supporter.language)))
-        self.language.choices = languages
+        self.language.choices = choices(languages)
 
     def profile_fields(self) -> dict[str, Any]:
         """The submitted values, by profile field."""
@@ -265,7 +267,7 @@ class TagsForm(FlaskForm):
 def language_name(code: str) -> str:
     """A language's name in the current language ("pl" -> "Polish"), or its code."""
     try:
-        return str(Locale.parse(code).get_display_name(str(get_locale() or "en")) or code)
+        return str(Locale.parse(code).get_display_name(current_locale()) or code)
     except (ValueError, TypeError):
         return code
 
@@ -274,7 +276,7 @@ def country_name(code: str | None) -> str:
     """A country's name in the current language ("PL" -> "Poland"), or its code."""
     if not code:
         return ""
-    return str(Locale.parse(str(get_locale() or "en")).territories.get(code, code))
+    return str(Locale.parse(current_locale()).territories.get(code, code))
 
 
 @bp.get("/<int:supporter_id>")

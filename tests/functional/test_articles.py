@@ -207,7 +207,7 @@ def test_article_page_shows_its_parts_in_reading_order(client: Any) -> None:
         '<a href="/articles/?tag=energy" rel="tag">energy</a>',
     ]
     positions = [page.find(part) for part in parts]
-    assert -1 not in positions, [part for part, at in zip(parts, positions) if at == -1]
+    assert -1 not in positions, [part for part, at in zip(parts, positions, strict=False) if at == -1]
     assert positions == sorted(positions)
 
 

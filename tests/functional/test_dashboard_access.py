@@ -77,7 +77,7 @@ def test_role_route_matrix(app: Flask, db: Any, client: Any, role: str) -> None:
             ok = response.status_code == 403
         else:
             expected = "allowed (not 403, not a sign-in redirect, no server error)"
-            ok = response.status_code not in (302, 403) and response.status_code < 500 or (
+            ok = (response.status_code not in (302, 403) and response.status_code < 500) or (
                 response.status_code in (302, 303) and "/login" not in response.headers.get("Location", ""))
         assert ok, f"{role} {method} {url}: expected {expected}, got {response.status_code}"
         checked += 1
@@ -95,7 +95,7 @@ def test_a_viewer_cannot_reach_write_export_or_staff_pages_by_guessing(app: Flas
 def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, db: Any, client: Any) -> None:
     missing = dict.fromkeys(["supporter_id", "gift_id", "plan_id", "campaign_id", "article_id", "staff_id"], 999_999)
     factories.sign_in(client, factories.staff("admin"))
-    for endpoint, rule, method in dashboard_routes(app):
+    for _endpoint, rule, method in dashboard_routes(app):
         if "<" in rule and method == "GET":
             assert client.get(url_for_rule(rule, missing)).status_code == 404, rule
 

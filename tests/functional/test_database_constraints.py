@@ -113,9 +113,9 @@ def test_subscription_id_is_unique(db: Any) -> None:
 
 
 def test_staff_role_is_from_the_fixed_set(db: Any) -> None:
-    refused(db, raw_insert("staff_user", dict(
-        email="x@example.org", password_hash="x", role="owner", active=True,
-        created_at=sa.func.now(), updated_at=sa.func.now())))
+    refused(db, raw_insert("staff_user", {
+        "email": "x@example.org", "password_hash": "x", "role": "owner", "active": True,
+        "created_at": sa.func.now(), "updated_at": sa.func.now()}))
 
 
 def test_gift_must_belong_to_an_existing_supporter(db: Any) -> None:

@@ -36,7 +36,7 @@ def memory_mail(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Em
     outbox.sent_messages.clear()
 
 
-def paid_gift(receipt_number: str | None = "2026-000001", **fields: Any):  # noqa: ANN201 - Gift
+def paid_gift(receipt_number: str | None = "2026-000001", **fields: Any):
     fields.setdefault("paid_at", PAID)
     gift = factories.paid_gift(fields.pop("owner", None), **fields)
     gift.receipt_number = receipt_number

@@ -136,7 +136,7 @@ def test_includable_fields_are_not_in_stripes_default_object(kind: str, path: st
 
 
 @pytest.fixture
-def deliver(client: Any, app: Flask, db: Any):  # noqa: ANN201
+def deliver(client: Any, app: Flask, db: Any):
     """Wrap a Stripe object in Stripe's own event envelope, sign it and POST it; return the outcome."""
     secret = gateway().webhook_secret
 

@@ -39,7 +39,7 @@ def csrf_token(page: str) -> str:
 def start_gift(client: FlaskClient, frequency: str = "one_time", amount: str = "50", email: str = "ewa@example.org") -> str:
     """Fill in the donation form and return the local payment page it leads to."""
     page = client.get(f"/donate/?amount={amount}&frequency={frequency}&article=baltic-grid").get_data(as_text=True)
-    fields = {name: value for name, value in re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*type="hidden"[^>]*value="([^"]*)"', page)}
+    fields = dict(re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*type="hidden"[^>]*value="([^"]*)"', page))
     fields.update(re.findall(r'<input[^>]*type="hidden"[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', page))
     fields.update({"csrf_token": csrf_token(page), "frequency": frequency, "amount_choice": "other",
                    "custom_amount": amount, "currency": "PLN", "email": email, "name": "Ewa Zielińska"})

@@ -214,7 +214,7 @@ def test_a_leading_zero_group_is_never_thousands():
 
 
 def test_zero_decimal_currencies_refuse_any_decimals():
-    with pytest.raises(MoneyError, match="^JPY amounts have no decimal places.$"):
+    with pytest.raises(MoneyError, match=r"^JPY amounts have no decimal places\.$"):
         parse_amount("500.5", "JPY")
 
 

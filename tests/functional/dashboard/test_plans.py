@@ -178,3 +178,15 @@ def test_a_viewer_may_look_but_not_cancel(client: Any, db: Any, gateway: FakeGat
     assert gateway.canceled == []
     db.session.refresh(row)
     assert row.status is PlanStatus.ACTIVE
+
+
+def test_the_overview_and_the_plans_pages_show_the_same_monthly_income(client: Any, db: Any, fundraiser: Any) -> None:
+    """Two yearly plans of PLN 100.02: each brings 8.335, rounded half up to 8.34, so PLN 16.68
+    a month on the overview, the plans list and (8.34 each) a plan's page; once the overview
+    divided the sum (16.67) and the plans page rounded per plan (16.68)."""
+    first = plan(amount_minor=10002, interval="year")
+    plan(amount_minor=10002, interval="year")
+    assert monthly_income(RecurringPlan.status == PlanStatus.ACTIVE) == {"PLN": 1668}
+    assert "PLN16.68" in page(client, "/dashboard/")
+    assert "PLN16.68" in page(client, "/dashboard/plans/")
+    assert "PLN8.34" in page(client, f"/dashboard/plans/{first.id}")
