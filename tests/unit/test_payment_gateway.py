@@ -141,3 +141,32 @@ def test_the_type_check_catches_a_misspelt_checkout_parameter(tmp_path: Path) ->
     )
     result = _mypy(str(wrong))
     assert result.returncode != 0 and "submit_typo" in result.stdout
+
+
+def test_the_test_fakes_are_full_payment_gateways() -> None:
+    """tests/fakes.py assigns a FakeGateway to a PaymentGateway; mypy checks it, strictly."""
+    result = _mypy("tests/fakes.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("real", "drifted", "member"),
+    [
+        pytest.param("def cancel_subscription(self, subscription_id: str) -> None:",
+                     "def cancel_subscription(self, subscription_id: str, at_period_end: bool) -> None:",
+                     "cancel_subscription", id="changed-signature"),
+        pytest.param("def payment_reference(", "def payment_ref(", "payment_reference", id="missing-member"),
+    ],
+)
+def test_the_type_check_catches_a_fake_that_drifts_from_the_gateway(
+    tmp_path: Path, real: str, drifted: str, member: str
+) -> None:
+    source = (ROOT / "tests" / "fakes.py").read_text()
+    assert source.count(real) == 1, "the fake no longer has the line this test changes"
+    copy = tmp_path / "drifted_fakes.py"
+    copy.write_text(source.replace(real, drifted))
+    result = _mypy(str(copy))
+    assert result.returncode != 0, result.stdout + result.stderr
+    [error] = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert '"FakeGateway"' in error and '"PaymentGateway"' in error, result.stdout
+    assert member in result.stdout, result.stdout

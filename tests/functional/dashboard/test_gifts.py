@@ -25,7 +25,7 @@ from supporters.models import (
     Supporter,
 )
 from tests import factories
-from tests.functional.dashboard.conftest import FakeGateway
+from tests.fakes import FakeGateway
 
 HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)> \u202eevil\u202c ' + "x" * 120
 RTL = "مؤسسة الداعمين"

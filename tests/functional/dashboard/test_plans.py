@@ -13,7 +13,7 @@ from supporters.giving.stripe_events import process_event
 from supporters.giving.totals import monthly_income
 from supporters.models import AuditEvent, PlanStatus, RecurringPlan, StripeEvent
 from tests import factories
-from tests.functional.dashboard.conftest import FakeGateway
+from tests.fakes import FakeGateway
 from tests.functional.dashboard.test_gifts import HOSTILE, RTL
 
 

@@ -1,0 +1,102 @@
+"""Stand-ins for the app's outside services, type-checked against the real interfaces.
+
+`FakeGateway` implements every member of `supporters.payments.PaymentGateway`. The
+assignment at the bottom makes mypy check that (tests/unit/test_payment_gateway.py
+runs it): a fake that drifts from the Protocol, or a Protocol that grows a member the
+fake lacks, fails the build instead of passing tests against an interface that no
+longer exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from supporters.payments import (
+    CheckoutRequest,
+    CheckoutSession,
+    InvalidEvent,
+    PaymentGateway,
+    PaymentsUnavailable,
+    RefundResult,
+)
+
+
+@dataclass
+class FakeGateway:
+    """Stands in for Stripe: records each call, and refunds each idempotency key once.
+
+    With `fail` set, every call that would reach Stripe raises PaymentsUnavailable.
+    `events`, `references` and `intents` are what Stripe "knows": set them in a test.
+    Signatures are not checked: any event whose shape and mode are right is accepted.
+    """
+
+    offline: bool = True
+    livemode: bool = False
+    test_mode: bool = True
+    fail: bool = False
+    checkouts: list[CheckoutRequest] = field(default_factory=list)
+    refunds: list[tuple[str, int, str, str]] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
+    by_key: dict[str, RefundResult] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    references: dict[str, dict[str, str]] = field(default_factory=dict)
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def _reach_stripe(self) -> None:
+        if self.fail:
+            raise PaymentsUnavailable("Stripe is not answering")
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        self._reach_stripe()
+        self.checkouts.append(request)
+        session_id = "cs_fake_" + hashlib.sha256(f"gift:{request.gift_id}".encode()).hexdigest()[:24]
+        return CheckoutSession(id=session_id, url=f"https://checkout.example/{session_id}")
+
+    def verify_event(self, payload: bytes, signature: str | None, tolerance: int = 300) -> dict[str, Any]:
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            raise InvalidEvent("not JSON") from None
+        if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+            raise InvalidEvent("not a Stripe event")
+        if bool(event.get("livemode")) != self.livemode:
+            raise InvalidEvent("event mode does not match the configured key")
+        return event
+
+    def refund(self, payment_intent_id: str, amount_minor: int, reason: str, idempotency_key: str) -> RefundResult:
+        self._reach_stripe()
+        if idempotency_key not in self.by_key:
+            self.refunds.append((payment_intent_id, amount_minor, reason, idempotency_key))
+            self.by_key[idempotency_key] = RefundResult(id=f"re_{len(self.refunds)}", amount_minor=amount_minor,
+                                                        status="succeeded")
+        return self.by_key[idempotency_key]
+
+    def cancel_subscription(self, subscription_id: str) -> None:
+        self._reach_stripe()
+        self.canceled.append(subscription_id)
+
+    def events_since(self, since: datetime) -> Iterator[dict[str, Any]]:
+        self._reach_stripe()
+        start = int(since.timestamp())
+        kept = [event for event in self.events if event.get("created", 0) >= start]
+        return iter(sorted(kept, key=lambda event: (event.get("created", 0), event["id"])))
+
+    def payment_reference(self, payment_intent_id: str) -> dict[str, str]:
+        self._reach_stripe()
+        return dict(self.references.get(payment_intent_id, {}))
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        self._reach_stripe()
+        if payment_intent_id not in self.intents:
+            raise PaymentsUnavailable(f"No such payment_intent: {payment_intent_id}")
+        return dict(self.intents[payment_intent_id])
+
+
+if TYPE_CHECKING:
+    # mypy: the fake is a full PaymentGateway (see the module docstring).
+    _: PaymentGateway = FakeGateway()
