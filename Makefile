@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PO     := $(wildcard supporters/translations/*/LC_MESSAGES/messages.po)
 MO     := $(PO:.po=.mo)
 
-.PHONY: run test install translations messages serve clean help
+.PHONY: run test lint install translations messages serve clean help
 
 help:
 	@echo "make run    set up everything and serve the app on http://127.0.0.1:$(PORT)"
@@ -42,8 +42,17 @@ run: install
 	$(FLASK) demo admin
 	$(FLASK) dev serve --port $(PORT)
 
-test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# Lint, format check, types, then the whole suite on as many processes as there are
+# cores (PYTEST_JOBS=0 runs it in one).
+PYTEST_JOBS ?= auto
+
+test: install lint
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis $(MO)

@@ -42,6 +42,7 @@ from supporters.articles.importer import SLUG_MAX, TAG_MAX, TITLE_MAX, slugify
 from supporters.campaigns.staff_campaigns import slug_shaped
 from supporters.dashboard.access import acting_staff, can, fetch, requires
 from supporters.extensions import db
+from supporters.lib.dates import in_order, swapped_note
 from supporters.lib.forms import no_control_characters, strip
 from supporters.lib.i18n import current_locale
 from supporters.lib.tags import split_tags
@@ -129,10 +130,11 @@ def format_number(value: int) -> str:
     return format_decimal(value, locale=current_locale())
 
 
-def _period() -> tuple[date, date, str | None]:
+def _period() -> tuple[date, date, str | None, str | None]:
     """The period asked for with ?from=&to= (ISO dates), else the last DEFAULT_DAYS days.
 
-    Returns (start, end, error): with an error the default period is used.
+    Returns (start, end, error, note): with an error the default period is used; a
+    period typed the wrong way round is swapped, and the note says so.
     """
     today = utcnow().date()
     default = (today - timedelta(days=DEFAULT_DAYS - 1), today)
@@ -141,10 +143,10 @@ def _period() -> tuple[date, date, str | None]:
         end = date.fromisoformat(raw_to) if raw_to else today
         start = date.fromisoformat(raw_from) if raw_from else end - timedelta(days=DEFAULT_DAYS - 1)
     except ValueError:
-        return *default, _("Enter dates as YYYY-MM-DD, e.g. %(example)s.", example=today.isoformat())
-    if start > end:
-        return *default, _("The start of the period cannot be after its end.")
-    return start, end, None
+        return *default, _("Enter dates as YYYY-MM-DD, e.g. %(example)s.", example=today.isoformat()), None
+    first, last, swapped = in_order(start, end)
+    assert first is not None and last is not None
+    return first, last, None, swapped_note() if swapped else None
 
 
 # --- writing articles --------------------------------------------------------------------------------------------
@@ -256,7 +258,7 @@ def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnVal
 @requires("view")
 def index() -> ResponseReturnValue:
     """Every article, published or not, with what its Support Us card did in the period."""
-    start, end, error = _period()
+    start, end, error, note = _period()
     counts = counts_by_article(start, end)
     articles = list(db.session.scalars(select(Article).order_by(Article.published_on.desc(), Article.id.desc())))
     rows = [(article, counts.get(article.slug, Counts())) for article in articles]
@@ -264,7 +266,7 @@ def index() -> ResponseReturnValue:
     elsewhere = sum((c for slug, c in counts.items() if slug not in known), Counts())
     total = sum((c for _slug, c in rows), elsewhere)
     return _page("dashboard/articles/index.html", 400 if error else 200, rows=rows, elsewhere=elsewhere,
-                 total=total, start=start, end=end, error=error)
+                 total=total, start=start, end=end, error=error, note=note)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -290,13 +292,13 @@ def new() -> ResponseReturnValue:
 
 
 def _detail(article: Article, form: ArticleForm | None = None, status: int = 200) -> ResponseReturnValue:
-    start, end, error = _period()
+    start, end, error, note = _period()
     by_day = counts_by_day(article.slug, start, end)
     return _page(
         "dashboard/articles/detail.html", 400 if error and status == 200 else status, article=article,
         form=form or article_form(article, formdata=None), read_only=not can("write"),
         by_variant=counts_by_variant(article.slug, start, end), by_day=by_day,
-        total=sum((counts for _day, counts in by_day), Counts()), start=start, end=end, error=error,
+        total=sum((counts for _day, counts in by_day), Counts()), start=start, end=end, error=error, note=note,
     )
 
 

@@ -29,6 +29,7 @@ from wtforms.validators import DataRequired, Email, Length
 
 from supporters.dashboard.access import acting_staff, fetch, requires
 from supporters.extensions import db
+from supporters.lib.dates import in_order, swapped_note
 from supporters.lib.errors import Refused
 from supporters.lib.exporting import csv_response
 from supporters.lib.forms import (
@@ -92,9 +93,9 @@ def parse_filters(args: Mapping[str, str]) -> tuple[SupporterFilters, list[str]]
             if day is None:
                 ignored(label, raw)
             values[name] = day
-    if values.get("gave_from") and values.get("gave_to") and values["gave_from"] > values["gave_to"]:
-        notes.append(_("The period ends before it starts, so its dates were ignored."))
-        values["gave_from"] = values["gave_to"] = None
+    values["gave_from"], values["gave_to"], swapped = in_order(values.get("gave_from"), values.get("gave_to"))
+    if swapped:
+        notes.append(swapped_note())
     country = args.get("country", "").strip()
     if country:
         if len(country) == 2 and country.isascii() and country.isalpha():

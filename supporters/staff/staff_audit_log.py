@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, select
 
 from supporters.dashboard.access import requires
+from supporters.lib.dates import in_order, swapped_note
 from supporters.extensions import db
 from supporters.models import AuditEvent, StaffUser, utcnow
 
@@ -35,6 +36,8 @@ class AuditFilters:
     end: date | None = None
     page: int = 1
     error: str | None = None
+    #: what was read differently from how it was typed (a period the wrong way round)
+    note: str | None = None
 
     def query_args(self, **changes: Any) -> dict[str, Any]:
         """The filters as the page's query string, for links to other pages."""
@@ -56,8 +59,9 @@ def read_filters() -> AuditFilters:
     except ValueError:
         filters.start = filters.end = None
         filters.error = _("Enter dates as YYYY-MM-DD, e.g. %(example)s.", example=utcnow().date().isoformat())
-    if filters.start and filters.end and filters.start > filters.end:
-        filters.error = _("The start of the period cannot be after its end.")
+    filters.start, filters.end, swapped = in_order(filters.start, filters.end)
+    if swapped:
+        filters.note = swapped_note()
     raw_page = request.args.get("page", "1")
     if not raw_page.isdigit() or not 1 <= int(raw_page) <= MAX_PAGE:
         filters.error = _("There is no such page.")
