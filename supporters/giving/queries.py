@@ -169,18 +169,21 @@ class HistoryItem:
     event_id: str | None = None
 
 
-def history(target_type: str, target_id: int, outcome_like: list[str]) -> list[HistoryItem]:
-    """Stripe events whose outcome names the record (`outcome_like` patterns) and audit
-    events about it, oldest first."""
-    items: list[HistoryItem] = []
-    if outcome_like:
-        events = db.session.execute(
-            sa.select(StripeEvent.id, StripeEvent.type, StripeEvent.received_at, StripeEvent.outcome)
-            .where(sa.or_(*(StripeEvent.outcome.like(pattern) for pattern in outcome_like)))
-            .order_by(StripeEvent.received_at).limit(500)
-        ).all()
-        items += [HistoryItem(at=received, source="stripe", what=kind, who="Stripe", outcome=outcome, event_id=event_id)
-                  for event_id, kind, received, outcome in events]
+#: the column of stripe_event that names a record of each audited target type
+STRIPE_EVENT_LINKS = {"gift": StripeEvent.gift_id, "plan": StripeEvent.plan_id}
+
+
+def history(target_type: str, target_id: int) -> list[HistoryItem]:
+    """The Stripe events linked to the record (`stripe_event.gift_id` or `plan_id`) and
+    the audit events about it, oldest first."""
+    link = STRIPE_EVENT_LINKS[target_type]
+    events = db.session.execute(
+        sa.select(StripeEvent.id, StripeEvent.type, StripeEvent.received_at, StripeEvent.outcome)
+        .where(link == target_id)
+        .order_by(StripeEvent.received_at).limit(500)
+    ).all()
+    items = [HistoryItem(at=received, source="stripe", what=kind, who="Stripe", outcome=outcome, event_id=event_id)
+             for event_id, kind, received, outcome in events]
     actions = db.session.scalars(
         sa.select(AuditEvent).filter_by(target_type=target_type, target_id=str(target_id))
         .order_by(AuditEvent.created_at).limit(500)
@@ -192,11 +195,11 @@ def history(target_type: str, target_id: int, outcome_like: list[str]) -> list[H
 
 def gift_history(gift: Gift) -> list[HistoryItem]:
     """What Stripe said and staff did about this gift, oldest first."""
-    return history("gift", gift.id, [f"gift {gift.id}", f"gift {gift.id} %"])
+    return history("gift", gift.id)
 
 
 
 
 def plan_history(plan: RecurringPlan) -> list[HistoryItem]:
     """What Stripe said and staff did about this plan, oldest first."""
-    return history("plan", plan.id, [f"plan {plan.id}", f"plan {plan.id} %", f"% (plan {plan.id})"])
+    return history("plan", plan.id)

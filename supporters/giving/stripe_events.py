@@ -1,7 +1,10 @@
 """What each Stripe event means for gifts and plans.
 
 `process_event()` records the event id first (a second copy is refused by the
-primary key) and applies the event in the caller's transaction. Handlers read
+primary key) and applies the event in the caller's transaction. The record keeps
+the gift and the plan the event turned out to be about (`gift_id`, `plan_id`, what
+a gift's or plan's history reads): the lookups below note each one they find, for
+whatever the handler then does with it. Handlers read
 object fields defensively: Stripe's newer shapes and localstripe's older ones
 both occur (an id or an embedded object; `parent.subscription_details` or a
 top-level `subscription`).
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from supporters.extensions import db
 from supporters.giving import lifecycle, plans
-from supporters.models import Gift, PlanStatus, StripeEvent, utcnow
+from supporters.models import Gift, PlanStatus, RecurringPlan, StripeEvent, utcnow
 from supporters.payments import gateway
 
 log = logging.getLogger(__name__)
@@ -29,6 +34,33 @@ Obj = dict[str, Any]
 
 class DuplicateEvent(Exception):
     """This event id was recorded before: acknowledge it and change nothing."""
+
+
+@dataclass
+class _Subject:
+    """The gift and the plan the event being handled is about, as the lookups find them."""
+
+    gift: Gift | None = None
+    plan: RecurringPlan | None = None
+
+
+_subject: ContextVar[_Subject | None] = ContextVar("stripe_event_subject", default=None)
+
+
+def _about_gift(gift: Gift | None) -> Gift | None:
+    """Note `gift` (if any) as what the event being handled is about; returns it."""
+    subject = _subject.get()
+    if subject is not None and gift is not None:
+        subject.gift = gift
+    return gift
+
+
+def _about_plan(plan: RecurringPlan | None) -> RecurringPlan | None:
+    """Note `plan` (if any) as what the event being handled is about; returns it."""
+    subject = _subject.get()
+    if subject is not None and plan is not None:
+        subject.plan = plan
+    return plan
 
 
 def process_event(event: Obj) -> str:
@@ -50,7 +82,14 @@ def process_event(event: Obj) -> str:
         log.info("Stripe event %s of type %s acknowledged, not handled", event["id"], event["type"])
         outcome = "ignored: type not handled"
     else:
-        outcome = handler(event["data"]["object"])
+        subject = _Subject()
+        token = _subject.set(subject)
+        try:
+            outcome = handler(event["data"]["object"])
+        finally:
+            _subject.reset(token)
+        record.gift_id = subject.gift.id if subject.gift is not None else None
+        record.plan_id = subject.plan.id if subject.plan is not None else None
     record.processed_at = utcnow()
     record.outcome = outcome[:200]
     db.session.flush()
@@ -73,7 +112,11 @@ def _id(value: Any) -> str | None:
 
 def _gift_from_metadata(obj: Obj) -> Gift | None:
     gift_id = str((obj.get("metadata") or {}).get("gift_id") or obj.get("client_reference_id") or "")
-    return db.session.get(Gift, int(gift_id)) if gift_id.isdigit() else None
+    return _about_gift(db.session.get(Gift, int(gift_id))) if gift_id.isdigit() else None
+
+
+def _plan_for_subscription(subscription_id: str | None, metadata: Obj | None) -> RecurringPlan | None:
+    return _about_plan(plans.plan_for_subscription(subscription_id, metadata))
 
 
 def _gift_for_charge(charge: Obj) -> Gift | None:
@@ -88,7 +131,7 @@ def _gift_for_charge(charge: Obj) -> Gift | None:
         return None
     gift = db.session.execute(select(Gift).where(or_(*clauses)).limit(1)).scalar_one_or_none()
     if gift is not None or not intent:
-        return gift
+        return _about_gift(gift)
     # Not linked yet (events out of order, or an instalment whose invoice event
     # carried no payment intent). A failure to ask raises: Stripe retries later.
     reference = gateway().payment_reference(intent)
@@ -98,7 +141,7 @@ def _gift_for_charge(charge: Obj) -> Gift | None:
         gift = db.session.execute(select(Gift).filter_by(stripe_invoice_id=reference["invoice_id"])).scalar_one_or_none()
     if gift is not None:
         lifecycle.fill_missing(gift, stripe_payment_intent_id=intent)
-    return gift
+    return _about_gift(gift)
 
 
 def _paid_by(gift: Gift, charge: Obj) -> None:
@@ -134,7 +177,7 @@ def checkout_session_completed(session: Obj) -> str:
     lifecycle.fill_missing(gift, stripe_checkout_session_id=_id(session.get("id")))
     plan_id = _id(session.get("subscription"))
     if plan_id and gift.recurring_plan_id:
-        plans.plan_for_subscription(plan_id, session.get("metadata"))
+        _plan_for_subscription(plan_id, session.get("metadata"))
     if session.get("payment_status") not in ("paid", "no_payment_required"):
         return f"gift {gift.id} waits for its payment"
     if session.get("mode") == "subscription":
@@ -208,7 +251,7 @@ def invoice_paid(invoice: Obj) -> str:
     subscription_id, metadata = _subscription_of(invoice)
     if not invoice_id or (not subscription_id and not metadata):
         return "ignored: not a subscription invoice"
-    plan = plans.plan_for_subscription(subscription_id, metadata)
+    plan = _plan_for_subscription(subscription_id, metadata)
     if plan is None:
         return "ignored: no matching recurring plan"
     amount = invoice.get("amount_paid")
@@ -218,7 +261,7 @@ def invoice_paid(invoice: Obj) -> str:
     period_end = None
     for line in ((invoice.get("lines") or {}).get("data") or [])[:1]:
         period_end = utc_from_timestamp((line.get("period") or {}).get("end"))
-    gift = plans.record_instalment(
+    gift = _about_gift(plans.record_instalment(
         plan,
         invoice_id=invoice_id,
         amount_minor=amount,
@@ -228,7 +271,7 @@ def invoice_paid(invoice: Obj) -> str:
         charge_id=_id(invoice.get("charge")),
         period_end=period_end,
         renewal=invoice.get("billing_reason") not in (None, "subscription_create"),
-    )
+    ))
     if gift is None:
         return f"invoice {invoice_id} already recorded"
     return f"gift {gift.id} succeeded (plan {plan.id})"
@@ -236,13 +279,13 @@ def invoice_paid(invoice: Obj) -> str:
 
 def invoice_payment_failed(invoice: Obj) -> str:
     subscription_id, metadata = _subscription_of(invoice)
-    plan = plans.plan_for_subscription(subscription_id, metadata)
+    plan = _plan_for_subscription(subscription_id, metadata)
     if plan is None:
         return "ignored: no matching recurring plan"
     if plan.status is PlanStatus.INCOMPLETE:
-        first = db.session.execute(
+        first = _about_gift(db.session.execute(
             select(Gift).filter_by(recurring_plan_id=plan.id).order_by(Gift.id).limit(1)
-        ).scalar_one_or_none()
+        ).scalar_one_or_none())
         if first is not None:
             return _said(lifecycle.mark_failed(first), first, "failed")
         return f"plan {plan.id} unchanged"
@@ -261,7 +304,7 @@ SUBSCRIPTION_STATUSES = {
 
 
 def subscription_changed(subscription: Obj) -> str:
-    plan = plans.plan_for_subscription(_id(subscription.get("id")), subscription.get("metadata"))
+    plan = _plan_for_subscription(_id(subscription.get("id")), subscription.get("metadata"))
     if plan is None:
         return "ignored: no matching recurring plan"
     target = SUBSCRIPTION_STATUSES.get(str(subscription.get("status")))
@@ -279,7 +322,7 @@ def subscription_changed(subscription: Obj) -> str:
 
 
 def subscription_deleted(subscription: Obj) -> str:
-    plan = plans.plan_for_subscription(_id(subscription.get("id")), subscription.get("metadata"))
+    plan = _plan_for_subscription(_id(subscription.get("id")), subscription.get("metadata"))
     if plan is None:
         return "ignored: no matching recurring plan"
     _note_cancellation(plan, subscription)
@@ -323,7 +366,7 @@ def invoice_payment_paid(invoice_payment: Obj) -> str:
     intent = _id((invoice_payment.get("payment") or {}).get("payment_intent"))
     if not invoice_id or not intent:
         return "ignored: not a payment intent"
-    gift = db.session.execute(select(Gift).filter_by(stripe_invoice_id=invoice_id)).scalar_one_or_none()
+    gift = _about_gift(db.session.execute(select(Gift).filter_by(stripe_invoice_id=invoice_id)).scalar_one_or_none())
     if gift is None:
         return "ignored: invoice not recorded (its payment is looked up when needed)"
     changed = not gift.stripe_payment_intent_id

@@ -15,7 +15,12 @@ class StripeEvent(Base):
     """One Stripe event, stored once by its id before it is applied."""
 
     __tablename__ = "stripe_event"
-    __table_args__ = (sa.Index("ix_stripe_event_received_at", "received_at"),)
+    __table_args__ = (
+        sa.Index("ix_stripe_event_received_at", "received_at"),
+        # a gift's or plan's history: its events, oldest first, from the index
+        sa.Index("ix_stripe_event_gift_id", "gift_id", "received_at"),
+        sa.Index("ix_stripe_event_plan_id", "plan_id", "received_at"),
+    )
 
     #: Stripe's event id (evt_…); the primary key makes a second copy impossible
     id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
@@ -25,4 +30,8 @@ class StripeEvent(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: what handling did: "applied", "ignored", or a short reason
     outcome: Mapped[str | None] = mapped_column(sa.String(200))
+    #: the gift handling found the event to be about (None: no gift, or it was deleted)
+    gift_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gift.id", ondelete="SET NULL"))
+    #: the recurring plan it was about; an instalment's event names its gift and its plan
+    plan_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recurring_plan.id", ondelete="SET NULL"))
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -9,6 +11,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from supporters.extensions import db
+from supporters.models import Gift, RecurringPlan
 from supporters.models.base import include_object_for
 from tests.conftest import MIGRATIONS, DatabaseFactory, make_app
 
@@ -70,3 +73,65 @@ def _index_names(connection: sa.Connection) -> set[str]:
 
 def test_the_model_tables_are_all_mapped() -> None:
     assert set(db.metadata.tables) == MODEL_TABLES
+
+
+def test_the_migration_links_the_events_already_there_to_the_gift_or_plan_their_outcome_names(
+    databases: DatabaseFactory,
+) -> None:
+    app = make_app(databases.create())
+    with app.app_context():
+        upgrade(directory=MIGRATIONS, revision="0005")
+        now = datetime(2026, 5, 2, 10, tzinfo=UTC)
+        event = sa.table("stripe_event", sa.column("id", sa.String), sa.column("type", sa.String),
+                         sa.column("livemode", sa.Boolean), sa.column("received_at", sa.DateTime(timezone=True)),
+                         sa.column("outcome", sa.String), sa.column("payload", sa.JSON))
+        outcomes = {
+            "evt_a": "gift 1 succeeded",
+            "evt_b": "gift 12 unchanged (succeeded)",
+            "evt_c": "gift 12 refunded 1 in all",
+            "evt_d": "gift 12 succeeded (plan 3)",
+            "evt_e": "plan 3 past due",
+            "evt_f": "plan 3 unchanged (active)",
+            "evt_g": "gift 1 linked to pi_3",
+            "evt_h": "gift 99 succeeded",  # a gift deleted since: nothing to link to
+            "evt_i": "plan 98 canceled",
+            "evt_j": "ignored: no matching gift",
+            "evt_k": "invoice in_12 already recorded",
+            "evt_l": None,  # recorded, never processed
+            "evt_m": "gift 12x unchanged",
+        }
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO supporter (id, email, email_normalised, name, name_sort, language, gift_count, "
+                "lifetime_total_minor, is_demo, newsletter, created_at, updated_at) "
+                "VALUES (1, 'a@example.org', 'a@example.org', 'A', 'a', 'en', 0, 0, false, false, :now, :now)"
+            ), {"now": now})
+            connection.execute(sa.insert(RecurringPlan.__table__).values(
+                id=3, supporter_id=1, amount_minor=3000, currency="PLN", interval="month", status="active",
+                is_demo=False, created_at=now, updated_at=now))
+            for gift_id, plan_id in [(1, None), (12, 3)]:
+                connection.execute(sa.insert(Gift.__table__).values(
+                    id=gift_id, supporter_id=1, amount_minor=2000, currency="PLN", amount_base_minor=None,
+                    status="pending", kind="one_time", method="stripe", refunded_minor=0, covers_fee=False,
+                    anonymous=False, is_demo=False, recurring_plan_id=plan_id, created_at=now, updated_at=now,
+                ))
+            connection.execute(sa.insert(event), [
+                {"id": evt_id, "type": "invoice.paid", "livemode": False, "received_at": now, "outcome": outcome,
+                 "payload": {}} for evt_id, outcome in outcomes.items()
+            ])
+        upgrade(directory=MIGRATIONS)
+        with db.engine.connect() as connection:
+            linked = {row.id: (row.gift_id, row.plan_id) for row in connection.execute(
+                sa.text("SELECT id, gift_id, plan_id FROM stripe_event"))}
+        assert linked == {
+            "evt_a": (1, None), "evt_b": (12, None), "evt_c": (12, None), "evt_d": (12, 3), "evt_e": (None, 3),
+            "evt_f": (None, 3), "evt_g": (1, None), "evt_h": (None, None), "evt_i": (None, None),
+            "evt_j": (None, None), "evt_k": (None, None), "evt_l": (None, None), "evt_m": (None, None),
+        }
+        # The way back drops the links and keeps the events.
+        downgrade(directory=MIGRATIONS, revision="0005")
+        columns = {column["name"] for column in sa.inspect(db.engine).get_columns("stripe_event")}
+        assert not {"gift_id", "plan_id"} & columns
+        with db.engine.connect() as connection:
+            assert dict(connection.execute(sa.text("SELECT id, outcome FROM stripe_event")).all()) == outcomes
+        db.engine.dispose()

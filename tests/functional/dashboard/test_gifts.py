@@ -231,11 +231,11 @@ def test_detail_shows_money_ids_receipt_and_history_in_time_order(client: Any, d
     base = datetime(2026, 1, 1, tzinfo=UTC)
     db.session.add_all([
         StripeEvent(id="evt_2", type="payment_intent.succeeded", payload={}, received_at=base + timedelta(minutes=2),
-                    outcome=f"gift {gift.id} unchanged (succeeded)"),
+                    outcome=f"gift {gift.id} unchanged (succeeded)", gift_id=gift.id),
         StripeEvent(id="evt_1", type="checkout.session.completed", payload={}, received_at=base,
-                    outcome=f"gift {gift.id} succeeded"),
+                    outcome=f"gift {gift.id} succeeded", gift_id=gift.id),
         StripeEvent(id="evt_other", type="payment_intent.succeeded", payload={}, received_at=base,
-                    outcome=f"gift {gift.id}0 succeeded"),
+                    outcome=f"gift {gift.id} succeeded"),  # names the gift, linked to none
         AuditEvent(actor="someone@example.org", action="gift.note", target_type="gift", target_id=str(gift.id),
                    created_at=base + timedelta(minutes=1), details={"why": "checked"}),
     ])

@@ -95,10 +95,11 @@ def test_detail_shows_the_plan_its_gifts_and_history(client: Any, db: Any, fundr
     gift = factories.paid_gift(supporter_id=row.supporter_id, recurring_plan_id=row.id, kind="recurring",
                                amount_minor=3000, receipt_number="2026-000777")
     db.session.add(StripeEvent(id="evt_sub", type="customer.subscription.created", payload={},
-                               outcome=f"plan {row.id} active"))
+                               outcome=f"plan {row.id} active", plan_id=row.id))
     db.session.add(StripeEvent(id="evt_inv", type="invoice.paid", payload={},
-                               outcome=f"gift {gift.id} succeeded (plan {row.id})"))
-    db.session.add(StripeEvent(id="evt_other", type="invoice.paid", payload={}, outcome=f"plan {row.id}0 active"))
+                               outcome=f"gift {gift.id} succeeded (plan {row.id})", gift_id=gift.id, plan_id=row.id))
+    # names the plan, linked to none
+    db.session.add(StripeEvent(id="evt_other", type="invoice.paid", payload={}, outcome=f"plan {row.id} active"))
     db.session.commit()
     html = page(client, f"/dashboard/plans/{row.id}")
     assert "sub_abc" in html and "2026-000777" in html and f"/dashboard/gifts/{gift.id}" in html
