@@ -147,9 +147,17 @@ def measure_pages(url: str, runs: int, warmup: int) -> list[dict[str, Any]]:
     for name, path, target in paths:
         values = sorted(timings[name])
         p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-        results.append({"scenario": name, "path": path, "target_ms": target, "runs": len(values),
-                        "p50_ms": round(statistics.median(values), 1), "p95_ms": round(p95, 1),
-                        "max_ms": round(values[-1], 1)})
+        results.append(
+            {
+                "scenario": name,
+                "path": path,
+                "target_ms": target,
+                "runs": len(values),
+                "p50_ms": round(statistics.median(values), 1),
+                "p95_ms": round(p95, 1),
+                "max_ms": round(values[-1], 1),
+            }
+        )
     return results
 
 
@@ -180,13 +188,27 @@ def export_child(url: str, since: str | None) -> None:
     response.close()
     seconds = time.perf_counter() - started
     peak = max(peak, rss_mb())
-    print(json.dumps({"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
-                      "rss_before_mb": round(before, 1), "peak_rss_mb": round(peak, 1)}))
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "seconds": round(seconds, 2),
+                "rows_per_s": round(rows / seconds),
+                "rss_before_mb": round(before, 1),
+                "peak_rss_mb": round(peak, 1),
+            }
+        )
+    )
 
 
 def measure_export(url: str, since: str | None) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--export-child", url] + (["--since", since] if since else []),
-                          capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, __file__, "--export-child", url] + (["--since", since] if since else []),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
+    )
     if done.returncode:
         raise SystemExit(f"export child failed:\n{done.stdout}{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -196,13 +218,19 @@ def table(pages: list[dict[str, Any]], exports: list[dict[str, Any]]) -> str:
     lines = ["| scenario | p50 ms | p95 ms | max ms | target p95 |", "|---|---:|---:|---:|---:|"]
     for row in pages:
         mark = "" if row["p95_ms"] <= row["target_ms"] else " **missed**"
-        lines.append(f"| {row['scenario']} | {row['p50_ms']} | {row['p95_ms']} | {row['max_ms']} | "
-                     f"≤ {row['target_ms']}{mark} |")
-    lines += ["", "| gifts export | rows | seconds | rows/s | RSS before MB | peak RSS MB |",
-              "|---|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {row['scenario']} | {row['p50_ms']} | {row['p95_ms']} | {row['max_ms']} | ≤ {row['target_ms']}{mark} |"
+        )
+    lines += [
+        "",
+        "| gifts export | rows | seconds | rows/s | RSS before MB | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for row in exports:
-        lines.append(f"| {row['label']} | {row['rows']:,} | {row['seconds']} | {row['rows_per_s']:,} | "
-                     f"{row['rss_before_mb']} | {row['peak_rss_mb']} |")
+        lines.append(
+            f"| {row['label']} | {row['rows']:,} | {row['seconds']} | {row['rows_per_s']:,} | "
+            f"{row['rss_before_mb']} | {row['peak_rss_mb']} |"
+        )
     return "\n".join(lines)
 
 
@@ -228,8 +256,11 @@ def main() -> None:
         if args.reuse:
             url = args.reuse
         else:
-            workdir = Path(tempfile.mkdtemp(prefix="bench-dash-")) if args.keep else Path(
-                stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-dash-")))
+            workdir = (
+                Path(tempfile.mkdtemp(prefix="bench-dash-"))
+                if args.keep
+                else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-dash-")))
+            )
             url, drop = fresh_database(args.postgres, workdir)
             if not args.keep:
                 stack.callback(drop)
@@ -244,9 +275,13 @@ def main() -> None:
             exports.append({"label": "all gifts", **measure_export(url, None)})
         database = sa.make_url(url).get_backend_name()
         report = {
-            "database": database, "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "database": database,
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-            "rows": counts, "runs": args.runs, "pages": pages, "exports": exports,
+            "rows": counts,
+            "runs": args.runs,
+            "pages": pages,
+            "exports": exports,
         }
         RESULTS.mkdir(exist_ok=True)
         out = RESULTS / f"dashboard-{database}-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"

@@ -43,19 +43,23 @@ from supporters.models import (  # noqa: E402
     sort_key,
 )
 
-FIRST = ("Anna Maria Katarzyna Małgorzata Agnieszka Barbara Ewa Krystyna Elżbieta Zofia Joanna Magdalena "
-         "Piotr Krzysztof Andrzej Tomasz Paweł Jan Michał Marcin Grzegorz Józef Łukasz Adam Zbigniew "
-         "Jerzy Tadeusz Mateusz Dariusz Mariusz Wojciech Ryszard Jakub Henryk Robert Kazimierz Marek "
-         "Emma Olivia Sophie Charlotte Amelia Isla James Oliver Harry George Noah Jack Leo "
-         "Lukas Jonas Felix Lena Mia Hannah Léa Chloé Zoë Søren Åsa Björn Ingrid Núria Iñaki").split()
-LAST = ("Nowak Kowalski Wiśniewski Wójcik Kowalczyk Kamiński Lewandowski Zieliński Szymański Woźniak "
-        "Dąbrowski Kozłowski Jankowski Mazur Kwiatkowski Krawczyk Piotrowski Grabowski Nowakowski "
-        "Pawłowski Michalski Nowicki Adamczyk Dudek Zając Wieczorek Jabłoński Król Majewski Olszewski "
-        "Jaworski Wróbel Malinowski Pawlak Witkowski Walczak Stępień Górski Rutkowski Michalak Sikora "
-        "Ostrowski Baran Duda Szewczyk Tomaszewski Pietrzak Marciniak Wróblewski Zalewski Jakubowski "
-        "Żak Łuczak Smith Jones Taylor Brown Williams Wilson Johnson Davies Müller Schmidt Schneider "
-        "Fischer Weber Meyer Wagner Becker Dubois Martin Bernard Thomas Petit Larsen Nielsen Öberg "
-        "García Fernández López Rossi Russo Ferrari Esposito Bianchi Novák Svoboda").split()
+FIRST = (
+    "Anna Maria Katarzyna Małgorzata Agnieszka Barbara Ewa Krystyna Elżbieta Zofia Joanna Magdalena "
+    "Piotr Krzysztof Andrzej Tomasz Paweł Jan Michał Marcin Grzegorz Józef Łukasz Adam Zbigniew "
+    "Jerzy Tadeusz Mateusz Dariusz Mariusz Wojciech Ryszard Jakub Henryk Robert Kazimierz Marek "
+    "Emma Olivia Sophie Charlotte Amelia Isla James Oliver Harry George Noah Jack Leo "
+    "Lukas Jonas Felix Lena Mia Hannah Léa Chloé Zoë Søren Åsa Björn Ingrid Núria Iñaki"
+).split()
+LAST = (
+    "Nowak Kowalski Wiśniewski Wójcik Kowalczyk Kamiński Lewandowski Zieliński Szymański Woźniak "
+    "Dąbrowski Kozłowski Jankowski Mazur Kwiatkowski Krawczyk Piotrowski Grabowski Nowakowski "
+    "Pawłowski Michalski Nowicki Adamczyk Dudek Zając Wieczorek Jabłoński Król Majewski Olszewski "
+    "Jaworski Wróbel Malinowski Pawlak Witkowski Walczak Stępień Górski Rutkowski Michalak Sikora "
+    "Ostrowski Baran Duda Szewczyk Tomaszewski Pietrzak Marciniak Wróblewski Zalewski Jakubowski "
+    "Żak Łuczak Smith Jones Taylor Brown Williams Wilson Johnson Davies Müller Schmidt Schneider "
+    "Fischer Weber Meyer Wagner Becker Dubois Martin Bernard Thomas Petit Larsen Nielsen Öberg "
+    "García Fernández López Rossi Russo Ferrari Esposito Bianchi Novák Svoboda"
+).split()
 COUNTRIES = ("PL",) * 14 + ("DE", "GB", "FR", "CZ", "LT", "SE", "US", "NL", "UA", None)
 DOMAINS = ("example.org", "example.com", "example.net", "mail.example.pl", "poczta.example.pl")
 CURRENCIES = ("PLN",) * 18 + ("EUR", "USD")
@@ -66,8 +70,15 @@ TAGS = ("board", "major donor", "volunteer", "press", "legacy", "event 2025", "f
 SUCCEEDED, PARTIAL, REFUNDED = "succeeded", "partially_refunded", "refunded"
 COUNTED = {SUCCEEDED, PARTIAL}
 #: (status, weight) of one attempt; paid ones carry paid_at
-OUTCOMES = ((SUCCEEDED, 900), ("failed", 40), ("canceled", 20), (REFUNDED, 15), (PARTIAL, 10),
-            ("disputed", 5), ("pending", 10))
+OUTCOMES = (
+    (SUCCEEDED, 900),
+    ("failed", 40),
+    ("canceled", 20),
+    (REFUNDED, 15),
+    (PARTIAL, 10),
+    ("disputed", 5),
+    ("pending", 10),
+)
 CAMPAIGNS = 12
 ARTICLES = 300
 YEARS = 3
@@ -83,18 +94,80 @@ class Tables:
 
 
 COLUMNS = {
-    "campaign": ("id", "slug", "name", "goal_minor", "goal_currency", "preset_amounts", "default_frequency",
-                 "appeal_heading", "appeal_text", "active", "is_demo", "created_at", "updated_at"),
-    "supporter": ("id", "email", "email_normalised", "name", "name_sort", "country", "language",
-                  "first_gift_at", "last_gift_at", "gift_count", "lifetime_total_minor", "is_demo",
-                  "created_at", "updated_at"),
-    "recurring_plan": ("id", "supporter_id", "amount_minor", "currency", "interval", "status", "campaign_id",
-                       "stripe_subscription_id", "started_at", "current_period_end", "canceled_at",
-                       "cancel_reason", "is_demo", "created_at", "updated_at"),
-    "gift": ("id", "supporter_id", "amount_minor", "currency", "amount_base_minor", "status", "kind", "method",
-             "recurring_plan_id", "campaign_id", "source_article", "source_variant", "stripe_payment_intent_id",
-             "stripe_invoice_id", "refunded_minor", "covers_fee", "anonymous", "receipt_number",
-             "offline_reference", "paid_at", "refunded_at", "is_demo", "created_at", "updated_at"),
+    "campaign": (
+        "id",
+        "slug",
+        "name",
+        "goal_minor",
+        "goal_currency",
+        "preset_amounts",
+        "default_frequency",
+        "appeal_heading",
+        "appeal_text",
+        "active",
+        "is_demo",
+        "created_at",
+        "updated_at",
+    ),
+    "supporter": (
+        "id",
+        "email",
+        "email_normalised",
+        "name",
+        "name_sort",
+        "country",
+        "language",
+        "first_gift_at",
+        "last_gift_at",
+        "gift_count",
+        "lifetime_total_minor",
+        "is_demo",
+        "created_at",
+        "updated_at",
+    ),
+    "recurring_plan": (
+        "id",
+        "supporter_id",
+        "amount_minor",
+        "currency",
+        "interval",
+        "status",
+        "campaign_id",
+        "stripe_subscription_id",
+        "started_at",
+        "current_period_end",
+        "canceled_at",
+        "cancel_reason",
+        "is_demo",
+        "created_at",
+        "updated_at",
+    ),
+    "gift": (
+        "id",
+        "supporter_id",
+        "amount_minor",
+        "currency",
+        "amount_base_minor",
+        "status",
+        "kind",
+        "method",
+        "recurring_plan_id",
+        "campaign_id",
+        "source_article",
+        "source_variant",
+        "stripe_payment_intent_id",
+        "stripe_invoice_id",
+        "refunded_minor",
+        "covers_fee",
+        "anonymous",
+        "receipt_number",
+        "offline_reference",
+        "paid_at",
+        "refunded_at",
+        "is_demo",
+        "created_at",
+        "updated_at",
+    ),
     "consent": ("id", "supporter_id", "purpose", "granted", "recorded_at", "source", "wording"),
     "supporter_tag": ("supporter_id", "tag"),
 }
@@ -123,8 +196,9 @@ def generate(supporters: int, gifts: int, now: datetime, seed: int = 20261127) -
         counted: list[tuple[datetime, int]] = []  # (paid_at, net base) of the gifts whose money counts
         campaign = rng.randint(1, CAMPAIGNS) if rng.random() < 0.3 else None
 
-        def add_gift(when: datetime, amount: int, currency: str, kind: str, plan: int | None,
-                     status: str | None = None) -> None:
+        def add_gift(
+            when: datetime, amount: int, currency: str, kind: str, plan: int | None, status: str | None = None
+        ) -> None:
             nonlocal gift_id
             gift_id += 1
             status = status or rng.choices([o for o, _ in OUTCOMES], [w for _, w in OUTCOMES])[0]
@@ -133,22 +207,41 @@ def generate(supporters: int, gifts: int, now: datetime, seed: int = 20261127) -
             paid = status in COUNTED or status in (REFUNDED, "disputed")
             refunded = amount if status == REFUNDED else amount // 2 if status == PARTIAL else 0
             base = round(amount * RATE[currency])
-            method = "stripe" if kind == "recurring" or rng.random() < 0.95 else rng.choice(
-                ("bank_transfer", "cheque", "cash"))
+            method = (
+                "stripe"
+                if kind == "recurring" or rng.random() < 0.95
+                else rng.choice(("bank_transfer", "cheque", "cash"))
+            )
             offline = method != "stripe"
             article = f"article-{rng.randint(1, ARTICLES):03d}" if not plan and rng.random() < 0.25 else None
-            out.gift.append((
-                gift_id, sid, amount, currency, base, status, kind, method, plan, campaign, article,
-                rng.choice(("a", "b")) if article else None,
-                None if offline else f"pi_bench{gift_id:08d}",
-                f"in_bench{gift_id:08d}" if plan else None,
-                refunded, False, rng.random() < 0.03,
-                f"{when.year}-{gift_id:06d}" if paid else None,
-                f"Transfer {gift_id}" if offline else None,
-                when if paid else None,
-                when + timedelta(days=3) if refunded else None,
-                False, when - timedelta(minutes=2), when,
-            ))
+            out.gift.append(
+                (
+                    gift_id,
+                    sid,
+                    amount,
+                    currency,
+                    base,
+                    status,
+                    kind,
+                    method,
+                    plan,
+                    campaign,
+                    article,
+                    rng.choice(("a", "b")) if article else None,
+                    None if offline else f"pi_bench{gift_id:08d}",
+                    f"in_bench{gift_id:08d}" if plan else None,
+                    refunded,
+                    False,
+                    rng.random() < 0.03,
+                    f"{when.year}-{gift_id:06d}" if paid else None,
+                    f"Transfer {gift_id}" if offline else None,
+                    when if paid else None,
+                    when + timedelta(days=3) if refunded else None,
+                    False,
+                    when - timedelta(minutes=2),
+                    when,
+                )
+            )
             if status in COUNTED:
                 counted.append((when, net_base(base, amount, refunded)))
 
@@ -164,19 +257,33 @@ def generate(supporters: int, gifts: int, now: datetime, seed: int = 20261127) -
             status = "canceled" if ended else "past_due" if fate > 0.95 else "active"
             month, paid_through = began, began
             while month < (ended or now) and gift_id < gifts:
-                add_gift(month, amount, currency, "recurring", plan_id,
-                         SUCCEEDED if rng.random() < 0.97 else "failed")
+                add_gift(month, amount, currency, "recurring", plan_id, SUCCEEDED if rng.random() < 0.97 else "failed")
                 paid_through = month
                 month += timedelta(days=30, hours=10)
-            out.recurring_plan.append((
-                plan_id, sid, amount, currency, "month", status, campaign, f"sub_bench{plan_id:07d}",
-                began, paid_through + timedelta(days=30), ended,
-                "Donor asked to stop" if ended else None, False, began, ended or paid_through,
-            ))
+            out.recurring_plan.append(
+                (
+                    plan_id,
+                    sid,
+                    amount,
+                    currency,
+                    "month",
+                    status,
+                    campaign,
+                    f"sub_bench{plan_id:07d}",
+                    began,
+                    paid_through + timedelta(days=30),
+                    ended,
+                    "Donor asked to stop" if ended else None,
+                    False,
+                    began,
+                    ended or paid_through,
+                )
+            )
         else:
             count = min(1 + int(rng.expovariate(1 / (per_one_time - 1))) if per_one_time > 1 else 1, 200)
-            moments = sorted(joined + timedelta(seconds=rng.random() * (now - joined).total_seconds())
-                             for _ in range(count))
+            moments = sorted(
+                joined + timedelta(seconds=rng.random() * (now - joined).total_seconds()) for _ in range(count)
+            )
             for when in moments:
                 if gift_id >= gifts:
                     break
@@ -189,13 +296,35 @@ def generate(supporters: int, gifts: int, now: datetime, seed: int = 20261127) -
             out.consent.append((consent_id, sid, "newsletter", True, joined, "donation form", WORDING))
             if rng.random() < 0.1:
                 consent_id += 1
-                out.consent.append((consent_id, sid, "newsletter", False, joined + timedelta(days=rng.randint(1, 300)),
-                                    "dashboard", WORDING))
-        out.supporter.append((
-            sid, email, normalise_email(email), name, sort_key(name), rng.choice(COUNTRIES),
-            "pl" if rng.random() < 0.7 else "en", first_gift, last_gift, len(counted),
-            sum(net for _, net in counted), False, joined, last_gift or joined,
-        ))
+                out.consent.append(
+                    (
+                        consent_id,
+                        sid,
+                        "newsletter",
+                        False,
+                        joined + timedelta(days=rng.randint(1, 300)),
+                        "dashboard",
+                        WORDING,
+                    )
+                )
+        out.supporter.append(
+            (
+                sid,
+                email,
+                normalise_email(email),
+                name,
+                sort_key(name),
+                rng.choice(COUNTRIES),
+                "pl" if rng.random() < 0.7 else "en",
+                first_gift,
+                last_gift,
+                len(counted),
+                sum(net for _, net in counted),
+                False,
+                joined,
+                last_gift or joined,
+            )
+        )
         if rng.random() < 0.04:
             for tag in rng.sample(TAGS, rng.randint(1, 2)):
                 out.supporter_tag.append((sid, tag))
@@ -204,9 +333,34 @@ def generate(supporters: int, gifts: int, now: datetime, seed: int = 20261127) -
         sid = rng.randint(1, supporters)
         gift_id += 1
         when = start + timedelta(seconds=rng.random() * span)
-        out.gift.append((gift_id, sid, 5000, "PLN", 5000, "failed", "one_time", "stripe", None, None, None, None,
-                         f"pi_bench{gift_id:08d}", None, 0, False, False, None, None, None, None, False,
-                         when, when))
+        out.gift.append(
+            (
+                gift_id,
+                sid,
+                5000,
+                "PLN",
+                5000,
+                "failed",
+                "one_time",
+                "stripe",
+                None,
+                None,
+                None,
+                None,
+                f"pi_bench{gift_id:08d}",
+                None,
+                0,
+                False,
+                False,
+                None,
+                None,
+                None,
+                None,
+                False,
+                when,
+                when,
+            )
+        )
     out.gift = chronological(out.gift)
     return out
 
@@ -220,8 +374,11 @@ def chronological(gifts: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     for gift_id, row in enumerate(sorted(gifts, key=lambda row: row[column["created_at"]]), 1):
         values = list(row)
         values[column["id"]] = gift_id
-        for name, text in (("stripe_payment_intent_id", "pi_bench{:08d}"), ("stripe_invoice_id", "in_bench{:08d}"),
-                           ("offline_reference", "Transfer {}")):
+        for name, text in (
+            ("stripe_payment_intent_id", "pi_bench{:08d}"),
+            ("stripe_invoice_id", "in_bench{:08d}"),
+            ("offline_reference", "Transfer {}"),
+        ):
             if values[column[name]]:
                 values[column[name]] = text.format(gift_id)
         if values[column["receipt_number"]]:
@@ -232,8 +389,24 @@ def chronological(gifts: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 def campaigns(now: datetime) -> list[tuple[Any, ...]]:
     presets = json.dumps({"PLN": [2000, 5000, 10000]})
-    return [(i, f"campaign-{i:02d}", f"Campaign {i:02d}", 5_000_000, "PLN", presets, "one_time", "", "", True, False,
-             now, now) for i in range(1, CAMPAIGNS + 1)]
+    return [
+        (
+            i,
+            f"campaign-{i:02d}",
+            f"Campaign {i:02d}",
+            5_000_000,
+            "PLN",
+            presets,
+            "one_time",
+            "",
+            "",
+            True,
+            False,
+            now,
+            now,
+        )
+        for i in range(1, CAMPAIGNS + 1)
+    ]
 
 
 # --- writing ------------------------------------------------------------------------
@@ -273,8 +446,10 @@ def write_postgres(url: str, tables: dict[str, Sequence[tuple[Any, ...]]]) -> No
                     for row in rows:
                         copy.write_row(row)
                 if "id" in columns:  # later inserts by the app must not collide with ours
-                    cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                   f"(SELECT coalesce(max(id), 1) FROM {table}))")
+                    cursor.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                    )
         connection.commit()
 
 
@@ -285,8 +460,12 @@ def load(url: str, supporters: int, gifts: int, now: datetime | None = None) -> 
     data = generate(supporters, gifts, now)
     made = time.monotonic()
     tables: dict[str, Sequence[tuple[Any, ...]]] = {
-        "campaign": campaigns(now), "supporter": data.supporter, "recurring_plan": data.recurring_plan,
-        "gift": data.gift, "consent": data.consent, "supporter_tag": data.supporter_tag,
+        "campaign": campaigns(now),
+        "supporter": data.supporter,
+        "recurring_plan": data.recurring_plan,
+        "gift": data.gift,
+        "consent": data.consent,
+        "supporter_tag": data.supporter_tag,
     }
     if url.startswith("sqlite"):
         write_sqlite(sa.make_url(url).database or "", tables)
@@ -303,8 +482,11 @@ def load(url: str, supporters: int, gifts: int, now: datetime | None = None) -> 
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql("ANALYZE" if url.startswith("sqlite") else "VACUUM ANALYZE")
     engine.dispose()
-    print(f"generated in {made - started:.1f} s, written in {time.monotonic() - made:.1f} s: "
-          + ", ".join(f"{n:,} {t}" for t, n in counts.items()), file=sys.stderr)
+    print(
+        f"generated in {made - started:.1f} s, written in {time.monotonic() - made:.1f} s: "
+        + ", ".join(f"{n:,} {t}" for t, n in counts.items()),
+        file=sys.stderr,
+    )
     return counts
 
 

@@ -59,13 +59,26 @@ assert len(SECRET_KEY) == 40
 #: identical for both apps. One sync worker per core: the sync worker is gunicorn's
 #: default (what `gunicorn wsgi:app` behind a buffering proxy runs), and more workers
 #: than cores only adds context switches on a 2-core machine where wrk needs CPU too.
-GUNICORN_SETTINGS = ["-w", "2", "--threads", "1", "-k", "sync", "--backlog", "2048",
-                     "--access-logfile", "/dev/null", "--log-level", "warning"]
+GUNICORN_SETTINGS = [
+    "-w",
+    "2",
+    "--threads",
+    "1",
+    "-k",
+    "sync",
+    "--backlog",
+    "2048",
+    "--access-logfile",
+    "/dev/null",
+    "--log-level",
+    "warning",
+]
 
 DEMO_ARTICLE = "baltic-grid-after-synchronisation"
 
 
 # --- processes ------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -88,8 +101,9 @@ def clean_env(database_url: str, workdir: Path) -> dict[str, str]:
 
 
 def flask(env: dict[str, str], cwd: Path, *args: str) -> None:
-    done = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], env=env, cwd=cwd,
-                          timeout=300, capture_output=True, text=True)
+    done = subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", *args], env=env, cwd=cwd, timeout=300, capture_output=True, text=True
+    )
     if done.returncode:
         raise SystemExit(f"flask {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
@@ -98,10 +112,20 @@ def flask(env: dict[str, str], cwd: Path, *args: str) -> None:
 def gunicorn(app: str, pythonpath: Path, env: dict[str, str], cwd: Path, log: Path) -> Iterator[tuple[int, int]]:
     """A gunicorn serving `app` on a free loopback port, in its own process group: (port, group id)."""
     port = free_port()
-    cmd = [str(BIN / "gunicorn"), *GUNICORN_SETTINGS, "-b", f"127.0.0.1:{port}",
-           "--pythonpath", str(pythonpath), "--error-logfile", str(log), app]
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        str(BIN / "gunicorn"),
+        *GUNICORN_SETTINGS,
+        "-b",
+        f"127.0.0.1:{port}",
+        "--pythonpath",
+        str(pythonpath),
+        "--error-logfile",
+        str(log),
+        app,
+    ]
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -151,8 +175,11 @@ def cpu_snapshot(groups: set[int], marker: str = "") -> dict[str, float]:
         try:
             rest = (proc / "stat").read_text().rsplit(")", 1)[1].split()
             group = int(rest[2])
-            key = f"group:{group}" if group in groups else (
-                "db" if marker and rest[0] != "Z" and marker.encode() in (proc / "cmdline").read_bytes() else "")
+            key = (
+                f"group:{group}"
+                if group in groups
+                else ("db" if marker and rest[0] != "Z" and marker.encode() in (proc / "cmdline").read_bytes() else "")
+            )
         except (OSError, IndexError, ValueError):
             continue
         if key:
@@ -160,9 +187,12 @@ def cpu_snapshot(groups: set[int], marker: str = "") -> dict[str, float]:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     tick = os.sysconf("SC_CLK_TCK")
     snapshot.update(
-        busy=sum(fields[:3]), steal=fields[7] if len(fields) > 7 else 0,
+        busy=sum(fields[:3]),
+        steal=fields[7] if len(fields) > 7 else 0,
         ours=sum(v for k, v in snapshot.items() if k.startswith("group:") or k == "db"),
-        children=(children.ru_utime + children.ru_stime) * tick, wall=time.monotonic() * tick, tick=tick,
+        children=(children.ru_utime + children.ru_stime) * tick,
+        wall=time.monotonic() * tick,
+        tick=tick,
     )
     return snapshot
 
@@ -196,6 +226,7 @@ def other_cpu_share(before: dict[str, float], after: dict[str, float]) -> float:
 
 # --- databases --------------------------------------------------------------------
 
+
 @contextmanager
 def sqlite_database(workdir: Path) -> Iterator[tuple[str, dict[str, str]]]:
     import sqlite3
@@ -219,14 +250,17 @@ def postgres_database(server_url: str) -> Iterator[tuple[str, dict[str, str]]]:
         version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield (url.set(database=name).render_as_string(hide_password=False),
-               {"engine": "postgresql", "version": version, "database": name})
+        yield (
+            url.set(database=name).render_as_string(hide_password=False),
+            {"engine": "postgresql", "version": version, "database": name},
+        )
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- measuring ----------------------------------------------------------------------
+
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers or {})
@@ -258,15 +292,29 @@ def machine() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     versions = subprocess.run(
-        [str(BIN / "python"), "-c",
-         "import platform; from importlib.metadata import version as v;"
-         "print(platform.python_version(), *(v(p) for p in ('gunicorn', 'flask', 'werkzeug', 'jinja2', 'sqlalchemy')))"],
-        capture_output=True, text=True, check=True).stdout.split()
+        [
+            str(BIN / "python"),
+            "-c",
+            "import platform; from importlib.metadata import version as v;"
+            "print(platform.python_version(), "
+            "*(v(p) for p in ('gunicorn', 'flask', 'werkzeug', 'jinja2', 'sqlalchemy')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
     return {
-        "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
-        "python": versions[0], "gunicorn": versions[1], "flask": versions[2], "werkzeug": versions[3],
-        "jinja2": versions[4], "sqlalchemy": versions[5], "wrk": wrk_version.strip(),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "python": versions[0],
+        "gunicorn": versions[1],
+        "flask": versions[2],
+        "werkzeug": versions[3],
+        "jinja2": versions[4],
+        "sqlalchemy": versions[5],
+        "wrk": wrk_version.strip(),
     }
 
 
@@ -298,21 +346,29 @@ def summarise(targets: list[dict[str, Any]]) -> None:
 def print_table(result: dict[str, Any]) -> None:
     db_info, wrk_args = result["database"], result["wrk"]
     print()
-    print(f"{db_info['engine']} {db_info['version']}; gunicorn {' '.join(result['gunicorn'][:6])}; "
-          f"wrk -t{wrk_args['threads']} -c{wrk_args['connections']} -d{wrk_args['duration_s']}s, "
-          f"median of {wrk_args['runs']} runs; {result['started']}")
+    print(
+        f"{db_info['engine']} {db_info['version']}; gunicorn {' '.join(result['gunicorn'][:6])}; "
+        f"wrk -t{wrk_args['threads']} -c{wrk_args['connections']} -d{wrk_args['duration_s']}s, "
+        f"median of {wrk_args['runs']} runs; {result['started']}"
+    )
     print()
-    print("| target | path | status | req/s (median) | p50 ms | p99 ms | vs hello | req/s (best) | best vs hello "
-          "| server CPU µs/req | CPU vs hello |")
+    print(
+        "| target | path | status | req/s (median) | p50 ms | p99 ms | vs hello | req/s (best) | best vs hello "
+        "| server CPU µs/req | CPU vs hello |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for target in result["targets"]:
         m, b = target["median"], target["best"]
-        print(f"| {target['name']} | `{target['path']}` | {target['status']} | {m['rps']:.0f} | {m['p50_ms']:.1f} | "
-              f"{m['p99_ms']:.1f} | {m['vs_hello']:.2f} | {b['rps']:.0f} | {b['vs_hello']:.2f} | "
-              f"{m['server_cpu_us_per_request']:.0f} | {m['cpu_vs_hello']:.2f} |"
-              + (f" ({m['errors']} errors)" if m["errors"] else ""))
-    print("\n(server CPU: CPU time of that gunicorn's processes, and of the database backends for the app,"
-          " per request, median; it moves less than req/s when other processes share the machine)")
+        print(
+            f"| {target['name']} | `{target['path']}` | {target['status']} | {m['rps']:.0f} | {m['p50_ms']:.1f} | "
+            f"{m['p99_ms']:.1f} | {m['vs_hello']:.2f} | {b['rps']:.0f} | {b['vs_hello']:.2f} | "
+            f"{m['server_cpu_us_per_request']:.0f} | {m['cpu_vs_hello']:.2f} |"
+            + (f" ({m['errors']} errors)" if m["errors"] else "")
+        )
+    print(
+        "\n(server CPU: CPU time of that gunicorn's processes, and of the database backends for the app,"
+        " per request, median; it moves less than req/s when other processes share the machine)"
+    )
 
 
 def reprint(path: Path) -> int:
@@ -325,34 +381,60 @@ def reprint(path: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="HTTP throughput of the public pages against Flask's hello world.")
-    parser.add_argument("--postgres", metavar="URL", help="run on a fresh database on this PostgreSQL server "
-                        "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) instead of SQLite")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run on a fresh database on this PostgreSQL server "
+        "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) instead of SQLite",
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per target; the median is reported (default 3)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per target (default 3)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
-    parser.add_argument("--busy", type=float, default=0.10, help="repeat a run (at most --retries times) when other "
-                        "processes took more than this share of the CPUs during it (default 0.10)")
+    parser.add_argument(
+        "--busy",
+        type=float,
+        default=0.10,
+        help="repeat a run (at most --retries times) when other "
+        "processes took more than this share of the CPUs during it (default 0.10)",
+    )
     parser.add_argument("--retries", type=int, default=1, help="repeats of a busy run (default 1; 0 keeps every run)")
-    parser.add_argument("--max-wait", type=float, default=30, help="before each run, wait at most this many seconds "
-                        "for other processes to drop under --busy (default 30; 0: do not wait)")
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=30,
+        help="before each run, wait at most this many seconds "
+        "for other processes to drop under --busy (default 30; 0: do not wait)",
+    )
     parser.add_argument("--article", default=DEMO_ARTICLE, help=f"article slug (default {DEMO_ARTICLE})")
-    parser.add_argument("--report", metavar="RESULTS.json", type=Path,
-                        help="measure nothing: print the table of an earlier results file")
+    parser.add_argument(
+        "--report",
+        metavar="RESULTS.json",
+        type=Path,
+        help="measure nothing: print the table of an earlier results file",
+    )
     args = parser.parse_args()
     if args.report:
         return reprint(args.report)
-    if not (1 <= args.duration <= 120 and 1 <= args.runs <= 10 and 0 <= args.warmup <= 30 and 0 <= args.retries <= 5
-            and 0 <= args.max_wait <= 600):
-        parser.error("keep it bounded: --duration 1..120, --runs 1..10, --warmup 0..30, --retries 0..5, "
-                     "--max-wait 0..600")
+    if not (
+        1 <= args.duration <= 120
+        and 1 <= args.runs <= 10
+        and 0 <= args.warmup <= 30
+        and 0 <= args.retries <= 5
+        and 0 <= args.max_wait <= 600
+    ):
+        parser.error(
+            "keep it bounded: --duration 1..120, --runs 1..10, --warmup 0..30, --retries 0..5, --max-wait 0..600"
+        )
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 
     # a TERM (or a second Ctrl-C) still runs the finally blocks that stop the gunicorns
     def terminated(signum: int, _frame: object) -> None:
-        print(f"stopped by signal {signum}: stopping the gunicorns and dropping the database", file=sys.stderr, flush=True)
+        print(
+            f"stopped by signal {signum}: stopping the gunicorns and dropping the database", file=sys.stderr, flush=True
+        )
         sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminated)
@@ -368,7 +450,8 @@ def main() -> int:
         flask(env, workdir, "demo", "seed")
 
         hello_port, hello_group = stack.enter_context(
-            gunicorn("hello_app:app", BENCH, env, workdir, workdir / "hello.log"))
+            gunicorn("hello_app:app", BENCH, env, workdir, workdir / "hello.log")
+        )
         app_port, app_group = stack.enter_context(gunicorn("wsgi:app", ROOT, env, workdir, workdir / "app.log"))
         groups = {hello_group, app_group}
         marker = str(db_info.get("database", ""))  # PostgreSQL backends show it in their process title
@@ -379,17 +462,44 @@ def main() -> int:
         config_etag = fetch(config_url)[1].get("ETag", "")
         script_etag = fetch(script_url)[1].get("ETag", "")
         targets: list[dict[str, Any]] = [
-            {"name": "hello world", "path": "/", "url": f"{hello}/", "status": 200, "headers": {}, "group": hello_group},
+            {
+                "name": "hello world",
+                "path": "/",
+                "url": f"{hello}/",
+                "status": 200,
+                "headers": {},
+                "group": hello_group,
+            },
             {"name": "healthz (SELECT 1)", "path": "/healthz", "url": f"{app}/healthz", "status": 200, "headers": {}},
-            {"name": "widget config", "path": "/widget/config/general.json", "url": config_url, "status": 200,
-             "headers": {}},
-            {"name": "widget config, If-None-Match", "path": "/widget/config/general.json", "url": config_url,
-             "status": 304, "headers": {"If-None-Match": config_etag}},
+            {
+                "name": "widget config",
+                "path": "/widget/config/general.json",
+                "url": config_url,
+                "status": 200,
+                "headers": {},
+            },
+            {
+                "name": "widget config, If-None-Match",
+                "path": "/widget/config/general.json",
+                "url": config_url,
+                "status": 304,
+                "headers": {"If-None-Match": config_etag},
+            },
             {"name": "widget.js", "path": "/widget.js", "url": script_url, "status": 200, "headers": {}},
-            {"name": "widget.js, If-None-Match", "path": "/widget.js", "url": script_url, "status": 304,
-             "headers": {"If-None-Match": script_etag}},
-            {"name": "article page", "path": f"/articles/{args.article}", "url": f"{app}/articles/{args.article}",
-             "status": 200, "headers": {}},
+            {
+                "name": "widget.js, If-None-Match",
+                "path": "/widget.js",
+                "url": script_url,
+                "status": 304,
+                "headers": {"If-None-Match": script_etag},
+            },
+            {
+                "name": "article page",
+                "path": f"/articles/{args.article}",
+                "url": f"{app}/articles/{args.article}",
+                "status": 200,
+                "headers": {},
+            },
         ]
         for target in targets:
             status, headers, body = fetch(target["url"], target["headers"])
@@ -402,8 +512,11 @@ def main() -> int:
 
         busy = wait_for_quiet(groups, marker, args.busy, args.max_wait)
         if busy > args.busy:
-            print(f"note: other processes use {100 * busy:.0f} % of the CPUs before the runs: "
-                  "the figures will be low and noisy", flush=True)
+            print(
+                f"note: other processes use {100 * busy:.0f} % of the CPUs before the runs: "
+                "the figures will be low and noisy",
+                flush=True,
+            )
         print(f"warming up ({args.warmup} s per target) …", flush=True)
         for target in targets:
             if args.warmup:
@@ -422,13 +535,16 @@ def main() -> int:
                     report["server_cpu_ms_per_request"] = report["server_cpu_ms"] / max(1, report["requests"])
                     errors = sum(report["errors"].values())
                     busy = report["other_cpu_share"] > args.busy and attempt < args.retries
-                    print(f"  run {run}/{args.runs}  {target['name']:<30} {report['rps']:8.0f} req/s  "
-                          f"p50 {report['latency_us']['p50'] / 1000:6.2f} ms  "
-                          f"p99 {report['latency_us']['p99'] / 1000:6.2f} ms"
-                          f"  server CPU {1000 * report['server_cpu_ms_per_request']:5.0f} µs/req"
-                          f"  (others used {100 * report['other_cpu_share']:3.0f} % CPU)"
-                          + (f"  errors {report['errors']}" if errors else "")
-                          + ("  -> busy, repeated" if busy else ""), flush=True)
+                    print(
+                        f"  run {run}/{args.runs}  {target['name']:<30} {report['rps']:8.0f} req/s  "
+                        f"p50 {report['latency_us']['p50'] / 1000:6.2f} ms  "
+                        f"p99 {report['latency_us']['p99'] / 1000:6.2f} ms"
+                        f"  server CPU {1000 * report['server_cpu_ms_per_request']:5.0f} µs/req"
+                        f"  (others used {100 * report['other_cpu_share']:3.0f} % CPU)"
+                        + (f"  errors {report['errors']}" if errors else "")
+                        + ("  -> busy, repeated" if busy else ""),
+                        flush=True,
+                    )
                     if busy:
                         target["discarded"].append(report)
                         continue
@@ -442,8 +558,16 @@ def main() -> int:
         "machine": machine(),
         "database": db_info,
         "gunicorn": GUNICORN_SETTINGS,
-        "wrk": {"threads": args.threads, "connections": args.connections, "duration_s": args.duration,
-                "runs": args.runs, "warmup_s": args.warmup, "busy": args.busy, "retries": args.retries, "max_wait_s": args.max_wait},
+        "wrk": {
+            "threads": args.threads,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "runs": args.runs,
+            "warmup_s": args.warmup,
+            "busy": args.busy,
+            "retries": args.retries,
+            "max_wait_s": args.max_wait,
+        },
         "targets": targets,
     }
     RESULTS.mkdir(exist_ok=True)

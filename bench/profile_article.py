@@ -85,8 +85,11 @@ def main() -> int:
             db.session.commit()
             engine = db.engine
         statements: list[str] = []
-        event.listen(engine, "before_cursor_execute",
-                     lambda _c, _cur, statement, *_: statements.append(" ".join(statement.split())))
+        event.listen(
+            engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, *_: statements.append(" ".join(statement.split())),
+        )
 
         hello_client = hello.test_client()
         hello_client.get("/")
@@ -114,9 +117,11 @@ def main() -> int:
             profiled = (time.perf_counter() - start) / args.requests
 
             print("=" * 100)
-            print(f"GET {path}: {plain * 1e3:.2f} ms wall, {plain_cpu * 1e3:.2f} ms CPU per request "
-                  f"({plain_cpu / floor_cpu:.1f}× hello world's CPU; {profiled * 1e3:.2f} ms under cProfile), "
-                  f"{len(first.data)} bytes")
+            print(
+                f"GET {path}: {plain * 1e3:.2f} ms wall, {plain_cpu * 1e3:.2f} ms CPU per request "
+                f"({plain_cpu / floor_cpu:.1f}× hello world's CPU; {profiled * 1e3:.2f} ms under cProfile), "
+                f"{len(first.data)} bytes"
+            )
             print(f"SQL statements in one request: {len(one_request)}")
             for statement in one_request:
                 print(f"  - {statement[:160]}{'…' if len(statement) > 160 else ''}")
@@ -166,7 +171,9 @@ def group_by_area(stats: pstats.Stats) -> list[tuple[str, float]]:
     for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         grand += tottime
         where = f"{filename}:{name}"
-        area = next((label for label, marks in AREAS if any(mark in where for mark in marks)), "other (stdlib, builtins)")
+        area = next(
+            (label for label, marks in AREAS if any(mark in where for mark in marks)), "other (stdlib, builtins)"
+        )
         totals[area] = totals.get(area, 0.0) + tottime
     return sorted(((area, t / grand) for area, t in totals.items()), key=lambda item: -item[1])
 

@@ -85,6 +85,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "dashboard_auth.login"
     login_manager.session_protection = None  # our sessions are rows with their own timeouts
 
+
 def _configure_sqlite(app: Flask) -> None:
     """Make SQLite behave like a real transactional database.
 

@@ -47,8 +47,11 @@ def derived_rebuild() -> None:
     db.session.commit()
     click.echo(f"Giving totals: {'had drifted, rebuilt' if rebuilt.totals else 'in step'}.")
     click.echo(f"Search keys: {'had drifted, rebuilt' if rebuilt.search_keys else 'in step'}.")
-    click.echo(f"Newsletter flags: {rebuilt.newsletter_flags} corrected." if rebuilt.newsletter_flags
-               else "Newsletter flags: in step.")
+    click.echo(
+        f"Newsletter flags: {rebuilt.newsletter_flags} corrected."
+        if rebuilt.newsletter_flags
+        else "Newsletter flags: in step."
+    )
 
 
 @demo_cli.command("seed")
@@ -106,15 +109,25 @@ def _create_staff(email: str, role: StaffRole, password: str) -> StaffUser:
     db.session.add(user)
     db.session.flush()
     db.session.add(
-        AuditEvent(actor="cli", action="staff.create", target_type="staff_user", target_id=str(user.id),
-                   details={"email": email, "role": role.value})
+        AuditEvent(
+            actor="cli",
+            action="staff.create",
+            target_type="staff_user",
+            target_id=str(user.id),
+            details={"email": email, "role": role.value},
+        )
     )
     return user
 
 
 @stripe_cli.command("reconcile")
-@click.option("--since", "since", required=True, type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-              help="Look at Stripe's events and payments from this date (UTC) on.")
+@click.option(
+    "--since",
+    "since",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Look at Stripe's events and payments from this date (UTC) on.",
+)
 def stripe_reconcile(since: datetime) -> None:
     """Replay Stripe's events that were never recorded, and settle pending payments Stripe knows the end of."""
     from supporters.giving.stripe_events import DuplicateEvent, process_event
@@ -141,8 +154,10 @@ def stripe_reconcile(since: datetime) -> None:
         applied += 1
         click.echo(f"  {event['id']} {event['type']}: {outcome}")
     settled = _settle_pending_payments(since)
-    click.echo(f"Events: {applied} applied, {skipped} already recorded, {failed} failed. "
-               f"Pending payments settled from Stripe: {settled}.")
+    click.echo(
+        f"Events: {applied} applied, {skipped} already recorded, {failed} failed. "
+        f"Pending payments settled from Stripe: {settled}."
+    )
     if failed:
         sys.exit(1)
 
@@ -150,8 +165,11 @@ def stripe_reconcile(since: datetime) -> None:
 def _settle_pending_payments(since: datetime) -> int:
     """Pending gifts whose payment Stripe already completed (the event may be too old to replay)."""
     pending = db.session.scalars(
-        select(Gift).where(Gift.status.in_([GiftStatus.PENDING, GiftStatus.FAILED]),
-                           Gift.stripe_payment_intent_id.isnot(None), Gift.created_at >= since)
+        select(Gift).where(
+            Gift.status.in_([GiftStatus.PENDING, GiftStatus.FAILED]),
+            Gift.stripe_payment_intent_id.isnot(None),
+            Gift.created_at >= since,
+        )
     ).all()
     settled = 0
     for gift in pending:
@@ -162,8 +180,9 @@ def _settle_pending_payments(since: datetime) -> int:
             continue
         if intent.get("status") == "succeeded" and (intent.get("metadata") or {}).get("gift_id") == str(gift.id):
             charge = intent.get("latest_charge")
-            lifecycle.mark_paid(gift, payment_intent_id=intent["id"],
-                                charge_id=charge.get("id") if isinstance(charge, dict) else charge)
+            lifecycle.mark_paid(
+                gift, payment_intent_id=intent["id"], charge_id=charge.get("id") if isinstance(charge, dict) else charge
+            )
             db.session.commit()
             settled += 1
             click.echo(f"  gift {gift.id}: succeeded (from payment {intent['id']})")
@@ -197,8 +216,10 @@ def dev_serve(port: int) -> None:
         payments.register_webhook(f"http://127.0.0.1:{port}/webhooks/stripe")
         click.echo(f"Offline payments: localstripe at {payments.base_url}, webhooks to this app.")
     else:
-        click.echo("Stripe keys are set: forward webhooks with `stripe listen --forward-to "
-                   f"http://127.0.0.1:{port}/webhooks/stripe`.")
+        click.echo(
+            "Stripe keys are set: forward webhooks with `stripe listen --forward-to "
+            f"http://127.0.0.1:{port}/webhooks/stripe`."
+        )
 
     stop = threading.Event()
 

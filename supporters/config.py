@@ -151,8 +151,7 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
     allow_live = _flag(env, "SUPPORTERS_ALLOW_LIVE_PAYMENTS")
     if stripe_secret.startswith(("sk_live_", "rk_live_")) and not allow_live:
         raise ConfigError(
-            "STRIPE_SECRET_KEY is a live key. Live payments are refused unless "
-            "SUPPORTERS_ALLOW_LIVE_PAYMENTS=1 is set."
+            "STRIPE_SECRET_KEY is a live key. Live payments are refused unless SUPPORTERS_ALLOW_LIVE_PAYMENTS=1 is set."
         )
 
     return {
@@ -166,7 +165,8 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "SUPPORTERS_CREDIT_NOTICE": env.get("SUPPORTERS_CREDIT_NOTICE", "").strip(),
         "WIDGET_ALLOWED_ORIGINS": [
             origin.strip() for origin in env.get("WIDGET_ALLOWED_ORIGINS", "*").split() if origin.strip()
-        ] or ["*"],
+        ]
+        or ["*"],
         "BABEL_DEFAULT_LOCALE": locales[0] if locales else "en",
         "SUPPORTERS_LOCALES": locales or ["en"],
         "STRIPE_SECRET_KEY": stripe_secret,

@@ -179,7 +179,8 @@ def localstripe() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "supporters.payments.localstripe_server", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -191,7 +192,9 @@ def localstripe() -> Iterator[str]:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail("localstripe did not start: " + (process.stderr.read() if process.stderr else b"").decode()[-2000:])
+            pytest.fail(
+                "localstripe did not start: " + (process.stderr.read() if process.stderr else b"").decode()[-2000:]
+            )
         time.sleep(0.1)
     yield url
     process.terminate()

@@ -24,7 +24,12 @@ def supporter(**fields: Any) -> Supporter:
 
 def gift(owner: Supporter | None = None, **fields: Any) -> Gift:
     owner = owner or supporter()
-    values: dict[str, Any] = {"supporter_id": owner.id, "amount_minor": 5000, "currency": "PLN", "amount_base_minor": 5000}
+    values: dict[str, Any] = {
+        "supporter_id": owner.id,
+        "amount_minor": 5000,
+        "currency": "PLN",
+        "amount_base_minor": 5000,
+    }
     values.update(fields)
     row = Gift(**values)
     db.session.add(row)

@@ -62,7 +62,11 @@ class FakeGateway:
             event = json.loads(payload)
         except ValueError:
             raise InvalidEvent("not JSON") from None
-        if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+        if (
+            not isinstance(event, dict)
+            or not isinstance(event.get("id"), str)
+            or not isinstance(event.get("type"), str)
+        ):
             raise InvalidEvent("not a Stripe event")
         if bool(event.get("livemode")) != self.livemode:
             raise InvalidEvent("event mode does not match the configured key")
@@ -72,8 +76,9 @@ class FakeGateway:
         self._reach_stripe()
         if idempotency_key not in self.by_key:
             self.refunds.append((payment_intent_id, amount_minor, reason, idempotency_key))
-            self.by_key[idempotency_key] = RefundResult(id=f"re_{len(self.refunds)}", amount_minor=amount_minor,
-                                                        status="succeeded")
+            self.by_key[idempotency_key] = RefundResult(
+                id=f"re_{len(self.refunds)}", amount_minor=amount_minor, status="succeeded"
+            )
         return self.by_key[idempotency_key]
 
     def cancel_subscription(self, subscription_id: str) -> None:

@@ -130,7 +130,8 @@ def payment_intent(
         "currency": currency,
         "customer": customer,
         "last_payment_error": {"code": "card_declined", "decline_code": "generic_decline", "type": "card_error"}
-        if failed else None,
+        if failed
+        else None,
         "latest_charge": latest_charge,
         "livemode": False,
         "metadata": gift_metadata(gift_id, plan_id),
@@ -153,8 +154,12 @@ def _line(amount: int, currency: str, period_end: int, subscription_id: str | No
         "quantity": 1,
         "parent": {
             "type": "subscription_item_details",
-            "subscription_item_details": {"subscription": subscription_id, "subscription_item": "si_test_item",
-                                          "proration": False, "invoice_item": None},
+            "subscription_item_details": {
+                "subscription": subscription_id,
+                "subscription_item": "si_test_item",
+                "proration": False,
+                "invoice_item": None,
+            },
         },
     }
 
@@ -207,22 +212,30 @@ def invoice(
         },
         "payments": {
             "object": "list",
-            "data": [{
-                "id": new_id("inpay"),
-                "object": "invoice_payment",
-                "amount_paid": amount_paid if paid else None,
-                "currency": currency.lower(),
-                "is_default": True,
-                "payment": {"type": "payment_intent", "payment_intent": payment_intent},
-                "status": "paid" if paid else "open",
-            }] if payment_intent else [],
+            "data": [
+                {
+                    "id": new_id("inpay"),
+                    "object": "invoice_payment",
+                    "amount_paid": amount_paid if paid else None,
+                    "currency": currency.lower(),
+                    "is_default": True,
+                    "payment": {"type": "payment_intent", "payment_intent": payment_intent},
+                    "status": "paid" if paid else "open",
+                }
+            ]
+            if payment_intent
+            else [],
             "has_more": False,
         },
         "period_start": period_end - MONTH,
         "period_end": period_end,
         "status": status,
-        "status_transitions": {"finalized_at": T0, "paid_at": paid_at if paid else None,
-                               "marked_uncollectible_at": None, "voided_at": None},
+        "status_transitions": {
+            "finalized_at": T0,
+            "paid_at": paid_at if paid else None,
+            "marked_uncollectible_at": None,
+            "voided_at": None,
+        },
         "total": amount_paid,
     }
 
@@ -302,16 +315,23 @@ def subscription(
         "ended_at": canceled_at if status == "canceled" else None,
         "items": {
             "object": "list",
-            "data": [{
-                "id": "si_test_item",
-                "object": "subscription_item",
-                "current_period_start": period_end - MONTH,
-                "current_period_end": period_end,
-                "price": {"id": "price_test", "object": "price", "currency": "pln", "unit_amount": 3000,
-                          "recurring": {"interval": "month", "interval_count": 1}},
-                "quantity": 1,
-                "subscription": id,
-            }],
+            "data": [
+                {
+                    "id": "si_test_item",
+                    "object": "subscription_item",
+                    "current_period_start": period_end - MONTH,
+                    "current_period_end": period_end,
+                    "price": {
+                        "id": "price_test",
+                        "object": "price",
+                        "currency": "pln",
+                        "unit_amount": 3000,
+                        "recurring": {"interval": "month", "interval_count": 1},
+                    },
+                    "quantity": 1,
+                    "subscription": id,
+                }
+            ],
             "has_more": False,
         },
         "latest_invoice": None,

@@ -32,10 +32,24 @@ TITLE_MAX = 300
 TAG_MAX = 80
 
 #: letters that Unicode does not decompose into an ASCII letter plus accents
-_TRANSLITERATION = str.maketrans({
-    "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ø": "o", "Ø": "O", "ß": "ss",
-    "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "þ": "th", "Þ": "Th", "ı": "i",
-})
+_TRANSLITERATION = str.maketrans(
+    {
+        "ł": "l",
+        "Ł": "L",
+        "đ": "d",
+        "Đ": "D",
+        "ø": "o",
+        "Ø": "O",
+        "ß": "ss",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "þ": "th",
+        "Þ": "Th",
+        "ı": "i",
+    }
+)
 
 
 class ArticleFileError(ValueError):
@@ -212,9 +226,7 @@ def save_article(source: ArticleSource) -> str:
     """
     campaign_id = None
     if source.campaign_slug:
-        campaign_id = db.session.execute(
-            select(Campaign.id).filter_by(slug=source.campaign_slug)
-        ).scalar_one_or_none()
+        campaign_id = db.session.execute(select(Campaign.id).filter_by(slug=source.campaign_slug)).scalar_one_or_none()
         if campaign_id is None:
             raise ArticleFileError(f"there is no campaign {source.campaign_slug!r}")
 

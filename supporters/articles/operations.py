@@ -16,12 +16,20 @@ def create_article(actor: Actor | None, values: dict[str, Any], tags: list[str])
 
     A slug another article took since the form checked raises IntegrityError, leaving nothing behind.
     """
-    article = Article(**values, body_html=render_markdown(values["body_markdown"]),
-                      tags=[ArticleTag(tag=tag) for tag in tags])
+    article = Article(
+        **values, body_html=render_markdown(values["body_markdown"]), tags=[ArticleTag(tag=tag) for tag in tags]
+    )
     with db.session.begin_nested():
         db.session.add(article)
-    audit.record(actor, "article.create", "article", article.id, slug=article.slug, title=article.title,
-                 published=article.published)
+    audit.record(
+        actor,
+        "article.create",
+        "article",
+        article.id,
+        slug=article.slug,
+        title=article.title,
+        published=article.published,
+    )
     return article
 
 
@@ -38,7 +46,8 @@ def update_article(actor: Actor | None, article: Article, values: dict[str, Any]
     if {row.tag for row in article.tags} != set(tags):
         current = {row.tag for row in article.tags}
         article.tags = [row for row in article.tags if row.tag in tags] + [
-            ArticleTag(tag=tag) for tag in tags if tag not in current]
+            ArticleTag(tag=tag) for tag in tags if tag not in current
+        ]
         changed.append("tags")
     db.session.flush()
     changed = [name for name in changed if name != "body_html"]
@@ -46,6 +55,11 @@ def update_article(actor: Actor | None, article: Article, values: dict[str, Any]
     if other:
         audit.record(actor, "article.update", "article", article.id, slug=article.slug, changed=other)
     if article.published != was_published:
-        audit.record(actor, "article.publish" if article.published else "article.unpublish", "article", article.id,
-                     slug=article.slug)
+        audit.record(
+            actor,
+            "article.publish" if article.published else "article.unpublish",
+            "article",
+            article.id,
+            slug=article.slug,
+        )
     return changed

@@ -71,8 +71,12 @@ class Counts:
     amount_minor: int = 0
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(self.impressions + other.impressions, self.clicks + other.clicks,
-                      self.gifts + other.gifts, self.amount_minor + other.amount_minor)
+        return Counts(
+            self.impressions + other.impressions,
+            self.clicks + other.clicks,
+            self.gifts + other.gifts,
+            self.amount_minor + other.amount_minor,
+        )
 
     @property
     def gift_rate(self) -> Decimal | None:
@@ -86,8 +90,12 @@ class Counts:
 
 
 def _sums() -> tuple[Any, ...]:
-    return (func.coalesce(func.sum(WidgetStat.impressions), 0), func.coalesce(func.sum(WidgetStat.clicks), 0),
-            func.coalesce(func.sum(WidgetStat.gifts), 0), func.coalesce(func.sum(WidgetStat.amount_base_minor), 0))
+    return (
+        func.coalesce(func.sum(WidgetStat.impressions), 0),
+        func.coalesce(func.sum(WidgetStat.clicks), 0),
+        func.coalesce(func.sum(WidgetStat.gifts), 0),
+        func.coalesce(func.sum(WidgetStat.amount_base_minor), 0),
+    )
 
 
 def _counts(row: Any) -> Counts:
@@ -96,25 +104,30 @@ def _counts(row: Any) -> Counts:
 
 def counts_by_article(start: date, end: date) -> dict[str, Counts]:
     """The widget's counts per article slug ("" off articles) from `start` to `end`, both included."""
-    query = (select(WidgetStat.article, *_sums()).where(WidgetStat.day.between(start, end))
-             .group_by(WidgetStat.article))
+    query = select(WidgetStat.article, *_sums()).where(WidgetStat.day.between(start, end)).group_by(WidgetStat.article)
     return {article: _counts(rest) for article, *rest in db.session.execute(query)}
 
 
 def counts_by_variant(slug: str, start: date, end: date) -> list[tuple[str, str, Counts]]:
     """(campaign name, variant key, counts) of one article's cards, most impressions first."""
-    query = (select(Campaign.name, WidgetStat.variant, *_sums())
-             .join(Campaign, Campaign.id == WidgetStat.campaign_id)
-             .where(WidgetStat.article == slug, WidgetStat.day.between(start, end))
-             .group_by(Campaign.name, WidgetStat.variant))
+    query = (
+        select(Campaign.name, WidgetStat.variant, *_sums())
+        .join(Campaign, Campaign.id == WidgetStat.campaign_id)
+        .where(WidgetStat.article == slug, WidgetStat.day.between(start, end))
+        .group_by(Campaign.name, WidgetStat.variant)
+    )
     rows = [(name, variant, _counts(rest)) for name, variant, *rest in db.session.execute(query)]
     return sorted(rows, key=lambda row: (-row[2].impressions, row[0], row[1]))
 
 
 def counts_by_day(slug: str, start: date, end: date) -> list[tuple[date, Counts]]:
     """(day, counts) of one article's cards, for the days with any count, newest first."""
-    query = (select(WidgetStat.day, *_sums()).where(WidgetStat.article == slug, WidgetStat.day.between(start, end))
-             .group_by(WidgetStat.day).order_by(WidgetStat.day.desc()))
+    query = (
+        select(WidgetStat.day, *_sums())
+        .where(WidgetStat.article == slug, WidgetStat.day.between(start, end))
+        .group_by(WidgetStat.day)
+        .order_by(WidgetStat.day.desc())
+    )
     return [(day, _counts(rest)) for day, *rest in db.session.execute(query)]
 
 
@@ -168,18 +181,22 @@ def parse_tags(text: str) -> list[str]:
 class ArticleForm(FlaskForm):
     """An article as staff write it: the body is Markdown, sanitised when saved."""
 
-    title = StringField(_l("Title"), filters=[strip], validators=[
-        DataRequired(_l("Enter the title.")), Length(max=TITLE_MAX), no_control_characters])
-    slug = StringField(_l("Address (slug)"), filters=[strip],
-                       validators=[Optional(), Length(max=SLUG_MAX), slug_shaped])
+    title = StringField(
+        _l("Title"),
+        filters=[strip],
+        validators=[DataRequired(_l("Enter the title.")), Length(max=TITLE_MAX), no_control_characters],
+    )
+    slug = StringField(
+        _l("Address (slug)"), filters=[strip], validators=[Optional(), Length(max=SLUG_MAX), slug_shaped]
+    )
     published_on = DateField(_l("Publication date"), validators=[InputRequired(_l("Enter the publication date."))])
-    lead = TextAreaField(_l("Lead"), filters=[strip],
-                         validators=[Length(max=LEAD_MAX), no_control_characters])
+    lead = TextAreaField(_l("Lead"), filters=[strip], validators=[Length(max=LEAD_MAX), no_control_characters])
     body = TextAreaField(_l("Text (Markdown)"), validators=[Length(max=BODY_MAX), no_control_characters])
     tags = StringField(_l("Tags"), validators=[Length(max=2000), no_control_characters])
     campaign = SelectField(_l("Campaign of its Support Us card"), choices=[])
-    credit_notice = TextAreaField(_l("Credit/licence notice"), filters=[strip],
-                                  validators=[Length(max=CREDIT_MAX), no_control_characters])
+    credit_notice = TextAreaField(
+        _l("Credit/licence notice"), filters=[strip], validators=[Length(max=CREDIT_MAX), no_control_characters]
+    )
     published = BooleanField(_l("Published: shown on the site"))
 
     #: set by validate()
@@ -207,19 +224,27 @@ class ArticleForm(FlaskForm):
 def article_form(article: Article | None = None, **kwargs: Any) -> ArticleForm:
     """The form, its campaigns listed, filled from `article` (or today's date for a new one)."""
     if article is not None:
-        kwargs.setdefault("data", {
-            "title": article.title, "slug": article.slug, "published_on": article.published_on,
-            "lead": article.lead, "body": article.body_markdown,
-            "tags": ", ".join(sorted((row.tag for row in article.tags), key=str.casefold)),
-            "campaign": str(article.campaign_id or ""), "credit_notice": article.credit_notice or "",
-            "published": article.published,
-        })
+        kwargs.setdefault(
+            "data",
+            {
+                "title": article.title,
+                "slug": article.slug,
+                "published_on": article.published_on,
+                "lead": article.lead,
+                "body": article.body_markdown,
+                "tags": ", ".join(sorted((row.tag for row in article.tags), key=str.casefold)),
+                "campaign": str(article.campaign_id or ""),
+                "credit_notice": article.credit_notice or "",
+                "published": article.published,
+            },
+        )
     else:
         kwargs.setdefault("data", {"published_on": utcnow().date()})
     form = ArticleForm(**kwargs)
     campaigns = db.session.execute(select(Campaign.id, Campaign.name, Campaign.slug).order_by(Campaign.name)).all()
     form.campaign.choices = [SelectChoice("", str(_l("None: the general campaign")))] + [
-        SelectChoice(str(cid), f"{name} ({slug})") for cid, name, slug in campaigns]
+        SelectChoice(str(cid), f"{name} ({slug})") for cid, name, slug in campaigns
+    ]
     return form
 
 
@@ -250,8 +275,13 @@ def article_values(form: ArticleForm) -> dict[str, Any]:
 
 
 def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
-    return render_template(template, rate=format_rate, number=format_number, base_currency=current_app.config["SUPPORTERS_BASE_CURRENCY"],
-                           **context), status
+    return render_template(
+        template,
+        rate=format_rate,
+        number=format_number,
+        base_currency=current_app.config["SUPPORTERS_BASE_CURRENCY"],
+        **context,
+    ), status
 
 
 @bp.get("/")
@@ -265,8 +295,17 @@ def index() -> ResponseReturnValue:
     known = {article.slug for article in articles}
     elsewhere = sum((c for slug, c in counts.items() if slug not in known), Counts())
     total = sum((c for _slug, c in rows), elsewhere)
-    return _page("dashboard/articles/index.html", 400 if error else 200, rows=rows, elsewhere=elsewhere,
-                 total=total, start=start, end=end, error=error, note=note)
+    return _page(
+        "dashboard/articles/index.html",
+        400 if error else 200,
+        rows=rows,
+        elsewhere=elsewhere,
+        total=total,
+        start=start,
+        end=end,
+        error=error,
+        note=note,
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -295,10 +334,18 @@ def _detail(article: Article, form: ArticleForm | None = None, status: int = 200
     start, end, error, note = _period()
     by_day = counts_by_day(article.slug, start, end)
     return _page(
-        "dashboard/articles/detail.html", 400 if error and status == 200 else status, article=article,
-        form=form or article_form(article, formdata=None), read_only=not can("write"),
-        by_variant=counts_by_variant(article.slug, start, end), by_day=by_day,
-        total=sum((counts for _day, counts in by_day), Counts()), start=start, end=end, error=error, note=note,
+        "dashboard/articles/detail.html",
+        400 if error and status == 200 else status,
+        article=article,
+        form=form or article_form(article, formdata=None),
+        read_only=not can("write"),
+        by_variant=counts_by_variant(article.slug, start, end),
+        by_day=by_day,
+        total=sum((counts for _day, counts in by_day), Counts()),
+        start=start,
+        end=end,
+        error=error,
+        note=note,
     )
 
 

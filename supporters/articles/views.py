@@ -46,9 +46,7 @@ def index() -> ResponseReturnValue:
 @bp.get("/<slug>")
 def show(slug: str) -> ResponseReturnValue:
     """One published article: text, Support Us widget, credit notice, tags and related articles."""
-    article = db.session.execute(
-        select(Article).filter_by(slug=slug, published=True)
-    ).scalar_one_or_none()
+    article = db.session.execute(select(Article).filter_by(slug=slug, published=True)).scalar_one_or_none()
     if article is None:
         abort(404)
     return render_template(

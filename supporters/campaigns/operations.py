@@ -31,8 +31,18 @@ from supporters.models import (
 from supporters.widget.service import clear_cache as clear_widget_cache
 
 #: the fields of a campaign staff may change (the slug is fixed once it is in embeds)
-CAMPAIGN_FIELDS = ("name", "goal_minor", "goal_currency", "preset_amounts", "default_frequency",
-                   "appeal_heading", "appeal_text", "starts_on", "ends_on", "active")
+CAMPAIGN_FIELDS = (
+    "name",
+    "goal_minor",
+    "goal_currency",
+    "preset_amounts",
+    "default_frequency",
+    "appeal_heading",
+    "appeal_text",
+    "starts_on",
+    "ends_on",
+    "active",
+)
 #: the fields of an appeal variant staff may change (its key names its counters)
 VARIANT_FIELDS = ("heading", "text", "weight", "active")
 
@@ -80,7 +90,9 @@ def campaign_totals(campaign_ids: list[int] | None = None) -> dict[int, Campaign
     to the reporting currency are left out. Campaigns without gifts are absent.
     """
     query = (
-        select(Gift.campaign_id, func.coalesce(func.sum(GIFT_NET_BASE), 0), func.count(func.distinct(Gift.supporter_id)))
+        select(
+            Gift.campaign_id, func.coalesce(func.sum(GIFT_NET_BASE), 0), func.count(func.distinct(Gift.supporter_id))
+        )
         .where(Gift.campaign_id.isnot(None), Gift.status.in_(GIFT_COUNTED))
         .group_by(Gift.campaign_id)
     )
@@ -141,15 +153,25 @@ def add_variant(actor: Actor | None, campaign: Campaign, key: str, values: Varia
     """Add an appeal variant to `campaign` (flushes). Refuses for a key in use."""
     if any(variant.key == key for variant in campaign.variants):
         raise Refused(_l("This campaign already has a variant %(key)s."), field="key", key=key)
-    variant = AppealVariant(campaign_id=campaign.id, key=key, **{name: getattr(values, name) for name in VARIANT_FIELDS})
+    variant = AppealVariant(
+        campaign_id=campaign.id, key=key, **{name: getattr(values, name) for name in VARIANT_FIELDS}
+    )
     try:
         with db.session.begin_nested():  # another request may add the key between the check and here
             db.session.add(variant)
     except IntegrityError:
         raise Refused(_l("This campaign already has a variant %(key)s."), field="key", key=key) from None
     db.session.refresh(campaign, ["variants"])
-    audit.record(actor, "variant.create", "appeal_variant", variant.id, campaign=campaign.slug, key=variant.key,
-                 weight=variant.weight, active=variant.active)
+    audit.record(
+        actor,
+        "variant.create",
+        "appeal_variant",
+        variant.id,
+        campaign=campaign.slug,
+        key=variant.key,
+        weight=variant.weight,
+        active=variant.active,
+    )
     after_commit(clear_widget_cache)
     return variant
 
@@ -159,8 +181,15 @@ def update_variant(actor: Actor | None, variant: AppealVariant, values: VariantV
     changes = _apply(variant, {name: getattr(values, name) for name in VARIANT_FIELDS})
     db.session.flush()
     if changes:
-        audit.record(actor, "variant.update", "appeal_variant", variant.id, campaign=variant.campaign.slug,
-                     key=variant.key, changed=changes)
+        audit.record(
+            actor,
+            "variant.update",
+            "appeal_variant",
+            variant.id,
+            campaign=variant.campaign.slug,
+            key=variant.key,
+            changed=changes,
+        )
         after_commit(clear_widget_cache)
     return changes
 
@@ -203,4 +232,3 @@ def _jsonable(value: Any) -> Any:
 def configured_currencies() -> list[str]:
     """The currencies donors may give in, in their configured order."""
     return list(current_app.config["SUPPORTERS_CURRENCIES"])
-

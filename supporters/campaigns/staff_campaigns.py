@@ -64,8 +64,9 @@ PRESET_SEPARATOR = re.compile(r";|\n|,(?=\s)")
 def slug_shaped(_form: Any, field: Any) -> None:
     """Lowercase letters a-z, digits and single hyphens: safe in addresses, embeds and counters."""
     if field.data and not SLUG_PATTERN.match(field.data):
-        raise ValidationError(_("Use lowercase letters a–z, digits and single hyphens, e.g. %(example)s.",
-                                example="winter-appeal"))
+        raise ValidationError(
+            _("Use lowercase letters a–z, digits and single hyphens, e.g. %(example)s.", example="winter-appeal")
+        )
 
 
 def parse_presets(text: str, currency: str) -> list[int]:
@@ -85,11 +86,17 @@ def parse_presets(text: str, currency: str) -> list[int]:
         try:
             amount = money.parse_amount(piece, currency)
         except money.MoneyError as exc:
-            raise ValidationError(_("“%(amount)s”: %(reason)s", amount=piece, reason=_(exc.template, **exc.params))) from None
+            raise ValidationError(
+                _("“%(amount)s”: %(reason)s", amount=piece, reason=_(exc.template, **exc.params))
+            ) from None
         if not low <= amount <= high:
-            raise ValidationError(_("Each amount must be between %(low)s and %(high)s.",
-                                    low=money.format_amount(low, currency, current_locale()),
-                                    high=money.format_amount(high, currency, current_locale())))
+            raise ValidationError(
+                _(
+                    "Each amount must be between %(low)s and %(high)s.",
+                    low=money.format_amount(low, currency, current_locale()),
+                    high=money.format_amount(high, currency, current_locale()),
+                )
+            )
         if amount not in amounts:
             amounts.append(amount)
     return amounts
@@ -99,7 +106,8 @@ def presets_text(amounts: list[int], currency: str) -> str:
     """Suggested amounts as staff type them, so that parse_presets reads them back."""
     exponent = money.minor_unit_exponent(currency)
     return ", ".join(
-        str(amount // 10**exponent) if amount % 10**exponent == 0
+        str(amount // 10**exponent)
+        if amount % 10**exponent == 0
         else money.format_amount_plain(amount, currency, current_locale()).replace("\u00a0", "").replace(" ", "")
         for amount in amounts
     )
@@ -108,17 +116,22 @@ def presets_text(amounts: list[int], currency: str) -> str:
 class CampaignForm(FlaskForm):
     """A campaign's goal, suggested amounts and appeal; the preset fields are added per currency."""
 
-    name = StringField(_l("Name"), filters=[strip], validators=[
-        DataRequired(_l("Enter the campaign's name.")), Length(max=NAME_MAX), no_control_characters])
+    name = StringField(
+        _l("Name"),
+        filters=[strip],
+        validators=[DataRequired(_l("Enter the campaign's name.")), Length(max=NAME_MAX), no_control_characters],
+    )
     goal_amount = StringField(_l("Goal"), filters=[strip], validators=[Length(max=40), no_control_characters])
     goal_currency = SelectField(_l("Goal currency"), choices=[])
-    default_frequency = SelectField(_l("Frequency chosen at first"),
-                                    choices=FREQUENCIES,
-                                    default=Frequency.ONE_TIME.value)
-    appeal_heading = StringField(_l("Appeal heading"), filters=[strip],
-                                 validators=[Length(max=HEADING_MAX), no_control_characters])
-    appeal_text = TextAreaField(_l("Appeal text"), filters=[strip],
-                                validators=[Length(max=APPEAL_TEXT_MAX), no_control_characters])
+    default_frequency = SelectField(
+        _l("Frequency chosen at first"), choices=FREQUENCIES, default=Frequency.ONE_TIME.value
+    )
+    appeal_heading = StringField(
+        _l("Appeal heading"), filters=[strip], validators=[Length(max=HEADING_MAX), no_control_characters]
+    )
+    appeal_text = TextAreaField(
+        _l("Appeal text"), filters=[strip], validators=[Length(max=APPEAL_TEXT_MAX), no_control_characters]
+    )
     starts_on = DateField(_l("Starts on"), validators=[Optional()])
     ends_on = DateField(_l("Ends on"), validators=[Optional()])
     active = BooleanField(_l("Active: the widget and the donation form offer it"), default=True)
@@ -173,15 +186,21 @@ class CampaignForm(FlaskForm):
 class NewCampaignForm(CampaignForm):
     """A campaign's address name is chosen once: embeds and links carry it."""
 
-    slug = StringField(_l("Address name (slug)"), filters=[strip], validators=[
-        DataRequired(_l("Enter the campaign's address name.")), Length(max=SLUG_MAX), slug_shaped])
+    slug = StringField(
+        _l("Address name (slug)"),
+        filters=[strip],
+        validators=[DataRequired(_l("Enter the campaign's address name.")), Length(max=SLUG_MAX), slug_shaped],
+    )
 
 
 def campaign_form(base: type[CampaignForm], campaign: Campaign | None = None, **kwargs: Any) -> CampaignForm:
     """The form with one suggested-amounts field per configured currency, filled from `campaign`."""
     fields = {
-        f"presets_{code}": StringField(_l("Suggested amounts in %(currency)s", currency=code), filters=[strip],
-                                       validators=[Length(max=300), no_control_characters])
+        f"presets_{code}": StringField(
+            _l("Suggested amounts in %(currency)s", currency=code),
+            filters=[strip],
+            validators=[Length(max=300), no_control_characters],
+        )
         for code in service.configured_currencies()
     }
     form_class = type(base.__name__, (base,), fields)
@@ -196,8 +215,10 @@ def campaign_form(base: type[CampaignForm], campaign: Campaign | None = None, **
             "starts_on": campaign.starts_on,
             "ends_on": campaign.ends_on,
             "active": campaign.active,
-            **{f"presets_{code}": presets_text(list((campaign.preset_amounts or {}).get(code) or []), code)
-               for code in service.configured_currencies()},
+            **{
+                f"presets_{code}": presets_text(list((campaign.preset_amounts or {}).get(code) or []), code)
+                for code in service.configured_currencies()
+            },
         }
     form = form_class(**kwargs)
     currencies = [current_app.config["SUPPORTERS_BASE_CURRENCY"], *service.configured_currencies()]
@@ -212,25 +233,43 @@ def campaign_form(base: type[CampaignForm], campaign: Campaign | None = None, **
 class VariantForm(FlaskForm):
     """One wording of the appeal."""
 
-    heading = StringField(_l("Heading"), filters=[strip], validators=[
-        DataRequired(_l("Enter the heading.")), Length(max=HEADING_MAX), no_control_characters])
+    heading = StringField(
+        _l("Heading"),
+        filters=[strip],
+        validators=[DataRequired(_l("Enter the heading.")), Length(max=HEADING_MAX), no_control_characters],
+    )
     text = TextAreaField(_l("Text"), filters=[strip], validators=[Length(max=APPEAL_TEXT_MAX), no_control_characters])
-    weight = IntegerField(_l("Weight"), default=1, validators=[
-        InputRequired(_l("Enter a whole number from 1 to 100.")),
-        NumberRange(1, WEIGHT_MAX, _l("Enter a whole number from 1 to 100."))])
+    weight = IntegerField(
+        _l("Weight"),
+        default=1,
+        validators=[
+            InputRequired(_l("Enter a whole number from 1 to 100.")),
+            NumberRange(1, WEIGHT_MAX, _l("Enter a whole number from 1 to 100.")),
+        ],
+    )
     active = BooleanField(_l("Shown"), default=True)
 
     def values(self) -> service.VariantValues:
-        return service.VariantValues(heading=self.heading.data or "",
-                                     text=(self.text.data or "").replace("\r\n", "\n"),
-                                     weight=int(self.weight.data or 1), active=bool(self.active.data))
+        return service.VariantValues(
+            heading=self.heading.data or "",
+            text=(self.text.data or "").replace("\r\n", "\n"),
+            weight=int(self.weight.data or 1),
+            active=bool(self.active.data),
+        )
 
 
 class NewVariantForm(VariantForm):
     """A variant's key names its counters, so it is chosen once."""
 
-    key = StringField(_l("Key"), filters=[strip], validators=[
-        DataRequired(_l("Enter a key, e.g. %(example)s.", example="urgent")), Length(max=SLUG_MAX), slug_shaped])
+    key = StringField(
+        _l("Key"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Enter a key, e.g. %(example)s.", example="urgent")),
+            Length(max=SLUG_MAX),
+            slug_shaped,
+        ],
+    )
 
 
 def _variant_form(variant: AppealVariant, **kwargs: Any) -> VariantForm:
@@ -239,18 +278,28 @@ def _variant_form(variant: AppealVariant, **kwargs: Any) -> VariantForm:
     return VariantForm(prefix=f"variant-{variant.id}", obj=variant, **kwargs)
 
 
-def _detail(campaign: Campaign, status: int = 200, form: CampaignForm | None = None,
-            variant_forms: dict[int, VariantForm] | None = None, new_variant: NewVariantForm | None = None,
-            error: str | None = None) -> ResponseReturnValue:
+def _detail(
+    campaign: Campaign,
+    status: int = 200,
+    form: CampaignForm | None = None,
+    variant_forms: dict[int, VariantForm] | None = None,
+    new_variant: NewVariantForm | None = None,
+    error: str | None = None,
+) -> ResponseReturnValue:
     """The campaign page: its totals, its form (read-only without the right to change it), its variants."""
     forms = {variant.id: _variant_form(variant) for variant in campaign.variants}
     forms.update(variant_forms or {})
     totals = service.campaign_totals([campaign.id]).get(campaign.id, service.CampaignTotals(0, 0))
     return render_template(
-        "dashboard/campaigns/detail.html", campaign=campaign, totals=totals, error=error,
+        "dashboard/campaigns/detail.html",
+        campaign=campaign,
+        totals=totals,
+        error=error,
         form=form or campaign_form(CampaignForm, campaign, formdata=None),
-        variant_forms=forms, new_variant=new_variant or NewVariantForm(prefix="new-variant", formdata=None),
-        read_only=not can("write"), percent=_percent(campaign, totals),
+        variant_forms=forms,
+        new_variant=new_variant or NewVariantForm(prefix="new-variant", formdata=None),
+        read_only=not can("write"),
+        percent=_percent(campaign, totals),
         base_currency=current_app.config["SUPPORTERS_BASE_CURRENCY"],
     ), status
 
@@ -275,8 +324,9 @@ def index() -> ResponseReturnValue:
     for campaign in service.list_campaigns():
         raised = totals.get(campaign.id, service.CampaignTotals(0, 0))
         rows.append((campaign, raised, _percent(campaign, raised)))
-    return render_template("dashboard/campaigns/index.html", rows=rows,
-                           base_currency=current_app.config["SUPPORTERS_BASE_CURRENCY"])
+    return render_template(
+        "dashboard/campaigns/index.html", rows=rows, base_currency=current_app.config["SUPPORTERS_BASE_CURRENCY"]
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -288,8 +338,10 @@ def new() -> ResponseReturnValue:
         return render_template("dashboard/campaigns/new.html", form=form)
     valid = form.validate()
     if valid and service.slug_taken(form.slug.data):
-        form.slug.errors = [*form.slug.errors, _("There is already a campaign with the address %(slug)s.",
-                                                   slug=form.slug.data)]
+        form.slug.errors = [
+            *form.slug.errors,
+            _("There is already a campaign with the address %(slug)s.", slug=form.slug.data),
+        ]
         valid = False
     if not valid:
         return render_template("dashboard/campaigns/new.html", form=form), 400

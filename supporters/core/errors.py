@@ -15,8 +15,17 @@ MESSAGES = {
     403: (_l("Not allowed"), _l("You do not have permission to see this page.")),
     404: (_l("Page not found"), _l("There is no page at this address. It may have moved.")),
     405: (_l("Method not allowed"), _l("This page cannot be used that way.")),
-    429: (_l("Too many requests"), _l("You have made too many requests in a short time. Please wait a while and try again.")),
-    500: (_l("Something went wrong"), _l("Something went wrong on our side. If you were giving, you have not been charged twice; please try again in a moment.")),
+    429: (
+        _l("Too many requests"),
+        _l("You have made too many requests in a short time. Please wait a while and try again."),
+    ),
+    500: (
+        _l("Something went wrong"),
+        _l(
+            "Something went wrong on our side. If you were giving, you have not been charged twice; "
+            "please try again in a moment."
+        ),
+    ),
 }
 
 JSON_PREFIXES = ("/webhooks/", "/widget/", "/healthz", "/api/")

@@ -37,6 +37,11 @@ CONSENT_PURPOSES = {NEWSLETTER: _l("Newsletter")}
 
 def in_templates() -> dict[str, object]:
     """The labels under the names the dashboard's templates use."""
-    return {"gift_status_labels": GIFT_STATUS_LABELS, "gift_kind_labels": GIFT_KIND_LABELS,
-            "gift_method_labels": GIFT_METHOD_LABELS, "plan_status_labels": PLAN_STATUS_LABELS,
-            "plan_interval_labels": PLAN_INTERVAL_LABELS, "consent_purposes": CONSENT_PURPOSES}
+    return {
+        "gift_status_labels": GIFT_STATUS_LABELS,
+        "gift_kind_labels": GIFT_KIND_LABELS,
+        "gift_method_labels": GIFT_METHOD_LABELS,
+        "plan_status_labels": PLAN_STATUS_LABELS,
+        "plan_interval_labels": PLAN_INTERVAL_LABELS,
+        "consent_purposes": CONSENT_PURPOSES,
+    }

@@ -74,9 +74,12 @@ def _partial_day(end: datetime) -> Period:
 
 
 def _new_supporters(start: datetime, end: datetime) -> int:
-    return int(db.session.scalar(
-        select(func.count(Supporter.id)).where(Supporter.first_gift_at >= start, Supporter.first_gift_at < end)
-    ) or 0)
+    return int(
+        db.session.scalar(
+            select(func.count(Supporter.id)).where(Supporter.first_gift_at >= start, Supporter.first_gift_at < end)
+        )
+        or 0
+    )
 
 
 def _months_back(now: datetime, months: int) -> list[str]:
@@ -97,8 +100,9 @@ class _Days:
 
     def __init__(self, first: date) -> None:
         self.rows = db.session.execute(
-            select(GivingTotal.period, GivingTotal.key, GivingTotal.amount_base_minor, GivingTotal.gifts)
-            .where(GivingTotal.dimension == "kind", GivingTotal.period >= first)
+            select(GivingTotal.period, GivingTotal.key, GivingTotal.amount_base_minor, GivingTotal.gifts).where(
+                GivingTotal.dimension == "kind", GivingTotal.period >= first
+            )
         ).all()
 
     def period(self, start: datetime, end: datetime) -> Period:
@@ -121,10 +125,17 @@ class _Days:
 def _top(dimension: str, since: date) -> list[tuple[str, int]]:
     """The five keys of `dimension` that raised most since the month of `since`."""
     raised = func.sum(GivingTotal.amount_base_minor)
-    return [(key, int(amount)) for key, amount in db.session.execute(
-        select(GivingTotal.key, raised).where(GivingTotal.dimension == dimension, GivingTotal.period >= since)
-        .group_by(GivingTotal.key).having(raised > 0).order_by(raised.desc(), GivingTotal.key).limit(5)
-    )]
+    return [
+        (key, int(amount))
+        for key, amount in db.session.execute(
+            select(GivingTotal.key, raised)
+            .where(GivingTotal.dimension == dimension, GivingTotal.period >= since)
+            .group_by(GivingTotal.key)
+            .having(raised > 0)
+            .order_by(raised.desc(), GivingTotal.key)
+            .limit(5)
+        )
+    ]
 
 
 def overview(now: datetime | None = None, months: int = 12) -> Overview:
@@ -155,15 +166,23 @@ def overview(now: datetime | None = None, months: int = 12) -> Overview:
 
     twelve_months = datetime.strptime(_months_back(now, 12)[0], "%Y-%m").date()
     top_campaigns = _top("campaign", twelve_months)
-    names = {row.id: row.name for row in db.session.execute(
-        select(Campaign.id, Campaign.name).where(Campaign.id.in_([int(key) for key, _ in top_campaigns]))
-    )}
+    names = {
+        row.id: row.name
+        for row in db.session.execute(
+            select(Campaign.id, Campaign.name).where(Campaign.id.in_([int(key) for key, _ in top_campaigns]))
+        )
+    }
     report.top_campaigns = [(names[int(key)], amount) for key, amount in top_campaigns if int(key) in names]
     report.top_articles = _top("article", twelve_months)
-    report.recent = list(db.session.execute(
-        select(Gift, Supporter.name).join(Supporter, Supporter.id == Gift.supporter_id)
-        .where(Gift.paid_at.isnot(None)).order_by(Gift.paid_at.desc()).limit(10)
-    ).all())
+    report.recent = list(
+        db.session.execute(
+            select(Gift, Supporter.name)
+            .join(Supporter, Supporter.id == Gift.supporter_id)
+            .where(Gift.paid_at.isnot(None))
+            .order_by(Gift.paid_at.desc())
+            .limit(10)
+        ).all()
+    )
     return report
 
 
@@ -178,10 +197,18 @@ def bar_chart(by_month: list[tuple[str, int, int]], width: int = 720, height: in
         x = left + index * slot + gap / 2
         h_one = (height - bottom) * one / top
         h_rec = (height - bottom) * rec / top
-        bars.append({
-            "key": key, "label": key[5:] if key[5:] != "01" else key[:4], "x": round(x, 1), "w": round(slot - gap, 1),
-            "one": one, "rec": rec,
-            "y_one": round(height - bottom - h_one, 1), "h_one": round(h_one, 1),
-            "y_rec": round(height - bottom - h_one - h_rec, 1), "h_rec": round(h_rec, 1),
-        })
+        bars.append(
+            {
+                "key": key,
+                "label": key[5:] if key[5:] != "01" else key[:4],
+                "x": round(x, 1),
+                "w": round(slot - gap, 1),
+                "one": one,
+                "rec": rec,
+                "y_one": round(height - bottom - h_one, 1),
+                "h_one": round(h_one, 1),
+                "y_rec": round(height - bottom - h_one - h_rec, 1),
+                "h_rec": round(h_rec, 1),
+            }
+        )
     return {"width": width, "height": height, "bars": bars, "baseline": height - bottom}

@@ -17,8 +17,16 @@ from supporters.staff import staff_accounts, staff_audit_log
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 # Runs for every page of the dashboard, the nested blueprints' included.
 bp.before_request(check_access)
-for area in (staff_supporters, staff_gifts, staff_plans, staff_campaigns, staff_articles, exports, staff_accounts,
-             staff_audit_log):
+for area in (
+    staff_supporters,
+    staff_gifts,
+    staff_plans,
+    staff_campaigns,
+    staff_articles,
+    exports,
+    staff_accounts,
+    staff_audit_log,
+):
     bp.register_blueprint(area.bp)
 
 
@@ -49,5 +57,6 @@ def overview() -> ResponseReturnValue:
     """This month and year against last year, recurring income, giving per month, top sources."""
     months = 24 if request.args.get("months") == "24" else 12
     report = figures.overview(months=months)
-    return render_template("dashboard/overview.html", report=report, months=months,
-                           chart=figures.bar_chart(report.by_month))
+    return render_template(
+        "dashboard/overview.html", report=report, months=months, chart=figures.bar_chart(report.by_month)
+    )

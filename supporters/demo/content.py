@@ -97,14 +97,53 @@ gift, however small, is counted and thanked.""",
 ]
 
 FIRST_NAMES = [
-    "Anna", "Piotr", "Katarzyna", "Tomasz", "Maria", "Jan", "Agnieszka", "Paweł", "Ewa", "Michał",
-    "Zofia", "Łukasz", "Joanna", "Krzysztof", "Małgorzata", "Marek", "Oliwia", "Jakub", "Helena", "Adam",
-    "Emma", "Lucas", "Sofia", "Noah", "Ingrid",
+    "Anna",
+    "Piotr",
+    "Katarzyna",
+    "Tomasz",
+    "Maria",
+    "Jan",
+    "Agnieszka",
+    "Paweł",
+    "Ewa",
+    "Michał",
+    "Zofia",
+    "Łukasz",
+    "Joanna",
+    "Krzysztof",
+    "Małgorzata",
+    "Marek",
+    "Oliwia",
+    "Jakub",
+    "Helena",
+    "Adam",
+    "Emma",
+    "Lucas",
+    "Sofia",
+    "Noah",
+    "Ingrid",
 ]
 LAST_NAMES = [
-    "Nowak", "Kowalska", "Wiśniewski", "Wójcik", "Kamińska", "Lewandowski", "Zielińska", "Szymański",
-    "Dąbrowska", "Kozłowski", "Jankowska", "Mazur", "Krawczyk", "Piotrowska", "Grabowski", "Berg",
-    "Novák", "Schmidt", "Dubois", "Larsen",
+    "Nowak",
+    "Kowalska",
+    "Wiśniewski",
+    "Wójcik",
+    "Kamińska",
+    "Lewandowski",
+    "Zielińska",
+    "Szymański",
+    "Dąbrowska",
+    "Kozłowski",
+    "Jankowska",
+    "Mazur",
+    "Krawczyk",
+    "Piotrowska",
+    "Grabowski",
+    "Berg",
+    "Novák",
+    "Schmidt",
+    "Dubois",
+    "Larsen",
 ]
 
 
@@ -149,7 +188,11 @@ def _seed_campaign(currency: str, report: SeedReport) -> Campaign:
             name="Keep our research free to read",
             goal_minor=120_000_00,
             goal_currency=currency,
-            preset_amounts={"PLN": [2000, 5000, 10000, 25000], "EUR": [500, 1000, 2500, 5000], "USD": [500, 1000, 2500, 5000]},
+            preset_amounts={
+                "PLN": [2000, 5000, 10000, 25000],
+                "EUR": [500, 1000, 2500, 5000],
+                "USD": [500, 1000, 2500, 5000],
+            },
             default_frequency=Frequency.MONTHLY,
             appeal_heading="Support independent analysis",
             appeal_text="Our articles are free for everyone. Gifts from readers like you pay for the research "
@@ -157,11 +200,19 @@ def _seed_campaign(currency: str, report: SeedReport) -> Campaign:
             active=True,
             is_demo=True,
             variants=[
-                AppealVariant(key="independence", weight=1, heading="Support independent analysis",
-                              text="Our articles are free for everyone. Gifts from readers keep our research "
-                              "independent of any government or company."),
-                AppealVariant(key="monthly", weight=1, heading="Become a monthly supporter",
-                              text="A small monthly gift lets us plan next year's research, not just next week's."),
+                AppealVariant(
+                    key="independence",
+                    weight=1,
+                    heading="Support independent analysis",
+                    text="Our articles are free for everyone. Gifts from readers keep our research "
+                    "independent of any government or company.",
+                ),
+                AppealVariant(
+                    key="monthly",
+                    weight=1,
+                    heading="Become a monthly supporter",
+                    text="A small monthly gift lets us plan next year's research, not just next week's.",
+                ),
             ],
         )
         db.session.add(campaign)
@@ -216,8 +267,13 @@ def _seed_supporter(
         months = rng.randint(1, 12)
         started = now - timedelta(days=30 * months - rng.randint(0, 20))
         plan = RecurringPlan(
-            supporter_id=supporter.id, amount_minor=amount, currency=currency,
-            interval=PlanInterval.MONTH, campaign_id=campaign.id, started_at=started, is_demo=True,
+            supporter_id=supporter.id,
+            amount_minor=amount,
+            currency=currency,
+            interval=PlanInterval.MONTH,
+            campaign_id=campaign.id,
+            started_at=started,
+            is_demo=True,
         )
         db.session.add(plan)
         plan.status = PlanStatus.ACTIVE if profile < 0.25 else PlanStatus.CANCELED
@@ -227,8 +283,16 @@ def _seed_supporter(
         report.plans += 1
         db.session.flush()
         for month in range(months):
-            _add_gift(supporter, amount, currency, started + timedelta(days=30 * month), campaign,
-                      rng.choice(article_slugs), report, plan=plan)
+            _add_gift(
+                supporter,
+                amount,
+                currency,
+                started + timedelta(days=30 * month),
+                campaign,
+                rng.choice(article_slugs),
+                report,
+                plan=plan,
+            )
     else:
         for _ in range(rng.choice([1, 1, 1, 2, 3])):
             paid = now - timedelta(days=rng.randint(0, 364), hours=rng.randint(0, 23))
@@ -238,8 +302,14 @@ def _seed_supporter(
 
 
 def _add_gift(
-    supporter: Supporter, amount: int, currency: str, paid_at: datetime, campaign: Campaign,
-    article: str | None, report: SeedReport, plan: RecurringPlan | None = None,
+    supporter: Supporter,
+    amount: int,
+    currency: str,
+    paid_at: datetime,
+    campaign: Campaign,
+    article: str | None,
+    report: SeedReport,
+    plan: RecurringPlan | None = None,
 ) -> None:
     gift = Gift(
         supporter_id=supporter.id,

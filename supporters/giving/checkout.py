@@ -37,8 +37,20 @@ INTERVALS = {Frequency.MONTHLY: PlanInterval.MONTH, Frequency.YEARLY: PlanInterv
 
 #: Stripe's smallest charge per currency, in minor units; 50 minor units elsewhere
 STRIPE_MINIMUMS = {
-    "PLN": 200, "EUR": 50, "USD": 50, "GBP": 30, "CHF": 50, "CZK": 1500, "SEK": 300,
-    "NOK": 300, "DKK": 250, "HUF": 17500, "JPY": 50, "CAD": 50, "AUD": 50, "RON": 200,
+    "PLN": 200,
+    "EUR": 50,
+    "USD": 50,
+    "GBP": 30,
+    "CHF": 50,
+    "CZK": 1500,
+    "SEK": 300,
+    "NOK": 300,
+    "DKK": 250,
+    "HUF": 17500,
+    "JPY": 50,
+    "CAD": 50,
+    "AUD": 50,
+    "RON": 200,
 }
 
 
@@ -119,7 +131,9 @@ def start_gift(intent: GiftIntent) -> Gift:
     if existing is not None:
         return existing
     supporter = find_or_create_supporter(
-        intent.email, intent.name, intent.language,
+        intent.email,
+        intent.name,
+        intent.language,
         details={field: getattr(intent, field) for field in ADDRESS_FIELDS},
     )
     db.session.flush()
@@ -128,8 +142,11 @@ def start_gift(intent: GiftIntent) -> Gift:
             plan = None
             if intent.frequency in INTERVALS:
                 plan = RecurringPlan(
-                    supporter_id=supporter.id, amount_minor=intent.amount_minor, currency=intent.currency,
-                    interval=INTERVALS[intent.frequency], campaign_id=intent.campaign_id,
+                    supporter_id=supporter.id,
+                    amount_minor=intent.amount_minor,
+                    currency=intent.currency,
+                    interval=INTERVALS[intent.frequency],
+                    campaign_id=intent.campaign_id,
                 )
                 db.session.add(plan)
                 db.session.flush()
@@ -163,8 +180,15 @@ def start_gift(intent: GiftIntent) -> Gift:
             raise
         return existing
     if intent.newsletter:
-        db.session.add(Consent(supporter_id=supporter.id, purpose="newsletter", granted=True,
-                               source="donation form", wording=intent.newsletter_wording))
+        db.session.add(
+            Consent(
+                supporter_id=supporter.id,
+                purpose="newsletter",
+                granted=True,
+                source="donation form",
+                wording=intent.newsletter_wording,
+            )
+        )
     db.session.flush()
     return gift
 
@@ -176,7 +200,9 @@ def checkout_request(gift: Gift) -> CheckoutRequest:
     plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
     campaign = db.session.get(Campaign, gift.campaign_id) if gift.campaign_id else None
     org = current_app.config["SUPPORTERS_ORG_NAME"]
-    what = {None: "Gift", PlanInterval.MONTH: "Monthly gift", PlanInterval.YEAR: "Yearly gift"}[plan.interval if plan else None]
+    what = {None: "Gift", PlanInterval.MONTH: "Monthly gift", PlanInterval.YEAR: "Yearly gift"}[
+        plan.interval if plan else None
+    ]
     description = f"{what} to {org}" + (f" ({campaign.name})" if campaign else "")
     thanks = url_for("donate.thanks", _external=True)
     cancel = url_for("donate.cancelled", _external=True)
@@ -235,5 +261,3 @@ def gift_by_checkout_session(session_id: str) -> Gift | None:
     if not session_id or len(session_id) > 255 or not session_id.isprintable():
         return None
     return db.session.execute(select(Gift).filter_by(stripe_checkout_session_id=session_id)).scalar_one_or_none()
-
-

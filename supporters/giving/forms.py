@@ -25,16 +25,17 @@ from supporters.lib.forms import choices, country_choices, no_control_characters
 from supporters.lib.i18n import current_locale
 from supporters.models import Frequency
 
-FREQUENCIES = choices([
-    (Frequency.ONE_TIME.value, _l("Once")),
-    (Frequency.MONTHLY.value, _l("Monthly")),
-    (Frequency.YEARLY.value, _l("Yearly")),
-])
+FREQUENCIES = choices(
+    [
+        (Frequency.ONE_TIME.value, _l("Once")),
+        (Frequency.MONTHLY.value, _l("Monthly")),
+        (Frequency.YEARLY.value, _l("Yearly")),
+    ]
+)
 DEDICATIONS = choices([("", _l("No dedication")), ("honour", _l("In honour of")), ("memory", _l("In memory of"))])
 OTHER = "other"
 NEWSLETTER_WORDING = _l(
-    "Yes, send me occasional e-mails about your work and how my gift helps. "
-    "I can unsubscribe at any time."
+    "Yes, send me occasional e-mails about your work and how my gift helps. I can unsubscribe at any time."
 )
 
 
@@ -43,28 +44,43 @@ class DonationForm(FlaskForm):
 
     frequency = RadioField(_l("How often"), choices=FREQUENCIES, default=Frequency.ONE_TIME.value)
     amount_choice = RadioField(_l("Amount"), choices=[], validators=[Optional()])
-    custom_amount = StringField(_l("Your own amount"), filters=[strip], validators=[Length(max=40), no_control_characters])
+    custom_amount = StringField(
+        _l("Your own amount"), filters=[strip], validators=[Length(max=40), no_control_characters]
+    )
     currency = SelectField(_l("Currency"), choices=[])
     shown_currency = HiddenField()
     email = EmailField(
         _l("E-mail"),
         filters=[strip],
-        validators=[DataRequired(_l("Enter your e-mail address, so we can send a receipt.")),
-                    Length(max=254), no_control_characters, Email(_l("Enter a valid e-mail address."))],
+        validators=[
+            DataRequired(_l("Enter your e-mail address, so we can send a receipt.")),
+            Length(max=254),
+            no_control_characters,
+            Email(_l("Enter a valid e-mail address.")),
+        ],
     )
     name = StringField(
-        _l("Full name"), filters=[strip],
+        _l("Full name"),
+        filters=[strip],
         validators=[DataRequired(_l("Enter your name.")), Length(max=200), no_control_characters],
     )
     country = SelectField(_l("Country"), choices=[], validators=[Optional()])
-    address_line1 = StringField(_l("Street and number"), filters=[strip], validators=[Length(max=200), no_control_characters])
-    address_line2 = StringField(_l("Address, second line"), filters=[strip], validators=[Length(max=200), no_control_characters])
+    address_line1 = StringField(
+        _l("Street and number"), filters=[strip], validators=[Length(max=200), no_control_characters]
+    )
+    address_line2 = StringField(
+        _l("Address, second line"), filters=[strip], validators=[Length(max=200), no_control_characters]
+    )
     postal_code = StringField(_l("Postal code"), filters=[strip], validators=[Length(max=20), no_control_characters])
     city = StringField(_l("City"), filters=[strip], validators=[Length(max=100), no_control_characters])
     anonymous = BooleanField(_l("Make my gift anonymous"))
     dedication_kind = SelectField(_l("Dedicate this gift"), choices=DEDICATIONS, validators=[Optional()])
-    dedication = StringField(_l("Name of the person"), filters=[strip], validators=[Length(max=200), no_control_characters])
-    comment = TextAreaField(_l("Comment (optional)"), filters=[strip], validators=[Length(max=500), no_control_characters])
+    dedication = StringField(
+        _l("Name of the person"), filters=[strip], validators=[Length(max=200), no_control_characters]
+    )
+    comment = TextAreaField(
+        _l("Comment (optional)"), filters=[strip], validators=[Length(max=500), no_control_characters]
+    )
     newsletter = BooleanField(NEWSLETTER_WORDING)
     covers_fee = BooleanField(_l("I'll cover the processing fee"))
     campaign = HiddenField()
@@ -88,8 +104,11 @@ class DonationForm(FlaskForm):
             shown = currencies[0]
         locale = current_locale()
         self.amount_choice.choices = choices(
-            [*((str(amount), money.format_amount(amount, shown, locale)) for amount in presets),
-             (OTHER, str(_l("Other amount")))])
+            [
+                *((str(amount), money.format_amount(amount, shown, locale)) for amount in presets),
+                (OTHER, str(_l("Other amount"))),
+            ]
+        )
         self.country.choices = choices(country_choices())
 
     def validate(self, extra_validators: Any = None) -> bool:
@@ -102,16 +121,27 @@ class DonationForm(FlaskForm):
             low, high = checkout.minimum_gift(currency), checkout.maximum_gift(currency)
             locale = current_locale()
             if amount < low:
-                self._amount_error(_("The smallest gift we can accept online is %(amount)s.",
-                                      amount=money.format_amount(low, currency, locale)))
+                self._amount_error(
+                    _(
+                        "The smallest gift we can accept online is %(amount)s.",
+                        amount=money.format_amount(low, currency, locale),
+                    )
+                )
                 amount = None
             elif amount > high:
-                self._amount_error(_("The largest gift we can accept online is %(amount)s. "
-                                      "For a larger gift, please contact us about a bank transfer.",
-                                      amount=money.format_amount(high, currency, locale)))
+                self._amount_error(
+                    _(
+                        "The largest gift we can accept online is %(amount)s. "
+                        "For a larger gift, please contact us about a bank transfer.",
+                        amount=money.format_amount(high, currency, locale),
+                    )
+                )
                 amount = None
         if self.dedication_kind.data and not self.dedication.data:
-            self.dedication.errors = [*self.dedication.errors, _l("Enter the name of the person you dedicate the gift to.")]
+            self.dedication.errors = [
+                *self.dedication.errors,
+                _l("Enter the name of the person you dedicate the gift to."),
+            ]
         self.amount_minor = amount
         return valid and amount is not None and not self.dedication.errors
 
@@ -130,8 +160,13 @@ class DonationForm(FlaskForm):
             self._amount_error(_l("Choose an amount or enter your own."))
             return None
         if self.shown_currency.data and self.shown_currency.data != currency:
-            self._amount_error(_("The suggested amounts were in %(shown)s. Please choose an amount in %(currency)s.",
-                                  shown=self.shown_currency.data, currency=currency))
+            self._amount_error(
+                _(
+                    "The suggested amounts were in %(shown)s. Please choose an amount in %(currency)s.",
+                    shown=self.shown_currency.data,
+                    currency=currency,
+                )
+            )
             return None
         return int(choice)
 

@@ -72,7 +72,9 @@ def mark_paid(
     assert supporter is not None
     fill_missing(supporter, stripe_customer_id=customer_id)
     if not _can_move(gift, GiftStatus.SUCCEEDED) or gift.status is GiftStatus.DISPUTED:
-        fill_missing(gift, stripe_payment_intent_id=payment_intent_id, stripe_charge_id=charge_id, stripe_invoice_id=invoice_id)
+        fill_missing(
+            gift, stripe_payment_intent_id=payment_intent_id, stripe_charge_id=charge_id, stripe_invoice_id=invoice_id
+        )
         db.session.flush()
         return False
     # The attempt that succeeded is the gift's payment, whatever attempt failed before it.
@@ -185,5 +187,3 @@ def receipt_number(gift: Gift) -> str:
     """The receipt number of a gift: its year and id, e.g. 2026-000042 (needs a flushed gift)."""
     assert gift.id is not None and gift.paid_at is not None
     return f"{gift.paid_at.year}-{gift.id:06d}"
-
-

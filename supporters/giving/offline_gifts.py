@@ -85,9 +85,17 @@ def record_offline_gift(
     gift.receipt_number = receipt_number(gift)
     refresh_supporter_totals(supporter)
     queued = receipts.queue_receipt(gift) if send_receipt else None
-    audit.record(staff_user, "gift.record_offline", "gift", gift.id, supporter_id=supporter.id, amount_minor=amount_minor,
-           currency=currency, method=method.value, received_on=received_on.isoformat(),
-           reference=gift.offline_reference, receipt_queued=queued is not None)
+    audit.record(
+        staff_user,
+        "gift.record_offline",
+        "gift",
+        gift.id,
+        supporter_id=supporter.id,
+        amount_minor=amount_minor,
+        currency=currency,
+        method=method.value,
+        received_on=received_on.isoformat(),
+        reference=gift.offline_reference,
+        receipt_queued=queued is not None,
+    )
     return gift
-
-

@@ -37,7 +37,9 @@ def plan_for_subscription(subscription_id: str | None, metadata: dict[str, Any] 
     # the two events Stripe sends for one invoice cannot both record it.
     if subscription_id:
         plan = db.session.execute(
-            select(RecurringPlan).filter_by(stripe_subscription_id=subscription_id).with_for_update()
+            select(RecurringPlan)
+            .filter_by(stripe_subscription_id=subscription_id)
+            .with_for_update()
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()
         if plan is not None:
@@ -70,15 +72,21 @@ def record_instalment(
     if db.session.execute(select(Gift.id).filter_by(stripe_invoice_id=invoice_id)).first():
         return None
     extend_period(plan, period_end)
-    first = None if renewal else db.session.execute(
-        select(Gift)
-        .filter_by(recurring_plan_id=plan.id, stripe_invoice_id=None)
-        .where(Gift.status.in_([GiftStatus.PENDING, GiftStatus.FAILED, GiftStatus.CANCELED]))
-        .order_by(Gift.id)
-        .limit(1)
-    ).scalar_one_or_none()
+    first = (
+        None
+        if renewal
+        else db.session.execute(
+            select(Gift)
+            .filter_by(recurring_plan_id=plan.id, stripe_invoice_id=None)
+            .where(Gift.status.in_([GiftStatus.PENDING, GiftStatus.FAILED, GiftStatus.CANCELED]))
+            .order_by(Gift.id)
+            .limit(1)
+        ).scalar_one_or_none()
+    )
     if first is not None:
-        mark_paid(first, paid_at=paid_at, invoice_id=invoice_id, payment_intent_id=payment_intent_id, charge_id=charge_id)
+        mark_paid(
+            first, paid_at=paid_at, invoice_id=invoice_id, payment_intent_id=payment_intent_id, charge_id=charge_id
+        )
         return first
     previous = db.session.execute(
         select(Gift).filter_by(recurring_plan_id=plan.id).order_by(Gift.id).limit(1)
@@ -98,7 +106,9 @@ def record_instalment(
     )
     db.session.add(instalment)
     db.session.flush()
-    mark_paid(instalment, paid_at=paid_at, invoice_id=invoice_id, payment_intent_id=payment_intent_id, charge_id=charge_id)
+    mark_paid(
+        instalment, paid_at=paid_at, invoice_id=invoice_id, payment_intent_id=payment_intent_id, charge_id=charge_id
+    )
     return instalment
 
 
@@ -127,6 +137,6 @@ def cancel_plan(plan: RecurringPlan, reason: str, gateway: PaymentGateway, staff
         gateway.cancel_subscription(locked.stripe_subscription_id)
     locked.cancel_reason = reason[:500]
     move_plan(locked, PlanStatus.CANCELED)
-    audit.record(staff_user, "plan.cancel", "plan", locked.id, reason=reason[:500],
-           subscription_id=locked.stripe_subscription_id)
-
+    audit.record(
+        staff_user, "plan.cancel", "plan", locked.id, reason=reason[:500], subscription_id=locked.stripe_subscription_id
+    )

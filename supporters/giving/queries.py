@@ -93,27 +93,37 @@ class GiftFilters:
 
     def query(self) -> sa.Select[Any]:
         """The filtered gifts, newest first (by date paid, or made for unpaid ones)."""
-        return (
-            sa.select(Gift)
-            .where(*self.conditions())
-            .order_by(HAPPENED_AT.desc(), Gift.id.desc())
-        )
+        return sa.select(Gift).where(*self.conditions()).order_by(HAPPENED_AT.desc(), Gift.id.desc())
 
     def describe(self) -> dict[str, Any]:
         """The filters in plain data, for the audit log."""
         return {key: value for key, value in self.args.items() if key != "page"}
 
 
-
-
 EXPORT_HEADER = (
-    "id", "paid_at", "created_at", "status", "kind", "method", "amount", "currency", "amount_base",
-    "base_currency", "refunded", "supporter_id", "supporter_name", "supporter_email", "campaign",
-    "source_article", "source_variant", "receipt_number", "stripe_checkout_session_id",
-    "stripe_payment_intent_id", "stripe_charge_id", "stripe_invoice_id",
+    "id",
+    "paid_at",
+    "created_at",
+    "status",
+    "kind",
+    "method",
+    "amount",
+    "currency",
+    "amount_base",
+    "base_currency",
+    "refunded",
+    "supporter_id",
+    "supporter_name",
+    "supporter_email",
+    "campaign",
+    "source_article",
+    "source_variant",
+    "receipt_number",
+    "stripe_checkout_session_id",
+    "stripe_payment_intent_id",
+    "stripe_charge_id",
+    "stripe_invoice_id",
 )
-
-
 
 
 def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Iterator[tuple[Any, ...]]:
@@ -129,11 +139,26 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
         filters.query()
         .with_only_columns(
             # the enums as their stored text: no enum object made and unmade per cell
-            Gift.id, Gift.paid_at, Gift.created_at, sa.type_coerce(Gift.status, sa.String),
-            sa.type_coerce(Gift.kind, sa.String), sa.type_coerce(Gift.method, sa.String), Gift.amount_minor,
-            Gift.currency, Gift.amount_base_minor, Gift.refunded_minor, Gift.supporter_id, Supporter.name,
-            Supporter.email, Campaign.slug, Gift.source_article, Gift.source_variant, Gift.receipt_number,
-            Gift.stripe_checkout_session_id, Gift.stripe_payment_intent_id, Gift.stripe_charge_id,
+            Gift.id,
+            Gift.paid_at,
+            Gift.created_at,
+            sa.type_coerce(Gift.status, sa.String),
+            sa.type_coerce(Gift.kind, sa.String),
+            sa.type_coerce(Gift.method, sa.String),
+            Gift.amount_minor,
+            Gift.currency,
+            Gift.amount_base_minor,
+            Gift.refunded_minor,
+            Gift.supporter_id,
+            Supporter.name,
+            Supporter.email,
+            Campaign.slug,
+            Gift.source_article,
+            Gift.source_variant,
+            Gift.receipt_number,
+            Gift.stripe_checkout_session_id,
+            Gift.stripe_payment_intent_id,
+            Gift.stripe_charge_id,
             Gift.stripe_invoice_id,
         )
         .select_from(Gift)
@@ -145,12 +170,33 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
     amount_texts: dict[str, Callable[[int], str]] = {}
 
     def rows() -> Iterator[tuple[Any, ...]]:
-        for (gift_id, paid_at, created_at, status, kind, method, amount, currency, amount_base, refunded,
-             *rest) in db.session.connection().execute(query):
+        for (
+            gift_id,
+            paid_at,
+            created_at,
+            status,
+            kind,
+            method,
+            amount,
+            currency,
+            amount_base,
+            refunded,
+            *rest,
+        ) in db.session.connection().execute(query):
             text = amount_texts.get(currency) or amount_texts.setdefault(currency, money.plain_formatter(currency))
             yield (
-                gift_id, exporting.iso(paid_at), exporting.iso(created_at), status, kind, method, text(amount),
-                currency, "" if amount_base is None else base_text(amount_base), base, text(refunded), *rest,
+                gift_id,
+                exporting.iso(paid_at),
+                exporting.iso(created_at),
+                status,
+                kind,
+                method,
+                text(amount),
+                currency,
+                "" if amount_base is None else base_text(amount_base),
+                base,
+                text(refunded),
+                *rest,
             )
 
     return rows()
@@ -180,24 +226,29 @@ def history(target_type: str, target_id: int) -> list[HistoryItem]:
     events = db.session.execute(
         sa.select(StripeEvent.id, StripeEvent.type, StripeEvent.received_at, StripeEvent.outcome)
         .where(link == target_id)
-        .order_by(StripeEvent.received_at).limit(500)
+        .order_by(StripeEvent.received_at)
+        .limit(500)
     ).all()
-    items = [HistoryItem(at=received, source="stripe", what=kind, who="Stripe", outcome=outcome, event_id=event_id)
-             for event_id, kind, received, outcome in events]
+    items = [
+        HistoryItem(at=received, source="stripe", what=kind, who="Stripe", outcome=outcome, event_id=event_id)
+        for event_id, kind, received, outcome in events
+    ]
     actions = db.session.scalars(
-        sa.select(AuditEvent).filter_by(target_type=target_type, target_id=str(target_id))
-        .order_by(AuditEvent.created_at).limit(500)
+        sa.select(AuditEvent)
+        .filter_by(target_type=target_type, target_id=str(target_id))
+        .order_by(AuditEvent.created_at)
+        .limit(500)
     ).all()
-    items += [HistoryItem(at=a.created_at, source="staff", what=a.action, who=a.actor, details=a.details or {})
-              for a in actions]
+    items += [
+        HistoryItem(at=a.created_at, source="staff", what=a.action, who=a.actor, details=a.details or {})
+        for a in actions
+    ]
     return sorted(items, key=lambda item: item.at)
 
 
 def gift_history(gift: Gift) -> list[HistoryItem]:
     """What Stripe said and staff did about this gift, oldest first."""
     return history("gift", gift.id)
-
-
 
 
 def plan_history(plan: RecurringPlan) -> list[HistoryItem]:

@@ -32,6 +32,8 @@ class RefundAlreadyMade(Refused):
 REFUNDABLE = frozenset({GiftStatus.SUCCEEDED, GiftStatus.PARTIALLY_REFUNDED})
 #: why a refund is made: Stripe's three reasons, or "other" with staff's own words
 REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent", "other")
+
+
 #: the ways money arrives without Stripe
 def refundable_minor(gift: Gift) -> int:
     """How much of the gift can still be refunded, in its currency's minor units."""
@@ -42,10 +44,12 @@ def refund_refusal(gift: Gift) -> Refused | None:
     """Why this gift cannot be refunded from the dashboard at all, or None if it can."""
     if gift.method is not GiftMethod.STRIPE or not gift.stripe_payment_intent_id:
         if gift.method is not GiftMethod.STRIPE:
-            return Refused(_l(
-                "This gift did not come through Stripe. Money given by bank transfer, cheque or cash "
-                "is returned at the bank or in person; nothing can be refunded here."
-            ))
+            return Refused(
+                _l(
+                    "This gift did not come through Stripe. Money given by bank transfer, cheque or cash "
+                    "is returned at the bank or in person; nothing can be refunded here."
+                )
+            )
         return Refused(_l("This gift has no Stripe payment to refund."))
     if gift.status not in REFUNDABLE:
         return Refused(_l("Only a paid gift can be refunded."))
@@ -113,8 +117,16 @@ def refund(
     )
     if result.status not in ("failed", "canceled"):
         apply_refund_total(locked, locked.refunded_minor + result.amount_minor)
-    audit.record(staff_user, "gift.refund", "gift", locked.id, amount_minor=amount_minor, currency=locked.currency,
-           reason=reason, note=note.strip()[:500], refund_id=result.id, refund_status=result.status)
+    audit.record(
+        staff_user,
+        "gift.refund",
+        "gift",
+        locked.id,
+        amount_minor=amount_minor,
+        currency=locked.currency,
+        reason=reason,
+        note=note.strip()[:500],
+        refund_id=result.id,
+        refund_status=result.status,
+    )
     return result
-
-

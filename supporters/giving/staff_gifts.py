@@ -198,23 +198,37 @@ def index() -> ResponseReturnValue:
     query = filters.query()
     # Counted up to COUNT_CAP: past that, "more than 10,000" says as much as the exact
     # figure, which would cost a read of every matching gift on every page.
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(
-        query.order_by(None).with_only_columns(Gift.id).limit(COUNT_CAP + 1).subquery()
-    )) or 0
+    total = (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(
+                query.order_by(None).with_only_columns(Gift.id).limit(COUNT_CAP + 1).subquery()
+            )
+        )
+        or 0
+    )
     exact = total <= COUNT_CAP
     pages = max(1, -(-total // PER_PAGE)) if exact else None
     page = min(filters.page, pages) if pages else filters.page
     gifts = db.session.scalars(
         query.options(joinedload(Gift.supporter).options(lazyload(Supporter.tags)), joinedload(Gift.campaign))
-        .limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)
+        .limit(PER_PAGE + 1)
+        .offset((page - 1) * PER_PAGE)
     ).all()
     more = len(gifts) > PER_PAGE
     link_args = {key: value for key, value in filters.args.items() if key != "page"}
     return render_template(
         "dashboard/gifts/index.html",
-        gifts=gifts[:PER_PAGE], filters=filters, total=total if exact else None, count_cap=COUNT_CAP, page=page,
-        pages=pages, more=more, link_args=link_args,
-        statuses=list(GiftStatus), methods=list(GiftMethod), kinds=list(GiftKind),
+        gifts=gifts[:PER_PAGE],
+        filters=filters,
+        total=total if exact else None,
+        count_cap=COUNT_CAP,
+        page=page,
+        pages=pages,
+        more=more,
+        link_args=link_args,
+        statuses=list(GiftStatus),
+        methods=list(GiftMethod),
+        kinds=list(GiftKind),
         **_filter_choices(),
     )
 
@@ -228,6 +242,7 @@ def export() -> ResponseReturnValue:
     rows = queries.export_gifts(acting_staff(), filters, bom=bom)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     return exporting.csv_response(f"gifts-{stamp}.csv", queries.EXPORT_HEADER, rows, bom=bom)
+
 
 # --- One gift ------------------------------------------------------------------------
 
@@ -253,8 +268,14 @@ def detail(gift_id: int) -> ResponseReturnValue:
     refund_items = [item for item in events if item.what in ("gift.refund", "charge.refunded")]
     return render_template(
         "dashboard/gifts/detail.html",
-        gift=gift, supporter=supporter, plan=plan, campaign=campaign, events=events, refunds=refund_items,
-        refundable=refunds.refundable_minor(gift), net=(gift.amount_minor - gift.refunded_minor),
+        gift=gift,
+        supporter=supporter,
+        plan=plan,
+        campaign=campaign,
+        events=events,
+        refunds=refund_items,
+        refundable=refunds.refundable_minor(gift),
+        net=(gift.amount_minor - gift.refunded_minor),
         refusal=refunds.refund_refusal(gift),
         stripe_payment_url=stripe_dashboard_url("payments", gift.stripe_payment_intent_id),
         base_currency=current_app.config["SUPPORTERS_BASE_CURRENCY"],
@@ -268,11 +289,15 @@ class RefundForm(FlaskForm):
     """How much to give back, and why."""
 
     amount = StringField(
-        _l("Amount to refund"), filters=[strip],
+        _l("Amount to refund"),
+        filters=[strip],
         validators=[DataRequired(_l("Enter an amount to refund.")), Length(max=40), no_control_characters],
     )
-    reason = SelectField(_l("Reason"), choices=choices(REASON_LABELS.items()),
-                         validators=[DataRequired(_l("Choose a reason for the refund."))])
+    reason = SelectField(
+        _l("Reason"),
+        choices=choices(REASON_LABELS.items()),
+        validators=[DataRequired(_l("Choose a reason for the refund."))],
+    )
     note = TextAreaField(_l("Note"), filters=[strip], validators=[Length(max=500), no_control_characters])
     #: the refunded total the form was shown with: a second copy of the form then refunds nothing
     seen_refunded = HiddenField()
@@ -283,15 +308,20 @@ def _seen_refunded(form: RefundForm) -> int | None:
     return whole_number(form.seen_refunded.data, max_digits=18)
 
 
-def _render_refund(gift: Gift, form: RefundForm | None, status: int = 200, error: str | None = None,
-                   confirming: int | None = None) -> ResponseReturnValue:
+def _render_refund(
+    gift: Gift, form: RefundForm | None, status: int = 200, error: str | None = None, confirming: int | None = None
+) -> ResponseReturnValue:
     supporter = db.session.get(Supporter, gift.supporter_id)
     refusal = refunds.refund_refusal(gift)
     return render_template(
         "dashboard/gifts/refund.html",
-        gift=gift, supporter=supporter, form=form, error=error,
+        gift=gift,
+        supporter=supporter,
+        form=form,
+        error=error,
         refusal=refusal.message() if refusal else None,
-        refundable=refunds.refundable_minor(gift), confirming=confirming,
+        refundable=refunds.refundable_minor(gift),
+        confirming=confirming,
         reason_label=REASON_LABELS.get(form.reason.data or "") if form else None,
     ), status
 
@@ -333,8 +363,15 @@ def refund(gift_id: int) -> ResponseReturnValue:
         if form.confirm.data != "yes":
             form.amount.data = money.format_amount_plain(amount, gift.currency, current_locale())
             return _render_refund(gift, form, confirming=amount)
-        result = refunds.refund(gift, amount, form.reason.data or "", payments.gateway(), acting_staff(),
-                                  note=form.note.data or "", seen_refunded_minor=seen)
+        result = refunds.refund(
+            gift,
+            amount,
+            form.reason.data or "",
+            payments.gateway(),
+            acting_staff(),
+            note=form.note.data or "",
+            seen_refunded_minor=seen,
+        )
     except refunds.RefundAlreadyMade as refused:
         if refused.duplicate:
             flash(_("This refund was already made; it was not made again."), "info")
@@ -345,18 +382,34 @@ def refund(gift_id: int) -> ResponseReturnValue:
     except payments.PaymentsUnavailable as exc:
         current_app.logger.warning("refund of gift %s failed at the payment provider: %s", gift.id, exc)
         return _render_refund(
-            gift, form, 502,
-            error=_("Stripe did not carry out the refund (%(reason)s). Nothing was refunded or changed; "
-                    "you can try again in a minute.", reason=str(exc)[:300]),
+            gift,
+            form,
+            502,
+            error=_(
+                "Stripe did not carry out the refund (%(reason)s). Nothing was refunded or changed; "
+                "you can try again in a minute.",
+                reason=str(exc)[:300],
+            ),
         )
     supporter = db.session.get(Supporter, gift.supporter_id)
     name = supporter.name if supporter else ""
     if result.status in ("failed", "canceled"):
-        flash(_("Stripe could not complete the refund (status: %(status)s). Nothing was recorded as refunded.",
-                status=result.status), "error")
+        flash(
+            _(
+                "Stripe could not complete the refund (status: %(status)s). Nothing was recorded as refunded.",
+                status=result.status,
+            ),
+            "error",
+        )
     else:
-        flash(_("Refunded %(amount)s to %(name)s.",
-                amount=money.format_amount(result.amount_minor, gift.currency, current_locale()), name=name), "info")
+        flash(
+            _(
+                "Refunded %(amount)s to %(name)s.",
+                amount=money.format_amount(result.amount_minor, gift.currency, current_locale()),
+                name=name,
+            ),
+            "info",
+        )
     return redirect(url_for(".detail", gift_id=gift.id), 303)
 
 
@@ -364,7 +417,9 @@ def _fresh_form(gift: Gift, submitted: RefundForm) -> RefundForm:
     """The form again, with what is refundable now (someone refunded in the meantime)."""
     form = RefundForm(formdata=None)
     db.session.refresh(gift)
-    form.amount.data = money.format_amount_plain(max(refunds.refundable_minor(gift), 0), gift.currency, current_locale())
+    form.amount.data = money.format_amount_plain(
+        max(refunds.refundable_minor(gift), 0), gift.currency, current_locale()
+    )
     form.reason.data = submitted.reason.data
     form.note.data = submitted.note.data
     form.seen_refunded.data = str(gift.refunded_minor)
@@ -378,21 +433,34 @@ class OfflineGiftForm(FlaskForm):
     """Money that arrived without Stripe: who gave it, how much, how and when."""
 
     supporter_id = HiddenField()
-    email = EmailField(_l("Supporter's e-mail"), filters=[strip],
-                       validators=[Optional(), Length(max=254), no_control_characters,
-                                   Email(_l("Enter a valid e-mail address."))])
+    email = EmailField(
+        _l("Supporter's e-mail"),
+        filters=[strip],
+        validators=[Optional(), Length(max=254), no_control_characters, Email(_l("Enter a valid e-mail address."))],
+    )
     name = StringField(_l("Supporter's name"), filters=[strip], validators=[Length(max=200), no_control_characters])
-    amount = StringField(_l("Amount received"), filters=[strip],
-                         validators=[DataRequired(_l("Enter the amount received.")), Length(max=40), no_control_characters])
+    amount = StringField(
+        _l("Amount received"),
+        filters=[strip],
+        validators=[DataRequired(_l("Enter the amount received.")), Length(max=40), no_control_characters],
+    )
     currency = SelectField(_l("Currency"), choices=[])
-    method = SelectField(_l("How it arrived"), choices=choices([
-        (GiftMethod.BANK_TRANSFER.value, _l("Bank transfer")),
-        (GiftMethod.CHEQUE.value, _l("Cheque")),
-        (GiftMethod.CASH.value, _l("Cash")),
-    ]))
+    method = SelectField(
+        _l("How it arrived"),
+        choices=choices(
+            [
+                (GiftMethod.BANK_TRANSFER.value, _l("Bank transfer")),
+                (GiftMethod.CHEQUE.value, _l("Cheque")),
+                (GiftMethod.CASH.value, _l("Cash")),
+            ]
+        ),
+    )
     received_on = DateField(_l("Date received"), validators=[DataRequired(_l("Enter the date the money arrived."))])
-    reference = StringField(_l("Reference (transfer title, cheque number)"), filters=[strip],
-                            validators=[Length(max=200), no_control_characters])
+    reference = StringField(
+        _l("Reference (transfer title, cheque number)"),
+        filters=[strip],
+        validators=[Length(max=200), no_control_characters],
+    )
     campaign_id = SelectField(_l("Campaign"), choices=[], validators=[Optional()])
     comment = TextAreaField(_l("Comment"), filters=[strip], validators=[Length(max=500), no_control_characters])
     send_receipt = BooleanField(_l("Send the supporter a receipt by e-mail"), default=True)
@@ -440,11 +508,12 @@ def new_offline() -> ResponseReturnValue:
         form.received_on.errors = [*form.received_on.errors, _("The date received cannot be in the future.")]
         valid = False
     if supporter is None and form.email.data and not form.email.errors:
-        known = db.session.scalar(sa.select(Supporter).filter_by(
-            email_normalised=normalise_email(form.email.data)))
+        known = db.session.scalar(sa.select(Supporter).filter_by(email_normalised=normalise_email(form.email.data)))
         if known is None and not form.name.data:
-            form.name.errors = [*form.name.errors,
-                                _("There is no supporter with this e-mail yet: enter their name to add them.")]
+            form.name.errors = [
+                *form.name.errors,
+                _("There is no supporter with this e-mail yet: enter their name to add them."),
+            ]
             valid = False
     if not valid or amount is None or form.received_on.data is None:
         return _render_offline(form, supporter, 400)
@@ -456,20 +525,34 @@ def new_offline() -> ResponseReturnValue:
     key = hashlib.sha256(f"offline:{raw_key}".encode()).hexdigest() if raw_key else None
     try:
         gift = offline_gifts.record_offline_gift(
-            supporter, amount_minor=amount, currency=form.currency.data or "", method=GiftMethod(form.method.data),
-            received_on=form.received_on.data, staff_user=acting_staff(), reference=form.reference.data,
-            campaign_id=int(form.campaign_id.data) if form.campaign_id.data else None, comment=form.comment.data,
-            send_receipt=bool(form.send_receipt.data), submission_key=key,
+            supporter,
+            amount_minor=amount,
+            currency=form.currency.data or "",
+            method=GiftMethod(form.method.data),
+            received_on=form.received_on.data,
+            staff_user=acting_staff(),
+            reference=form.reference.data,
+            campaign_id=int(form.campaign_id.data) if form.campaign_id.data else None,
+            comment=form.comment.data,
+            send_receipt=bool(form.send_receipt.data),
+            submission_key=key,
         )
     except Refused as refused:
         return _render_offline(form, _prefilled_supporter(form.supporter_id.data), 400, error=refused.message())
-    flash(_("Recorded %(amount)s from %(name)s.",
-            amount=money.format_amount(gift.amount_minor, gift.currency, current_locale()), name=supporter.name), "info")
+    flash(
+        _(
+            "Recorded %(amount)s from %(name)s.",
+            amount=money.format_amount(gift.amount_minor, gift.currency, current_locale()),
+            name=supporter.name,
+        ),
+        "info",
+    )
     return redirect(url_for(".detail", gift_id=gift.id), 303)
 
 
-def _render_offline(form: OfflineGiftForm, supporter: Supporter | None, status: int = 200,
-                    error: str | None = None) -> ResponseReturnValue:
-    return render_template("dashboard/gifts/new_offline.html", form=form, supporter=supporter, error=error,
-                           today=org_today().isoformat()), status
-
+def _render_offline(
+    form: OfflineGiftForm, supporter: Supporter | None, status: int = 200, error: str | None = None
+) -> ResponseReturnValue:
+    return render_template(
+        "dashboard/gifts/new_offline.html", form=form, supporter=supporter, error=error, today=org_today().isoformat()
+    ), status

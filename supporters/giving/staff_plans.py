@@ -56,16 +56,26 @@ def index() -> ResponseReturnValue:
     page = min(page, pages)
     order = RecurringPlan.canceled_at.desc() if status is PlanStatus.CANCELED else RecurringPlan.created_at.desc()
     plans = db.session.scalars(
-        sa.select(RecurringPlan).where(where)
+        sa.select(RecurringPlan)
+        .where(where)
         .options(joinedload(RecurringPlan.supporter).options(lazyload(Supporter.tags)))
         .order_by(order, RecurringPlan.id.desc())
-        .limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
     ).all()
-    counts = dict(db.session.execute(
-        sa.select(RecurringPlan.status, sa.func.count()).group_by(RecurringPlan.status)).all())
+    counts = dict(
+        db.session.execute(sa.select(RecurringPlan.status, sa.func.count()).group_by(RecurringPlan.status)).all()
+    )
     return render_template(
         "dashboard/plans/index.html",
-        plans=plans, status=status, tabs=TABS, counts=counts, notes=notes, total=total, page=page, pages=pages,
+        plans=plans,
+        status=status,
+        tabs=TABS,
+        counts=counts,
+        notes=notes,
+        total=total,
+        page=page,
+        pages=pages,
         income=totals.monthly_income(where),
     )
 
@@ -79,17 +89,25 @@ class CancelForm(FlaskForm):
     )
 
 
-def _render_detail(plan: RecurringPlan, form: CancelForm, status: int = 200,
-                   error: str | None = None) -> ResponseReturnValue:
+def _render_detail(
+    plan: RecurringPlan, form: CancelForm, status: int = 200, error: str | None = None
+) -> ResponseReturnValue:
     supporter = db.session.get(Supporter, plan.supporter_id)
     gifts = db.session.scalars(
-        sa.select(Gift).filter_by(recurring_plan_id=plan.id)
-        .order_by(sa.func.coalesce(Gift.paid_at, Gift.created_at).desc(), Gift.id.desc()).limit(500)
+        sa.select(Gift)
+        .filter_by(recurring_plan_id=plan.id)
+        .order_by(sa.func.coalesce(Gift.paid_at, Gift.created_at).desc(), Gift.id.desc())
+        .limit(500)
     ).all()
     events = queries.plan_history(plan)
     return render_template(
         "dashboard/plans/detail.html",
-        plan=plan, supporter=supporter, gifts=gifts, events=events, form=form, error=error,
+        plan=plan,
+        supporter=supporter,
+        gifts=gifts,
+        events=events,
+        form=form,
+        error=error,
         monthly=totals.monthly_income(RecurringPlan.id == plan.id).get(plan.currency, 0),
         stripe_subscription_url=stripe_dashboard_url("subscriptions", plan.stripe_subscription_id),
     ), status
@@ -119,8 +137,15 @@ def cancel(plan_id: int) -> ResponseReturnValue:
         return _render_detail(plan, form, 400, error=refused.message())
     except payments.PaymentsUnavailable as exc:
         current_app.logger.warning("cancelling plan %s failed at the payment provider: %s", plan.id, exc)
-        return _render_detail(plan, form, 502, error=_(
-            "Stripe did not cancel the subscription (%(reason)s). Nothing was changed; you can try again in a minute.",
-            reason=str(exc)[:300]))
+        return _render_detail(
+            plan,
+            form,
+            502,
+            error=_(
+                "Stripe did not cancel the subscription (%(reason)s). Nothing was changed; "
+                "you can try again in a minute.",
+                reason=str(exc)[:300],
+            ),
+        )
     flash(_("The recurring plan was canceled. No further payments will be taken."), "info")
     return redirect(url_for(".detail", plan_id=plan.id), 303)

@@ -138,7 +138,9 @@ def _gift_for_charge(charge: Obj) -> Gift | None:
     if reference.get("gift_id", "").isdigit():
         gift = db.session.get(Gift, int(reference["gift_id"]))
     elif reference.get("invoice_id"):
-        gift = db.session.execute(select(Gift).filter_by(stripe_invoice_id=reference["invoice_id"])).scalar_one_or_none()
+        gift = db.session.execute(
+            select(Gift).filter_by(stripe_invoice_id=reference["invoice_id"])
+        ).scalar_one_or_none()
     if gift is not None:
         lifecycle.fill_missing(gift, stripe_payment_intent_id=intent)
     return _about_gift(gift)
@@ -239,7 +241,7 @@ def _invoice_payment_intent(invoice: Obj) -> str | None:
     intent = _id(invoice.get("payment_intent"))
     if intent:
         return intent
-    for payment in ((invoice.get("payments") or {}).get("data") or []):
+    for payment in (invoice.get("payments") or {}).get("data") or []:
         intent = _id((payment.get("payment") or {}).get("payment_intent"))
         if intent:
             return intent
@@ -261,17 +263,19 @@ def invoice_paid(invoice: Obj) -> str:
     period_end = None
     for line in ((invoice.get("lines") or {}).get("data") or [])[:1]:
         period_end = utc_from_timestamp((line.get("period") or {}).get("end"))
-    gift = _about_gift(plans.record_instalment(
-        plan,
-        invoice_id=invoice_id,
-        amount_minor=amount,
-        currency=str(invoice.get("currency", "")).upper(),
-        paid_at=utc_from_timestamp(transitions.get("paid_at")) or utcnow(),
-        payment_intent_id=_invoice_payment_intent(invoice),
-        charge_id=_id(invoice.get("charge")),
-        period_end=period_end,
-        renewal=invoice.get("billing_reason") not in (None, "subscription_create"),
-    ))
+    gift = _about_gift(
+        plans.record_instalment(
+            plan,
+            invoice_id=invoice_id,
+            amount_minor=amount,
+            currency=str(invoice.get("currency", "")).upper(),
+            paid_at=utc_from_timestamp(transitions.get("paid_at")) or utcnow(),
+            payment_intent_id=_invoice_payment_intent(invoice),
+            charge_id=_id(invoice.get("charge")),
+            period_end=period_end,
+            renewal=invoice.get("billing_reason") not in (None, "subscription_create"),
+        )
+    )
     if gift is None:
         return f"invoice {invoice_id} already recorded"
     return f"gift {gift.id} succeeded (plan {plan.id})"
@@ -283,9 +287,11 @@ def invoice_payment_failed(invoice: Obj) -> str:
     if plan is None:
         return "ignored: no matching recurring plan"
     if plan.status is PlanStatus.INCOMPLETE:
-        first = _about_gift(db.session.execute(
-            select(Gift).filter_by(recurring_plan_id=plan.id).order_by(Gift.id).limit(1)
-        ).scalar_one_or_none())
+        first = _about_gift(
+            db.session.execute(
+                select(Gift).filter_by(recurring_plan_id=plan.id).order_by(Gift.id).limit(1)
+            ).scalar_one_or_none()
+        )
         if first is not None:
             return _said(lifecycle.mark_failed(first), first, "failed")
         return f"plan {plan.id} unchanged"
@@ -376,8 +382,11 @@ def invoice_payment_paid(invoice_payment: Obj) -> str:
 
 def dispute_closed(dispute: Obj) -> str:
     won = dispute.get("status") == "won"
-    return _apply(_gift_for_charge(dispute), lambda gift: lifecycle.close_dispute(gift, won),
-                  "dispute won" if won else "dispute lost")
+    return _apply(
+        _gift_for_charge(dispute),
+        lambda gift: lifecycle.close_dispute(gift, won),
+        "dispute won" if won else "dispute lost",
+    )
 
 
 HANDLERS: dict[str, Callable[[Obj], str]] = {

@@ -38,8 +38,15 @@ def _gift(session_id: str) -> Gift:
 def _page(gift: Gift, session_id: str, error: str | None = None, status: int = 200) -> ResponseReturnValue:
     plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
     cancel = url_for("donate.cancelled", session_id=session_id)
-    return render_template("donate/offline_pay.html", gift=gift, plan=plan, cards=TEST_CARDS,
-                           session_id=session_id, error=error, cancel_url=cancel), status
+    return render_template(
+        "donate/offline_pay.html",
+        gift=gift,
+        plan=plan,
+        cards=TEST_CARDS,
+        session_id=session_id,
+        error=error,
+        cancel_url=cancel,
+    ), status
 
 
 @bp.get("/<session_id>")
@@ -68,7 +75,9 @@ def pay(session_id: str) -> ResponseReturnValue:
     except PaymentsUnavailable:
         return render_template("donate/unavailable.html"), 503
     checkout.record_payment_attempt(
-        gift, payment_intent_id=result.payment_intent_id, subscription_id=result.subscription_id,
+        gift,
+        payment_intent_id=result.payment_intent_id,
+        subscription_id=result.subscription_id,
         customer_id=result.customer_id,
     )
     keep_changes()  # the attempt happened, declined or not: Stripe would remember it too

@@ -73,8 +73,6 @@ def refresh_supporter_totals(supporter: Supporter) -> None:
     db.session.flush()
 
 
-
-
 def monthly_minor(amount_minor: int, interval: PlanInterval) -> int:
     """What one plan brings in a month, in minor units: a yearly plan counts a twelfth of
     its amount, rounded half up, in integers (PLN 100.02 a year is PLN 8.34 a month)."""

@@ -42,7 +42,14 @@ from supporters.payments import PaymentsUnavailable, gateway
 
 bp = Blueprint("donate", __name__, url_prefix="/donate")
 
-ATTRIBUTION_LIMITS = {"src": 2000, "article": 200, "variant": 64, "utm_source": 100, "utm_medium": 100, "utm_campaign": 100}
+ATTRIBUTION_LIMITS = {
+    "src": 2000,
+    "article": 200,
+    "variant": 64,
+    "utm_source": 100,
+    "utm_medium": 100,
+    "utm_campaign": 100,
+}
 DEFAULT_PRESETS = [10, 25, 50, 100]  # in whole units, when a campaign names none for a currency
 
 
@@ -230,8 +237,9 @@ def thanks() -> ResponseReturnValue:
         abort(404, _("We could not find this gift. If you were charged, your receipt is on its way by e-mail."))
     plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
     campaign = db.session.get(Campaign, gift.campaign_id) if gift.campaign_id else None
-    return render_template("donate/thanks.html", gift=gift, plan=plan, campaign=campaign,
-                           retry_url=_retry_url(gift, campaign))
+    return render_template(
+        "donate/thanks.html", gift=gift, plan=plan, campaign=campaign, retry_url=_retry_url(gift, campaign)
+    )
 
 
 @bp.get("/cancelled")

@@ -49,7 +49,8 @@ def country_choices() -> list[tuple[str, str]]:
     """("", "Choose a country") and every country in the current language, sorted by name."""
     locale = Locale.parse(current_locale())
     names = {
-        code: name for code, name in locale.territories.items()
+        code: name
+        for code, name in locale.territories.items()
         if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
     }
     return [("", str(_l("Choose a country"))), *sorted(names.items(), key=lambda item: item[1])]

@@ -75,8 +75,9 @@ def _exponent(currency: str) -> int:
 def _decimals_error(currency: str, exponent: int) -> MoneyError:
     if exponent == 0:
         return MoneyError("%(currency)s amounts have no decimal places.", currency=currency)
-    return MoneyError("%(currency)s amounts have at most %(places)d decimal places.",
-                      currency=currency, places=exponent)
+    return MoneyError(
+        "%(currency)s amounts have at most %(places)d decimal places.", currency=currency, places=exponent
+    )
 
 
 def _ungroup(int_part: str) -> str | None:
@@ -130,8 +131,11 @@ def parse_amount(text: str, currency: str) -> int:
     if text[0] in _MINUS_SIGNS or text[-1] in _MINUS_SIGNS:
         raise MoneyError("The amount cannot be negative.")
     text = "".join(_GROUPING_ONLY.get(c, c) for c in text)
-    malformed = (MoneyError("Enter a whole amount like 500.") if exponent == 0
-                 else MoneyError("Enter an amount like 25 or 25.50."))
+    malformed = (
+        MoneyError("Enter a whole amount like 500.")
+        if exponent == 0
+        else MoneyError("Enter an amount like 25 or 25.50.")
+    )
     if not set(text) <= _ALLOWED:
         if any(c.isalpha() or unicodedata.category(c) == "Sc" for c in text):
             raise MoneyError("Enter just the number, without letters or currency symbols.")
@@ -228,11 +232,11 @@ def _render(amount_minor: int, currency: str, locale: Locale | str, kind: str) -
     _check_minor(amount_minor)
     exponent = minor_unit_exponent(currency)
     loc = Locale.parse(locale)
-    pattern = copy.copy(loc.currency_formats["standard"] if kind == "currency"
-                        else loc.decimal_formats[None])
+    pattern = copy.copy(loc.currency_formats["standard"] if kind == "currency" else loc.decimal_formats[None])
     pattern.frac_prec = (exponent, exponent)
-    text = pattern.apply(to_decimal(amount_minor, currency), loc, currency=currency,
-                         currency_digits=False, group_separator=False)
+    text = pattern.apply(
+        to_decimal(amount_minor, currency), loc, currency=currency, currency_digits=False, group_separator=False
+    )
     # Group digits ourselves: Babel strips quote pairs from its output, which
     # eats the ASCII "'" group separator Swiss locales use since CLDR 48
     # (Babel 2.19 renders 1234567 in de_CH as "1234567").

@@ -37,7 +37,7 @@ PERCENT_ENCODE = "supporters.percent_encode"
 def _percent_encode(error: UnicodeError) -> tuple[str, int]:
     """Decoding error handler: bytes that are no UTF-8 become %XX escapes."""
     assert isinstance(error, UnicodeDecodeError)
-    return "".join(f"%{byte:02X}" for byte in error.object[error.start:error.end]), error.end
+    return "".join(f"%{byte:02X}" for byte in error.object[error.start : error.end]), error.end
 
 
 codecs.register_error(PERCENT_ENCODE, _percent_encode)
@@ -56,8 +56,9 @@ class Request(FlaskRequest):
             # Bytes that are no UTF-8 sent unescaped (browsers escape them): Werkzeug
             # raises, and even the error page, which reads ?lang=, fails. Keep them
             # percent-encoded, as Werkzeug keeps an escaped "%FF".
-            args = self.parameter_storage_class(parse_qsl(
-                raw.decode("utf-8", PERCENT_ENCODE), keep_blank_values=True, errors=PERCENT_ENCODE))
+            args = self.parameter_storage_class(
+                parse_qsl(raw.decode("utf-8", PERCENT_ENCODE), keep_blank_values=True, errors=PERCENT_ENCODE)
+            )
         # Nearly every address holds no NUL: one substring search, and nothing is rebuilt.
         if b"%00" not in raw and b"\x00" not in raw:
             return args

@@ -15,8 +15,9 @@ log = logging.getLogger(__name__)
 
 
 @click.command("worker")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
-              help="Seconds to wait between rounds.")
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Seconds to wait between rounds."
+)
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
 @with_appcontext
 def worker_cli(interval: float, once: bool) -> None:
@@ -57,4 +58,3 @@ def _worker_round(limit: int, backend: Backend) -> SendReport:
         db.session.rollback()
         log.exception("e-mail worker round failed")
         return SendReport()
-

@@ -184,5 +184,3 @@ def smtp_backend(email: OutboxEmail, message: EmailMessage) -> None:
 def memory_backend(email: OutboxEmail, message: EmailMessage) -> None:
     """Append the message to `sent_messages`. For tests only: nothing leaves the process."""
     sent_messages.append(message)
-
-

@@ -29,7 +29,6 @@ from supporters.models.recurring import PlanInterval
 RECEIPT = "receipt"
 
 
-
 def receipt_dedupe_key(gift: Gift) -> str:
     """The outbox key of a gift's receipt: one receipt per gift, ever."""
     return f"receipt:gift:{gift.id}"
@@ -157,5 +156,3 @@ def _dedication(gift: Gift) -> str | None:
     if gift.dedication_kind == "honour":
         return _("In honour of %(name)s", name=name)
     return name
-
-

@@ -69,9 +69,7 @@ def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
 
 def currency_check(column: str) -> sa.CheckConstraint:
     """CHECK that `column` holds a three-letter upper-case ISO 4217 code, on any database."""
-    letters = " AND ".join(
-        f"substr({column}, {i}, 1) BETWEEN 'A' AND 'Z'" for i in (1, 2, 3)
-    )
+    letters = " AND ".join(f"substr({column}, {i}, 1) BETWEEN 'A' AND 'Z'" for i in (1, 2, 3))
     return sa.CheckConstraint(
         f"length({column}) = 3 AND upper({column}) = {column} AND {letters}",
         name=f"{column}_iso4217",
@@ -84,9 +82,7 @@ class Timestamps:
     #: when the row was first written
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     #: when the row last changed
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
-    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
 
 
 class InvalidTransition(ValueError):

@@ -86,9 +86,7 @@ class Gift(Timestamps, Base):
         currency_check("currency"),
         sa.CheckConstraint("amount_base_minor IS NULL OR amount_base_minor > 0", name="amount_base_positive"),
         sa.CheckConstraint("fee_minor IS NULL OR fee_minor >= 0", name="fee_not_negative"),
-        sa.CheckConstraint(
-            "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_within_amount"
-        ),
+        sa.CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_within_amount"),
         sa.CheckConstraint("comment IS NULL OR length(comment) <= 500", name="comment_length"),
         sa.Index("ix_gift_supporter_id_created_at", "supporter_id", "created_at"),
         # status and paid_at find counted gifts in a period; supporter_id makes "who gave

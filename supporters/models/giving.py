@@ -34,8 +34,16 @@ from supporters.models.base import Base
 from supporters.models.gift import GIFT_COUNTED, Gift, net_base
 
 #: the gift's fields a contribution is made of
-FIELDS = ("status", "paid_at", "kind", "campaign_id", "source_article",
-          "amount_minor", "refunded_minor", "amount_base_minor")
+FIELDS = (
+    "status",
+    "paid_at",
+    "kind",
+    "campaign_id",
+    "source_article",
+    "amount_minor",
+    "refunded_minor",
+    "amount_base_minor",
+)
 
 Key = tuple[str, date, str]
 
@@ -44,9 +52,7 @@ class GivingTotal(Base):
     """Net counted giving and gift count per day and kind, or per month and campaign or article."""
 
     __tablename__ = "giving_total"
-    __table_args__ = (
-        sa.CheckConstraint("dimension IN ('kind', 'campaign', 'article')", name="dimension_known"),
-    )
+    __table_args__ = (sa.CheckConstraint("dimension IN ('kind', 'campaign', 'article')", name="dimension_known"),)
 
     #: what the row is a total of: "kind" (per day), "campaign" or "article" (per month)
     dimension: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
@@ -87,17 +93,24 @@ def _add(deltas: dict[Key, list[int]], keys: Counter[Key] | None, sign: int) -> 
 
 def apply_deltas(connection: sa.Connection, deltas: dict[Key, list[int]]) -> None:
     """Add each (amount, count) to its row, creating rows as needed, in one statement."""
-    rows = [{"dimension": d, "period": p, "key": k, "amount_base_minor": amount, "gifts": count}
-            for (d, p, k), (amount, count) in sorted(deltas.items()) if amount or count]
+    rows = [
+        {"dimension": d, "period": p, "key": k, "amount_base_minor": amount, "gifts": count}
+        for (d, p, k), (amount, count) in sorted(deltas.items())
+        if amount or count
+    ]
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     table = GivingTotal.__table__
     for start in range(0, len(rows), 2000):  # 5 parameters a row; PostgreSQL takes 65,535 a statement
-        statement = dialect.insert(table).values(rows[start:start + 2000])
-        connection.execute(statement.on_conflict_do_update(
-            index_elements=[table.c.dimension, table.c.period, table.c.key],
-            set_={"amount_base_minor": table.c.amount_base_minor + statement.excluded.amount_base_minor,
-                  "gifts": table.c.gifts + statement.excluded.gifts},
-        ))
+        statement = dialect.insert(table).values(rows[start : start + 2000])
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.dimension, table.c.period, table.c.key],
+                set_={
+                    "amount_base_minor": table.c.amount_base_minor + statement.excluded.amount_base_minor,
+                    "gifts": table.c.gifts + statement.excluded.gifts,
+                },
+            )
+        )
 
 
 @event.listens_for(Session, "before_flush")
@@ -108,8 +121,11 @@ def _read_before(session: Session, _context: Any, _instances: Any) -> None:
     cannot tell "it was None" from "it was never loaded". (Rows other transactions
     change meanwhile are another matter: donations locks a gift before changing it.)
     """
-    changing = {gift.id: gift for gift in session.dirty
-                if isinstance(gift, Gift) and gift.id is not None and session.is_modified(gift)}
+    changing = {
+        gift.id: gift
+        for gift in session.dirty
+        if isinstance(gift, Gift) and gift.id is not None and session.is_modified(gift)
+    }
     going = {gift.id: gift for gift in session.deleted if isinstance(gift, Gift) and gift.id is not None}
     before: dict[int, Counter[Key] | None] = {}
     if changing or going:
@@ -141,8 +157,11 @@ def _keep_totals(session: Session, _context: Any) -> None:
 def totals_from_gifts(connection: sa.Connection) -> dict[Key, tuple[int, int]]:
     """Every total recomputed from the gifts themselves: {key: (amount, count)}."""
     columns = [getattr(Gift, name) for name in FIELDS]
-    statement = (sa.select(*columns).where(Gift.status.in_(GIFT_COUNTED), Gift.paid_at.is_not(None))
-                 .execution_options(yield_per=5000))
+    statement = (
+        sa.select(*columns)
+        .where(Gift.status.in_(GIFT_COUNTED), Gift.paid_at.is_not(None))
+        .execution_options(yield_per=5000)
+    )
     deltas: dict[Key, list[int]] = {}
     for row in connection.execute(statement):
         _add(deltas, contribution(dict(zip(FIELDS, row, strict=True))), +1)
@@ -152,8 +171,11 @@ def totals_from_gifts(connection: sa.Connection) -> dict[Key, tuple[int, int]]:
 def stored_totals(connection: sa.Connection) -> dict[Key, tuple[int, int]]:
     """The totals as stored, leaving out rows that came back to zero."""
     table = GivingTotal.__table__
-    return {(row.dimension, row.period, row.key): (row.amount_base_minor, row.gifts)
-            for row in connection.execute(sa.select(table)) if row.amount_base_minor or row.gifts}
+    return {
+        (row.dimension, row.period, row.key): (row.amount_base_minor, row.gifts)
+        for row in connection.execute(sa.select(table))
+        if row.amount_base_minor or row.gifts
+    }
 
 
 def rebuild(connection: sa.Connection) -> bool:
@@ -164,4 +186,3 @@ def rebuild(connection: sa.Connection) -> bool:
     connection.execute(sa.delete(GivingTotal))
     apply_deltas(connection, {key: [amount, count] for key, (amount, count) in totals.items()})
     return True
-

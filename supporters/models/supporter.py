@@ -82,9 +82,7 @@ class Supporter(Timestamps, Base):
     is_demo: Mapped[bool] = mapped_column(default=False)
 
     gifts: Mapped[list[Gift]] = relationship(back_populates="supporter", lazy="raise_on_sql")
-    recurring_plans: Mapped[list[RecurringPlan]] = relationship(
-        back_populates="supporter", lazy="raise_on_sql"
-    )
+    recurring_plans: Mapped[list[RecurringPlan]] = relationship(back_populates="supporter", lazy="raise_on_sql")
     tags: Mapped[list[SupporterTag]] = relationship(
         back_populates="supporter", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -101,9 +99,9 @@ class Supporter(Timestamps, Base):
 # sorts NULL first in ascending order, so its ix_supporter_last_gift_at, read backwards,
 # is that order; PostgreSQL sorts NULL last and needs an index that puts it first (a
 # clause SQLite's CREATE INDEX does not have, hence only there).
-sa.Index(
-    "ix_supporter_last_gift_at_nulls_first", Supporter.last_gift_at.nulls_first(), Supporter.id
-).ddl_if(dialect="postgresql")
+sa.Index("ix_supporter_last_gift_at_nulls_first", Supporter.last_gift_at.nulls_first(), Supporter.id).ddl_if(
+    dialect="postgresql"
+)
 
 
 def sort_key(text: str) -> str:
@@ -120,9 +118,7 @@ class SupporterTag(Base):
     __tablename__ = "supporter_tag"
     __table_args__ = (sa.Index("ix_supporter_tag_tag", "tag"),)
 
-    supporter_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("supporter.id", ondelete="CASCADE"), primary_key=True
-    )
+    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
 
     supporter: Mapped[Supporter] = relationship(back_populates="tags")
@@ -181,9 +177,7 @@ class SupporterSearchKey(Base):
     key: Mapped[str] = mapped_column(
         sa.String(320).with_variant(sa.String(320, collation="C"), "postgresql"), primary_key=True
     )
-    supporter_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("supporter.id", ondelete="CASCADE"), primary_key=True
-    )
+    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id", ondelete="CASCADE"), primary_key=True)
 
 
 def search_keys(name_sort: str, email_normalised: str) -> set[str]:
@@ -213,16 +207,22 @@ def _changed(instance: Any, names: Iterable[str]) -> bool:
 def _keep_derived(session: Session, _context: Any) -> None:
     """Search keys follow names and e-mails; the newsletter flag follows the consent log."""
     renamed = [row for row in session.new if isinstance(row, Supporter)]
-    renamed += [row for row in session.dirty
-                if isinstance(row, Supporter) and _changed(row, ("name_sort", "email_normalised"))]
+    renamed += [
+        row for row in session.dirty if isinstance(row, Supporter) and _changed(row, ("name_sort", "email_normalised"))
+    ]
     if renamed:
         connection = session.connection()
-        connection.execute(sa.delete(SupporterSearchKey)
-                           .where(SupporterSearchKey.supporter_id.in_([row.id for row in renamed])))
-        connection.execute(sa.insert(SupporterSearchKey), [
-            {"key": key, "supporter_id": row.id}
-            for row in renamed for key in sorted(search_keys(row.name_sort, row.email_normalised))
-        ])
+        connection.execute(
+            sa.delete(SupporterSearchKey).where(SupporterSearchKey.supporter_id.in_([row.id for row in renamed]))
+        )
+        connection.execute(
+            sa.insert(SupporterSearchKey),
+            [
+                {"key": key, "supporter_id": row.id}
+                for row in renamed
+                for key in sorted(search_keys(row.name_sort, row.email_normalised))
+            ],
+        )
     decided = {row.supporter_id for row in session.new if isinstance(row, Consent) and row.purpose == NEWSLETTER}
     if decided:
         session.connection().execute(
@@ -256,14 +256,17 @@ def newest_newsletter_decision(supporter_id: Any) -> sa.ScalarSelect[bool]:
 
 def stored_search_keys(connection: sa.Connection) -> set[tuple[str, int]]:
     """Every (key, supporter id) as stored."""
-    return {(key, supporter_id) for key, supporter_id in
-            connection.execute(sa.select(SupporterSearchKey.key, SupporterSearchKey.supporter_id))}
+    return {
+        (key, supporter_id)
+        for key, supporter_id in connection.execute(sa.select(SupporterSearchKey.key, SupporterSearchKey.supporter_id))
+    }
 
 
 def search_keys_from_supporters(connection: sa.Connection) -> set[tuple[str, int]]:
     """Every (key, supporter id) recomputed from the supporters' names and e-mails."""
-    rows = connection.execute(sa.select(Supporter.id, Supporter.name_sort, Supporter.email_normalised)
-                              .execution_options(yield_per=5000))
+    rows = connection.execute(
+        sa.select(Supporter.id, Supporter.name_sort, Supporter.email_normalised).execution_options(yield_per=5000)
+    )
     return {(key, row.id) for row in rows for key in search_keys(row.name_sort, row.email_normalised)}
 
 
@@ -275,14 +278,19 @@ def rebuild_search_keys(connection: sa.Connection) -> bool:
     connection.execute(sa.delete(SupporterSearchKey))
     batch = sorted(wanted)
     for start in range(0, len(batch), 5000):
-        connection.execute(sa.insert(SupporterSearchKey),
-                           [{"key": key, "supporter_id": supporter_id} for key, supporter_id in batch[start:start + 5000]])
+        connection.execute(
+            sa.insert(SupporterSearchKey),
+            [{"key": key, "supporter_id": supporter_id} for key, supporter_id in batch[start : start + 5000]],
+        )
     return True
 
 
 def rebuild_newsletter_flags(connection: sa.Connection) -> int:
     """Set every supporter's newsletter flag from the consent log; returns how many changed."""
     newest = sa.func.coalesce(newest_newsletter_decision(Supporter.id), False)
-    return int(connection.execute(
-        sa.update(Supporter).where(Supporter.newsletter != newest).values(newsletter=newest)
-    ).rowcount or 0)
+    return int(
+        connection.execute(
+            sa.update(Supporter).where(Supporter.newsletter != newest).values(newsletter=newest)
+        ).rowcount
+        or 0
+    )

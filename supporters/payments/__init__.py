@@ -25,8 +25,16 @@ from supporters.payments.base import (
 )
 
 __all__ = [
-    "CheckoutRequest", "CheckoutSession", "InvalidEvent", "PaymentDeclined", "PaymentGateway",
-    "PaymentsUnavailable", "RefundResult", "build_gateway", "gateway", "offline_webhook_secret",
+    "CheckoutRequest",
+    "CheckoutSession",
+    "InvalidEvent",
+    "PaymentDeclined",
+    "PaymentGateway",
+    "PaymentsUnavailable",
+    "RefundResult",
+    "build_gateway",
+    "gateway",
+    "offline_webhook_secret",
 ]
 
 

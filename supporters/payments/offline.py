@@ -148,7 +148,9 @@ class OfflineGateway:
         try:
             intent = self.client.v1.payment_intents.confirm(intent.id)
         except stripe.CardError as exc:
-            return OfflinePayment("declined", customer_id, intent.id, message=exc.user_message or "Your card was declined.")
+            return OfflinePayment(
+                "declined", customer_id, intent.id, message=exc.user_message or "Your card was declined."
+            )
         status = "requires_action" if intent.status == "requires_action" else "succeeded"
         return OfflinePayment(status, customer_id, intent.id, client_secret=intent.client_secret)
 
@@ -159,12 +161,20 @@ class OfflineGateway:
         self.client.v1.customers.update(customer_id, {"invoice_settings": {"default_payment_method": method_id}})
         product = self.client.v1.products.create({"name": request.description})
         plan = self.client.v1.plans.create(
-            {"amount": request.amount_minor, "currency": request.currency.lower(),
-             "interval": interval, "product": product.id}
+            {
+                "amount": request.amount_minor,
+                "currency": request.currency.lower(),
+                "interval": interval,
+                "product": product.id,
+            }
         )
         subscription = self.client.v1.subscriptions.create(
-            {"customer": customer_id, "items": [{"plan": plan.id}], "metadata": request.all_metadata,
-             "expand": ["latest_invoice.payment_intent"]}
+            {
+                "customer": customer_id,
+                "items": [{"plan": plan.id}],
+                "metadata": request.all_metadata,
+                "expand": ["latest_invoice.payment_intent"],
+            }
         )
         data: dict[str, Any] = subscription.to_dict()
         intent = (data.get("latest_invoice") or {}).get("payment_intent") or {}
@@ -172,10 +182,12 @@ class OfflineGateway:
         if data.get("status") == "active":
             return OfflinePayment("succeeded", customer_id, intent_id, subscription_id=subscription.id)
         if isinstance(intent, dict) and intent.get("status") == "requires_action":
-            return OfflinePayment("requires_action", customer_id, intent_id, intent.get("client_secret"),
-                                  subscription_id=subscription.id)
-        return OfflinePayment("declined", customer_id, intent_id, subscription_id=subscription.id,
-                              message="Your card was declined.")
+            return OfflinePayment(
+                "requires_action", customer_id, intent_id, intent.get("client_secret"), subscription_id=subscription.id
+            )
+        return OfflinePayment(
+            "declined", customer_id, intent_id, subscription_id=subscription.id, message="Your card was declined."
+        )
 
     def authenticate(self, payment_intent_id: str, client_secret: str, approve: bool) -> str:
         """Finish a 3-D Secure challenge: "succeeded", "declined" or "failed" (authentication refused)."""

@@ -52,8 +52,9 @@ def update_profile(actor: Actor | None, supporter: Supporter, **fields: Any) -> 
         if name not in _OPTIONAL_FIELDS and not value:
             raise Refused(_l("This field is required."), field=name)
         wanted[name] = value
-    changes = {name: (getattr(supporter, name), value)
-               for name, value in wanted.items() if getattr(supporter, name) != value}
+    changes = {
+        name: (getattr(supporter, name), value) for name, value in wanted.items() if getattr(supporter, name) != value
+    }
     if not changes:
         return {}
     if "email" in changes and _email_taken(normalise_email(changes["email"][1]), supporter.id):
@@ -72,15 +73,23 @@ def update_profile(actor: Actor | None, supporter: Supporter, **fields: Any) -> 
         if "email" not in changes:
             raise
         raise Refused(_EMAIL_IN_USE, field="email") from exc
-    audit.record(actor, "supporter.edit_profile", "supporter", supporter.id,
-                 changes={name: {"old": old, "new": new} for name, (old, new) in changes.items()})
+    audit.record(
+        actor,
+        "supporter.edit_profile",
+        "supporter",
+        supporter.id,
+        changes={name: {"old": old, "new": new} for name, (old, new) in changes.items()},
+    )
     return changes
 
 
 def _email_taken(email_key: str, supporter_id: int) -> bool:
-    return db.session.execute(
-        select(Supporter.id).where(Supporter.email_normalised == email_key, Supporter.id != supporter_id)
-    ).first() is not None
+    return (
+        db.session.execute(
+            select(Supporter.id).where(Supporter.email_normalised == email_key, Supporter.id != supporter_id)
+        ).first()
+        is not None
+    )
 
 
 def add_note(actor: Actor | None, supporter: Supporter, body: str) -> SupporterNote:
@@ -105,8 +114,12 @@ def set_tags(actor: Actor | None, supporter: Supporter, tags: Iterable[str]) -> 
     wanted = unique_tags(tags)
     long_ones = too_long(wanted)
     if long_ones:
-        raise Refused(_l("A tag has at most %(max)s characters: %(tag)s"), field="tags",
-                      max=TAG_MAX, tag=long_ones[0][:TAG_MAX] + "…")
+        raise Refused(
+            _l("A tag has at most %(max)s characters: %(tag)s"),
+            field="tags",
+            max=TAG_MAX,
+            tag=long_ones[0][:TAG_MAX] + "…",
+        )
     old = sorted((row.tag for row in supporter.tags), key=str.casefold)
     current = {row.tag: row for row in supporter.tags}
     removed = sorted((tag for tag in current if tag not in wanted), key=str.casefold)
@@ -120,8 +133,15 @@ def set_tags(actor: Actor | None, supporter: Supporter, tags: Iterable[str]) -> 
     added = sorted(added, key=str.casefold)
     if added or removed:
         new = sorted((row.tag for row in supporter.tags), key=str.casefold)
-        audit.record(actor, "supporter.set_tags", "supporter", supporter.id,
-                     changes={"tags": {"old": old, "new": new}}, added=added, removed=removed)
+        audit.record(
+            actor,
+            "supporter.set_tags",
+            "supporter",
+            supporter.id,
+            changes={"tags": {"old": old, "new": new}},
+            added=added,
+            removed=removed,
+        )
     return added, removed
 
 

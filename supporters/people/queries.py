@@ -98,8 +98,11 @@ def _starting_with(*prefixes: str) -> ColumnElement[bool]:
     ranges = []
     for prefix in prefixes:
         low, high = prefix_range(prefix)
-        ranges.append(and_(SupporterSearchKey.key >= low, SupporterSearchKey.key < high) if high
-                      else SupporterSearchKey.key >= low)
+        ranges.append(
+            and_(SupporterSearchKey.key >= low, SupporterSearchKey.key < high)
+            if high
+            else SupporterSearchKey.key >= low
+        )
     return Supporter.id.in_(select(SupporterSearchKey.supporter_id).where(or_(*ranges)))
 
 
@@ -116,9 +119,9 @@ def filter_conditions(filters: SupporterFilters) -> list[ColumnElement[bool]]:
     # matching plans or tags once through their own index, rather than probing
     # them once per supporter.
     if filters.recurring_active:
-        conditions.append(Supporter.id.in_(
-            select(RecurringPlan.supporter_id).where(RecurringPlan.status == PlanStatus.ACTIVE)
-        ))
+        conditions.append(
+            Supporter.id.in_(select(RecurringPlan.supporter_id).where(RecurringPlan.status == PlanStatus.ACTIVE))
+        )
     if filters.gave_from or filters.gave_to:
         # first_gift_at and last_gift_at are the first and last counted payment, so
         # they answer "gave on or after" and "gave before" alone; a period with both
@@ -130,15 +133,21 @@ def filter_conditions(filters: SupporterFilters) -> list[ColumnElement[bool]]:
         if end:
             conditions.append(Supporter.first_gift_at < end)
         if start and end:
-            conditions.append(Supporter.id.in_(select(Gift.supporter_id).where(
-                Gift.status.in_(GIFT_COUNTED), Gift.paid_at >= start, Gift.paid_at < end
-            )))
+            conditions.append(
+                Supporter.id.in_(
+                    select(Gift.supporter_id).where(
+                        Gift.status.in_(GIFT_COUNTED), Gift.paid_at >= start, Gift.paid_at < end
+                    )
+                )
+            )
     if filters.country:
         conditions.append(Supporter.country == filters.country)
     if filters.tag:
-        conditions.append(Supporter.id.in_(
-            select(SupporterTag.supporter_id).where(func.lower(SupporterTag.tag) == func.lower(filters.tag))
-        ))
+        conditions.append(
+            Supporter.id.in_(
+                select(SupporterTag.supporter_id).where(func.lower(SupporterTag.tag) == func.lower(filters.tag))
+            )
+        )
     if filters.newsletter is not None:
         conditions.append(Supporter.newsletter.is_(filters.newsletter))
     return conditions
@@ -157,39 +166,56 @@ def supporter_query(filters: SupporterFilters) -> Select[Supporter]:
 def supporter_page(filters: SupporterFilters, limit: int, offset: int) -> list[Supporter]:
     """One page of the list: the page's ids first (read from the sort's index alone, however
     deep the page), then just those supporters. Their tags are not loaded."""
-    ids = list(db.session.execute(
-        supporter_query(filters).with_only_columns(Supporter.id).limit(limit).offset(offset)
-    ).scalars())
+    ids = list(
+        db.session.execute(
+            supporter_query(filters).with_only_columns(Supporter.id).limit(limit).offset(offset)
+        ).scalars()
+    )
     if not ids:
         return []
-    found = {row.id: row for row in db.session.execute(
-        select(Supporter).where(Supporter.id.in_(ids)).options(raiseload(Supporter.tags))
-    ).scalars()}
+    found = {
+        row.id: row
+        for row in db.session.execute(
+            select(Supporter).where(Supporter.id.in_(ids)).options(raiseload(Supporter.tags))
+        ).scalars()
+    }
     return [found[supporter_id] for supporter_id in ids if supporter_id in found]
 
 
 def count_supporters(filters: SupporterFilters) -> int:
     """How many supporters match `filters`."""
-    return int(db.session.execute(
-        select(func.count(Supporter.id)).where(*filter_conditions(filters))
-    ).scalar_one())
+    return int(db.session.execute(select(func.count(Supporter.id)).where(*filter_conditions(filters))).scalar_one())
 
 
 def with_active_plan(supporter_ids: Sequence[int]) -> set[int]:
     """Which of these supporters have an active recurring plan (one query)."""
     if not supporter_ids:
         return set()
-    return set(db.session.execute(
-        select(RecurringPlan.supporter_id)
-        .where(RecurringPlan.supporter_id.in_(supporter_ids), RecurringPlan.status == PlanStatus.ACTIVE)
-        .distinct()
-    ).scalars())
+    return set(
+        db.session.execute(
+            select(RecurringPlan.supporter_id)
+            .where(RecurringPlan.supporter_id.in_(supporter_ids), RecurringPlan.status == PlanStatus.ACTIVE)
+            .distinct()
+        ).scalars()
+    )
 
 
 # --- Exporting them -------------------------------------------------------------
 
-EXPORT_COLUMNS = ("id", "name", "email", "country", "language", "gift_count", "lifetime_total",
-                  "first_gift_at", "last_gift_at", "newsletter", "tags", "created_at")
+EXPORT_COLUMNS = (
+    "id",
+    "name",
+    "email",
+    "country",
+    "language",
+    "gift_count",
+    "lifetime_total",
+    "first_gift_at",
+    "last_gift_at",
+    "newsletter",
+    "tags",
+    "created_at",
+)
 EXPORT_BATCH = 1000
 
 
@@ -198,8 +224,9 @@ def export_supporters(
 ) -> Iterator[tuple[Any, ...]]:
     """The export of the supporters matching `filters`, audited before any row is read
     (the request commits the audit row before the first row leaves)."""
-    audit.record(actor, "supporters.export", filters=filters.as_args(), ignored=ignored,
-                 rows=count_supporters(filters), bom=bom)
+    audit.record(
+        actor, "supporters.export", filters=filters.as_args(), ignored=ignored, rows=count_supporters(filters), bom=bom
+    )
     return export_rows(filters, current_app.config["SUPPORTERS_BASE_CURRENCY"])
 
 
@@ -211,27 +238,51 @@ def export_rows(filters: SupporterFilters, base_currency: str) -> Iterator[tuple
     An erased supporter's personal fields are empty; the lifetime total is a
     decimal in `base_currency` units, timestamps are ISO 8601 in UTC.
     """
-    statement = supporter_query(filters).with_only_columns(
-        Supporter.id, Supporter.name, Supporter.email, Supporter.country, Supporter.language,
-        Supporter.gift_count, Supporter.lifetime_total_minor, Supporter.first_gift_at, Supporter.last_gift_at,
-        Supporter.newsletter, Supporter.created_at, Supporter.anonymised_at,
-    ).execution_options(yield_per=EXPORT_BATCH)
+    statement = (
+        supporter_query(filters)
+        .with_only_columns(
+            Supporter.id,
+            Supporter.name,
+            Supporter.email,
+            Supporter.country,
+            Supporter.language,
+            Supporter.gift_count,
+            Supporter.lifetime_total_minor,
+            Supporter.first_gift_at,
+            Supporter.last_gift_at,
+            Supporter.newsletter,
+            Supporter.created_at,
+            Supporter.anonymised_at,
+        )
+        .execution_options(yield_per=EXPORT_BATCH)
+    )
     exponent = minor_unit_exponent(base_currency)
     for batch in db.session.execute(statement).partitions():
         tags: dict[int, list[str]] = {}
         for supporter_id, tag in db.session.execute(
-            select(SupporterTag.supporter_id, SupporterTag.tag)
-            .where(SupporterTag.supporter_id.in_([row.id for row in batch]))
+            select(SupporterTag.supporter_id, SupporterTag.tag).where(
+                SupporterTag.supporter_id.in_([row.id for row in batch])
+            )
         ):
             tags.setdefault(supporter_id, []).append(tag)
         for row in batch:
-            common = (row.gift_count, Decimal(row.lifetime_total_minor).scaleb(-exponent),
-                      iso(row.first_gift_at), iso(row.last_gift_at))
+            common = (
+                row.gift_count,
+                Decimal(row.lifetime_total_minor).scaleb(-exponent),
+                iso(row.first_gift_at),
+                iso(row.last_gift_at),
+            )
             if row.anonymised_at is not None:
                 yield (row.id, "", "", "", "", *common, "", "", iso(row.created_at))
             else:
-                yield (row.id, row.name, row.email, row.country or "", row.language, *common,
-                       "yes" if row.newsletter else "no",
-                       ", ".join(sorted(tags.get(row.id, []), key=str.casefold)), iso(row.created_at))
-
-
+                yield (
+                    row.id,
+                    row.name,
+                    row.email,
+                    row.country or "",
+                    row.language,
+                    *common,
+                    "yes" if row.newsletter else "no",
+                    ", ".join(sorted(tags.get(row.id, []), key=str.casefold)),
+                    iso(row.created_at),
+                )

@@ -199,9 +199,7 @@ def _sort_links(filters: SupporterFilters, args: dict[str, str]) -> dict[str, di
 
 def _known_tags() -> list[str]:
     """The tags in use, for the tag filter's suggestions (the tag index answers this)."""
-    return list(db.session.execute(
-        select(SupporterTag.tag).distinct().order_by(SupporterTag.tag).limit(200)
-    ).scalars())
+    return list(db.session.execute(select(SupporterTag.tag).distinct().order_by(SupporterTag.tag).limit(200)).scalars())
 
 
 @bp.get("/export.csv")
@@ -224,7 +222,8 @@ class ProfileForm(FlaskForm):
         _l("Full name"), filters=[strip], validators=[DataRequired(), Length(max=200), no_control_characters]
     )
     email = EmailField(
-        _l("E-mail"), filters=[strip],
+        _l("E-mail"),
+        filters=[strip],
         validators=[DataRequired(), Length(max=254), no_control_characters, Email(_l("Enter a valid e-mail address."))],
     )
     country = SelectField(_l("Country"), choices=[])
@@ -256,7 +255,8 @@ class ProfileForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     body = TextAreaField(
-        _l("New note"), filters=[strip],
+        _l("New note"),
+        filters=[strip],
         validators=[DataRequired(), Length(min=1, max=edits.NOTE_MAX), no_control_characters],
     )
 
@@ -301,14 +301,24 @@ def _detail_page(
         .where(Gift.supporter_id == supporter.id)
         .order_by(Gift.created_at.desc(), Gift.id.desc())
     ).all()
-    plans = db.session.execute(
-        select(RecurringPlan).where(RecurringPlan.supporter_id == supporter.id)
-        .order_by(RecurringPlan.created_at.desc(), RecurringPlan.id.desc())
-    ).scalars().all()
-    consents = db.session.execute(
-        select(Consent).where(Consent.supporter_id == supporter.id)
-        .order_by(Consent.recorded_at.desc(), Consent.id.desc())
-    ).scalars().all()
+    plans = (
+        db.session.execute(
+            select(RecurringPlan)
+            .where(RecurringPlan.supporter_id == supporter.id)
+            .order_by(RecurringPlan.created_at.desc(), RecurringPlan.id.desc())
+        )
+        .scalars()
+        .all()
+    )
+    consents = (
+        db.session.execute(
+            select(Consent)
+            .where(Consent.supporter_id == supporter.id)
+            .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+        )
+        .scalars()
+        .all()
+    )
     notes = db.session.execute(
         select(SupporterNote, StaffUser.email)
         .outerjoin(StaffUser, StaffUser.id == SupporterNote.staff_user_id)

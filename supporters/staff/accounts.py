@@ -49,12 +49,18 @@ def list_staff() -> list[StaffRow]:
     now = utcnow()
     idle = timedelta(minutes=current_app.config["STAFF_IDLE_MINUTES"])
     absolute = timedelta(hours=current_app.config["STAFF_ABSOLUTE_HOURS"])
-    live: dict[int, int] = {staff_id: int(count) for staff_id, count in db.session.execute(
-        select(StaffSession.staff_user_id, func.count())
-        .where(StaffSession.ended_at.is_(None), StaffSession.last_seen_at > now - idle,
-               StaffSession.created_at > now - absolute)
-        .group_by(StaffSession.staff_user_id)
-    )}
+    live: dict[int, int] = {
+        staff_id: int(count)
+        for staff_id, count in db.session.execute(
+            select(StaffSession.staff_user_id, func.count())
+            .where(
+                StaffSession.ended_at.is_(None),
+                StaffSession.last_seen_at > now - idle,
+                StaffSession.created_at > now - absolute,
+            )
+            .group_by(StaffSession.staff_user_id)
+        )
+    }
     users = db.session.scalars(select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.email))
     return [StaffRow(user, int(live.get(user.id, 0))) for user in users]
 
@@ -94,15 +100,12 @@ def invite(actor: Actor | None, email: str, role: StaffRole) -> tuple[StaffUser,
 def _active_admin_ids() -> set[int]:
     """The active admins, their rows locked until the commit (PostgreSQL), so that two
     admins demoting each other at the same moment cannot leave no admin at all."""
-    return set(db.session.scalars(
-        select(StaffUser.id).filter_by(role=StaffRole.ADMIN, active=True).with_for_update()
-    ))
+    return set(db.session.scalars(select(StaffUser.id).filter_by(role=StaffRole.ADMIN, active=True).with_for_update()))
 
 
 def _keep_an_admin(user: StaffUser) -> None:
     if user.role == StaffRole.ADMIN and user.active and _active_admin_ids() <= {user.id}:
-        raise Refused(_l("%(email)s is the last active admin: make someone else an admin first."),
-                      email=user.email)
+        raise Refused(_l("%(email)s is the last active admin: make someone else an admin first."), email=user.email)
 
 
 def change_role(actor: StaffUser, user: StaffUser, role: StaffRole) -> StaffRole | None:
@@ -116,8 +119,9 @@ def change_role(actor: StaffUser, user: StaffUser, role: StaffRole) -> StaffRole
     before = user.role
     user.role = role
     db.session.flush()
-    audit.record(actor, "staff.change_role", "staff_user", user.id, email=user.email, before=before.value,
-                 after=user.role.value)
+    audit.record(
+        actor, "staff.change_role", "staff_user", user.id, email=user.email, before=before.value, after=user.role.value
+    )
     return before
 
 
@@ -146,4 +150,3 @@ def activate(actor: Actor | None, user: StaffUser) -> bool:
     db.session.flush()
     audit.record(actor, "staff.activate", "staff_user", user.id, email=user.email)
     return True
-

@@ -26,8 +26,11 @@ def _hash(token: str) -> str:
 def start_session(user: StaffUser) -> str:
     """Open a new session for `user`, audit the sign-in, and return its token (flushes)."""
     token = secrets.token_urlsafe(32)
-    db.session.add(StaffSession(token_hash=_hash(token), staff_user_id=user.id,
-                                user_agent=request.headers.get("User-Agent", "")[:300]))
+    db.session.add(
+        StaffSession(
+            token_hash=_hash(token), staff_user_id=user.id, user_agent=request.headers.get("User-Agent", "")[:300]
+        )
+    )
     user.session_token = token
     user.last_login_at = utcnow()
     db.session.flush()
@@ -40,8 +43,9 @@ def end_session(user: StaffUser) -> None:
     audit.record(user, "staff.logout", "staff_user", user.id)
     if user.session_token:
         db.session.execute(
-            update(StaffSession).where(StaffSession.token_hash == _hash(user.session_token),
-                                       StaffSession.ended_at.is_(None)).values(ended_at=utcnow())
+            update(StaffSession)
+            .where(StaffSession.token_hash == _hash(user.session_token), StaffSession.ended_at.is_(None))
+            .values(ended_at=utcnow())
         )
         db.session.flush()
 
@@ -49,7 +53,8 @@ def end_session(user: StaffUser) -> None:
 def end_all_sessions(user: StaffUser) -> int:
     """End every session of `user` (deactivation, new password); returns how many."""
     result = db.session.execute(
-        update(StaffSession).where(StaffSession.staff_user_id == user.id, StaffSession.ended_at.is_(None))
+        update(StaffSession)
+        .where(StaffSession.staff_user_id == user.id, StaffSession.ended_at.is_(None))
         .values(ended_at=utcnow())
     )
     db.session.flush()

@@ -35,8 +35,11 @@ def _role_choices() -> list[SelectChoice]:
 class InviteForm(FlaskForm):
     """A new account: who, and what they may do."""
 
-    email = EmailField(_l("E-mail"), filters=[strip],
-                       validators=[DataRequired(_l("Enter the person's e-mail address.")), Length(max=254)])
+    email = EmailField(
+        _l("E-mail"),
+        filters=[strip],
+        validators=[DataRequired(_l("Enter the person's e-mail address.")), Length(max=254)],
+    )
     role = SelectField(_l("Role"), default=StaffRole.VIEWER.value)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -55,8 +58,14 @@ class RoleForm(FlaskForm):
 
 
 def _index(status: int = 200, error: str | None = None, form: InviteForm | None = None) -> ResponseReturnValue:
-    return render_template("dashboard/staff/index.html", rows=accounts.list_staff(), error=error,
-                           form=form or InviteForm(formdata=None), roles=_role_choices(), me=acting_staff()), status
+    return render_template(
+        "dashboard/staff/index.html",
+        rows=accounts.list_staff(),
+        error=error,
+        form=form or InviteForm(formdata=None),
+        roles=_role_choices(),
+        me=acting_staff(),
+    ), status
 
 
 @bp.get("/")

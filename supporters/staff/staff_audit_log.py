@@ -14,8 +14,8 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, select
 
 from supporters.dashboard.access import requires
-from supporters.lib.dates import in_order, swapped_note
 from supporters.extensions import db
+from supporters.lib.dates import in_order, swapped_note
 from supporters.models import AuditEvent, StaffUser, utcnow
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -41,9 +41,13 @@ class AuditFilters:
 
     def query_args(self, **changes: Any) -> dict[str, Any]:
         """The filters as the page's query string, for links to other pages."""
-        args = {"person": self.person or None, "action": self.action or None,
-                "from": self.start.isoformat() if self.start else None,
-                "to": self.end.isoformat() if self.end else None, "page": self.page if self.page > 1 else None}
+        args = {
+            "person": self.person or None,
+            "action": self.action or None,
+            "from": self.start.isoformat() if self.start else None,
+            "to": self.end.isoformat() if self.end else None,
+            "page": self.page if self.page > 1 else None,
+        }
         args.update(changes)
         return {key: value for key, value in args.items() if value is not None}
 
@@ -51,8 +55,9 @@ class AuditFilters:
 def read_filters() -> AuditFilters:
     """The filters in the query string: ?person= (a staff id, or cli/system/an e-mail),
     ?action= (exact, or a prefix ending in "." or "*"), ?from=&to= (dates), ?page=."""
-    filters = AuditFilters(person=request.args.get("person", "").strip()[:320],
-                           action=request.args.get("action", "").strip()[:64])
+    filters = AuditFilters(
+        person=request.args.get("person", "").strip()[:320], action=request.args.get("action", "").strip()[:64]
+    )
     try:
         filters.start = date.fromisoformat(request.args["from"]) if request.args.get("from") else None
         filters.end = date.fromisoformat(request.args["to"]) if request.args.get("to") else None
@@ -104,10 +109,17 @@ def index() -> ResponseReturnValue:
     events: list[AuditEvent] = []
     more = False
     if filters.error is None:
-        found = list(db.session.scalars(events_query(filters).offset((filters.page - 1) * PER_PAGE).limit(PER_PAGE + 1)))
+        found = list(
+            db.session.scalars(events_query(filters).offset((filters.page - 1) * PER_PAGE).limit(PER_PAGE + 1))
+        )
         events, more = found[:PER_PAGE], len(found) > PER_PAGE
     people = db.session.execute(select(StaffUser.id, StaffUser.email).order_by(StaffUser.email)).all()
     return render_template(
-        "dashboard/audit/index.html", events=events, more=more, filters=filters, people=people,
-        other_actors=OTHER_ACTORS, details_json=details_json,
+        "dashboard/audit/index.html",
+        events=events,
+        more=more,
+        filters=filters,
+        people=people,
+        other_actors=OTHER_ACTORS,
+        details_json=details_json,
     ), 400 if filters.error else 200

@@ -61,17 +61,26 @@ def _build_config(slug: str, lang: str) -> dict[str, Any] | None:
     variants = [v for v in campaign.variants if v.active] or []
     appeals = [{"key": v.key, "heading": v.heading, "text": v.text, "weight": v.weight} for v in variants]
     if not appeals:
-        appeals = [{"key": DEFAULT_VARIANT, "heading": campaign.appeal_heading or _("Support our work"),
-                    "text": campaign.appeal_text, "weight": 1}]
+        appeals = [
+            {
+                "key": DEFAULT_VARIANT,
+                "heading": campaign.appeal_heading or _("Support our work"),
+                "text": campaign.appeal_text,
+                "weight": 1,
+            }
+        ]
     presets = {}
     for currency in currencies:
         amounts = (campaign.preset_amounts or {}).get(currency) or [
             unit * 10 ** money.minor_unit_exponent(currency) for unit in (10, 25, 50, 100)
         ]
         presets[currency] = [
-            {"amount": money.plain(a, currency),
-             "label": _format_total(a, currency, lang) if a % 10 ** money.minor_unit_exponent(currency) == 0
-             else money.format_amount(a, currency, lang)}
+            {
+                "amount": money.plain(a, currency),
+                "label": _format_total(a, currency, lang)
+                if a % 10 ** money.minor_unit_exponent(currency) == 0
+                else money.format_amount(a, currency, lang),
+            }
             for a in amounts
         ]
     return {
@@ -145,5 +154,11 @@ def count_gift(gift: Gift) -> None:
     known = {v.key for v in campaign.variants} if campaign else set()
     if gift.source_variant not in known | {DEFAULT_VARIANT}:
         return
-    stats.bump(gift.campaign_id, gift.source_article or "", gift.source_variant, gift.paid_at.date(),
-               gifts=1, amount_base_minor=gift.amount_base_minor or 0)
+    stats.bump(
+        gift.campaign_id,
+        gift.source_article or "",
+        gift.source_variant,
+        gift.paid_at.date(),
+        gifts=1,
+        amount_base_minor=gift.amount_base_minor or 0,
+    )

@@ -19,7 +19,9 @@ def bump(campaign_id: int, article: str, variant: str, day: date, **by: int) -> 
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = WidgetStat.__table__
-    statement = insert(WidgetStat).values(campaign_id=campaign_id, article=article, variant=variant, day=day, **increments)
+    statement = insert(WidgetStat).values(
+        campaign_id=campaign_id, article=article, variant=variant, day=day, **increments
+    )
     statement = statement.on_conflict_do_update(
         index_elements=["campaign_id", "article", "variant", "day"],
         set_={name: table.c[name] + statement.excluded[name] for name in COUNTERS if increments[name]},

@@ -74,11 +74,16 @@ def event() -> ResponseReturnValue:
         payload = json.loads(request.get_data(cache=False, as_text=True)[:2000] or "{}")
     except ValueError:
         raise BadRequest("The event is not JSON.") from None
-    if not isinstance(payload, dict) or not all(isinstance(payload.get(k, ""), str) for k in ("type", "campaign", "article", "variant")):
+    if not isinstance(payload, dict) or not all(
+        isinstance(payload.get(k, ""), str) for k in ("type", "campaign", "article", "variant")
+    ):
         raise BadRequest("The event is not a widget event.")
     counted = service.record_event(
-        payload.get("type", ""), payload.get("campaign", ""), payload.get("article", ""),
-        payload.get("variant", ""), datetime.now(UTC).date(),
+        payload.get("type", ""),
+        payload.get("campaign", ""),
+        payload.get("article", ""),
+        payload.get("variant", ""),
+        datetime.now(UTC).date(),
     )
     if not counted:
         raise BadRequest("Unknown event, campaign, article or variant.")
@@ -95,9 +100,13 @@ def frame(slug: str) -> ResponseReturnValue:
     if data is None:
         abort(404, "No active campaign with that name.")
     with force_locale(lang):
-        html = render_template("widget/frame.html", slug=slug, lang=lang,
-                               article=(request.args.get("article") or "")[:200],
-                               theme="dark" if request.args.get("theme") == "dark" else "light")
+        html = render_template(
+            "widget/frame.html",
+            slug=slug,
+            lang=lang,
+            article=(request.args.get("article") or "")[:200],
+            theme="dark" if request.args.get("theme") == "dark" else "light",
+        )
     response = Response(html, mimetype="text/html")
     origins = " ".join(current_app.config["WIDGET_ALLOWED_ORIGINS"])
     response.headers["Content-Security-Policy"] = (

@@ -18,8 +18,15 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def site(live_app: LiveServer) -> LiveServer:
     with live_app.app.app_context():
-        db.session.add(Campaign(slug="general", name="General", goal_currency="PLN",
-                                preset_amounts={"PLN": [2000, 5000]}, default_frequency=Frequency.ONE_TIME))
+        db.session.add(
+            Campaign(
+                slug="general",
+                name="General",
+                goal_currency="PLN",
+                preset_amounts={"PLN": [2000, 5000]},
+                default_frequency=Frequency.ONE_TIME,
+            )
+        )
         factories.staff("fundraiser", email="ola@example.org")
         db.session.commit()
     return live_app

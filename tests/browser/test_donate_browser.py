@@ -24,9 +24,17 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def site(live_app: LiveServer) -> LiveServer:
     with live_app.app.app_context():
-        db.session.add(Campaign(slug="general", name="Keep our research free", goal_currency="PLN",
-                                goal_minor=100000, preset_amounts={"PLN": [2000, 5000, 10000]},
-                                default_frequency=Frequency.ONE_TIME, appeal_heading="Support independent analysis"))
+        db.session.add(
+            Campaign(
+                slug="general",
+                name="Keep our research free",
+                goal_currency="PLN",
+                goal_minor=100000,
+                preset_amounts={"PLN": [2000, 5000, 10000]},
+                default_frequency=Frequency.ONE_TIME,
+                appeal_heading="Support independent analysis",
+            )
+        )
         db.session.commit()
     return live_app
 

@@ -41,15 +41,37 @@ button { visibility: hidden !important; }
 def site(live_app: LiveServer) -> LiveServer:
     service.clear_cache()
     with live_app.app.app_context():
-        campaign = Campaign(slug="general", name="Keep our research free", goal_currency="PLN", goal_minor=100000,
-                            preset_amounts={"PLN": [2000, 5000, 10000]}, default_frequency=Frequency.ONE_TIME,
-                            variants=[AppealVariant(key="only", heading="Support <b>independent</b> analysis",
-                                                    text="Gifts from readers keep us independent.", weight=1)])
+        campaign = Campaign(
+            slug="general",
+            name="Keep our research free",
+            goal_currency="PLN",
+            goal_minor=100000,
+            preset_amounts={"PLN": [2000, 5000, 10000]},
+            default_frequency=Frequency.ONE_TIME,
+            variants=[
+                AppealVariant(
+                    key="only",
+                    heading="Support <b>independent</b> analysis",
+                    text="Gifts from readers keep us independent.",
+                    weight=1,
+                )
+            ],
+        )
         db.session.add(campaign)
         db.session.flush()
-        db.session.add(Article(slug="grid-story", title="The grid story", lead="Lead.", published_on=date(2026, 11, 1),
-                               body_markdown="Body", body_html="<p>Body of the article.</p>", campaign_id=campaign.id,
-                               published=True, tags=[ArticleTag(tag="energy")]))
+        db.session.add(
+            Article(
+                slug="grid-story",
+                title="The grid story",
+                lead="Lead.",
+                published_on=date(2026, 11, 1),
+                body_markdown="Body",
+                body_html="<p>Body of the article.</p>",
+                campaign_id=campaign.id,
+                published=True,
+                tags=[ArticleTag(tag="energy")],
+            )
+        )
         db.session.commit()
     return live_app
 
@@ -58,10 +80,12 @@ class OtherSite:
     """A page on a second local origin that embeds the widget with one script tag."""
 
     def __init__(self, app_url: str, css: str) -> None:
-        html = (f"<!doctype html><html lang='en'><head><style>{css}</style></head><body>"
-                "<h1>Someone else's article</h1><p>Some text before the appeal.</p>"
-                f"<script src='{app_url}/widget.js' data-campaign='general' data-article='ext-story' async></script>"
-                "<p>Text after.</p></body></html>").encode()
+        html = (
+            f"<!doctype html><html lang='en'><head><style>{css}</style></head><body>"
+            "<h1>Someone else's article</h1><p>Some text before the appeal.</p>"
+            f"<script src='{app_url}/widget.js' data-campaign='general' data-article='ext-story' async></script>"
+            "<p>Text after.</p></body></html>"
+        ).encode()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -139,7 +163,9 @@ def test_a_hostile_page_on_another_origin_cannot_break_the_card(site: LiveServer
     assert button.is_visible()
     style = button.evaluate("b => { const s = getComputedStyle(b); return [s.backgroundColor, s.fontSize, s.color]; }")
     assert style == ["rgb(255, 255, 255)", "15px", "rgb(29, 35, 43)"]
-    assert page.locator("h1").evaluate("h => getComputedStyle(h).color") == "rgb(255, 0, 0)", "the host page keeps its own styles"
+    assert page.locator("h1").evaluate("h => getComputedStyle(h).color") == "rgb(255, 0, 0)", (
+        "the host page keeps its own styles"
+    )
 
     box.get_by_role("link", name="Support us").click()
     page.wait_for_url(f"{site.url}/donate/?*")
@@ -188,7 +214,13 @@ def test_a_gift_made_from_an_article_is_attributed_and_every_counter_moves(site:
         assert gift.source_url.endswith("/articles/grid-story")
         row = db.session.scalars(select(WidgetStat)).one()
         assert (row.article, row.variant, row.impressions, row.clicks, row.gifts, row.amount_base_minor) == (
-            "grid-story", "only", 1, 1, 1, 5000)
+            "grid-story",
+            "only",
+            1,
+            1,
+            1,
+            5000,
+        )
 
 
 def test_the_iframe_embed_shows_the_card_and_follows_the_dark_hint(site: LiveServer, page: Any) -> None:

@@ -59,7 +59,9 @@ def failing_app(databases: Any) -> Any:
         ("/fail/500", "get", 500, "Something went wrong"),
     ],
 )
-def test_error_pages_are_friendly_and_in_the_layout(failing_app: Any, path: str, method: str, code: int, title: str) -> None:
+def test_error_pages_are_friendly_and_in_the_layout(
+    failing_app: Any, path: str, method: str, code: int, title: str
+) -> None:
     response = getattr(failing_app.test_client(), method)(path)
     assert response.status_code == code
     page = response.get_data(as_text=True)

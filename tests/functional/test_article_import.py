@@ -68,9 +68,7 @@ def test_import_creates_articles_from_markdown_files(cli: Any, db: Any, tmp_path
     assert row.credit_notice is None and row.campaign_id is None
 
 
-def test_the_example_articles_import_and_a_second_run_changes_nothing(
-    cli: Any, db: Any, general: Campaign
-) -> None:
+def test_the_example_articles_import_and_a_second_run_changes_nothing(cli: Any, db: Any, general: Campaign) -> None:
     first = cli.invoke(args=["articles", "import", str(EXAMPLES)])
     assert first.exit_code == 0, first.output
     assert "3 created, 0 unchanged, 0 updated, 0 failed." in first.output
@@ -105,7 +103,10 @@ def test_an_existing_slug_is_updated_in_place_and_its_tags_replaced(cli: Any, db
     write(tmp_path, "gas.md", GOOD)
     cli.invoke(args=["articles", "import", str(tmp_path)])
     original_id = articles(db)["gas-storage-before-winter"].id
-    write(tmp_path, "gas.md", """---
+    write(
+        tmp_path,
+        "gas.md",
+        """---
 title: Gas storage before winter
 slug: gas-storage-before-winter
 date: 2025-10-01
@@ -115,7 +116,8 @@ published: false
 credit: Quote us with a link.
 ---
 Storage is *not* the whole plan.
-""")
+""",
+    )
 
     result = cli.invoke(args=["articles", "import", str(tmp_path)])
 
@@ -149,13 +151,29 @@ def test_a_change_of_tags_alone_counts_as_an_update(cli: Any, db: Any, tmp_path:
     [
         ("no-title.md", "---\ndate: 2025-01-01\n---\nText", "the front matter has no title"),
         ("no-date.md", "---\ntitle: Undated\n---\nText", "the front matter has no date"),
-        ("bad-date.md", "---\ntitle: Bad date\ndate: 15.09.2025\n---\nText", "'15.09.2025' is not a date in the form YYYY-MM-DD"),
+        (
+            "bad-date.md",
+            "---\ntitle: Bad date\ndate: 15.09.2025\n---\nText",
+            "'15.09.2025' is not a date in the form YYYY-MM-DD",
+        ),
         ("no-such-day.md", "---\ntitle: Bad day\ndate: 2025-02-30\n---\nText", "day is out of range for month"),
-        ("campaign.md", "---\ntitle: Lost\ndate: 2025-01-01\ncampaign: nowhere\n---\nText", "there is no campaign 'nowhere'"),
+        (
+            "campaign.md",
+            "---\ntitle: Lost\ndate: 2025-01-01\ncampaign: nowhere\n---\nText",
+            "there is no campaign 'nowhere'",
+        ),
         ("latin2.md", "---\ntitle: Łódź\ndate: 2025-01-01\n---\n".encode("iso-8859-2"), "not UTF-8"),
         ("yaml.md", "---\ntitle: [unclosed\ndate: 2025-01-01\n---\nText", "the front matter is not valid YAML"),
-        ("slug.md", "---\ntitle: Bad slug\nslug: Not A Slug\ndate: 2025-01-01\n---\nText", "the slug 'Not A Slug' must be"),
-        ("published.md", "---\ntitle: Maybe\ndate: 2025-01-01\npublished: perhaps\n---\nText", "published must be true or false"),
+        (
+            "slug.md",
+            "---\ntitle: Bad slug\nslug: Not A Slug\ndate: 2025-01-01\n---\nText",
+            "the slug 'Not A Slug' must be",
+        ),
+        (
+            "published.md",
+            "---\ntitle: Maybe\ndate: 2025-01-01\npublished: perhaps\n---\nText",
+            "published must be true or false",
+        ),
         ("tags.md", "---\ntitle: Tags\ndate: 2025-01-01\ntags: {a: b}\n---\nText", "tags must be a list"),
         ("no-slug.md", "---\ntitle: ???\ndate: 2025-01-01\n---\nText", "no slug can be made from the title"),
     ],

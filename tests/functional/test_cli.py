@@ -45,9 +45,7 @@ def test_demo_seed_creates_original_demo_content(cli: Any, db: Any) -> None:
 def test_demo_supporters_have_totals_that_match_their_gifts(cli: Any, db: Any) -> None:
     cli.invoke(args=["demo", "seed"])
     for person in db.session.scalars(select(Supporter)):
-        paid = db.session.scalars(
-            select(Gift).filter_by(supporter_id=person.id, status=GiftStatus.SUCCEEDED)
-        ).all()
+        paid = db.session.scalars(select(Gift).filter_by(supporter_id=person.id, status=GiftStatus.SUCCEEDED)).all()
         assert person.gift_count == len(paid)
         assert person.lifetime_total_minor == sum(g.amount_base_minor for g in paid)
         assert person.last_gift_at == max(g.paid_at for g in paid)
@@ -71,7 +69,9 @@ def test_demo_seed_if_empty_leaves_a_used_database_alone(cli: Any, db: Any) -> N
     assert counts(db)["gift"] == 0
 
 
-def test_staff_create_takes_the_password_from_the_environment(cli: Any, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_staff_create_takes_the_password_from_the_environment(
+    cli: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SUPPORTERS_STAFF_PASSWORD", "correct horse battery")
     result = cli.invoke(args=["staff", "create", "Ewa@Example.org", "--role", "fundraiser"])
     assert result.exit_code == 0, result.output
@@ -86,10 +86,14 @@ def test_staff_create_takes_the_password_from_the_environment(cli: Any, db: Any,
     assert "correct horse battery" not in str(audit.details)
 
 
-def test_staff_create_prompts_for_the_password_without_echoing_it(cli: Any, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_staff_create_prompts_for_the_password_without_echoing_it(
+    cli: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SUPPORTERS_STAFF_PASSWORD", raising=False)
-    result = cli.invoke(args=["staff", "create", "jan@example.org", "--role", "viewer"],
-                        input="a long enough secret\na long enough secret\n")
+    result = cli.invoke(
+        args=["staff", "create", "jan@example.org", "--role", "viewer"],
+        input="a long enough secret\na long enough secret\n",
+    )
     assert result.exit_code == 0, result.output
     assert "a long enough secret" not in result.output
     user = db.session.scalar(select(StaffUser).filter_by(email="jan@example.org"))
@@ -104,7 +108,9 @@ def test_staff_create_prompts_for_the_password_without_echoing_it(cli: Any, db: 
         (["staff", "create", "a@example.org"], "--role"),
     ],
 )
-def test_staff_create_refuses_bad_arguments(cli: Any, db: Any, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str) -> None:
+def test_staff_create_refuses_bad_arguments(
+    cli: Any, db: Any, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
     monkeypatch.setenv("SUPPORTERS_STAFF_PASSWORD", "correct horse battery")
     result = cli.invoke(args=args)
     assert result.exit_code != 0
@@ -112,7 +118,9 @@ def test_staff_create_refuses_bad_arguments(cli: Any, db: Any, monkeypatch: pyte
     assert db.session.scalar(select(func.count()).select_from(StaffUser)) == 0
 
 
-def test_staff_create_refuses_a_short_password_and_a_duplicate(cli: Any, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_staff_create_refuses_a_short_password_and_a_duplicate(
+    cli: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SUPPORTERS_STAFF_PASSWORD", "short")
     result = cli.invoke(args=["staff", "create", "a@example.org", "--role", "admin"])
     assert result.exit_code != 0 and "at least 12" in result.output

@@ -32,8 +32,10 @@ def setup(app: Flask, *amounts: int) -> tuple[int, list[int]]:
         owner = Supporter(email="both@example.org", name="Both At Once")
         db.session.add(owner)
         db.session.flush()
-        gifts = [Gift(supporter_id=owner.id, amount_minor=amount, currency="PLN", amount_base_minor=amount)
-                 for amount in amounts]
+        gifts = [
+            Gift(supporter_id=owner.id, amount_minor=amount, currency="PLN", amount_base_minor=amount)
+            for amount in amounts
+        ]
         db.session.add_all(gifts)
         db.session.commit()
         return owner.id, [gift.id for gift in gifts]

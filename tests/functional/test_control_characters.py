@@ -96,8 +96,13 @@ PUBLIC_QUERIES = [
 def rows(db: Any) -> dict[str, Any]:
     """Something for each list to show: a tagged supporter with a gift and a plan, a campaign,
     an article and audit events, so the filters run real queries over real rows."""
-    campaign = Campaign(slug="general", name="General support", goal_currency="PLN",
-                        preset_amounts={"PLN": [2000, 5000]}, default_frequency=Frequency.ONE_TIME)
+    campaign = Campaign(
+        slug="general",
+        name="General support",
+        goal_currency="PLN",
+        preset_amounts={"PLN": [2000, 5000]},
+        default_frequency=Frequency.ONE_TIME,
+    )
     db.session.add(campaign)
     db.session.flush()
     ada = factories.supporter(name="Ada Lovelace", email="ada@example.org", country="PL")
@@ -143,10 +148,45 @@ def test_a_raw_nul_byte_in_the_query_string_is_dropped_too(client: Any, rows: An
 
 #: every query-string name some page reads (and one none does)
 QUERY_NAMES = [
-    "q", "tag", "country", "recurring", "gave_from", "gave_to", "newsletter", "sort", "dir", "page", "status",
-    "date_from", "date_to", "method", "kind", "campaign", "supporter_id", "currency", "amount_min", "amount_max",
-    "article", "person", "action", "from", "to", "months", "bom", "amount", "frequency", "src", "variant",
-    "utm_source", "utm_medium", "utm_campaign", "lang", "session_id", "next", "theme", "x",
+    "q",
+    "tag",
+    "country",
+    "recurring",
+    "gave_from",
+    "gave_to",
+    "newsletter",
+    "sort",
+    "dir",
+    "page",
+    "status",
+    "date_from",
+    "date_to",
+    "method",
+    "kind",
+    "campaign",
+    "supporter_id",
+    "currency",
+    "amount_min",
+    "amount_max",
+    "article",
+    "person",
+    "action",
+    "from",
+    "to",
+    "months",
+    "bom",
+    "amount",
+    "frequency",
+    "src",
+    "variant",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "lang",
+    "session_id",
+    "next",
+    "theme",
+    "x",
 ]
 JUNK = "&".join(f"{name}=a%00b&{name}=%00" for name in QUERY_NAMES)
 
@@ -163,9 +203,16 @@ def _get_routes(app: Flask, ids: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("who", ["anonymous", "admin"])
 def test_every_page_takes_nul_in_every_query_name(app: Flask, client: Any, rows: Any, who: str) -> None:
     """A sweep: new pages and new filters are covered without being listed here."""
-    ids = {"supporter_id": rows["ada"].id, "gift_id": rows["gift"].id, "plan_id": rows["plan"].id,
-           "campaign_id": rows["campaign"].id, "article_id": rows["article"].id, "staff_id": 1, "slug": "general",
-           "session_id": "cs_none"}
+    ids = {
+        "supporter_id": rows["ada"].id,
+        "gift_id": rows["gift"].id,
+        "plan_id": rows["plan"].id,
+        "campaign_id": rows["campaign"].id,
+        "article_id": rows["article"].id,
+        "staff_id": 1,
+        "slug": "general",
+        "session_id": "cs_none",
+    }
     if who == "admin":
         user = factories.staff("admin")
         ids["staff_id"] = user.id
@@ -206,8 +253,13 @@ def test_args_drop_nul_from_keys_and_values_and_keep_a_multidict(app: Flask) -> 
         assert args.get("") == "x"
         assert args["q"] == "ab"
         assert args["empty"] == ""
-        assert list(args.items(multi=True)) == [("status", "paid"), ("status", "refunded"), ("", "x"),
-                                                ("q", "ab"), ("empty", "")]
+        assert list(args.items(multi=True)) == [
+            ("status", "paid"),
+            ("status", "refunded"),
+            ("", "x"),
+            ("q", "ab"),
+            ("empty", ""),
+        ]
         assert request.args is args, "parsed once per request"
         assert request.values.getlist("status") == ["paid", "refunded"]
         with pytest.raises(TypeError):

@@ -40,8 +40,14 @@ def sample_ids(db: Any) -> dict[str, int]:
     article = Article(slug="matrix-article", title="T", published_on=date(2026, 1, 1))
     db.session.add(article)
     db.session.flush()
-    return {"supporter_id": person.id, "gift_id": gift.id, "plan_id": plan.id, "campaign_id": campaign.id,
-            "article_id": article.id, "staff_id": factories.staff("viewer").id}
+    return {
+        "supporter_id": person.id,
+        "gift_id": gift.id,
+        "plan_id": plan.id,
+        "campaign_id": campaign.id,
+        "article_id": article.id,
+        "staff_id": factories.staff("viewer").id,
+    }
 
 
 def url_for_rule(rule: str, ids: dict[str, int]) -> str:
@@ -78,7 +84,8 @@ def test_role_route_matrix(app: Flask, db: Any, client: Any, role: str) -> None:
         else:
             expected = "allowed (not 403, not a sign-in redirect, no server error)"
             ok = (response.status_code not in (302, 403) and response.status_code < 500) or (
-                response.status_code in (302, 303) and "/login" not in response.headers.get("Location", ""))
+                response.status_code in (302, 303) and "/login" not in response.headers.get("Location", "")
+            )
         assert ok, f"{role} {method} {url}: expected {expected}, got {response.status_code}"
         checked += 1
     assert checked >= 1
@@ -100,8 +107,13 @@ def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, 
             assert client.get(url_for_rule(rule, missing)).status_code == 404, rule
 
 
-@pytest.mark.parametrize("role,hidden", [("viewer", ["/dashboard/exports/", "/dashboard/staff/", "/dashboard/audit/"]),
-                                         ("fundraiser", ["/dashboard/staff/", "/dashboard/audit/"])])
+@pytest.mark.parametrize(
+    "role,hidden",
+    [
+        ("viewer", ["/dashboard/exports/", "/dashboard/staff/", "/dashboard/audit/"]),
+        ("fundraiser", ["/dashboard/staff/", "/dashboard/audit/"]),
+    ],
+)
 def test_the_menu_offers_only_pages_the_role_may_open(db: Any, client: Any, role: str, hidden: list[str]) -> None:
     factories.sign_in(client, factories.staff(role))
     page = client.get("/dashboard/").get_data(as_text=True)

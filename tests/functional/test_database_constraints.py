@@ -28,9 +28,20 @@ def raw_insert(table: str, values: dict[str, Any]) -> sa.Executable:
 
 def insert_gift(db: Any, **fields: Any) -> sa.Executable:
     owner = factories.supporter()
-    values = {"supporter_id": owner.id, "amount_minor": 100, "currency": "PLN", "status": "pending",
-              "kind": "one_time", "method": "stripe", "refunded_minor": 0, "covers_fee": False,
-              "anonymous": False, "is_demo": False, "created_at": sa.func.now(), "updated_at": sa.func.now()}
+    values = {
+        "supporter_id": owner.id,
+        "amount_minor": 100,
+        "currency": "PLN",
+        "status": "pending",
+        "kind": "one_time",
+        "method": "stripe",
+        "refunded_minor": 0,
+        "covers_fee": False,
+        "anonymous": False,
+        "is_demo": False,
+        "created_at": sa.func.now(),
+        "updated_at": sa.func.now(),
+    }
     values.update(fields)
     return raw_insert("gift", values)
 
@@ -61,7 +72,13 @@ def test_refund_cannot_exceed_the_gift(db: Any) -> None:
 
 @pytest.mark.parametrize(
     "column",
-    ["stripe_checkout_session_id", "stripe_payment_intent_id", "stripe_charge_id", "stripe_invoice_id", "receipt_number"],
+    [
+        "stripe_checkout_session_id",
+        "stripe_payment_intent_id",
+        "stripe_charge_id",
+        "stripe_invoice_id",
+        "receipt_number",
+    ],
 )
 def test_each_stripe_id_of_a_gift_is_unique(db: Any, column: str) -> None:
     db.session.execute(insert_gift(db, **{column: "dup_123"}))
@@ -91,8 +108,16 @@ def test_supporter_aggregates_cannot_go_negative(db: Any) -> None:
 
 def insert_plan(db: Any, **fields: Any) -> sa.Executable:
     owner = factories.supporter()
-    values = {"supporter_id": owner.id, "amount_minor": 100, "currency": "EUR", "interval": "month",
-              "status": "incomplete", "is_demo": False, "created_at": sa.func.now(), "updated_at": sa.func.now()}
+    values = {
+        "supporter_id": owner.id,
+        "amount_minor": 100,
+        "currency": "EUR",
+        "interval": "month",
+        "status": "incomplete",
+        "is_demo": False,
+        "created_at": sa.func.now(),
+        "updated_at": sa.func.now(),
+    }
     values.update(fields)
     return raw_insert("recurring_plan", values)
 
@@ -113,9 +138,20 @@ def test_subscription_id_is_unique(db: Any) -> None:
 
 
 def test_staff_role_is_from_the_fixed_set(db: Any) -> None:
-    refused(db, raw_insert("staff_user", {
-        "email": "x@example.org", "password_hash": "x", "role": "owner", "active": True,
-        "created_at": sa.func.now(), "updated_at": sa.func.now()}))
+    refused(
+        db,
+        raw_insert(
+            "staff_user",
+            {
+                "email": "x@example.org",
+                "password_hash": "x",
+                "role": "owner",
+                "active": True,
+                "created_at": sa.func.now(),
+                "updated_at": sa.func.now(),
+            },
+        ),
+    )
 
 
 def test_gift_must_belong_to_an_existing_supporter(db: Any) -> None:

@@ -111,8 +111,10 @@ def test_twenty_donors_at_once_make_twenty_gifts_and_twenty_supporters(shop: Fla
 def test_ten_different_gifts_at_once_from_one_new_email_make_one_supporter(shop: Flask) -> None:
     # Ten forms (ten tabs, ten submission ids), the same new address written in different ways.
     spellings = ["newcomer@example.org", "Newcomer@Example.org", " NEWCOMER@example.ORG "]
-    forms = [form_from_page(shop, email=spellings[n % 3], amount_choice="other", custom_amount=str(10 + n))
-             for n in range(10)]
+    forms = [
+        form_from_page(shop, email=spellings[n % 3], amount_choice="other", custom_amount=str(10 + n))
+        for n in range(10)
+    ]
 
     answers = submit_together(shop, forms)
 

@@ -41,13 +41,59 @@ from tests.functional.test_donate import seed_campaigns
 # --- Hostile text --------------------------------------------------------------
 
 SNIPPETS = [
-    "'; DROP TABLE gift; --", "' OR '1'='1", "1; SELECT pg_sleep(10)", "\\", "%", "_", "%00", "\x00", "\x00\x00",
-    "<script>alert(1)</script>", '"><script>alert(1)</script>', "'><img src=x onerror=alert(1)>",
-    "javascript:alert(1)", "</textarea><script>x</script>", "<!--", "]]>", "{{ 7*7 }}", "{% debug %}", "${7*7}",
-    "%(amount)s", "%s%s%n", "{0}", "\u202e\u2066evil\u2069", "\u200f\u200e", "\ufeff", "\u200b", "\u00ad",
-    "\r\n\r\nSet-Cookie: a=b", "\x1b[31m", "\x7f", "\x85", "\u2028\u2029", "🙂💸👩‍👩‍👧", "\U0001f600" * 30,
-    "Zażółć gęślą jaźń", "Łukasz Żak", "عبد الله", "שלום", "日本語", "Ω≈ç√∫", "ﷺ", "A\u0301\u0301\u0301",
-    "../../etc/passwd", "NaN", "Infinity", "-Infinity", "None", "null", "true", "[]", "{}", "0", "-0",
+    "'; DROP TABLE gift; --",
+    "' OR '1'='1",
+    "1; SELECT pg_sleep(10)",
+    "\\",
+    "%",
+    "_",
+    "%00",
+    "\x00",
+    "\x00\x00",
+    "<script>alert(1)</script>",
+    '"><script>alert(1)</script>',
+    "'><img src=x onerror=alert(1)>",
+    "javascript:alert(1)",
+    "</textarea><script>x</script>",
+    "<!--",
+    "]]>",
+    "{{ 7*7 }}",
+    "{% debug %}",
+    "${7*7}",
+    "%(amount)s",
+    "%s%s%n",
+    "{0}",
+    "\u202e\u2066evil\u2069",
+    "\u200f\u200e",
+    "\ufeff",
+    "\u200b",
+    "\u00ad",
+    "\r\n\r\nSet-Cookie: a=b",
+    "\x1b[31m",
+    "\x7f",
+    "\x85",
+    "\u2028\u2029",
+    "🙂💸👩‍👩‍👧",
+    "\U0001f600" * 30,
+    "Zażółć gęślą jaźń",
+    "Łukasz Żak",
+    "عبد الله",
+    "שלום",
+    "日本語",
+    "Ω≈ç√∫",
+    "ﷺ",
+    "A\u0301\u0301\u0301",
+    "../../etc/passwd",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "None",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "0",
+    "-0",
 ]
 
 control_and_format = st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "So", "Sc"])
@@ -73,7 +119,7 @@ def _written(value: Decimal, places: int, group: str, mark: str, prefix: str, su
 
 written_numbers = st.builds(
     _written,
-    st.decimals(min_value=-10**8, max_value=10**8, allow_nan=False, places=3),
+    st.decimals(min_value=-(10**8), max_value=10**8, allow_nan=False, places=3),
     st.integers(0, 4),
     st.sampled_from(GROUPS),
     st.sampled_from([".", ","]),
@@ -82,7 +128,7 @@ written_numbers = st.builds(
 )
 numbers = st.one_of(
     written_numbers,
-    st.integers(-10**30, 10**30).map(str),
+    st.integers(-(10**30), 10**30).map(str),
     st.floats().map(str),
     st.floats().map(repr),
     st.decimals().map(str),
@@ -120,11 +166,20 @@ def valid_forms(draw: st.DrawFn) -> dict[str, list[str]]:
         "shown_currency": currency,
         "amount_choice": draw(st.sampled_from([*presets, "other"])) if typed else draw(st.sampled_from(presets)),
         "custom_amount": draw(_valid_amount(currency)) if typed else "",
-        "email": draw(st.one_of(st.emails(), st.sampled_from(["ada@example.org", " Ada@Example.ORG ",
-                                                               "łukasz@example.pl", "o'brien+gift@example.co.uk"]))),
-        "name": draw(st.one_of(st.sampled_from(["Ada Lovelace", "Łukasz Żak", "عبد الله", "李小龍", "O'Brien"]),
-                               st.text(st.characters(categories=["L", "Zs", "Pd"]), min_size=1, max_size=200)
-                               .filter(str.strip))),
+        "email": draw(
+            st.one_of(
+                st.emails(),
+                st.sampled_from(
+                    ["ada@example.org", " Ada@Example.ORG ", "łukasz@example.pl", "o'brien+gift@example.co.uk"]
+                ),
+            )
+        ),
+        "name": draw(
+            st.one_of(
+                st.sampled_from(["Ada Lovelace", "Łukasz Żak", "عبد الله", "李小龍", "O'Brien"]),
+                st.text(st.characters(categories=["L", "Zs", "Pd"]), min_size=1, max_size=200).filter(str.strip),
+            )
+        ),
         "country": draw(st.sampled_from(["", "PL", "DE", "UA"])),
         "address_line1": draw(st.sampled_from(["", "ul. Długa 5/7"])),
         "address_line2": "",
@@ -140,7 +195,9 @@ def valid_forms(draw: st.DrawFn) -> dict[str, list[str]]:
         "src": draw(st.sampled_from(["", "https://example.org/analyses/budget?utm_source=x"])),
         "article": draw(st.sampled_from(["", "budget-2026"])),
         "variant": draw(st.sampled_from(["", "banner-b"])),
-        "utm_source": "", "utm_medium": "", "utm_campaign": "",
+        "utm_source": "",
+        "utm_medium": "",
+        "utm_campaign": "",
     }
     if draw(st.booleans()):
         form["dedication_kind"], form["dedication"] = draw(st.sampled_from(["honour", "memory"])), "Grandma Irena"
@@ -151,21 +208,47 @@ def valid_forms(draw: st.DrawFn) -> dict[str, list[str]]:
 
 # Spliced into an otherwise valid value: the likeliest attack, as it passes every check
 # that is not about characters.
-SPLICED = ["\x00", "\x00", "\x00", "\u202e", "\u200f", "\ufeff", "\r\n", "\x1b", "\x7f", "\x85", "\u2028",
-           "'", '"', "<", "%", "\\", "🙂"]
+SPLICED = [
+    "\x00",
+    "\x00",
+    "\x00",
+    "\u202e",
+    "\u200f",
+    "\ufeff",
+    "\r\n",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\u2028",
+    "'",
+    '"',
+    "<",
+    "%",
+    "\\",
+    "🙂",
+]
 
 HOSTILE_VALUES: dict[str, st.SearchStrategy[str]] = {
     "frequency": st.one_of(st.sampled_from(["one_time", "monthly", "yearly", "weekly", "ONE_TIME", ""]), hostile_text),
-    "amount_choice": st.one_of(st.sampled_from(["other", "2000", "5000", "1000", "10000", "3000", "0", "-5000",
-                                                "99999999999999999999"]), numbers, hostile_text),
+    "amount_choice": st.one_of(
+        st.sampled_from(["other", "2000", "5000", "1000", "10000", "3000", "0", "-5000", "99999999999999999999"]),
+        numbers,
+        hostile_text,
+    ),
     "custom_amount": st.one_of(numbers, numbers, hostile_text),
     "currency": st.one_of(st.sampled_from(["PLN", "EUR", "USD", "pln", "XXX", "JPY", "GBP", "KWD", ""]), hostile_text),
     "shown_currency": st.one_of(st.sampled_from(["PLN", "EUR", "USD", "XXX", ""]), hostile_text),
-    "email": st.one_of(st.emails(), hostile_text,
-                       st.builds(lambda a, b: f"{a}@{b}", hostile_text, st.sampled_from(["example.org", "", "x"]))),
+    "email": st.one_of(
+        st.emails(),
+        hostile_text,
+        st.builds(lambda a, b: f"{a}@{b}", hostile_text, st.sampled_from(["example.org", "", "x"])),
+    ),
     "name": hostile_text,
     "country": st.one_of(st.sampled_from(["PL", "pl", "XX", "ZZ", "EU", "POL", ""]), hostile_text),
-    "address_line1": hostile_text, "address_line2": hostile_text, "postal_code": hostile_text, "city": hostile_text,
+    "address_line1": hostile_text,
+    "address_line2": hostile_text,
+    "postal_code": hostile_text,
+    "city": hostile_text,
     "anonymous": st.one_of(st.sampled_from(["y", "false", "0", ""]), hostile_text),
     "dedication_kind": st.one_of(st.sampled_from(["honour", "memory", "roast", ""]), hostile_text),
     "dedication": hostile_text,
@@ -173,8 +256,12 @@ HOSTILE_VALUES: dict[str, st.SearchStrategy[str]] = {
     "newsletter": st.one_of(st.sampled_from(["y", "false", ""]), hostile_text),
     "covers_fee": st.one_of(st.sampled_from(["y", "false", ""]), hostile_text),
     "campaign": st.one_of(st.sampled_from(["general", "spring", "nope", "GENERAL", "general " * 20]), hostile_text),
-    "src": hostile_text, "article": hostile_text, "variant": hostile_text,
-    "utm_source": hostile_text, "utm_medium": hostile_text, "utm_campaign": hostile_text,
+    "src": hostile_text,
+    "article": hostile_text,
+    "variant": hostile_text,
+    "utm_source": hostile_text,
+    "utm_medium": hostile_text,
+    "utm_campaign": hostile_text,
     "submission_id": hostile_text,
 }
 FIELDS = list(HOSTILE_VALUES)
@@ -182,8 +269,12 @@ FIELDS = list(HOSTILE_VALUES)
 
 def _occurrences(values: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
     """Usually one value; sometimes the field is missing, sometimes it is sent two or three times."""
-    return st.one_of(st.lists(values, min_size=1, max_size=1), st.lists(values, min_size=1, max_size=1),
-                     st.just([]), st.lists(values, min_size=2, max_size=3))
+    return st.one_of(
+        st.lists(values, min_size=1, max_size=1),
+        st.lists(values, min_size=1, max_size=1),
+        st.just([]),
+        st.lists(values, min_size=2, max_size=3),
+    )
 
 
 _serial = itertools.count()
@@ -198,7 +289,9 @@ def submissions(draw: st.DrawFn) -> MultiDict[str, str]:
     form = draw(valid_forms())
     for name in draw(st.sets(st.sampled_from(FIELDS), max_size=6)):
         valid = (form.get(name) or [""])[0]
-        form[name] = draw(st.one_of(_occurrences(HOSTILE_VALUES[name]), st.lists(_spliced(valid), min_size=1, max_size=1)))
+        form[name] = draw(
+            st.one_of(_occurrences(HOSTILE_VALUES[name]), st.lists(_spliced(valid), min_size=1, max_size=1))
+        )
     return MultiDict([(name, value) for name, values in form.items() for value in values])
 
 
@@ -206,8 +299,10 @@ def submissions(draw: st.DrawFn) -> MultiDict[str, str]:
 
 
 def _counts() -> tuple[int, ...]:
-    return tuple(int(_db.session.scalar(select(func.count()).select_from(model)) or 0)
-                 for model in (Gift, Supporter, RecurringPlan, Consent))
+    return tuple(
+        int(_db.session.scalar(select(func.count()).select_from(model)) or 0)
+        for model in (Gift, Supporter, RecurringPlan, Consent)
+    )
 
 
 def _no_injected_markup(page: str) -> None:
@@ -286,11 +381,27 @@ def test_any_submission_starts_one_valid_gift_or_is_refused_having_written_nothi
 
 # --- Links to the form ------------------------------------------------------------------
 
-QUERY_NAMES = ["amount", "currency", "frequency", "campaign", "src", "article", "variant", "utm_source",
-               "utm_medium", "utm_campaign", "lang", "session_id", "x"]
+QUERY_NAMES = [
+    "amount",
+    "currency",
+    "frequency",
+    "campaign",
+    "src",
+    "article",
+    "variant",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "lang",
+    "session_id",
+    "x",
+]
 query_values = st.one_of(
-    numbers, hostile_text,
-    st.sampled_from(["50", "37,50", "EUR", "eur", "monthly", "spring", "pl"]).flatmap(lambda v: st.one_of(st.just(v), _spliced(v))),
+    numbers,
+    hostile_text,
+    st.sampled_from(["50", "37,50", "EUR", "eur", "monthly", "spring", "pl"]).flatmap(
+        lambda v: st.one_of(st.just(v), _spliced(v))
+    ),
 )
 
 

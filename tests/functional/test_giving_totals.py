@@ -69,8 +69,9 @@ def test_a_gift_converted_later_adds_its_amount_then(db: Any) -> None:
 
 def test_the_day_is_the_utc_day_of_payment(db: Any) -> None:
     late = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
-    factories.paid_gift(paid_at=late.astimezone(datetime.now().astimezone().tzinfo), amount_minor=700,
-                        amount_base_minor=700)
+    factories.paid_gift(
+        paid_at=late.astimezone(datetime.now().astimezone().tzinfo), amount_minor=700, amount_base_minor=700
+    )
     assert stored(("kind", date(2026, 3, 31), "one_time")) == (700, 1)
 
 
@@ -78,8 +79,9 @@ def test_totals_follow_every_change_a_gift_can_go_through(db: Any) -> None:
     """A random walk of 300 allowed changes over a handful of gifts, checked after each."""
     rng = random.Random(5)
     owner = factories.supporter()
-    gifts = [factories.gift(owner, amount_minor=rng.choice([1000, 2500, 9999]), amount_base_minor=None)
-             for _ in range(5)]
+    gifts = [
+        factories.gift(owner, amount_minor=rng.choice([1000, 2500, 9999]), amount_base_minor=None) for _ in range(5)
+    ]
     for step in range(300):
         gift = rng.choice(gifts)
         move = rng.randrange(6)
@@ -131,36 +133,69 @@ def test_the_migration_fills_totals_flags_and_keys_from_the_rows_already_there(d
         upgrade(directory=MIGRATIONS, revision="0004")
         with db.engine.begin() as connection:
             now = datetime(2026, 5, 2, 10, tzinfo=UTC)
-            connection.execute(sa.text(
-                "INSERT INTO supporter (id, email, email_normalised, name, name_sort, language, gift_count, "
-                "lifetime_total_minor, is_demo, created_at, updated_at) "
-                "VALUES (1, 'a@example.org', 'a@example.org', 'A', 'a', 'en', 0, 0, false, :now, :now)"
-            ), {"now": now})
-            for gift_id, status, refunded, article in [(1, "succeeded", 0, "grid"), (2, "partially_refunded", 500, None),
-                                                       (3, "refunded", 2000, "grid"), (4, "pending", 0, None)]:
-                connection.execute(sa.insert(Gift.__table__).values(
-                    id=gift_id, supporter_id=1, amount_minor=2000, currency="PLN", amount_base_minor=2000,
-                    status=status, kind="one_time", method="stripe", refunded_minor=refunded,
-                    covers_fee=False, anonymous=False, is_demo=False, source_article=article,
-                    paid_at=now if status != "pending" else None, created_at=now, updated_at=now,
-                ))
+            connection.execute(
+                sa.text(
+                    "INSERT INTO supporter (id, email, email_normalised, name, name_sort, language, gift_count, "
+                    "lifetime_total_minor, is_demo, created_at, updated_at) "
+                    "VALUES (1, 'a@example.org', 'a@example.org', 'A', 'a', 'en', 0, 0, false, :now, :now)"
+                ),
+                {"now": now},
+            )
+            for gift_id, status, refunded, article in [
+                (1, "succeeded", 0, "grid"),
+                (2, "partially_refunded", 500, None),
+                (3, "refunded", 2000, "grid"),
+                (4, "pending", 0, None),
+            ]:
+                connection.execute(
+                    sa.insert(Gift.__table__).values(
+                        id=gift_id,
+                        supporter_id=1,
+                        amount_minor=2000,
+                        currency="PLN",
+                        amount_base_minor=2000,
+                        status=status,
+                        kind="one_time",
+                        method="stripe",
+                        refunded_minor=refunded,
+                        covers_fee=False,
+                        anonymous=False,
+                        is_demo=False,
+                        source_article=article,
+                        paid_at=now if status != "pending" else None,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
             for consent_id, granted, day in [(1, True, 1), (2, False, 3), (3, True, 2)]:
-                connection.execute(sa.text(
-                    "INSERT INTO consent (id, supporter_id, purpose, granted, recorded_at, source, wording) "
-                    "VALUES (:id, 1, 'newsletter', :granted, :at, 'form', 'w')"
-                ), {"id": consent_id, "granted": granted, "at": datetime(2026, 5, day, tzinfo=UTC)})
-            connection.execute(sa.text("UPDATE supporter SET name = 'Łucja Maria Żak', "
-                                       "name_sort = 'lucja maria zak' WHERE id = 1"))
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO consent (id, supporter_id, purpose, granted, recorded_at, source, wording) "
+                        "VALUES (:id, 1, 'newsletter', :granted, :at, 'form', 'w')"
+                    ),
+                    {"id": consent_id, "granted": granted, "at": datetime(2026, 5, day, tzinfo=UTC)},
+                )
+            connection.execute(
+                sa.text("UPDATE supporter SET name = 'Łucja Maria Żak', name_sort = 'lucja maria zak' WHERE id = 1")
+            )
         upgrade(directory=MIGRATIONS)
         with db.engine.connect() as connection:
             # the newest decision (3 May) withdrew the newsletter; the search keys are there
             assert connection.execute(sa.text("SELECT newsletter FROM supporter")).scalar_one() in (False, 0)
             assert set(connection.execute(sa.text("SELECT key FROM supporter_search_key")).scalars()) == {
-                "lucja maria zak", "maria zak", "zak", "a@example.org"}
-            assert giving.stored_totals(connection) == giving.totals_from_gifts(connection) == {
-                ("kind", date(2026, 5, 2), "one_time"): (3500, 2),
-                ("article", date(2026, 5, 1), "grid"): (2000, 1),
+                "lucja maria zak",
+                "maria zak",
+                "zak",
+                "a@example.org",
             }
+            assert (
+                giving.stored_totals(connection)
+                == giving.totals_from_gifts(connection)
+                == {
+                    ("kind", date(2026, 5, 2), "one_time"): (3500, 2),
+                    ("article", date(2026, 5, 1), "grid"): (2000, 1),
+                }
+            )
         db.engine.dispose()
 
 
@@ -170,8 +205,11 @@ def test_rebuild_repairs_what_was_changed_behind_the_apps_back(db: Any, cli: Any
     db.session.add(Consent(supporter_id=owner.id, purpose="newsletter", granted=True, source="form", wording="w"))
     db.session.flush()
     db.session.execute(sa.update(GivingTotal).values(amount_base_minor=1))
-    db.session.execute(sa.insert(GivingTotal).values(dimension="article", period=date(2020, 1, 1), key="gone",
-                                                     amount_base_minor=9, gifts=1))
+    db.session.execute(
+        sa.insert(GivingTotal).values(
+            dimension="article", period=date(2020, 1, 1), key="gone", amount_base_minor=9, gifts=1
+        )
+    )
     db.session.execute(sa.delete(SupporterSearchKey).where(SupporterSearchKey.supporter_id == owner.id))
     db.session.execute(sa.update(Supporter).where(Supporter.id == owner.id).values(newsletter=False))
     result = cli.invoke(args=["derived", "rebuild"])
@@ -190,8 +228,16 @@ def test_rebuild_repairs_what_was_changed_behind_the_apps_back(db: Any, cli: Any
 def test_a_gift_recorded_as_paid_at_once_counts_with_its_defaults(db: Any) -> None:
     """Offline gifts start succeeded; kind and refunded_minor come from column defaults."""
     owner = factories.supporter()
-    db.session.add(Gift(supporter_id=owner.id, amount_minor=800, currency="PLN", amount_base_minor=800,
-                        status=GiftStatus.SUCCEEDED, paid_at=PAID))
+    db.session.add(
+        Gift(
+            supporter_id=owner.id,
+            amount_minor=800,
+            currency="PLN",
+            amount_base_minor=800,
+            status=GiftStatus.SUCCEEDED,
+            paid_at=PAID,
+        )
+    )
     assert stored(("kind", date(2026, 3, 14), "one_time")) == (800, 1)
     assert_in_step()
 

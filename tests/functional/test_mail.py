@@ -95,8 +95,14 @@ def test_english_receipt_names_the_organisation_supporter_amount_date_and_number
     campaign = Campaign(slug="winter", name="Winter appeal", goal_currency="PLN")
     db.session.add(campaign)
     db.session.flush()
-    gift = paid_gift("2026-000042", owner=person, amount_minor=5000, campaign_id=campaign.id,
-                     dedication_kind="memory", dedication="Grace Hopper")
+    gift = paid_gift(
+        "2026-000042",
+        owner=person,
+        amount_minor=5000,
+        campaign_id=campaign.id,
+        dedication_kind="memory",
+        dedication="Grace Hopper",
+    )
 
     email = queue_receipt(gift)
 
@@ -203,8 +209,11 @@ def test_a_receipt_queued_meanwhile_by_another_transaction_is_not_duplicated(
     db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gift = paid_gift()
-    db.session.add(OutboxEmail(dedupe_key=f"receipt:gift:{gift.id}", kind="receipt", to_address="a@example.org",
-                               subject="s", body_text="t"))
+    db.session.add(
+        OutboxEmail(
+            dedupe_key=f"receipt:gift:{gift.id}", kind="receipt", to_address="a@example.org", subject="s", body_text="t"
+        )
+    )
     db.session.flush()
     answers = iter([False, True])  # the check misses the other row, as in a race; the constraint does not
     monkeypatch.setattr(mail_receipts, "_already_queued", lambda key: next(answers))
@@ -350,9 +359,7 @@ def test_file_backend_writes_a_parseable_eml_with_text_and_html(
     assert "<html" in message.get_body(("html",)).get_content()
 
 
-def test_smtp_backend_uses_tls_and_login_when_configured(
-    app: Flask, db: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_smtp_backend_uses_tls_and_login_when_configured(app: Flask, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[Any, ...]] = []
 
     class FakeSMTP:
@@ -375,16 +382,27 @@ def test_smtp_backend_uses_tls_and_login_when_configured(
             calls.append(("send", message["To"]))
 
     monkeypatch.setattr(smtplib, "SMTP", FakeSMTP)
-    for key, value in {"MAIL_BACKEND": "smtp", "MAIL_SERVER": "smtp.example.org", "MAIL_PORT": 587,
-                       "MAIL_USE_TLS": True, "MAIL_USERNAME": "mailer", "MAIL_PASSWORD": "pw"}.items():
+    for key, value in {
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": "smtp.example.org",
+        "MAIL_PORT": 587,
+        "MAIL_USE_TLS": True,
+        "MAIL_USERNAME": "mailer",
+        "MAIL_PASSWORD": "pw",
+    }.items():
         monkeypatch.setitem(app.config, key, value)
     email = queue_receipt(paid_gift())
     assert email is not None
     now = utcnow()
 
     assert send_due(now=now).sent == 1
-    assert calls == [("connect", "smtp.example.org", 587, 30), ("starttls",), ("login", "mailer", "pw"),
-                     ("send", email.to_address), ("quit",)]
+    assert calls == [
+        ("connect", "smtp.example.org", 587, 30),
+        ("starttls",),
+        ("login", "mailer", "pw"),
+        ("send", email.to_address),
+        ("quit",),
+    ]
 
 
 def test_unknown_backend_is_refused_before_anything_is_touched(

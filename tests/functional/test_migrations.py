@@ -16,9 +16,24 @@ from supporters.models.base import include_object_for
 from tests.conftest import MIGRATIONS, DatabaseFactory, make_app
 
 MODEL_TABLES = {
-    "supporter", "supporter_tag", "gift", "recurring_plan", "campaign", "article", "article_tag",
-    "stripe_event", "consent", "staff_user", "audit_event", "widget_stat", "outbox_email", "appeal_variant",
-    "staff_session", "supporter_note", "giving_total", "supporter_search_key",
+    "supporter",
+    "supporter_tag",
+    "gift",
+    "recurring_plan",
+    "campaign",
+    "article",
+    "article_tag",
+    "stripe_event",
+    "consent",
+    "staff_user",
+    "audit_event",
+    "widget_stat",
+    "outbox_email",
+    "appeal_variant",
+    "staff_session",
+    "supporter_note",
+    "giving_total",
+    "supporter_search_key",
 }
 
 
@@ -82,9 +97,15 @@ def test_the_migration_links_the_events_already_there_to_the_gift_or_plan_their_
     with app.app_context():
         upgrade(directory=MIGRATIONS, revision="0005")
         now = datetime(2026, 5, 2, 10, tzinfo=UTC)
-        event = sa.table("stripe_event", sa.column("id", sa.String), sa.column("type", sa.String),
-                         sa.column("livemode", sa.Boolean), sa.column("received_at", sa.DateTime(timezone=True)),
-                         sa.column("outcome", sa.String), sa.column("payload", sa.JSON))
+        event = sa.table(
+            "stripe_event",
+            sa.column("id", sa.String),
+            sa.column("type", sa.String),
+            sa.column("livemode", sa.Boolean),
+            sa.column("received_at", sa.DateTime(timezone=True)),
+            sa.column("outcome", sa.String),
+            sa.column("payload", sa.JSON),
+        )
         outcomes = {
             "evt_a": "gift 1 succeeded",
             "evt_b": "gift 12 unchanged (succeeded)",
@@ -101,32 +122,81 @@ def test_the_migration_links_the_events_already_there_to_the_gift_or_plan_their_
             "evt_m": "gift 12x unchanged",
         }
         with db.engine.begin() as connection:
-            connection.execute(sa.text(
-                "INSERT INTO supporter (id, email, email_normalised, name, name_sort, language, gift_count, "
-                "lifetime_total_minor, is_demo, newsletter, created_at, updated_at) "
-                "VALUES (1, 'a@example.org', 'a@example.org', 'A', 'a', 'en', 0, 0, false, false, :now, :now)"
-            ), {"now": now})
-            connection.execute(sa.insert(RecurringPlan.__table__).values(
-                id=3, supporter_id=1, amount_minor=3000, currency="PLN", interval="month", status="active",
-                is_demo=False, created_at=now, updated_at=now))
+            connection.execute(
+                sa.text(
+                    "INSERT INTO supporter (id, email, email_normalised, name, name_sort, language, gift_count, "
+                    "lifetime_total_minor, is_demo, newsletter, created_at, updated_at) "
+                    "VALUES (1, 'a@example.org', 'a@example.org', 'A', 'a', 'en', 0, 0, false, false, :now, :now)"
+                ),
+                {"now": now},
+            )
+            connection.execute(
+                sa.insert(RecurringPlan.__table__).values(
+                    id=3,
+                    supporter_id=1,
+                    amount_minor=3000,
+                    currency="PLN",
+                    interval="month",
+                    status="active",
+                    is_demo=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             for gift_id, plan_id in [(1, None), (12, 3)]:
-                connection.execute(sa.insert(Gift.__table__).values(
-                    id=gift_id, supporter_id=1, amount_minor=2000, currency="PLN", amount_base_minor=None,
-                    status="pending", kind="one_time", method="stripe", refunded_minor=0, covers_fee=False,
-                    anonymous=False, is_demo=False, recurring_plan_id=plan_id, created_at=now, updated_at=now,
-                ))
-            connection.execute(sa.insert(event), [
-                {"id": evt_id, "type": "invoice.paid", "livemode": False, "received_at": now, "outcome": outcome,
-                 "payload": {}} for evt_id, outcome in outcomes.items()
-            ])
+                connection.execute(
+                    sa.insert(Gift.__table__).values(
+                        id=gift_id,
+                        supporter_id=1,
+                        amount_minor=2000,
+                        currency="PLN",
+                        amount_base_minor=None,
+                        status="pending",
+                        kind="one_time",
+                        method="stripe",
+                        refunded_minor=0,
+                        covers_fee=False,
+                        anonymous=False,
+                        is_demo=False,
+                        recurring_plan_id=plan_id,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            connection.execute(
+                sa.insert(event),
+                [
+                    {
+                        "id": evt_id,
+                        "type": "invoice.paid",
+                        "livemode": False,
+                        "received_at": now,
+                        "outcome": outcome,
+                        "payload": {},
+                    }
+                    for evt_id, outcome in outcomes.items()
+                ],
+            )
         upgrade(directory=MIGRATIONS)
         with db.engine.connect() as connection:
-            linked = {row.id: (row.gift_id, row.plan_id) for row in connection.execute(
-                sa.text("SELECT id, gift_id, plan_id FROM stripe_event"))}
+            linked = {
+                row.id: (row.gift_id, row.plan_id)
+                for row in connection.execute(sa.text("SELECT id, gift_id, plan_id FROM stripe_event"))
+            }
         assert linked == {
-            "evt_a": (1, None), "evt_b": (12, None), "evt_c": (12, None), "evt_d": (12, 3), "evt_e": (None, 3),
-            "evt_f": (None, 3), "evt_g": (1, None), "evt_h": (None, None), "evt_i": (None, None),
-            "evt_j": (None, None), "evt_k": (None, None), "evt_l": (None, None), "evt_m": (None, None),
+            "evt_a": (1, None),
+            "evt_b": (12, None),
+            "evt_c": (12, None),
+            "evt_d": (12, 3),
+            "evt_e": (None, 3),
+            "evt_f": (None, 3),
+            "evt_g": (1, None),
+            "evt_h": (None, None),
+            "evt_i": (None, None),
+            "evt_j": (None, None),
+            "evt_k": (None, None),
+            "evt_l": (None, None),
+            "evt_m": (None, None),
         }
         # The way back drops the links and keeps the events.
         downgrade(directory=MIGRATIONS, revision="0005")

@@ -28,8 +28,12 @@ def test_signing_in_opens_the_dashboard_and_is_audited(db: Any, client: Any) -> 
     assert db.session.scalar(select(AuditEvent).filter_by(action="staff.login")).staff_user_id == user.id
 
 
-@pytest.mark.parametrize("email,password", [("nobody@example.org", factories.STAFF_PASSWORD), ("KNOWN", "wrong password")])
-def test_a_wrong_login_says_the_same_whether_or_not_the_account_exists(db: Any, client: Any, email: str, password: str) -> None:
+@pytest.mark.parametrize(
+    "email,password", [("nobody@example.org", factories.STAFF_PASSWORD), ("KNOWN", "wrong password")]
+)
+def test_a_wrong_login_says_the_same_whether_or_not_the_account_exists(
+    db: Any, client: Any, email: str, password: str
+) -> None:
     user = factories.staff("admin")
     response = client.post("/login", data={"email": user.email if email == "KNOWN" else email, "password": password})
     assert response.status_code == 401
@@ -53,7 +57,9 @@ def test_each_sign_in_gets_a_new_session_and_the_old_cookie_is_useless(db: Any, 
     replay = app.test_client()
     replay.set_cookie("session", first)
     assert not signed_in(replay), "a logged-out session's cookie no longer works"
-    assert db.session.scalar(select(func.count()).select_from(StaffSession).filter(StaffSession.ended_at.is_(None))) == 1
+    assert (
+        db.session.scalar(select(func.count()).select_from(StaffSession).filter(StaffSession.ended_at.is_(None))) == 1
+    )
 
 
 def test_logout_really_ends_the_session(db: Any, client: Any, app: Flask) -> None:
@@ -117,18 +123,23 @@ def test_failed_logins_are_throttled_per_account_and_per_address(databases: Any)
         user = factories.staff("admin", email="ewa@example.org")
         _db.session.commit()
         client = app.test_client()
-        codes = [client.post("/login", data={"email": "ewa@example.org", "password": "nope"}).status_code for _ in range(3)]
+        codes = [
+            client.post("/login", data={"email": "ewa@example.org", "password": "nope"}).status_code for _ in range(3)
+        ]
         assert codes == [401, 401, 401]
         blocked = client.post("/login", data={"email": "ewa@example.org", "password": factories.STAFF_PASSWORD})
         assert blocked.status_code == 429 and "Too many failed sign-in attempts" in blocked.get_data(as_text=True)
-        unknown = app.test_client().post("/login", data={"email": "ghost@example.org", "password": "x"},
-                                         environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        unknown = app.test_client().post(
+            "/login", data={"email": "ghost@example.org", "password": "x"}, environ_base={"REMOTE_ADDR": "10.9.9.9"}
+        )
         assert unknown.status_code == 401
         for _ in range(2):
-            app.test_client().post("/login", data={"email": "ghost@example.org", "password": "x"},
-                                   environ_base={"REMOTE_ADDR": "10.9.9.9"})
-        ghost = app.test_client().post("/login", data={"email": "ghost@example.org", "password": "x"},
-                                       environ_base={"REMOTE_ADDR": "10.9.9.9"})
+            app.test_client().post(
+                "/login", data={"email": "ghost@example.org", "password": "x"}, environ_base={"REMOTE_ADDR": "10.9.9.9"}
+            )
+        ghost = app.test_client().post(
+            "/login", data={"email": "ghost@example.org", "password": "x"}, environ_base={"REMOTE_ADDR": "10.9.9.9"}
+        )
         assert ghost.status_code == 429 and "Too many failed sign-in attempts" in ghost.get_data(as_text=True)
         assert user.id
         _db.engine.dispose()

@@ -34,8 +34,11 @@ from tests import stripe_events as se
 
 FIXTURES = Path(__file__).parents[2].parent / "shared/stripe/fixtures3.json"
 if not FIXTURES.is_file():
-    pytest.skip(f"Stripe's fixture objects are not at {FIXTURES} (a clone without shared/ beside it); "
-                "the contract with Stripe's object shapes is not checked", allow_module_level=True)
+    pytest.skip(
+        f"Stripe's fixture objects are not at {FIXTURES} (a clone without shared/ beside it); "
+        "the contract with Stripe's object shapes is not checked",
+        allow_module_level=True,
+    )
 STRIPE: dict[str, Any] = json.loads(FIXTURES.read_text(encoding="utf-8"))["resources"]
 
 #: every field path supporters/webhooks/handlers.py (and views.py, through verify_event) reads,
@@ -43,18 +46,36 @@ STRIPE: dict[str, Any] = json.loads(FIXTURES.read_text(encoding="utf-8"))["resou
 READ: dict[str, list[str]] = {
     "event": ["id", "type", "livemode", "data.object"],
     "checkout.session": [
-        "id", "metadata", "client_reference_id", "mode", "payment_status",
-        "payment_intent", "customer", "subscription", "invoice",
+        "id",
+        "metadata",
+        "client_reference_id",
+        "mode",
+        "payment_status",
+        "payment_intent",
+        "customer",
+        "subscription",
+        "invoice",
     ],
     "payment_intent": ["id", "metadata", "latest_charge", "customer"],
     "invoice": [
-        "id", "amount_paid", "currency", "status_transitions.paid_at",
-        "parent.subscription_details.subscription", "parent.subscription_details.metadata",
-        "lines.data", "lines.data[].metadata", "lines.data[].period.end",
+        "id",
+        "amount_paid",
+        "currency",
+        "status_transitions.paid_at",
+        "parent.subscription_details.subscription",
+        "parent.subscription_details.metadata",
+        "lines.data",
+        "lines.data[].metadata",
+        "lines.data[].period.end",
     ],
     "subscription": [
-        "id", "status", "metadata", "canceled_at",
-        "cancellation_details.comment", "cancellation_details.feedback", "cancellation_details.reason",
+        "id",
+        "status",
+        "metadata",
+        "canceled_at",
+        "cancellation_details.comment",
+        "cancellation_details.feedback",
+        "cancellation_details.reason",
     ],
     "charge": ["id", "payment_intent", "amount_refunded"],
     "dispute": ["id", "charge", "payment_intent", "status"],
@@ -171,8 +192,14 @@ def fresh(row: Any) -> Any:
 
 def paid_by_stripes_checkout_session(deliver: Any) -> Gift:
     gift = pending_gift()
-    session = stripe_object("checkout.session", metadata=se.gift_metadata(gift.id), client_reference_id=str(gift.id),
-                            mode="payment", payment_status="paid", status="complete")
+    session = stripe_object(
+        "checkout.session",
+        metadata=se.gift_metadata(gift.id),
+        client_reference_id=str(gift.id),
+        mode="payment",
+        payment_status="paid",
+        status="complete",
+    )
     assert deliver("checkout.session.completed", session) == f"gift {gift.id} succeeded"
     return gift
 
@@ -188,8 +215,14 @@ def test_stripes_checkout_session_pays_the_gift(deliver: Any) -> None:
 
 def paid_by_stripes_payment_intent(deliver: Any) -> Gift:
     gift = pending_gift()
-    intent = stripe_object("payment_intent", metadata=se.gift_metadata(gift.id), status="succeeded",
-                           amount=5000, amount_received=5000, latest_charge=STRIPE["charge"]["id"])
+    intent = stripe_object(
+        "payment_intent",
+        metadata=se.gift_metadata(gift.id),
+        status="succeeded",
+        amount=5000,
+        amount_received=5000,
+        latest_charge=STRIPE["charge"]["id"],
+    )
     assert deliver("payment_intent.succeeded", intent) == f"gift {gift.id} succeeded"
     return gift
 
@@ -199,14 +232,21 @@ def test_stripes_payment_intent_pays_the_gift(deliver: Any) -> None:
 
     paid = fresh(gift)
     assert paid.status is GiftStatus.SUCCEEDED
-    assert (paid.stripe_payment_intent_id, paid.stripe_charge_id) == (STRIPE["payment_intent"]["id"],
-                                                                      STRIPE["charge"]["id"])
+    assert (paid.stripe_payment_intent_id, paid.stripe_charge_id) == (
+        STRIPE["payment_intent"]["id"],
+        STRIPE["charge"]["id"],
+    )
 
 
 def test_stripes_charge_refunded_refunds_the_gift(deliver: Any) -> None:
     gift = paid_by_stripes_checkout_session(deliver)
-    charge = stripe_object("charge", payment_intent=fresh(gift).stripe_payment_intent_id,
-                           amount=5000, amount_captured=5000, amount_refunded=1000)
+    charge = stripe_object(
+        "charge",
+        payment_intent=fresh(gift).stripe_payment_intent_id,
+        amount=5000,
+        amount_captured=5000,
+        amount_refunded=1000,
+    )
 
     deliver("charge.refunded", charge)
 
@@ -227,19 +267,34 @@ def test_stripes_dispute_disputes_the_gift_until_won(deliver: Any) -> None:
 
 def monthly_plan() -> tuple[RecurringPlan, Gift]:
     plan = factories.plan(amount_minor=3000)
-    gift = factories.gift(_db.session.get(Supporter, plan.supporter_id), amount_minor=3000, amount_base_minor=3000,
-                          kind=GiftKind.RECURRING, recurring_plan_id=plan.id)
+    gift = factories.gift(
+        _db.session.get(Supporter, plan.supporter_id),
+        amount_minor=3000,
+        amount_base_minor=3000,
+        kind=GiftKind.RECURRING,
+        recurring_plan_id=plan.id,
+    )
     _db.session.commit()
     return plan, gift
 
 
 def stripes_paid_invoice(plan: RecurringPlan, gift: Gift, **changes: Any) -> dict[str, Any]:
     """Stripe's invoice fixture, paid, its parent pointing at the plan's subscription (what Checkout makes)."""
-    invoice = stripe_object("invoice", status="paid", amount_paid=3000, amount_remaining=0, currency="pln",
-                            billing_reason="subscription_create", **changes)
-    invoice["parent"] = {**invoice["parent"], "type": "subscription_details", "quote_details": None,
-                         "subscription_details": {"subscription": "sub_fixture",
-                                                  "metadata": se.gift_metadata(gift.id, plan.id)}}
+    invoice = stripe_object(
+        "invoice",
+        status="paid",
+        amount_paid=3000,
+        amount_remaining=0,
+        currency="pln",
+        billing_reason="subscription_create",
+        **changes,
+    )
+    invoice["parent"] = {
+        **invoice["parent"],
+        "type": "subscription_details",
+        "quote_details": None,
+        "subscription_details": {"subscription": "sub_fixture", "metadata": se.gift_metadata(gift.id, plan.id)},
+    }
     invoice["status_transitions"] = {**invoice["status_transitions"], "paid_at": se.T0}
     return invoice
 
@@ -259,9 +314,13 @@ def test_stripes_invoice_pays_the_first_gift_of_the_plan(deliver: Any) -> None:
 def test_stripes_subscription_cancels_the_plan(deliver: Any) -> None:
     plan, gift = monthly_plan()
     deliver("invoice.paid", stripes_paid_invoice(plan, gift))
-    subscription = stripe_object("subscription", id="sub_fixture", status="canceled",
-                                 metadata=se.gift_metadata(gift.id, plan.id),
-                                 cancellation_details={"comment": None, "feedback": "too_expensive", "reason": None})
+    subscription = stripe_object(
+        "subscription",
+        id="sub_fixture",
+        status="canceled",
+        metadata=se.gift_metadata(gift.id, plan.id),
+        cancellation_details={"comment": None, "feedback": "too_expensive", "reason": None},
+    )
 
     deliver("customer.subscription.deleted", subscription)
 
@@ -273,8 +332,9 @@ def test_stripes_subscription_cancels_the_plan(deliver: Any) -> None:
 
 def test_stripes_subscription_update_moves_the_paid_up_period(deliver: Any) -> None:
     plan, gift = monthly_plan()
-    subscription = stripe_object("subscription", id="sub_period", status="active",
-                                 metadata=se.gift_metadata(gift.id, plan.id))
+    subscription = stripe_object(
+        "subscription", id="sub_period", status="active", metadata=se.gift_metadata(gift.id, plan.id)
+    )
 
     deliver("customer.subscription.updated", subscription)
 
@@ -287,12 +347,23 @@ def test_refund_of_an_instalment_paid_under_the_current_api_is_applied(deliver: 
     plan, gift = monthly_plan()
     invoice = stripes_paid_invoice(plan, gift)
     deliver("invoice.paid", invoice)
-    deliver("invoice_payment.paid", stripe_object(
-        "invoice_payment", invoice=invoice["id"], amount_paid=3000, currency="pln", status="paid",
-        payment={"type": "payment_intent", "payment_intent": "pi_instalment"}, livemode=False))
+    deliver(
+        "invoice_payment.paid",
+        stripe_object(
+            "invoice_payment",
+            invoice=invoice["id"],
+            amount_paid=3000,
+            currency="pln",
+            status="paid",
+            payment={"type": "payment_intent", "payment_intent": "pi_instalment"},
+            livemode=False,
+        ),
+    )
 
-    deliver("charge.refunded", stripe_object("charge", id="ch_instalment", payment_intent="pi_instalment",
-                                             amount=3000, amount_refunded=3000))
+    deliver(
+        "charge.refunded",
+        stripe_object("charge", id="ch_instalment", payment_intent="pi_instalment", amount=3000, amount_refunded=3000),
+    )
 
     assert fresh(gift).status is GiftStatus.REFUNDED
 

@@ -31,8 +31,9 @@ def monthly_plan() -> tuple[RecurringPlan, Gift]:
     """An incomplete monthly plan and the pending gift made on the form."""
     plan = factories.plan(amount_minor=3000)
     person = db.session.get(Supporter, plan.supporter_id)
-    gift = factories.gift(person, amount_minor=3000, amount_base_minor=3000, kind=GiftKind.RECURRING,
-                          recurring_plan_id=plan.id)
+    gift = factories.gift(
+        person, amount_minor=3000, amount_base_minor=3000, kind=GiftKind.RECURRING, recurring_plan_id=plan.id
+    )
     return plan, gift
 
 
@@ -88,19 +89,42 @@ def test_failed_expired_and_declined_payments_name_their_gift(db: Any) -> None:
 def test_every_event_of_a_plan_names_the_plan_and_an_instalments_its_gift_too(db: Any) -> None:
     plan, first = monthly_plan()
     meta = se.gift_metadata(first.id, plan.id)
-    paid = handled(se.event("invoice.paid", se.invoice("sub_link", 3000, "pln", "in_link1", meta,
-                                                       "subscription_create", payment_intent=None)))
-    checkout = handled(se.event("checkout.session.completed", se.checkout_session(
-        first.id, mode="subscription", payment_intent=None, subscription="sub_link", invoice="in_link1",
-        plan_id=plan.id)))
-    linked = handled(se.event("invoice_payment.paid", {
-        "id": "inpay_link", "object": "invoice_payment", "invoice": "in_link1",
-        "payment": {"type": "payment_intent", "payment_intent": "pi_link_first"}}))
+    paid = handled(
+        se.event(
+            "invoice.paid",
+            se.invoice("sub_link", 3000, "pln", "in_link1", meta, "subscription_create", payment_intent=None),
+        )
+    )
+    checkout = handled(
+        se.event(
+            "checkout.session.completed",
+            se.checkout_session(
+                first.id,
+                mode="subscription",
+                payment_intent=None,
+                subscription="sub_link",
+                invoice="in_link1",
+                plan_id=plan.id,
+            ),
+        )
+    )
+    linked = handled(
+        se.event(
+            "invoice_payment.paid",
+            {
+                "id": "inpay_link",
+                "object": "invoice_payment",
+                "invoice": "in_link1",
+                "payment": {"type": "payment_intent", "payment_intent": "pi_link_first"},
+            },
+        )
+    )
     updated = handled(se.event("customer.subscription.updated", se.subscription("sub_link", "active", meta)))
     renewal = handled(se.event("invoice.paid", se.invoice("sub_link", 3000, "pln", "in_link2", meta)))
     again = handled(se.event("invoice.payment_succeeded", se.invoice("sub_link", 3000, "pln", "in_link2", meta)))
-    failed = handled(se.event("invoice.payment_failed",
-                              se.invoice("sub_link", 3000, "pln", "in_link3", meta, status="open")))
+    failed = handled(
+        se.event("invoice.payment_failed", se.invoice("sub_link", 3000, "pln", "in_link3", meta, status="open"))
+    )
     deleted = handled(se.event("customer.subscription.deleted", se.subscription("sub_link", "canceled", meta)))
 
     second = db.session.scalars(sa.select(Gift).filter_by(stripe_invoice_id="in_link2")).one()
@@ -119,9 +143,20 @@ def test_every_event_of_a_plan_names_the_plan_and_an_instalments_its_gift_too(db
 
 def test_a_failed_first_invoice_names_the_form_gift_and_its_plan(db: Any) -> None:
     plan, gift = monthly_plan()
-    row = handled(se.event("invoice.payment_failed", se.invoice(
-        "sub_link_f", 3000, "pln", "in_link_f", se.gift_metadata(gift.id, plan.id), "subscription_create",
-        status="open")))
+    row = handled(
+        se.event(
+            "invoice.payment_failed",
+            se.invoice(
+                "sub_link_f",
+                3000,
+                "pln",
+                "in_link_f",
+                se.gift_metadata(gift.id, plan.id),
+                "subscription_create",
+                status="open",
+            ),
+        )
+    )
     assert row.outcome == f"gift {gift.id} failed"
     assert links(row) == (gift.id, plan.id)
 
@@ -141,8 +176,16 @@ def test_events_about_nothing_we_know_name_nothing(db: Any) -> None:
 def test_a_deleted_gift_or_plan_leaves_its_events_unlinked(db: Any) -> None:
     plan = factories.plan()
     gift = factories.gift()
-    db.session.add(StripeEvent(id="evt_link_gone", type="invoice.paid", payload={}, outcome="gift x succeeded",
-                               gift_id=gift.id, plan_id=plan.id))
+    db.session.add(
+        StripeEvent(
+            id="evt_link_gone",
+            type="invoice.paid",
+            payload={},
+            outcome="gift x succeeded",
+            gift_id=gift.id,
+            plan_id=plan.id,
+        )
+    )
     db.session.flush()
     db.session.execute(sa.delete(Gift).where(Gift.id == gift.id))
     db.session.execute(sa.delete(RecurringPlan).where(RecurringPlan.id == plan.id))
@@ -166,8 +209,9 @@ def test_a_gifts_page_lists_the_events_linked_to_it_and_no_other_gifts(client: A
         handled(se.event("payment_intent.succeeded", evt, id=evt_id))
     handled(se.event("charge.refunded", se.charge("ch_hist_one", "pi_hist_one", 5000, 1200), id="evt_one_refund"))
     # A row whose text names gift one but that is linked to nothing: the text alone is not a link.
-    db.session.add(StripeEvent(id="evt_text_only", type="payment_intent.succeeded", payload={},
-                               outcome=f"gift {one.id} succeeded"))
+    db.session.add(
+        StripeEvent(id="evt_text_only", type="payment_intent.succeeded", payload={}, outcome=f"gift {one.id} succeeded")
+    )
     db.session.commit()
 
     html = page(client, f"/dashboard/gifts/{one.id}")
@@ -186,15 +230,30 @@ def test_a_plans_page_lists_its_events_and_its_instalments_but_no_other_plans(cl
     plan, gift = monthly_plan()
     other, other_gift = monthly_plan()
     meta = se.gift_metadata(gift.id, plan.id)
-    handled(se.event("invoice.paid", se.invoice("sub_hist", 3000, "pln", "in_hist1", meta, "subscription_create"),
-                     id="evt_plan_paid"))
-    handled(se.event("invoice.payment_succeeded", se.invoice("sub_hist", 3000, "pln", "in_hist1", meta),
-                     id="evt_plan_again"))
-    handled(se.event("customer.subscription.updated",
-                     se.subscription("sub_hist_other", "active", se.gift_metadata(other_gift.id, other.id)),
-                     id="evt_other_plan"))
-    db.session.add(StripeEvent(id="evt_plan_text_only", type="customer.subscription.updated", payload={},
-                               outcome=f"plan {plan.id} active"))
+    handled(
+        se.event(
+            "invoice.paid",
+            se.invoice("sub_hist", 3000, "pln", "in_hist1", meta, "subscription_create"),
+            id="evt_plan_paid",
+        )
+    )
+    handled(
+        se.event(
+            "invoice.payment_succeeded", se.invoice("sub_hist", 3000, "pln", "in_hist1", meta), id="evt_plan_again"
+        )
+    )
+    handled(
+        se.event(
+            "customer.subscription.updated",
+            se.subscription("sub_hist_other", "active", se.gift_metadata(other_gift.id, other.id)),
+            id="evt_other_plan",
+        )
+    )
+    db.session.add(
+        StripeEvent(
+            id="evt_plan_text_only", type="customer.subscription.updated", payload={}, outcome=f"plan {plan.id} active"
+        )
+    )
     db.session.commit()
 
     html = page(client, f"/dashboard/plans/{plan.id}")

@@ -67,13 +67,15 @@ def permutations(names: list[str]) -> list[Any]:
 
 ONE_TIME_PAID_THEN_REFUNDED: dict[str, Build] = {
     "checkout_completed": lambda gift, _: se.event(
-        "checkout.session.completed", se.checkout_session(gift.id, payment_intent="pi_cur", customer="cus_1")),
+        "checkout.session.completed", se.checkout_session(gift.id, payment_intent="pi_cur", customer="cus_1")
+    ),
     "intent_succeeded": lambda gift, _: se.event(
         "payment_intent.succeeded",
-        se.payment_intent(gift.id, "succeeded", id="pi_cur", latest_charge="ch_cur", customer="cus_1")),
-    "charge_refunded": lambda gift, _: se.event(
-        "charge.refunded", se.charge("ch_cur", "pi_cur", 5000, 1000)),
+        se.payment_intent(gift.id, "succeeded", id="pi_cur", latest_charge="ch_cur", customer="cus_1"),
+    ),
+    "charge_refunded": lambda gift, _: se.event("charge.refunded", se.charge("ch_cur", "pi_cur", 5000, 1000)),
 }
+
 
 def one_time_gift() -> Gift:
     """A pending gift whose current payment attempt (pi_cur) the app knows, as record_payment_attempt leaves it."""
@@ -102,11 +104,14 @@ def test_one_time_gift_paid_and_partly_refunded_ends_partially_refunded_in_any_o
 
 ONE_TIME_RETRIED: dict[str, Build] = {
     "old_intent_failed": lambda gift, _: se.event(
-        "payment_intent.payment_failed", se.payment_intent(gift.id, "requires_payment_method", id="pi_old")),
+        "payment_intent.payment_failed", se.payment_intent(gift.id, "requires_payment_method", id="pi_old")
+    ),
     "intent_succeeded": lambda gift, _: se.event(
-        "payment_intent.succeeded", se.payment_intent(gift.id, "succeeded", id="pi_cur", latest_charge="ch_cur")),
+        "payment_intent.succeeded", se.payment_intent(gift.id, "succeeded", id="pi_cur", latest_charge="ch_cur")
+    ),
     "checkout_completed": lambda gift, _: se.event(
-        "checkout.session.completed", se.checkout_session(gift.id, payment_intent="pi_cur")),
+        "checkout.session.completed", se.checkout_session(gift.id, payment_intent="pi_cur")
+    ),
 }
 
 
@@ -139,19 +144,59 @@ def _meta(gift: Gift, plan: RecurringPlan | None) -> dict[str, str]:
 
 MONTHLY_PLAN_LIFECYCLE: dict[str, Build] = {
     "subscription_created": lambda gift, plan: se.event(
-        "customer.subscription.created", se.subscription("sub_m", "active", _meta(gift, plan))),
-    "first_invoice_paid": lambda gift, plan: se.event("invoice.paid", se.invoice(
-        "sub_m", 3000, "pln", "in_m1", _meta(gift, plan), "subscription_create",
-        payment_intent="pi_m1", paid_at=se.T0, period_end=se.T0 + se.MONTH)),
-    "checkout_completed": lambda gift, plan: se.event("checkout.session.completed", se.checkout_session(
-        gift.id, mode="subscription", payment_intent=None, subscription="sub_m", invoice="in_m1",
-        customer="cus_m", plan_id=plan.id if plan else None, amount_total=3000)),
-    "renewal_invoice_paid": lambda gift, plan: se.event("invoice.paid", se.invoice(
-        "sub_m", 3000, "pln", "in_m2", _meta(gift, plan), "subscription_cycle",
-        payment_intent="pi_m2", paid_at=se.T0 + se.MONTH, period_end=se.T0 + 2 * se.MONTH)),
-    "subscription_deleted": lambda gift, plan: se.event("customer.subscription.deleted", se.subscription(
-        "sub_m", "canceled", _meta(gift, plan), canceled_at=CANCELED_AT,
-        cancellation_details={"reason": "cancellation_requested", "feedback": None, "comment": "No longer needed"})),
+        "customer.subscription.created", se.subscription("sub_m", "active", _meta(gift, plan))
+    ),
+    "first_invoice_paid": lambda gift, plan: se.event(
+        "invoice.paid",
+        se.invoice(
+            "sub_m",
+            3000,
+            "pln",
+            "in_m1",
+            _meta(gift, plan),
+            "subscription_create",
+            payment_intent="pi_m1",
+            paid_at=se.T0,
+            period_end=se.T0 + se.MONTH,
+        ),
+    ),
+    "checkout_completed": lambda gift, plan: se.event(
+        "checkout.session.completed",
+        se.checkout_session(
+            gift.id,
+            mode="subscription",
+            payment_intent=None,
+            subscription="sub_m",
+            invoice="in_m1",
+            customer="cus_m",
+            plan_id=plan.id if plan else None,
+            amount_total=3000,
+        ),
+    ),
+    "renewal_invoice_paid": lambda gift, plan: se.event(
+        "invoice.paid",
+        se.invoice(
+            "sub_m",
+            3000,
+            "pln",
+            "in_m2",
+            _meta(gift, plan),
+            "subscription_cycle",
+            payment_intent="pi_m2",
+            paid_at=se.T0 + se.MONTH,
+            period_end=se.T0 + 2 * se.MONTH,
+        ),
+    ),
+    "subscription_deleted": lambda gift, plan: se.event(
+        "customer.subscription.deleted",
+        se.subscription(
+            "sub_m",
+            "canceled",
+            _meta(gift, plan),
+            canceled_at=CANCELED_AT,
+            cancellation_details={"reason": "cancellation_requested", "feedback": None, "comment": "No longer needed"},
+        ),
+    ),
 }
 
 
@@ -160,8 +205,13 @@ def test_monthly_plan_paid_twice_then_canceled_ends_the_same_in_any_order(
     deliver: Callable[..., None], order: tuple[str, ...]
 ) -> None:
     plan = factories.plan(amount_minor=3000)
-    gift = factories.gift(_db.session.get(Supporter, plan.supporter_id), amount_minor=3000, amount_base_minor=3000,
-                          kind=GiftKind.RECURRING, recurring_plan_id=plan.id)
+    gift = factories.gift(
+        _db.session.get(Supporter, plan.supporter_id),
+        amount_minor=3000,
+        amount_base_minor=3000,
+        kind=GiftKind.RECURRING,
+        recurring_plan_id=plan.id,
+    )
     _db.session.commit()
 
     for name in order:
@@ -200,8 +250,9 @@ def fire_concurrently(app: Flask, bodies_and_headers: list[tuple[bytes, str]]) -
         except BaseException as exc:
             statuses[index] = exc
 
-    threads = [threading.Thread(target=worker, args=(i, body, header))
-               for i, (body, header) in enumerate(bodies_and_headers)]
+    threads = [
+        threading.Thread(target=worker, args=(i, body, header)) for i, (body, header) in enumerate(bodies_and_headers)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -222,9 +273,14 @@ def active_plan_with_a_paid_first_gift(app: Flask) -> tuple[int, int, int]:
     """A committed active plan (sub_cc) whose first gift (invoice in_cc1) is paid: (plan, gift, supporter) ids."""
     with app.app_context():
         plan = factories.plan(amount_minor=3000, stripe_subscription_id="sub_cc")
-        first = factories.paid_gift(_db.session.get(Supporter, plan.supporter_id), amount_minor=3000,
-                                    amount_base_minor=3000, kind=GiftKind.RECURRING, recurring_plan_id=plan.id,
-                                    stripe_invoice_id="in_cc1")
+        first = factories.paid_gift(
+            _db.session.get(Supporter, plan.supporter_id),
+            amount_minor=3000,
+            amount_base_minor=3000,
+            kind=GiftKind.RECURRING,
+            recurring_plan_id=plan.id,
+            stripe_invoice_id="in_cc1",
+        )
         first.receipt_number = "2026-900001"
         plan.status = PlanStatus.ACTIVE
         _db.session.commit()
@@ -233,8 +289,10 @@ def active_plan_with_a_paid_first_gift(app: Flask) -> tuple[int, int, int]:
 
 def test_the_same_renewal_event_delivered_5_times_at_once_records_one_gift(committed_app: Flask) -> None:
     plan_id, first_id, _ = active_plan_with_a_paid_first_gift(committed_app)
-    evt = se.event("invoice.paid", se.invoice("sub_cc", 3000, "pln", "in_cc2",
-                                              se.gift_metadata(first_id, plan_id), payment_intent="pi_cc2"))
+    evt = se.event(
+        "invoice.paid",
+        se.invoice("sub_cc", 3000, "pln", "in_cc2", se.gift_metadata(first_id, plan_id), payment_intent="pi_cc2"),
+    )
 
     statuses = fire_concurrently(committed_app, [signed(committed_app, evt)] * 5)
 
@@ -253,7 +311,9 @@ def test_the_same_checkout_event_delivered_5_times_at_once_pays_the_gift_once(co
         gift = factories.gift(amount_minor=5000, amount_base_minor=5000)
         _db.session.commit()
         gift_id, supporter_id = gift.id, gift.supporter_id
-    evt = se.event("checkout.session.completed", se.checkout_session(gift_id, payment_intent="pi_cc", customer="cus_cc"))
+    evt = se.event(
+        "checkout.session.completed", se.checkout_session(gift_id, payment_intent="pi_cc", customer="cus_cc")
+    )
 
     statuses = fire_concurrently(committed_app, [signed(committed_app, evt)] * 5)
 
@@ -272,8 +332,11 @@ def test_invoice_paid_and_payment_succeeded_racing_for_one_invoice_record_one_gi
     that loses the race may answer 500 (Stripe then retries it), but only one gift is ever recorded."""
     plan_id, first_id, _ = active_plan_with_a_paid_first_gift(committed_app)
     renewal = se.invoice("sub_cc", 3000, "pln", "in_cc3", se.gift_metadata(first_id, plan_id))
-    deliveries = [signed(committed_app, se.event(kind, renewal))
-                  for kind in ("invoice.paid", "invoice.payment_succeeded") for _ in range(2)]
+    deliveries = [
+        signed(committed_app, se.event(kind, renewal))
+        for kind in ("invoice.paid", "invoice.payment_succeeded")
+        for _ in range(2)
+    ]
 
     statuses = fire_concurrently(committed_app, deliveries)
 

@@ -65,8 +65,13 @@ def monthly_plan(amount_minor: int = 3000, **plan_fields: Any) -> tuple[Recurrin
     """An incomplete monthly plan and the pending gift made on the form, as start_gift leaves them."""
     plan = factories.plan(amount_minor=amount_minor, **plan_fields)
     person = _db.session.get(Supporter, plan.supporter_id)
-    gift = factories.gift(person, amount_minor=amount_minor, amount_base_minor=amount_minor,
-                          kind=GiftKind.RECURRING, recurring_plan_id=plan.id)
+    gift = factories.gift(
+        person,
+        amount_minor=amount_minor,
+        amount_base_minor=amount_minor,
+        kind=GiftKind.RECURRING,
+        recurring_plan_id=plan.id,
+    )
     _db.session.commit()
     return plan, gift
 
@@ -109,8 +114,12 @@ def ts(value: int) -> datetime:
 def paid_one_time_gift(deliver: Deliver, charge_id: str = "ch_paid") -> Gift:
     """A one-time gift of 50.00 PLN paid through a payment_intent.succeeded."""
     gift = one_time_gift()
-    deliver(se.event("payment_intent.succeeded",
-                     se.payment_intent(gift.id, "succeeded", id=f"pi_for_{charge_id}", latest_charge=charge_id)))
+    deliver(
+        se.event(
+            "payment_intent.succeeded",
+            se.payment_intent(gift.id, "succeeded", id=f"pi_for_{charge_id}", latest_charge=charge_id),
+        )
+    )
     assert fresh(gift).status is GiftStatus.SUCCEEDED
     return gift
 
@@ -129,7 +138,7 @@ def _expired(body: bytes, secret: str) -> tuple[bytes, str | None]:
 def _bit_flipped(body: bytes, secret: str) -> tuple[bytes, str | None]:
     header = se.sign(body, secret)
     position = body.index(b'"paid"') + 2  # still valid JSON after the flip: "paid" -> "qaid"
-    return body[:position] + bytes([body[position] ^ 0x01]) + body[position + 1:], header
+    return body[:position] + bytes([body[position] ^ 0x01]) + body[position + 1 :], header
 
 
 def _no_header(body: bytes, secret: str) -> tuple[bytes, str | None]:
@@ -276,8 +285,12 @@ def test_checkout_completed_unpaid_waits_until_the_async_payment_succeeds(delive
 def test_payment_intent_succeeded_pays_the_gift_named_in_its_metadata(deliver: Deliver) -> None:
     gift = one_time_gift()
 
-    deliver(se.event("payment_intent.succeeded",
-                     se.payment_intent(gift.id, "succeeded", id="pi_direct", latest_charge="ch_direct")))
+    deliver(
+        se.event(
+            "payment_intent.succeeded",
+            se.payment_intent(gift.id, "succeeded", id="pi_direct", latest_charge="ch_direct"),
+        )
+    )
 
     paid = fresh(gift)
     assert paid.status is GiftStatus.SUCCEEDED and paid.receipt_number
@@ -293,8 +306,11 @@ def test_payment_intent_without_a_gift_is_acknowledged_and_ignored(deliver: Deli
 def test_failed_payment_marks_the_gift_failed(deliver: Deliver) -> None:
     gift = one_time_gift()
 
-    deliver(se.event("payment_intent.payment_failed",
-                     se.payment_intent(gift.id, "requires_payment_method", id="pi_declined")))
+    deliver(
+        se.event(
+            "payment_intent.payment_failed", se.payment_intent(gift.id, "requires_payment_method", id="pi_declined")
+        )
+    )
 
     failed = fresh(gift)
     assert failed.status is GiftStatus.FAILED
@@ -305,8 +321,9 @@ def test_failed_payment_marks_the_gift_failed(deliver: Deliver) -> None:
 def test_late_failure_of_an_earlier_payment_intent_is_ignored(deliver: Deliver) -> None:
     gift = one_time_gift(stripe_payment_intent_id="pi_current")
 
-    reply = deliver(se.event("payment_intent.payment_failed",
-                             se.payment_intent(gift.id, "requires_payment_method", id="pi_old")))
+    reply = deliver(
+        se.event("payment_intent.payment_failed", se.payment_intent(gift.id, "requires_payment_method", id="pi_old"))
+    )
 
     assert reply["outcome"] == f"gift {gift.id} unchanged (pending)"
     assert fresh(gift).status is GiftStatus.PENDING
@@ -323,7 +340,9 @@ def test_failure_arriving_after_success_leaves_the_gift_paid(deliver: Deliver) -
 def test_failed_payment_retried_successfully_ends_succeeded(deliver: Deliver) -> None:
     gift = one_time_gift()
 
-    deliver(se.event("payment_intent.payment_failed", se.payment_intent(gift.id, "requires_payment_method", id="pi_retry")))
+    deliver(
+        se.event("payment_intent.payment_failed", se.payment_intent(gift.id, "requires_payment_method", id="pi_retry"))
+    )
     assert fresh(gift).status is GiftStatus.FAILED
     deliver(se.event("payment_intent.succeeded", se.payment_intent(gift.id, "succeeded", id="pi_retry")))
 
@@ -364,8 +383,17 @@ INVOICE_SHAPES = {"current_shape": se.invoice, "legacy_localstripe_shape": se.le
 def test_first_invoice_pays_the_form_gift_and_activates_the_plan(deliver: Deliver, shape: Callable[..., Any]) -> None:
     plan, gift = monthly_plan()
     paid_at, period_end = se.T0 + 60, se.T0 + se.MONTH
-    inv = shape("sub_first", 3000, "pln", "in_first", plan_metadata(plan, gift), "subscription_create",
-                payment_intent="pi_first", paid_at=paid_at, period_end=period_end)
+    inv = shape(
+        "sub_first",
+        3000,
+        "pln",
+        "in_first",
+        plan_metadata(plan, gift),
+        "subscription_create",
+        payment_intent="pi_first",
+        paid_at=paid_at,
+        period_end=period_end,
+    )
 
     reply = deliver(se.event("invoice.paid", inv))
 
@@ -384,8 +412,21 @@ def test_first_invoice_pays_the_form_gift_and_activates_the_plan(deliver: Delive
 
 def test_legacy_invoice_charge_id_is_kept_for_refunds(deliver: Deliver) -> None:
     plan, gift = monthly_plan()
-    deliver(se.event("invoice.paid", se.legacy_invoice("sub_l", 3000, "pln", "in_l", plan_metadata(plan, gift),
-                                                       "subscription_create", payment_intent="pi_l", charge="ch_l")))
+    deliver(
+        se.event(
+            "invoice.paid",
+            se.legacy_invoice(
+                "sub_l",
+                3000,
+                "pln",
+                "in_l",
+                plan_metadata(plan, gift),
+                "subscription_create",
+                payment_intent="pi_l",
+                charge="ch_l",
+            ),
+        )
+    )
     assert fresh(gift).stripe_charge_id == "ch_l"
 
 
@@ -395,9 +436,22 @@ def test_renewal_invoice_records_a_new_gift_with_its_own_receipt(deliver: Delive
     meta = plan_metadata(plan, gift)
     deliver(se.event("invoice.paid", shape("sub_r", 3000, "pln", "in_r1", meta, "subscription_create")))
 
-    deliver(se.event("invoice.paid", shape("sub_r", 3000, "pln", "in_r2", meta, "subscription_cycle",
-                                           payment_intent="pi_r2", paid_at=se.T0 + se.MONTH,
-                                           period_end=se.T0 + 2 * se.MONTH)))
+    deliver(
+        se.event(
+            "invoice.paid",
+            shape(
+                "sub_r",
+                3000,
+                "pln",
+                "in_r2",
+                meta,
+                "subscription_cycle",
+                payment_intent="pi_r2",
+                paid_at=se.T0 + se.MONTH,
+                period_end=se.T0 + 2 * se.MONTH,
+            ),
+        )
+    )
 
     first, renewal = plan_gifts(plan)
     assert first.id == gift.id and first.stripe_invoice_id == "in_r1"
@@ -438,10 +492,15 @@ def test_renewal_arriving_before_the_first_invoice_does_not_pay_the_form_gift(de
     plan, gift = monthly_plan()
     meta = plan_metadata(plan, gift)
 
-    deliver(se.event("invoice.paid", se.invoice("sub_o", 3000, "pln", "in_o2", meta, "subscription_cycle",
-                                                paid_at=se.T0 + se.MONTH)))
-    deliver(se.event("invoice.paid", se.invoice("sub_o", 3000, "pln", "in_o1", meta, "subscription_create",
-                                                paid_at=se.T0)))
+    deliver(
+        se.event(
+            "invoice.paid",
+            se.invoice("sub_o", 3000, "pln", "in_o2", meta, "subscription_cycle", paid_at=se.T0 + se.MONTH),
+        )
+    )
+    deliver(
+        se.event("invoice.paid", se.invoice("sub_o", 3000, "pln", "in_o1", meta, "subscription_create", paid_at=se.T0))
+    )
 
     assert fresh(gift).stripe_invoice_id == "in_o1"
     assert fresh(gift).paid_at == ts(se.T0)
@@ -449,9 +508,12 @@ def test_renewal_arriving_before_the_first_invoice_does_not_pay_the_form_gift(de
 
 def test_failed_first_invoice_fails_the_form_gift(deliver: Deliver) -> None:
     plan, gift = monthly_plan()
-    deliver(se.event("invoice.payment_failed",
-                     se.invoice("sub_f", 3000, "pln", "in_f", plan_metadata(plan, gift), "subscription_create",
-                                status="open")))
+    deliver(
+        se.event(
+            "invoice.payment_failed",
+            se.invoice("sub_f", 3000, "pln", "in_f", plan_metadata(plan, gift), "subscription_create", status="open"),
+        )
+    )
     assert fresh(gift).status is GiftStatus.FAILED
     assert fresh(plan).status is PlanStatus.INCOMPLETE
 
@@ -489,10 +551,22 @@ def test_canceled_subscription_ends_the_plan_with_date_and_reason(deliver: Deliv
     deliver(se.event("invoice.paid", se.invoice("sub_c", 3000, "pln", "in_c1", meta, "subscription_create")))
     canceled_at = se.T0 + 10 * 24 * 3600
 
-    deliver(se.event(event_type, se.subscription(
-        "sub_c", "canceled", meta, canceled_at=canceled_at,
-        cancellation_details={"reason": "cancellation_requested", "feedback": "too_expensive",
-                              "comment": "Moving abroad"})))
+    deliver(
+        se.event(
+            event_type,
+            se.subscription(
+                "sub_c",
+                "canceled",
+                meta,
+                canceled_at=canceled_at,
+                cancellation_details={
+                    "reason": "cancellation_requested",
+                    "feedback": "too_expensive",
+                    "comment": "Moving abroad",
+                },
+            ),
+        )
+    )
 
     ended = fresh(plan)
     assert ended.status is PlanStatus.CANCELED
@@ -503,9 +577,17 @@ def test_canceled_subscription_ends_the_plan_with_date_and_reason(deliver: Deliv
 
 def test_cancellation_reason_falls_back_to_stripes_reason(deliver: Deliver) -> None:
     plan, gift = monthly_plan()
-    deliver(se.event("customer.subscription.deleted", se.subscription(
-        "sub_c2", "canceled", plan_metadata(plan, gift),
-        cancellation_details={"reason": "payment_failed", "feedback": None, "comment": None})))
+    deliver(
+        se.event(
+            "customer.subscription.deleted",
+            se.subscription(
+                "sub_c2",
+                "canceled",
+                plan_metadata(plan, gift),
+                cancellation_details={"reason": "payment_failed", "feedback": None, "comment": None},
+            ),
+        )
+    )
     assert fresh(plan).cancel_reason == "payment_failed"
     assert fresh(plan).canceled_at is not None
 
@@ -522,8 +604,12 @@ def test_canceled_plan_is_not_reactivated_by_a_late_active_update(deliver: Deliv
 def test_subscription_period_end_is_recorded_from_the_legacy_top_level_field(deliver: Deliver) -> None:
     plan, gift = monthly_plan()
     end = se.T0 + 3 * se.MONTH
-    deliver(se.event("customer.subscription.updated",
-                     se.subscription("sub_pe", "active", plan_metadata(plan, gift), period_end=end, legacy=True)))
+    deliver(
+        se.event(
+            "customer.subscription.updated",
+            se.subscription("sub_pe", "active", plan_metadata(plan, gift), period_end=end, legacy=True),
+        )
+    )
     assert fresh(plan).current_period_end == ts(end)
 
 
@@ -610,9 +696,7 @@ def test_payment_event_during_a_dispute_does_not_undo_it(deliver: Deliver) -> No
 # --- A failure leaves no trace, so Stripe's retry can succeed -------------------------
 
 
-def test_handler_exception_is_500_and_records_nothing(
-    deliver: Deliver, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_handler_exception_is_500_and_records_nothing(deliver: Deliver, monkeypatch: pytest.MonkeyPatch) -> None:
     gift = one_time_gift()
 
     def broken(obj: dict[str, Any]) -> str:
@@ -630,7 +714,9 @@ def test_failure_after_the_status_changed_rolls_everything_back_and_the_retry_su
     deliver: Deliver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gift = one_time_gift()
-    evt = se.event("checkout.session.completed", se.checkout_session(gift.id, payment_intent="pi_rb", customer="cus_rb"))
+    evt = se.event(
+        "checkout.session.completed", se.checkout_session(gift.id, payment_intent="pi_rb", customer="cus_rb")
+    )
 
     def mail_down(paid: Gift) -> None:
         assert paid.status is GiftStatus.SUCCEEDED  # the gift was already changed in this transaction

@@ -31,12 +31,21 @@ def fresh_widget_cache() -> Iterator[None]:
 
 @pytest.fixture
 def campaign(db: Any) -> Campaign:
-    row = Campaign(slug="baltic", name="Baltic programme", goal_minor=100_000, goal_currency="PLN",
-                   preset_amounts={"PLN": [2000, 5050]}, default_frequency=Frequency.MONTHLY,
-                   appeal_heading="Fund the Baltic desk", appeal_text="<b>Plain</b> text only",
-                   variants=[AppealVariant(key="a", heading="Heading A", text="Text A", weight=3),
-                             AppealVariant(key="b", heading="Heading B", text="Text B", weight=1),
-                             AppealVariant(key="off", heading="Old", text="", weight=1, active=False)])
+    row = Campaign(
+        slug="baltic",
+        name="Baltic programme",
+        goal_minor=100_000,
+        goal_currency="PLN",
+        preset_amounts={"PLN": [2000, 5050]},
+        default_frequency=Frequency.MONTHLY,
+        appeal_heading="Fund the Baltic desk",
+        appeal_text="<b>Plain</b> text only",
+        variants=[
+            AppealVariant(key="a", heading="Heading A", text="Text A", weight=3),
+            AppealVariant(key="b", heading="Heading B", text="Text B", weight=1),
+            AppealVariant(key="off", heading="Old", text="", weight=1, active=False),
+        ],
+    )
     db.session.add(row)
     db.session.flush()
     return row
@@ -65,7 +74,9 @@ def test_config_answers_not_modified_to_a_matching_etag(client: Any, campaign: C
     assert again.status_code == 304 and again.data == b""
 
 
-def test_progress_counts_paid_money_net_of_refunds_and_distinct_supporters(db: Any, client: Any, campaign: Campaign) -> None:
+def test_progress_counts_paid_money_net_of_refunds_and_distinct_supporters(
+    db: Any, client: Any, campaign: Campaign
+) -> None:
     ada = factories.supporter()
     factories.paid_gift(ada, campaign_id=campaign.id, amount_minor=30_000, amount_base_minor=30_000)
     refunded = factories.paid_gift(ada, campaign_id=campaign.id, amount_minor=10_000, amount_base_minor=10_000)
@@ -79,8 +90,11 @@ def test_progress_counts_paid_money_net_of_refunds_and_distinct_supporters(db: A
 
 
 def test_config_holds_no_personal_data(db: Any, client: Any, campaign: Campaign) -> None:
-    factories.paid_gift(factories.supporter(email="secret.donor@example.org", name="Secret Donor"),
-                        campaign_id=campaign.id, comment="private note")
+    factories.paid_gift(
+        factories.supporter(email="secret.donor@example.org", name="Secret Donor"),
+        campaign_id=campaign.id,
+        comment="private note",
+    )
     body = client.get("/widget/config/baltic.json").get_data(as_text=True)
     for private in ("secret.donor", "Secret Donor", "private note", "@"):
         assert private not in body
@@ -104,8 +118,9 @@ def test_an_inactive_campaign_has_no_widget(db: Any, client: Any, campaign: Camp
 
 
 @pytest.mark.parametrize("kind,column", [("impression", "impressions"), ("click", "clicks")])
-def test_beacon_events_count_per_campaign_article_variant_and_day(db: Any, client: Any, campaign: Campaign,
-                                                                   kind: str, column: str) -> None:
+def test_beacon_events_count_per_campaign_article_variant_and_day(
+    db: Any, client: Any, campaign: Campaign, kind: str, column: str
+) -> None:
     event = json.dumps({"type": kind, "campaign": "baltic", "article": "grid-story", "variant": "a"})
     for _ in range(3):
         response = client.post("/widget/event", data=event, content_type="text/plain;charset=UTF-8")
@@ -115,14 +130,19 @@ def test_beacon_events_count_per_campaign_article_variant_and_day(db: Any, clien
     assert db.session.scalar(select(func.count()).select_from(WidgetStat)) == 1
 
 
-@pytest.mark.parametrize("event", [
-    "not json", "[]", '{"type": "view", "campaign": "baltic", "variant": "a"}',
-    '{"type": "click", "campaign": "nope", "variant": "a"}',
-    '{"type": "click", "campaign": "baltic", "variant": "zzz"}',
-    '{"type": "click", "campaign": "baltic", "variant": "off"}',
-    '{"type": "click", "campaign": "baltic", "variant": "a", "article": "<script>"}',
-    '{"type": "click", "campaign": "baltic", "variant": 5}',
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        "not json",
+        "[]",
+        '{"type": "view", "campaign": "baltic", "variant": "a"}',
+        '{"type": "click", "campaign": "nope", "variant": "a"}',
+        '{"type": "click", "campaign": "baltic", "variant": "zzz"}',
+        '{"type": "click", "campaign": "baltic", "variant": "off"}',
+        '{"type": "click", "campaign": "baltic", "variant": "a", "article": "<script>"}',
+        '{"type": "click", "campaign": "baltic", "variant": 5}',
+    ],
+)
 def test_malformed_events_are_refused_and_count_nothing(db: Any, client: Any, campaign: Campaign, event: str) -> None:
     response = client.post("/widget/event", data=event, content_type="text/plain")
     assert response.status_code == 400
@@ -148,8 +168,13 @@ def test_events_are_rate_limited(databases: Any) -> None:
 
 
 def test_a_gift_through_the_widget_counts_for_its_article_and_variant(db: Any, campaign: Campaign) -> None:
-    gift = factories.gift(campaign_id=campaign.id, amount_minor=5000, amount_base_minor=5000,
-                          source_article="grid-story", source_variant="b")
+    gift = factories.gift(
+        campaign_id=campaign.id,
+        amount_minor=5000,
+        amount_base_minor=5000,
+        source_article="grid-story",
+        source_variant="b",
+    )
     lifecycle.mark_paid(gift, paid_at=datetime(2026, 11, 20, 12, tzinfo=UTC))
     row = stat(db, campaign_id=campaign.id, article="grid-story", variant="b")
     assert (row.gifts, row.amount_base_minor, str(row.day)) == (1, 5000, "2026-11-20")
@@ -171,7 +196,9 @@ def test_only_the_frame_may_be_framed_and_only_by_allowed_origins(databases: Any
     from supporters.extensions import db as _db
     from tests.conftest import MIGRATIONS
 
-    app = make_app(databases.create(), ENVIRON={"WIDGET_ALLOWED_ORIGINS": "https://blog.example.org https://news.example"})
+    app = make_app(
+        databases.create(), ENVIRON={"WIDGET_ALLOWED_ORIGINS": "https://blog.example.org https://news.example"}
+    )
     with app.app_context():
         upgrade(directory=MIGRATIONS)
         _db.session.add(Campaign(slug="general", name="G", goal_currency="PLN"))
@@ -179,7 +206,9 @@ def test_only_the_frame_may_be_framed_and_only_by_allowed_origins(databases: Any
         client = app.test_client()
         frame = client.get("/widget/frame/general?article=grid-story")
         assert frame.status_code == 200
-        assert "frame-ancestors https://blog.example.org https://news.example" in frame.headers["Content-Security-Policy"]
+        assert (
+            "frame-ancestors https://blog.example.org https://news.example" in frame.headers["Content-Security-Policy"]
+        )
         assert "X-Frame-Options" not in frame.headers
         assert 'data-article="grid-story"' in frame.get_data(as_text=True)
         for path in ("/", "/donate/", "/widget/config/general.json"):

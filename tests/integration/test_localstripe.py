@@ -36,13 +36,24 @@ def csrf_token(page: str) -> str:
     return match.group(1)
 
 
-def start_gift(client: FlaskClient, frequency: str = "one_time", amount: str = "50", email: str = "ewa@example.org") -> str:
+def start_gift(
+    client: FlaskClient, frequency: str = "one_time", amount: str = "50", email: str = "ewa@example.org"
+) -> str:
     """Fill in the donation form and return the local payment page it leads to."""
     page = client.get(f"/donate/?amount={amount}&frequency={frequency}&article=baltic-grid").get_data(as_text=True)
     fields = dict(re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*type="hidden"[^>]*value="([^"]*)"', page))
     fields.update(re.findall(r'<input[^>]*type="hidden"[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', page))
-    fields.update({"csrf_token": csrf_token(page), "frequency": frequency, "amount_choice": "other",
-                   "custom_amount": amount, "currency": "PLN", "email": email, "name": "Ewa Zielińska"})
+    fields.update(
+        {
+            "csrf_token": csrf_token(page),
+            "frequency": frequency,
+            "amount_choice": "other",
+            "custom_amount": amount,
+            "currency": "PLN",
+            "email": email,
+            "name": "Ewa Zielińska",
+        }
+    )
     response = client.post("/donate/", data=fields)
     assert response.status_code == 303, response.get_data(as_text=True)[:2000]
     location = response.headers["Location"]
@@ -63,8 +74,16 @@ def gift_status(app: Any) -> GiftStatus:
 @pytest.fixture
 def site(live_app: LiveServer) -> LiveServer:
     with live_app.app.app_context():
-        db.session.add(Campaign(slug="general", name="General", goal_currency="PLN", goal_minor=100000,
-                                preset_amounts={"PLN": [2000, 5000]}, default_frequency=Frequency.ONE_TIME))
+        db.session.add(
+            Campaign(
+                slug="general",
+                name="General",
+                goal_currency="PLN",
+                goal_minor=100000,
+                preset_amounts={"PLN": [2000, 5000]},
+                default_frequency=Frequency.ONE_TIME,
+            )
+        )
         db.session.commit()
     return live_app
 
@@ -82,7 +101,9 @@ def test_one_time_gift_succeeds_through_localstripe_webhooks(site: LiveServer) -
         supporter = db.session.get(Supporter, gift.supporter_id)
         assert supporter.stripe_customer_id and supporter.lifetime_total_minor == 5000 and supporter.gift_count == 1
         assert db.session.scalar(select(func.count()).select_from(OutboxEmail).filter_by(kind="receipt")) == 1
-        assert db.session.scalar(select(StripeEvent).filter_by(type="payment_intent.succeeded")).outcome.endswith("succeeded")
+        assert db.session.scalar(select(StripeEvent).filter_by(type="payment_intent.succeeded")).outcome.endswith(
+            "succeeded"
+        )
     thanks = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Thank you!" in thanks
 

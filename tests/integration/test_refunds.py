@@ -37,8 +37,16 @@ from tests.integration.test_localstripe import (
 @pytest.fixture
 def site(live_app: LiveServer) -> LiveServer:
     with live_app.app.app_context():
-        db.session.add(Campaign(slug="general", name="General", goal_currency="PLN", goal_minor=100000,
-                                preset_amounts={"PLN": [2000, 5000]}, default_frequency=Frequency.ONE_TIME))
+        db.session.add(
+            Campaign(
+                slug="general",
+                name="General",
+                goal_currency="PLN",
+                goal_minor=100000,
+                preset_amounts={"PLN": [2000, 5000]},
+                default_frequency=Frequency.ONE_TIME,
+            )
+        )
         db.session.commit()
     return live_app
 
@@ -59,8 +67,13 @@ def staff_client(site: LiveServer) -> FlaskClient:
 def refund_from_dashboard(client: FlaskClient, gift_id: int, amount: str, seen: int) -> Any:
     """Fill in the refund form, then confirm it, as staff would."""
     form = client.get(f"/dashboard/gifts/{gift_id}/refund").get_data(as_text=True)
-    data = {"csrf_token": csrf_token(form), "amount": amount, "reason": "requested_by_customer",
-            "note": "", "seen_refunded": str(seen)}
+    data = {
+        "csrf_token": csrf_token(form),
+        "amount": amount,
+        "reason": "requested_by_customer",
+        "note": "",
+        "seen_refunded": str(seen),
+    }
     confirm = client.post(f"/dashboard/gifts/{gift_id}/refund", data=data)
     assert confirm.status_code == 200 and "This cannot be undone." in confirm.get_data(as_text=True)
     data["csrf_token"] = csrf_token(confirm.get_data(as_text=True))
@@ -112,8 +125,10 @@ def test_a_monthly_plan_is_canceled_from_the_dashboard_and_stripe_confirms(site:
         assert plan.status is PlanStatus.ACTIVE and subscription_id
     staff = staff_client(site)
     detail = staff.get(f"/dashboard/plans/{plan_id}").get_data(as_text=True)
-    response = staff.post(f"/dashboard/plans/{plan_id}/cancel",
-                          data={"csrf_token": csrf_token(detail), "reason": "The donor asked us by e-mail"})
+    response = staff.post(
+        f"/dashboard/plans/{plan_id}/cancel",
+        data={"csrf_token": csrf_token(detail), "reason": "The donor asked us by e-mail"},
+    )
     assert response.status_code == 303, response.get_data(as_text=True)[:1000]
     with site.app.app_context():
         plan = db.session.get(RecurringPlan, plan_id)

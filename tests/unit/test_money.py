@@ -27,16 +27,32 @@ PROPERTY = settings(max_examples=300, deadline=None)
 
 # --- Currencies -------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("currency", "exponent"),
     [
-        ("PLN", 2), ("EUR", 2), ("USD", 2), ("GBP", 2), ("CHF", 2),
+        ("PLN", 2),
+        ("EUR", 2),
+        ("USD", 2),
+        ("GBP", 2),
+        ("CHF", 2),
         # Stripe's zero-decimal currencies
-        ("JPY", 0), ("KRW", 0), ("VND", 0), ("CLP", 0), ("UGX", 0), ("XOF", 0),
+        ("JPY", 0),
+        ("KRW", 0),
+        ("VND", 0),
+        ("CLP", 0),
+        ("UGX", 0),
+        ("XOF", 0),
         # Stripe's three-decimal currencies
-        ("KWD", 3), ("BHD", 3), ("JOD", 3), ("OMR", 3), ("TND", 3),
+        ("KWD", 3),
+        ("BHD", 3),
+        ("JOD", 3),
+        ("OMR", 3),
+        ("TND", 3),
         # Babel displays these without decimals, but Stripe's API amounts are in hundredths
-        ("ISK", 2), ("HUF", 2), ("TWD", 2),
+        ("ISK", 2),
+        ("HUF", 2),
+        ("TWD", 2),
     ],
 )
 def test_minor_unit_exponent_follows_stripe(currency, exponent):
@@ -246,6 +262,7 @@ def test_fixed_reasons_have_no_parameters():
 
 # --- Formatting -------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("minor", "currency", "locale", "expected"),
     [
@@ -305,6 +322,7 @@ def test_formatting_needs_integer_minor_units(bad):
 
 
 # --- Decimal conversions ----------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("minor", "currency", "value"),

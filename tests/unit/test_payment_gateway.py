@@ -20,12 +20,18 @@ ROOT = Path(__file__).parents[2]
 
 
 def request(**changes: Any) -> CheckoutRequest:
-    values: dict[str, Any] = dict(
-        gift_id=42, amount_minor=5000, currency="PLN", interval=None, email="ada@example.org", name="Ada",
-        locale="pl", description="Gift to the demo foundation",
-        success_url="https://app.example/donate/thanks?session_id={CHECKOUT_SESSION_ID}",
-        cancel_url="https://app.example/donate/cancelled?session_id={CHECKOUT_SESSION_ID}",
-    )
+    values: dict[str, Any] = {
+        "gift_id": 42,
+        "amount_minor": 5000,
+        "currency": "PLN",
+        "interval": None,
+        "email": "ada@example.org",
+        "name": "Ada",
+        "locale": "pl",
+        "description": "Gift to the demo foundation",
+        "success_url": "https://app.example/donate/thanks?session_id={CHECKOUT_SESSION_ID}",
+        "cancel_url": "https://app.example/donate/cancelled?session_id={CHECKOUT_SESSION_ID}",
+    }
     values.update(changes)
     return CheckoutRequest(**values)
 
@@ -39,7 +45,11 @@ def test_one_time_gift_is_a_donate_payment_with_the_gift_id_everywhere() -> None
     assert params["payment_intent_data"]["metadata"] == {"gift_id": "42"}
     [item] = params["line_items"]
     assert item["quantity"] == 1
-    assert item["price_data"] == {"currency": "pln", "unit_amount": 5000, "product_data": {"name": "Gift to the demo foundation"}}
+    assert item["price_data"] == {
+        "currency": "pln",
+        "unit_amount": 5000,
+        "product_data": {"name": "Gift to the demo foundation"},
+    }
     assert "subscription_data" not in params
     assert params["customer_email"] == "ada@example.org" and params["customer_creation"] == "always"
     assert params["locale"] == "pl"
@@ -78,7 +88,9 @@ class RecordingClient(stripe.HTTPClient):
 
 def test_stripe_gateway_sends_the_session_with_an_idempotency_key_per_gift() -> None:
     gateway = StripeGateway("sk_test_" + "a" * 24, "whsec_x")
-    wire = RecordingClient({"id": "cs_test_1", "object": "checkout.session", "url": "https://checkout.stripe.com/c/pay/cs_test_1"})
+    wire = RecordingClient(
+        {"id": "cs_test_1", "object": "checkout.session", "url": "https://checkout.stripe.com/c/pay/cs_test_1"}
+    )
     gateway.client = stripe.StripeClient("sk_test_" + "a" * 24, http_client=wire)
     session = gateway.create_checkout(request())
     assert (session.id, session.url) == ("cs_test_1", "https://checkout.stripe.com/c/pay/cs_test_1")
@@ -152,9 +164,12 @@ def test_the_test_fakes_are_full_payment_gateways() -> None:
 @pytest.mark.parametrize(
     ("real", "drifted", "member"),
     [
-        pytest.param("def cancel_subscription(self, subscription_id: str) -> None:",
-                     "def cancel_subscription(self, subscription_id: str, at_period_end: bool) -> None:",
-                     "cancel_subscription", id="changed-signature"),
+        pytest.param(
+            "def cancel_subscription(self, subscription_id: str) -> None:",
+            "def cancel_subscription(self, subscription_id: str, at_period_end: bool) -> None:",
+            "cancel_subscription",
+            id="changed-signature",
+        ),
         pytest.param("def payment_reference(", "def payment_ref(", "payment_reference", id="missing-member"),
     ],
 )

@@ -11,7 +11,11 @@ from supporters.models.supporter import search_keys
 
 def test_keys_are_the_email_and_the_name_from_each_word_on() -> None:
     assert search_keys("anna maria nowak", "a.n@example.org") == {
-        "anna maria nowak", "maria nowak", "nowak", "a.n@example.org"}
+        "anna maria nowak",
+        "maria nowak",
+        "nowak",
+        "a.n@example.org",
+    }
 
 
 @given(st.text(min_size=1, max_size=8), st.text(max_size=8))

@@ -27,6 +27,7 @@ def extracted_messages() -> set[str]:
 def test_every_message_has_a_polish_translation() -> None:
     with (ROOT / "supporters/translations/pl/LC_MESSAGES/messages.po").open("rb") as handle:
         catalogue = read_po(handle)
+
     def done(message: object) -> bool:
         strings = message.string if isinstance(message.string, tuple) else (message.string,)  # type: ignore[attr-defined]
         return all(strings) and not message.fuzzy  # type: ignore[attr-defined]

@@ -33,9 +33,17 @@ def campaign(db: Any) -> Campaign:
 
 @pytest.fixture
 def article(db: Any, campaign: Campaign) -> Article:
-    row = Article(slug="gas-storage", title="Gas storage", published_on=date(2026, 1, 10), lead="Lead",
-                  body_markdown="Text", body_html="<p>Text</p>", published=True, campaign_id=campaign.id,
-                  tags=[ArticleTag(tag="energy")])
+    row = Article(
+        slug="gas-storage",
+        title="Gas storage",
+        published_on=date(2026, 1, 10),
+        lead="Lead",
+        body_markdown="Text",
+        body_html="<p>Text</p>",
+        published=True,
+        campaign_id=campaign.id,
+        tags=[ArticleTag(tag="energy")],
+    )
     db.session.add(row)
     db.session.flush()
     return row
@@ -53,9 +61,17 @@ def cells(page: str, label: str) -> list[str]:
 
 
 def form_data(**changes: Any) -> dict[str, str]:
-    data = {"title": "LNG terminals on the Baltic", "slug": "", "published_on": "2026-02-01",
-            "lead": "Two terminals, one question.", "body": "## Capacity\n\nIt is **large**.",
-            "tags": " Energy,  gas ,energy, LNG ", "campaign": "", "credit_notice": "", "published": "y"}
+    data = {
+        "title": "LNG terminals on the Baltic",
+        "slug": "",
+        "published_on": "2026-02-01",
+        "lead": "Two terminals, one question.",
+        "body": "## Capacity\n\nIt is **large**.",
+        "tags": " Energy,  gas ,energy, LNG ",
+        "campaign": "",
+        "credit_notice": "",
+        "published": "y",
+    }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not None}
 
@@ -67,18 +83,29 @@ def audit_events(db: Any, action: str) -> list[AuditEvent]:
 # --- figures ----------------------------------------------------------------------------------------------------
 
 
-def test_conversion_rates_are_per_impression_with_one_decimal(db: Any, client: Any, viewer: Any,
-                                                              campaign: Campaign, article: Article) -> None:
+def test_conversion_rates_are_per_impression_with_one_decimal(
+    db: Any, client: Any, viewer: Any, campaign: Campaign, article: Article
+) -> None:
     count(db, campaign, "gas-storage", TODAY, impressions=150, clicks=6, gifts=1, amount_base_minor=5000)
-    count(db, campaign, "gas-storage", TODAY - timedelta(days=1), variant="b", impressions=50, clicks=4, gifts=1,
-          amount_base_minor=2550)
+    count(
+        db,
+        campaign,
+        "gas-storage",
+        TODAY - timedelta(days=1),
+        variant="b",
+        impressions=50,
+        clicks=4,
+        gifts=1,
+        amount_base_minor=2550,
+    )
     page = client.get("/dashboard/articles/").get_data(as_text=True)
     # 200 impressions, 10 clicks (5.0 %), 2 gifts (1.0 %), PLN75.50
     assert cells(page, "Gas storage") == ["200", "10", "5.0%", "2", "1.0%", "PLN75.50"]
 
 
-def test_rates_are_a_dash_without_impressions_and_follow_the_language(db: Any, client: Any, viewer: Any,
-                                                                       campaign: Campaign, article: Article) -> None:
+def test_rates_are_a_dash_without_impressions_and_follow_the_language(
+    db: Any, client: Any, viewer: Any, campaign: Campaign, article: Article
+) -> None:
     quiet = Article(slug="quiet", title="Quiet one", published_on=date(2026, 1, 1), published=False)
     db.session.add(quiet)
     count(db, campaign, "gas-storage", TODAY, impressions=3, clicks=1, gifts=0)
@@ -98,8 +125,9 @@ def test_rates_are_written_the_way_the_language_writes_them(app: Any) -> None:
         assert format_rate(None) == "—"
 
 
-def test_the_period_defaults_to_the_last_30_days_and_can_be_chosen(db: Any, client: Any, viewer: Any,
-                                                                    campaign: Campaign, article: Article) -> None:
+def test_the_period_defaults_to_the_last_30_days_and_can_be_chosen(
+    db: Any, client: Any, viewer: Any, campaign: Campaign, article: Article
+) -> None:
     count(db, campaign, "gas-storage", TODAY - timedelta(days=29), impressions=10)
     count(db, campaign, "gas-storage", TODAY - timedelta(days=30), impressions=100)
     assert cells(client.get("/dashboard/articles/").get_data(as_text=True), "Gas storage")[0] == "10"
@@ -108,17 +136,23 @@ def test_the_period_defaults_to_the_last_30_days_and_can_be_chosen(db: Any, clie
     assert cells(chosen, "Gas storage")[0] == "100"
 
 
-@pytest.mark.parametrize("query,message", [
-    ("from=yesterday", "Enter dates as YYYY-MM-DD"),
-    ("to=2026-02-30", "Enter dates as YYYY-MM-DD"),
-])
-def test_an_impossible_period_is_refused_with_a_message(db: Any, client: Any, viewer: Any, query: str, message: str) -> None:
+@pytest.mark.parametrize(
+    "query,message",
+    [
+        ("from=yesterday", "Enter dates as YYYY-MM-DD"),
+        ("to=2026-02-30", "Enter dates as YYYY-MM-DD"),
+    ],
+)
+def test_an_impossible_period_is_refused_with_a_message(
+    db: Any, client: Any, viewer: Any, query: str, message: str
+) -> None:
     response = client.get(f"/dashboard/articles/?{query}")
     assert response.status_code == 400 and message in response.get_data(as_text=True)
 
 
-def test_a_period_typed_backwards_is_swapped_with_a_note(db: Any, client: Any, viewer: Any,
-                                                         campaign: Campaign, article: Article) -> None:
+def test_a_period_typed_backwards_is_swapped_with_a_note(
+    db: Any, client: Any, viewer: Any, campaign: Campaign, article: Article
+) -> None:
     """The same on every list (lib.dates.in_order): the day 30 days ago, whichever end came first."""
     day = TODAY - timedelta(days=30)
     count(db, campaign, "gas-storage", day, impressions=100)
@@ -129,8 +163,9 @@ def test_a_period_typed_backwards_is_swapped_with_a_note(db: Any, client: Any, v
     assert cells(page, "Gas storage")[0] == "100"
 
 
-def test_the_totals_row_adds_every_article_and_cards_elsewhere(db: Any, client: Any, viewer: Any,
-                                                                campaign: Campaign, article: Article) -> None:
+def test_the_totals_row_adds_every_article_and_cards_elsewhere(
+    db: Any, client: Any, viewer: Any, campaign: Campaign, article: Article
+) -> None:
     db.session.add(Article(slug="other", title="Other text", published_on=date(2026, 1, 2), published=True))
     count(db, campaign, "gas-storage", TODAY, impressions=100, clicks=5, gifts=1, amount_base_minor=1000)
     count(db, campaign, "other", TODAY, impressions=50, clicks=5, gifts=2, amount_base_minor=2000)
@@ -140,12 +175,33 @@ def test_the_totals_row_adds_every_article_and_cards_elsewhere(db: Any, client: 
     assert cells(page, "Total") == ["200", "10", "5.0%", "4", "2.0%", "PLN35.00"]
 
 
-def test_the_article_page_splits_figures_per_variant_and_per_day(db: Any, client: Any, viewer: Any,
-                                                                 campaign: Campaign, article: Article) -> None:
+def test_the_article_page_splits_figures_per_variant_and_per_day(
+    db: Any, client: Any, viewer: Any, campaign: Campaign, article: Article
+) -> None:
     yesterday = TODAY - timedelta(days=1)
-    count(db, campaign, "gas-storage", TODAY, variant="urgent", impressions=100, clicks=10, gifts=2, amount_base_minor=4000)
+    count(
+        db,
+        campaign,
+        "gas-storage",
+        TODAY,
+        variant="urgent",
+        impressions=100,
+        clicks=10,
+        gifts=2,
+        amount_base_minor=4000,
+    )
     count(db, campaign, "gas-storage", yesterday, variant="urgent", impressions=100, clicks=0, gifts=0)
-    count(db, campaign, "gas-storage", yesterday, variant="calm", impressions=40, clicks=2, gifts=1, amount_base_minor=1000)
+    count(
+        db,
+        campaign,
+        "gas-storage",
+        yesterday,
+        variant="calm",
+        impressions=40,
+        clicks=2,
+        gifts=1,
+        amount_base_minor=1000,
+    )
     count(db, campaign, "another-article", TODAY, variant="urgent", impressions=999)
     page = client.get(f"/dashboard/articles/{article.id}").get_data(as_text=True)
     assert cells(page, "urgent")[1:] == ["200", "10", "5.0%", "2", "1.0%", "PLN40.00"]
@@ -155,7 +211,9 @@ def test_the_article_page_splits_figures_per_variant_and_per_day(db: Any, client
     assert page.index(f'datetime="{TODAY.isoformat()}"') < page.index(f'datetime="{yesterday.isoformat()}"')
 
 
-def test_a_viewer_sees_the_article_read_only_and_cannot_write(db: Any, client: Any, viewer: Any, article: Article) -> None:
+def test_a_viewer_sees_the_article_read_only_and_cannot_write(
+    db: Any, client: Any, viewer: Any, article: Article
+) -> None:
     page = client.get(f"/dashboard/articles/{article.id}").get_data(as_text=True)
     assert "<p>Text</p>" in page and "disabled" in page and "Save article" not in page
     assert client.post(f"/dashboard/articles/{article.id}/edit", data=form_data()).status_code == 403
@@ -165,11 +223,17 @@ def test_a_viewer_sees_the_article_read_only_and_cannot_write(db: Any, client: A
 # --- writing ----------------------------------------------------------------------------------------------------
 
 
-def test_writing_an_article_saves_sanitised_html_tidy_tags_and_is_audited(db: Any, client: Any, fundraiser: Any,
-                                                                          campaign: Campaign) -> None:
-    response = client.post("/dashboard/articles/new", data=form_data(
-        campaign=str(campaign.id), body="# Big\n\n<script>alert(1)</script>[x](javascript:alert(1)) **ok**",
-        credit_notice="CC BY 4.0"))
+def test_writing_an_article_saves_sanitised_html_tidy_tags_and_is_audited(
+    db: Any, client: Any, fundraiser: Any, campaign: Campaign
+) -> None:
+    response = client.post(
+        "/dashboard/articles/new",
+        data=form_data(
+            campaign=str(campaign.id),
+            body="# Big\n\n<script>alert(1)</script>[x](javascript:alert(1)) **ok**",
+            credit_notice="CC BY 4.0",
+        ),
+    )
     created = db.session.scalars(select(Article)).one()
     assert response.status_code == 303 and response.headers["Location"] == f"/dashboard/articles/{created.id}"
     assert created.slug == "lng-terminals-on-the-baltic" and created.published and created.campaign_id == campaign.id
@@ -183,11 +247,19 @@ def test_writing_an_article_saves_sanitised_html_tidy_tags_and_is_audited(db: An
     assert client.get(f"/articles/{created.slug}").status_code == 200
 
 
-def test_editing_audits_the_changed_fields_and_publishing_separately(db: Any, client: Any, fundraiser: Any,
-                                                                     campaign: Campaign, article: Article) -> None:
+def test_editing_audits_the_changed_fields_and_publishing_separately(
+    db: Any, client: Any, fundraiser: Any, campaign: Campaign, article: Article
+) -> None:
     url = f"/dashboard/articles/{article.id}/edit"
-    same = form_data(title="Gas storage", slug="gas-storage", published_on="2026-01-10", lead="Lead", body="Text",
-                     tags="energy", campaign=str(campaign.id))
+    same = form_data(
+        title="Gas storage",
+        slug="gas-storage",
+        published_on="2026-01-10",
+        lead="Lead",
+        body="Text",
+        tags="energy",
+        campaign=str(campaign.id),
+    )
     assert client.post(url, data=same).status_code == 303
     assert db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("article.%"))).all() == []
 
@@ -197,7 +269,9 @@ def test_editing_audits_the_changed_fields_and_publishing_separately(db: Any, cl
     assert update.staff_user_id == fundraiser.id
 
     unpublished = {key: value for key, value in same.items() if key != "published"}
-    assert client.post(url, data={**unpublished, "title": "Gas storage, again", "tags": "energy, gas"}).status_code == 303
+    assert (
+        client.post(url, data={**unpublished, "title": "Gas storage, again", "tags": "energy, gas"}).status_code == 303
+    )
     assert not article.published and len(audit_events(db, "article.update")) == 1
     [unpublish] = audit_events(db, "article.unpublish")
     assert unpublish.details == {"slug": "gas-storage"}
@@ -206,28 +280,34 @@ def test_editing_audits_the_changed_fields_and_publishing_separately(db: Any, cl
     assert article.published and len(audit_events(db, "article.publish")) == 1
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"title": " "}, "Enter the title."),
-    ({"title": "t" * 301}, "Field cannot be longer than 300 characters."),
-    ({"title": "!!!"}, "No address can be made from this title: enter one."),
-    ({"slug": "Not A Slug"}, "Use lowercase letters a–z, digits and single hyphens"),
-    ({"slug": "gas-storage"}, "There is already an article at gas-storage."),
-    ({"published_on": ""}, "Enter the publication date."),
-    ({"published_on": "2026-13-01"}, "Not a valid date value."),
-    ({"tags": "ok, " + "t" * 81}, "Each tag can have at most 80 characters."),
-    ({"tags": ", ".join(f"t{i}" for i in range(21))}, "Give at most 20 tags."),
-    ({"campaign": "999999"}, "Not a valid choice."),
-    ({"lead": "\x00"}, "This contains characters we cannot accept."),
-])
-def test_invalid_articles_are_refused_with_a_message(db: Any, client: Any, fundraiser: Any, article: Article,
-                                                     changes: dict[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"title": " "}, "Enter the title."),
+        ({"title": "t" * 301}, "Field cannot be longer than 300 characters."),
+        ({"title": "!!!"}, "No address can be made from this title: enter one."),
+        ({"slug": "Not A Slug"}, "Use lowercase letters a–z, digits and single hyphens"),
+        ({"slug": "gas-storage"}, "There is already an article at gas-storage."),
+        ({"published_on": ""}, "Enter the publication date."),
+        ({"published_on": "2026-13-01"}, "Not a valid date value."),
+        ({"tags": "ok, " + "t" * 81}, "Each tag can have at most 80 characters."),
+        ({"tags": ", ".join(f"t{i}" for i in range(21))}, "Give at most 20 tags."),
+        ({"campaign": "999999"}, "Not a valid choice."),
+        ({"lead": "\x00"}, "This contains characters we cannot accept."),
+    ],
+)
+def test_invalid_articles_are_refused_with_a_message(
+    db: Any, client: Any, fundraiser: Any, article: Article, changes: dict[str, str], message: str
+) -> None:
     response = client.post("/dashboard/articles/new", data=form_data(**changes))
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     assert db.session.scalars(select(Article)).all() == [article]
 
 
-def test_an_invalid_edit_is_refused_and_changes_nothing(db: Any, client: Any, fundraiser: Any, article: Article) -> None:
+def test_an_invalid_edit_is_refused_and_changes_nothing(
+    db: Any, client: Any, fundraiser: Any, article: Article
+) -> None:
     db.session.add(Article(slug="taken", title="Taken", published_on=date(2026, 1, 1)))
     db.session.flush()
     response = client.post(f"/dashboard/articles/{article.id}/edit", data=form_data(slug="taken", title="New"))
@@ -241,11 +321,20 @@ def test_an_invalid_edit_is_refused_and_changes_nothing(db: Any, client: Any, fu
 # --- hostile texts ----------------------------------------------------------------------------------------------
 
 
-def test_hostile_article_texts_are_shown_as_text_and_the_body_is_sanitised(db: Any, client: Any, fundraiser: Any,
-                                                                           campaign: Campaign) -> None:
-    response = client.post("/dashboard/articles/new", data=form_data(
-        title=HOSTILE, slug="hostile", lead=HOSTILE, credit_notice=HOSTILE, tags=HOSTILE[:80],
-        body='<script>alert(3)</script><a href="x" onclick="alert(4)">a</a>'))
+def test_hostile_article_texts_are_shown_as_text_and_the_body_is_sanitised(
+    db: Any, client: Any, fundraiser: Any, campaign: Campaign
+) -> None:
+    response = client.post(
+        "/dashboard/articles/new",
+        data=form_data(
+            title=HOSTILE,
+            slug="hostile",
+            lead=HOSTILE,
+            credit_notice=HOSTILE,
+            tags=HOSTILE[:80],
+            body='<script>alert(3)</script><a href="x" onclick="alert(4)">a</a>',
+        ),
+    )
     assert response.status_code == 303
     created = db.session.scalars(select(Article).filter_by(slug="hostile")).one()
     count(db, campaign, "hostile", TODAY, impressions=1)

@@ -24,8 +24,15 @@ def admin(client: Any, db: Any) -> StaffUser:
 
 
 def event(db: Any, action: str, when: datetime, who: StaffUser | None = None, **details: Any) -> AuditEvent:
-    row = AuditEvent(staff_user_id=who.id if who else None, actor=who.email if who else "cli", action=action,
-                     target_type="gift", target_id="7", created_at=when, details=details)
+    row = AuditEvent(
+        staff_user_id=who.id if who else None,
+        actor=who.email if who else "cli",
+        action=action,
+        target_type="gift",
+        target_id="7",
+        created_at=when,
+        details=details,
+    )
     db.session.add(row)
     db.session.flush()
     return row
@@ -53,19 +60,23 @@ def test_events_are_newest_first_with_who_what_which_record(db: Any, client: Any
     assert admin.email in page and "cli" in page and "gift 7" in page and "2026-03-10 12:00:00" in page
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("action=gift.refund", ["gift.refund"]),
-    ("action=gift.", ["gift.refund", "gift.offline"]),
-    ("action=gift*", ["gift.refund", "gift.offline"]),
-    ("action=gift", []),
-    ("action=gift_", []),
-    ("person=cli", ["campaign.update"]),
-    ("from=2026-03-10&to=2026-03-10", ["gift.refund"]),
-    ("from=2026-03-11", ["supporters.export"]),
-    ("to=2026-03-09", ["gift.offline", "campaign.update"]),
-])
-def test_events_can_be_filtered_by_action_person_and_date(db: Any, client: Any, admin: StaffUser,
-                                                          query: str, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("action=gift.refund", ["gift.refund"]),
+        ("action=gift.", ["gift.refund", "gift.offline"]),
+        ("action=gift*", ["gift.refund", "gift.offline"]),
+        ("action=gift", []),
+        ("action=gift_", []),
+        ("person=cli", ["campaign.update"]),
+        ("from=2026-03-10&to=2026-03-10", ["gift.refund"]),
+        ("from=2026-03-11", ["supporters.export"]),
+        ("to=2026-03-09", ["gift.offline", "campaign.update"]),
+    ],
+)
+def test_events_can_be_filtered_by_action_person_and_date(
+    db: Any, client: Any, admin: StaffUser, query: str, expected: list[str]
+) -> None:
     event(db, "supporters.export", NOON + timedelta(days=1), admin)
     event(db, "gift.refund", NOON, admin)
     event(db, "gift.offline", NOON - timedelta(days=1), admin)
@@ -95,13 +106,17 @@ def test_a_hundred_events_a_page(db: Any, client: Any, admin: StaffUser) -> None
     assert 'rel="next"' not in third and 'rel="prev"' in third
 
 
-@pytest.mark.parametrize("query,message", [
-    ("from=10.03.2026", "Enter dates as YYYY-MM-DD"),
-    ("page=0", "There is no such page."),
-    ("page=two", "There is no such page."),
-])
-def test_filters_that_make_no_sense_are_refused_with_a_message(db: Any, client: Any, admin: StaffUser,
-                                                               query: str, message: str) -> None:
+@pytest.mark.parametrize(
+    "query,message",
+    [
+        ("from=10.03.2026", "Enter dates as YYYY-MM-DD"),
+        ("page=0", "There is no such page."),
+        ("page=two", "There is no such page."),
+    ],
+)
+def test_filters_that_make_no_sense_are_refused_with_a_message(
+    db: Any, client: Any, admin: StaffUser, query: str, message: str
+) -> None:
     response = client.get(f"/dashboard/audit/?{query}")
     assert response.status_code == 400 and message in response.get_data(as_text=True)
 
@@ -117,12 +132,20 @@ def test_a_period_typed_backwards_is_swapped_with_a_note(db: Any, client: Any, a
 
 
 def test_details_are_shown_as_escaped_json(db: Any, client: Any, admin: StaffUser) -> None:
-    event(db, "campaign.update", NOON, admin, changed={"name": ["Old", '</code><script>alert(1)</script>']},
-          note="\u202eevil")
+    event(
+        db,
+        "campaign.update",
+        NOON,
+        admin,
+        changed={"name": ["Old", "</code><script>alert(1)</script>"]},
+        note="\u202eevil",
+    )
     page = client.get("/dashboard/audit/").get_data(as_text=True)
     assert "<script>alert(1)" not in page
-    assert ("{&#34;changed&#34;: {&#34;name&#34;: [&#34;Old&#34;, &#34;&lt;/code&gt;&lt;script&gt;alert(1)"
-            "&lt;/script&gt;&#34;]}, &#34;note&#34;: &#34;\u202eevil&#34;}") in page
+    assert (
+        "{&#34;changed&#34;: {&#34;name&#34;: [&#34;Old&#34;, &#34;&lt;/code&gt;&lt;script&gt;alert(1)"
+        "&lt;/script&gt;&#34;]}, &#34;note&#34;: &#34;\u202eevil&#34;}"
+    ) in page
 
 
 def test_what_staff_do_in_the_dashboard_lands_in_the_log(db: Any, client: Any, admin: StaffUser) -> None:

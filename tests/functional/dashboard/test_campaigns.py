@@ -29,19 +29,37 @@ def fresh_widget_cache() -> Iterator[None]:
 
 @pytest.fixture
 def campaign(db: Any) -> Campaign:
-    row = Campaign(slug="baltic", name="Baltic programme", goal_minor=100_000, goal_currency="PLN",
-                   preset_amounts={"PLN": [2000, 5000]}, appeal_heading="Fund the Baltic desk",
-                   appeal_text="Plain words", variants=[AppealVariant(key="a", heading="Heading A", text="Text A")])
+    row = Campaign(
+        slug="baltic",
+        name="Baltic programme",
+        goal_minor=100_000,
+        goal_currency="PLN",
+        preset_amounts={"PLN": [2000, 5000]},
+        appeal_heading="Fund the Baltic desk",
+        appeal_text="Plain words",
+        variants=[AppealVariant(key="a", heading="Heading A", text="Text A")],
+    )
     db.session.add(row)
     db.session.flush()
     return row
 
 
 def form_data(**changes: Any) -> dict[str, str]:
-    data = {"slug": "winter-appeal", "name": "Winter appeal", "goal_amount": "50 000", "goal_currency": "PLN",
-            "presets_PLN": "20, 50, 100", "presets_EUR": "5; 10,50", "presets_USD": "",
-            "default_frequency": "monthly", "appeal_heading": "Keep us writing", "appeal_text": "Line one\r\nLine two",
-            "starts_on": "2026-01-01", "ends_on": "2026-03-31", "active": "y"}
+    data = {
+        "slug": "winter-appeal",
+        "name": "Winter appeal",
+        "goal_amount": "50 000",
+        "goal_currency": "PLN",
+        "presets_PLN": "20, 50, 100",
+        "presets_EUR": "5; 10,50",
+        "presets_USD": "",
+        "default_frequency": "monthly",
+        "appeal_heading": "Keep us writing",
+        "appeal_text": "Line one\r\nLine two",
+        "starts_on": "2026-01-01",
+        "ends_on": "2026-03-31",
+        "active": "y",
+    }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not None}
 
@@ -53,7 +71,9 @@ def audit_events(db: Any, action: str) -> list[AuditEvent]:
 # --- the list ---------------------------------------------------------------------------------------------------
 
 
-def test_the_list_shows_goal_raised_net_of_refunds_and_distinct_supporters(db: Any, client: Any, campaign: Campaign) -> None:
+def test_the_list_shows_goal_raised_net_of_refunds_and_distinct_supporters(
+    db: Any, client: Any, campaign: Campaign
+) -> None:
     person = factories.supporter()
     factories.paid_gift(person, campaign_id=campaign.id, amount_minor=10_000, amount_base_minor=10_000)
     refunded = factories.paid_gift(person, campaign_id=campaign.id, amount_minor=4_000, amount_base_minor=4_000)
@@ -118,11 +138,21 @@ def test_the_new_campaign_is_in_the_widget_at_once(db: Any, client: Any, fundrai
 
 
 def test_updating_a_campaign_audits_the_changed_fields_and_clears_the_widget_cache(
-        db: Any, client: Any, fundraiser: Any, campaign: Campaign) -> None:
+    db: Any, client: Any, fundraiser: Any, campaign: Campaign
+) -> None:
     assert client.get("/widget/config/baltic.json").get_json()["variants"][0]["heading"] == "Heading A"
-    data = form_data(slug=None, name="Baltic desk", goal_amount="1000", presets_PLN="20, 50",
-                     presets_EUR="", default_frequency="one_time", appeal_heading="Fund the Baltic desk",
-                     appeal_text="Plain words", starts_on="", ends_on="")
+    data = form_data(
+        slug=None,
+        name="Baltic desk",
+        goal_amount="1000",
+        presets_PLN="20, 50",
+        presets_EUR="",
+        default_frequency="one_time",
+        appeal_heading="Fund the Baltic desk",
+        appeal_text="Plain words",
+        starts_on="",
+        ends_on="",
+    )
     response = client.post(f"/dashboard/campaigns/{campaign.id}/edit", data=data)
 
     assert response.status_code == 303
@@ -131,51 +161,74 @@ def test_updating_a_campaign_audits_the_changed_fields_and_clears_the_widget_cac
     assert event.details["slug"] == "baltic"
     assert event.details["changed"] == {"name": ["Baltic programme", "Baltic desk"]}
     variant = campaign.variants[0]
-    client.post(f"/dashboard/campaigns/{campaign.id}/variants/update",
-                data={"variant_id": variant.id, f"variant-{variant.id}-heading": "Heading changed",
-                      f"variant-{variant.id}-text": "", f"variant-{variant.id}-weight": "2",
-                      f"variant-{variant.id}-active": "y"})
+    client.post(
+        f"/dashboard/campaigns/{campaign.id}/variants/update",
+        data={
+            "variant_id": variant.id,
+            f"variant-{variant.id}-heading": "Heading changed",
+            f"variant-{variant.id}-text": "",
+            f"variant-{variant.id}-weight": "2",
+            f"variant-{variant.id}-active": "y",
+        },
+    )
     assert client.get("/widget/config/baltic.json").get_json()["variants"][0]["heading"] == "Heading changed"
 
 
-def test_saving_without_changes_writes_no_audit_event(db: Any, client: Any, fundraiser: Any, campaign: Campaign) -> None:
-    data = form_data(slug=None, name="Baltic programme", goal_amount="1000", presets_PLN="20, 50", presets_EUR="",
-                     default_frequency="one_time", appeal_heading="Fund the Baltic desk", appeal_text="Plain words",
-                     starts_on="", ends_on="")
+def test_saving_without_changes_writes_no_audit_event(
+    db: Any, client: Any, fundraiser: Any, campaign: Campaign
+) -> None:
+    data = form_data(
+        slug=None,
+        name="Baltic programme",
+        goal_amount="1000",
+        presets_PLN="20, 50",
+        presets_EUR="",
+        default_frequency="one_time",
+        appeal_heading="Fund the Baltic desk",
+        appeal_text="Plain words",
+        starts_on="",
+        ends_on="",
+    )
     assert client.post(f"/dashboard/campaigns/{campaign.id}/edit", data=data).status_code == 303
     assert audit_events(db, "campaign.update") == []
 
 
-def test_suggested_amounts_in_other_currencies_are_kept(db: Any, client: Any, fundraiser: Any, campaign: Campaign) -> None:
+def test_suggested_amounts_in_other_currencies_are_kept(
+    db: Any, client: Any, fundraiser: Any, campaign: Campaign
+) -> None:
     campaign.preset_amounts = {"PLN": [2000], "GBP": [500]}
     db.session.flush()
     client.post(f"/dashboard/campaigns/{campaign.id}/edit", data=form_data(slug=None, presets_PLN="30", presets_EUR=""))
     assert campaign.preset_amounts == {"PLN": [3000], "GBP": [500]}
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"slug": ""}, "Enter the campaign's address name."),
-    ({"slug": "Winter Appeal"}, "Use lowercase letters a–z, digits and single hyphens"),
-    ({"slug": "winter--appeal"}, "Use lowercase letters a–z, digits and single hyphens"),
-    ({"slug": "a" * 65}, "Field cannot be longer than 64 characters."),
-    ({"name": "  "}, "Enter the campaign's name."),
-    ({"goal_amount": "-5"}, "The amount cannot be negative."),
-    ({"goal_amount": "lots"}, "Enter just the number, without letters or currency symbols."),
-    ({"goal_currency": "XXX"}, "Not a valid choice."),
-    ({"presets_PLN": "20, 50, abc"}, "“abc”: Enter just the number, without letters or currency symbols."),
-    ({"presets_PLN": "<b>9</b>"}, "“&lt;b&gt;9&lt;/b&gt;”: Enter just the number"),
-    ({"presets_PLN": "1; 20"}, "Each amount must be between PLN2.00 and PLN10,000.00."),
-    ({"presets_PLN": "20; 50000"}, "Each amount must be between PLN2.00 and PLN10,000.00."),
-    ({"presets_EUR": "1, 2, 3, 4, 5, 6, 7, 8, 9"}, "Give at most 8 amounts."),
-    ({"default_frequency": "weekly"}, "Not a valid choice."),
-    ({"appeal_heading": "h" * 201}, "Field cannot be longer than 200 characters."),
-    ({"appeal_text": "t" * 1001}, "Field cannot be longer than 1000 characters."),
-    ({"appeal_text": "bell\x07"}, "This contains characters we cannot accept."),
-    ({"starts_on": "2026-02-30"}, "Not a valid date value."),
-    ({"starts_on": "2026-03-01", "ends_on": "2026-02-01"}, "The end date cannot be before the start date."),
-])
-def test_invalid_campaigns_are_refused_with_a_message(db: Any, client: Any, fundraiser: Any,
-                                                      changes: dict[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"slug": ""}, "Enter the campaign's address name."),
+        ({"slug": "Winter Appeal"}, "Use lowercase letters a–z, digits and single hyphens"),
+        ({"slug": "winter--appeal"}, "Use lowercase letters a–z, digits and single hyphens"),
+        ({"slug": "a" * 65}, "Field cannot be longer than 64 characters."),
+        ({"name": "  "}, "Enter the campaign's name."),
+        ({"goal_amount": "-5"}, "The amount cannot be negative."),
+        ({"goal_amount": "lots"}, "Enter just the number, without letters or currency symbols."),
+        ({"goal_currency": "XXX"}, "Not a valid choice."),
+        ({"presets_PLN": "20, 50, abc"}, "“abc”: Enter just the number, without letters or currency symbols."),
+        ({"presets_PLN": "<b>9</b>"}, "“&lt;b&gt;9&lt;/b&gt;”: Enter just the number"),
+        ({"presets_PLN": "1; 20"}, "Each amount must be between PLN2.00 and PLN10,000.00."),
+        ({"presets_PLN": "20; 50000"}, "Each amount must be between PLN2.00 and PLN10,000.00."),
+        ({"presets_EUR": "1, 2, 3, 4, 5, 6, 7, 8, 9"}, "Give at most 8 amounts."),
+        ({"default_frequency": "weekly"}, "Not a valid choice."),
+        ({"appeal_heading": "h" * 201}, "Field cannot be longer than 200 characters."),
+        ({"appeal_text": "t" * 1001}, "Field cannot be longer than 1000 characters."),
+        ({"appeal_text": "bell\x07"}, "This contains characters we cannot accept."),
+        ({"starts_on": "2026-02-30"}, "Not a valid date value."),
+        ({"starts_on": "2026-03-01", "ends_on": "2026-02-01"}, "The end date cannot be before the start date."),
+    ],
+)
+def test_invalid_campaigns_are_refused_with_a_message(
+    db: Any, client: Any, fundraiser: Any, changes: dict[str, str], message: str
+) -> None:
     response = client.post("/dashboard/campaigns/new", data=form_data(**changes))
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
@@ -189,9 +242,12 @@ def test_a_slug_in_use_is_refused(db: Any, client: Any, fundraiser: Any, campaig
     assert "There is already a campaign with the address baltic." in response.get_data(as_text=True)
 
 
-def test_an_invalid_update_is_refused_and_changes_nothing(db: Any, client: Any, fundraiser: Any, campaign: Campaign) -> None:
-    response = client.post(f"/dashboard/campaigns/{campaign.id}/edit",
-                           data=form_data(slug=None, name="Changed", presets_PLN="0"))
+def test_an_invalid_update_is_refused_and_changes_nothing(
+    db: Any, client: Any, fundraiser: Any, campaign: Campaign
+) -> None:
+    response = client.post(
+        f"/dashboard/campaigns/{campaign.id}/edit", data=form_data(slug=None, name="Changed", presets_PLN="0")
+    )
     assert response.status_code == 400
     assert "The amount must be more than zero." in response.get_data(as_text=True)
     db.session.refresh(campaign)
@@ -211,18 +267,33 @@ def test_presets_are_read_back_as_typed(app: Any) -> None:
 # --- variants ---------------------------------------------------------------------------------------------------
 
 
-def test_adding_changing_and_removing_variants_is_audited(db: Any, client: Any, fundraiser: Any, campaign: Campaign) -> None:
+def test_adding_changing_and_removing_variants_is_audited(
+    db: Any, client: Any, fundraiser: Any, campaign: Campaign
+) -> None:
     url = f"/dashboard/campaigns/{campaign.id}"
-    response = client.post(f"{url}/variants", data={"new-variant-key": "urgent", "new-variant-heading": "Now",
-                                                     "new-variant-text": "Please", "new-variant-weight": "3",
-                                                     "new-variant-active": "y"})
+    response = client.post(
+        f"{url}/variants",
+        data={
+            "new-variant-key": "urgent",
+            "new-variant-heading": "Now",
+            "new-variant-text": "Please",
+            "new-variant-weight": "3",
+            "new-variant-active": "y",
+        },
+    )
     assert response.status_code == 303
     urgent = next(v for v in campaign.variants if v.key == "urgent")
     assert (urgent.heading, urgent.text, urgent.weight, urgent.active) == ("Now", "Please", 3, True)
 
-    response = client.post(f"{url}/variants/update", data={
-        "variant_id": urgent.id, f"variant-{urgent.id}-heading": "Now!", f"variant-{urgent.id}-text": "Please",
-        f"variant-{urgent.id}-weight": "5"})
+    response = client.post(
+        f"{url}/variants/update",
+        data={
+            "variant_id": urgent.id,
+            f"variant-{urgent.id}-heading": "Now!",
+            f"variant-{urgent.id}-text": "Please",
+            f"variant-{urgent.id}-weight": "5",
+        },
+    )
     assert response.status_code == 303
     assert (urgent.heading, urgent.weight, urgent.active) == ("Now!", 5, False)
 
@@ -238,18 +309,22 @@ def test_adding_changing_and_removing_variants_is_audited(db: Any, client: Any, 
     assert {e.staff_user_id for e in (created, updated, removed)} == {fundraiser.id}
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"new-variant-key": ""}, "Enter a key, e.g. urgent."),
-    ({"new-variant-key": "Big Key"}, "Use lowercase letters a–z, digits and single hyphens"),
-    ({"new-variant-key": "a"}, "This campaign already has a variant a."),
-    ({"new-variant-heading": ""}, "Enter the heading."),
-    ({"new-variant-weight": "0"}, "Enter a whole number from 1 to 100."),
-    ({"new-variant-weight": "101"}, "Enter a whole number from 1 to 100."),
-    ({"new-variant-weight": ""}, "Enter a whole number from 1 to 100."),
-    ({"new-variant-text": "t" * 1001}, "Field cannot be longer than 1000 characters."),
-])
-def test_invalid_variants_are_refused_with_a_message(db: Any, client: Any, fundraiser: Any, campaign: Campaign,
-                                                     changes: dict[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"new-variant-key": ""}, "Enter a key, e.g. urgent."),
+        ({"new-variant-key": "Big Key"}, "Use lowercase letters a–z, digits and single hyphens"),
+        ({"new-variant-key": "a"}, "This campaign already has a variant a."),
+        ({"new-variant-heading": ""}, "Enter the heading."),
+        ({"new-variant-weight": "0"}, "Enter a whole number from 1 to 100."),
+        ({"new-variant-weight": "101"}, "Enter a whole number from 1 to 100."),
+        ({"new-variant-weight": ""}, "Enter a whole number from 1 to 100."),
+        ({"new-variant-text": "t" * 1001}, "Field cannot be longer than 1000 characters."),
+    ],
+)
+def test_invalid_variants_are_refused_with_a_message(
+    db: Any, client: Any, fundraiser: Any, campaign: Campaign, changes: dict[str, str], message: str
+) -> None:
     data = {"new-variant-key": "b", "new-variant-heading": "B", "new-variant-text": "", "new-variant-weight": "1"}
     data.update(changes)
     response = client.post(f"/dashboard/campaigns/{campaign.id}/variants", data=data)
@@ -259,9 +334,11 @@ def test_invalid_variants_are_refused_with_a_message(db: Any, client: Any, fundr
 
 
 def test_a_variant_of_another_campaign_cannot_be_changed_through_this_one(
-        db: Any, client: Any, fundraiser: Any, campaign: Campaign) -> None:
-    other = Campaign(slug="other", name="Other", goal_currency="PLN",
-                     variants=[AppealVariant(key="x", heading="Theirs", text="")])
+    db: Any, client: Any, fundraiser: Any, campaign: Campaign
+) -> None:
+    other = Campaign(
+        slug="other", name="Other", goal_currency="PLN", variants=[AppealVariant(key="x", heading="Theirs", text="")]
+    )
     db.session.add(other)
     db.session.flush()
     foreign = other.variants[0]
@@ -275,20 +352,34 @@ def test_a_variant_of_another_campaign_cannot_be_changed_through_this_one(
 # --- hostile texts ----------------------------------------------------------------------------------------------
 
 
-def test_hostile_campaign_and_appeal_texts_are_shown_as_text_everywhere(db: Any, client: Any, fundraiser: Any,
-                                                                       app: Any) -> None:
-    response = client.post("/dashboard/campaigns/new", data=form_data(
-        name=HOSTILE[:200], appeal_heading=HOSTILE[:200], appeal_text=HOSTILE))
+def test_hostile_campaign_and_appeal_texts_are_shown_as_text_everywhere(
+    db: Any, client: Any, fundraiser: Any, app: Any
+) -> None:
+    response = client.post(
+        "/dashboard/campaigns/new",
+        data=form_data(name=HOSTILE[:200], appeal_heading=HOSTILE[:200], appeal_text=HOSTILE),
+    )
     assert response.status_code == 303
     created = db.session.scalars(select(Campaign).filter_by(slug="winter-appeal")).one()
-    client.post(f"/dashboard/campaigns/{created.id}/variants", data={
-        "new-variant-key": "evil", "new-variant-heading": HOSTILE[:200], "new-variant-text": HOSTILE,
-        "new-variant-weight": "1", "new-variant-active": "y"})
+    client.post(
+        f"/dashboard/campaigns/{created.id}/variants",
+        data={
+            "new-variant-key": "evil",
+            "new-variant-heading": HOSTILE[:200],
+            "new-variant-text": HOSTILE,
+            "new-variant-weight": "1",
+            "new-variant-active": "y",
+        },
+    )
 
     admin = app.test_client()
     factories.sign_in(admin, factories.staff("admin"))
-    pages = [(client, "/dashboard/campaigns/"), (client, f"/dashboard/campaigns/{created.id}"),
-             (client, "/dashboard/articles/new"), (admin, "/dashboard/audit/")]
+    pages = [
+        (client, "/dashboard/campaigns/"),
+        (client, f"/dashboard/campaigns/{created.id}"),
+        (client, "/dashboard/articles/new"),
+        (admin, "/dashboard/audit/"),
+    ]
     for reader, url in pages:
         page = reader.get(url).get_data(as_text=True)
         assert "<script>alert" not in page and "<img src=x" not in page and "onerror=alert(2)>" not in page, url
@@ -302,19 +393,32 @@ def test_hostile_campaign_and_appeal_texts_are_shown_as_text_everywhere(db: Any,
     assert data["variants"][0]["text"] == HOSTILE
 
 
-def test_a_slug_or_key_taken_at_the_last_moment_is_refused_not_a_crash(db: Any, app: Any, campaign: Campaign,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_slug_or_key_taken_at_the_last_moment_is_refused_not_a_crash(
+    db: Any, app: Any, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sqlalchemy import insert
 
-    values = service.CampaignValues(name="N", goal_minor=None, goal_currency="PLN", preset_amounts={},
-                                    default_frequency=Frequency.ONE_TIME, appeal_heading="", appeal_text="",
-                                    starts_on=None, ends_on=None, active=True)
+    values = service.CampaignValues(
+        name="N",
+        goal_minor=None,
+        goal_currency="PLN",
+        preset_amounts={},
+        default_frequency=Frequency.ONE_TIME,
+        appeal_heading="",
+        appeal_text="",
+        starts_on=None,
+        ends_on=None,
+        active=True,
+    )
     with app.test_request_context():
         monkeypatch.setattr(service, "slug_taken", lambda slug: False)  # another request saved it after our check
         with pytest.raises(Refused):
             service.create_campaign(None, "baltic", values)
-        db.session.execute(insert(AppealVariant).values(campaign_id=campaign.id, key="late", heading="H", text="", weight=1,
-                                                        active=True))
+        db.session.execute(
+            insert(AppealVariant).values(
+                campaign_id=campaign.id, key="late", heading="H", text="", weight=1, active=True
+            )
+        )
         with pytest.raises(Refused):
             service.add_variant(None, campaign, "late", service.VariantValues("H", "", 1, True))
         assert sorted(db.session.scalars(select(AppealVariant.key).filter_by(campaign_id=campaign.id))) == ["a", "late"]

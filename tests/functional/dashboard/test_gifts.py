@@ -35,8 +35,11 @@ def stripe_gift(amount: int = 5000, **fields: Any) -> Gift:
     """A one-time gift paid through Stripe, counted in its supporter's totals."""
     from supporters.giving import lifecycle
 
-    values: dict[str, Any] = {"stripe_payment_intent_id": f"pi_{factories._numbers.__next__()}", "amount_minor": amount,
-                              "amount_base_minor": amount}
+    values: dict[str, Any] = {
+        "stripe_payment_intent_id": f"pi_{factories._numbers.__next__()}",
+        "amount_minor": amount,
+        "amount_base_minor": amount,
+    }
     values.update(fields)
     gift = factories.gift(**values)
     lifecycle.mark_paid(gift)
@@ -59,7 +62,9 @@ def page(client: Any, url: str) -> str:
 # --- The list ----------------------------------------------------------------------------
 
 
-def test_gift_list_shows_newest_first_with_supporter_amount_status_and_source(client: Any, db: Any, fundraiser: Any) -> None:
+def test_gift_list_shows_newest_first_with_supporter_amount_status_and_source(
+    client: Any, db: Any, fundraiser: Any
+) -> None:
     campaign = Campaign(slug="winter", name="Winter appeal", goal_currency="PLN")
     db.session.add(campaign)
     db.session.flush()
@@ -140,13 +145,33 @@ def test_amount_without_a_currency_is_ignored_with_a_note(client: Any, db: Any, 
     assert "PLN20.00" in html
 
 
-@pytest.mark.parametrize("query", [
-    "status=bogus", "date_from=31/12/2026", "date_to=0001-01-01", "campaign=abc", "campaign=99999999999999999999",
-    "method=paypal", "kind=weekly", "currency=XYZ", "currency=pln&amount_min=-5", "currency=PLN&amount_max=1e9",
-    "currency=PLN&amount_min=1.5555", "article=" + "a" * 300, "article=a%01b", "page=0", "page=-1", "page=abc",
-    "page=99999999999999", "status=%01", "date_from=2026-02-30",
-])
-def test_invalid_filters_are_ignored_with_a_note_never_an_error(client: Any, db: Any, fundraiser: Any, query: str) -> None:
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=bogus",
+        "date_from=31/12/2026",
+        "date_to=0001-01-01",
+        "campaign=abc",
+        "campaign=99999999999999999999",
+        "method=paypal",
+        "kind=weekly",
+        "currency=XYZ",
+        "currency=pln&amount_min=-5",
+        "currency=PLN&amount_max=1e9",
+        "currency=PLN&amount_min=1.5555",
+        "article=" + "a" * 300,
+        "article=a%01b",
+        "page=0",
+        "page=-1",
+        "page=abc",
+        "page=99999999999999",
+        "status=%01",
+        "date_from=2026-02-30",
+    ],
+)
+def test_invalid_filters_are_ignored_with_a_note_never_an_error(
+    client: Any, db: Any, fundraiser: Any, query: str
+) -> None:
     factories.paid_gift(amount_minor=2000)
     response = client.get(f"/dashboard/gifts/?{query}")
     assert response.status_code == 200
@@ -198,7 +223,7 @@ def test_export_streams_the_filtered_gifts_and_is_audited(client: Any, db: Any, 
     campaign = Campaign(slug="winter", name="Winter", goal_currency="PLN")
     db.session.add(campaign)
     db.session.flush()
-    person = factories.supporter(name="=HYPERLINK(\"http://evil\")", email="ewa@example.org")
+    person = factories.supporter(name='=HYPERLINK("http://evil")', email="ewa@example.org")
     gift = stripe_gift(12345, supporter_id=person.id, campaign_id=campaign.id, source_article="baltic")
     factories.gift(amount_minor=999)  # pending: filtered out
     response = client.get("/dashboard/gifts/export.csv?status=succeeded")
@@ -211,7 +236,10 @@ def test_export_streams_the_filtered_gifts_and_is_audited(client: Any, db: Any, 
     assert row["amount_base"] == "123.45" and row["refunded"] == "0.00" and row["status"] == "succeeded"
     assert row["supporter_name"].startswith("'=") and row["supporter_email"] == "ewa@example.org"
     assert row["campaign"] == "winter" and row["source_article"] == "baltic"
-    assert row["receipt_number"] == gift.receipt_number and row["stripe_payment_intent_id"] == gift.stripe_payment_intent_id
+    assert (
+        row["receipt_number"] == gift.receipt_number
+        and row["stripe_payment_intent_id"] == gift.stripe_payment_intent_id
+    )
     assert row["paid_at"].endswith("+00:00")
     event = db.session.scalars(select(AuditEvent).filter_by(action="gifts.export")).one()
     assert event.details["filters"] == {"status": ["succeeded"]}
@@ -227,21 +255,50 @@ def test_export_with_bom_for_spreadsheets(client: Any, db: Any, fundraiser: Any)
 
 
 def test_detail_shows_money_ids_receipt_and_history_in_time_order(client: Any, db: Any, fundraiser: Any) -> None:
-    gift = stripe_gift(5000, stripe_charge_id="ch_abc", stripe_checkout_session_id="cs_abc", fee_minor=105, net_minor=4895)
+    gift = stripe_gift(
+        5000, stripe_charge_id="ch_abc", stripe_checkout_session_id="cs_abc", fee_minor=105, net_minor=4895
+    )
     base = datetime(2026, 1, 1, tzinfo=UTC)
-    db.session.add_all([
-        StripeEvent(id="evt_2", type="payment_intent.succeeded", payload={}, received_at=base + timedelta(minutes=2),
-                    outcome=f"gift {gift.id} unchanged (succeeded)", gift_id=gift.id),
-        StripeEvent(id="evt_1", type="checkout.session.completed", payload={}, received_at=base,
-                    outcome=f"gift {gift.id} succeeded", gift_id=gift.id),
-        StripeEvent(id="evt_other", type="payment_intent.succeeded", payload={}, received_at=base,
-                    outcome=f"gift {gift.id} succeeded"),  # names the gift, linked to none
-        AuditEvent(actor="someone@example.org", action="gift.note", target_type="gift", target_id=str(gift.id),
-                   created_at=base + timedelta(minutes=1), details={"why": "checked"}),
-    ])
+    db.session.add_all(
+        [
+            StripeEvent(
+                id="evt_2",
+                type="payment_intent.succeeded",
+                payload={},
+                received_at=base + timedelta(minutes=2),
+                outcome=f"gift {gift.id} unchanged (succeeded)",
+                gift_id=gift.id,
+            ),
+            StripeEvent(
+                id="evt_1",
+                type="checkout.session.completed",
+                payload={},
+                received_at=base,
+                outcome=f"gift {gift.id} succeeded",
+                gift_id=gift.id,
+            ),
+            StripeEvent(
+                id="evt_other",
+                type="payment_intent.succeeded",
+                payload={},
+                received_at=base,
+                outcome=f"gift {gift.id} succeeded",
+            ),  # names the gift, linked to none
+            AuditEvent(
+                actor="someone@example.org",
+                action="gift.note",
+                target_type="gift",
+                target_id=str(gift.id),
+                created_at=base + timedelta(minutes=1),
+                details={"why": "checked"},
+            ),
+        ]
+    )
     db.session.flush()
     html = page(client, f"/dashboard/gifts/{gift.id}")
-    assert gift.receipt_number in html and "ch_abc" in html and "cs_abc" in html and gift.stripe_payment_intent_id in html
+    assert (
+        gift.receipt_number in html and "ch_abc" in html and "cs_abc" in html and gift.stripe_payment_intent_id in html
+    )
     assert "PLN1.05" in html and "PLN48.95" in html
     assert html.index("evt_1") < html.index("gift.note") < html.index("evt_2")
     assert "evt_other" not in html
@@ -249,8 +306,9 @@ def test_detail_shows_money_ids_receipt_and_history_in_time_order(client: Any, d
     assert "dashboard.stripe.com" not in html
 
 
-def test_detail_links_to_stripes_test_dashboard_when_stripe_is_used(client: Any, db: Any, fundraiser: Any,
-                                                                      gateway: FakeGateway) -> None:
+def test_detail_links_to_stripes_test_dashboard_when_stripe_is_used(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway
+) -> None:
     gateway.offline = False
     gift = stripe_gift(stripe_payment_intent_id="pi_real123")
     html = page(client, f"/dashboard/gifts/{gift.id}")
@@ -259,10 +317,24 @@ def test_detail_links_to_stripes_test_dashboard_when_stripe_is_used(client: Any,
 
 def test_hostile_texts_are_shown_as_text_on_the_gift_page(client: Any, db: Any, fundraiser: Any) -> None:
     person = factories.supporter(name=HOSTILE, email="x@example.org")
-    gift = factories.paid_gift(person, comment=HOSTILE[:500], dedication=HOSTILE[:200], dedication_kind="memory",
-                               offline_reference=HOSTILE[:200], source_url=HOSTILE, source_article=RTL)
-    db.session.add(AuditEvent(actor="a@example.org", action="gift.refund", target_type="gift",
-                              target_id=str(gift.id), details={"note": HOSTILE}))
+    gift = factories.paid_gift(
+        person,
+        comment=HOSTILE[:500],
+        dedication=HOSTILE[:200],
+        dedication_kind="memory",
+        offline_reference=HOSTILE[:200],
+        source_url=HOSTILE,
+        source_article=RTL,
+    )
+    db.session.add(
+        AuditEvent(
+            actor="a@example.org",
+            action="gift.refund",
+            target_type="gift",
+            target_id=str(gift.id),
+            details={"note": HOSTILE},
+        )
+    )
     db.session.flush()
     html = page(client, f"/dashboard/gifts/{gift.id}")
     assert "<script>alert(1)" not in html and "<img src=x" not in html
@@ -281,12 +353,15 @@ def test_refund_form_offers_what_remains_refundable(client: Any, db: Any, fundra
     assert 'value="35.00"' in html and 'value="1500"' in html
 
 
-def test_refund_asks_to_confirm_before_anything_is_refunded(client: Any, db: Any, fundraiser: Any,
-                                                           gateway: FakeGateway) -> None:
+def test_refund_asks_to_confirm_before_anything_is_refunded(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway
+) -> None:
     person = factories.supporter(name="Ewa Zielińska")
     gift = stripe_gift(5000, supporter_id=person.id)
-    response = client.post(f"/dashboard/gifts/{gift.id}/refund",
-                           data={"amount": "20", "reason": "requested_by_customer", "seen_refunded": "0"})
+    response = client.post(
+        f"/dashboard/gifts/{gift.id}/refund",
+        data={"amount": "20", "reason": "requested_by_customer", "seen_refunded": "0"},
+    )
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "Refund PLN20.00 of PLN50.00 to Ewa Zielińska?" in html and "This cannot be undone." in html
@@ -294,13 +369,16 @@ def test_refund_asks_to_confirm_before_anything_is_refunded(client: Any, db: Any
     assert gateway.refunds == [] and gift.refunded_minor == 0
 
 
-def test_confirmed_refund_goes_through_the_gateway_and_the_webhooks_own_rule(client: Any, db: Any, fundraiser: Any,
-                                                                           gateway: FakeGateway) -> None:
+def test_confirmed_refund_goes_through_the_gateway_and_the_webhooks_own_rule(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway
+) -> None:
     gift = stripe_gift(5000)
     supporter = db.session.get(Supporter, gift.supporter_id)
     assert supporter.lifetime_total_minor == 5000
-    response = client.post(f"/dashboard/gifts/{gift.id}/refund", data={
-        "amount": "20,00", "reason": "duplicate", "seen_refunded": "0", "confirm": "yes"})
+    response = client.post(
+        f"/dashboard/gifts/{gift.id}/refund",
+        data={"amount": "20,00", "reason": "duplicate", "seen_refunded": "0", "confirm": "yes"},
+    )
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/dashboard/gifts/{gift.id}")
     assert gateway.refunds == [(gift.stripe_payment_intent_id, 2000, "duplicate", f"gift-{gift.id}-refund-2000")]
     db.session.refresh(gift)
@@ -313,15 +391,30 @@ def test_confirmed_refund_goes_through_the_gateway_and_the_webhooks_own_rule(cli
     assert "Refunded PLN20.00" in page(client, f"/dashboard/gifts/{gift.id}")
 
     # The rest, then Stripe's own charge.refunded finds nothing left to do.
-    response = client.post(f"/dashboard/gifts/{gift.id}/refund", data={
-        "amount": "30", "reason": "other", "note": "asked by phone", "seen_refunded": "2000", "confirm": "yes"})
+    response = client.post(
+        f"/dashboard/gifts/{gift.id}/refund",
+        data={"amount": "30", "reason": "other", "note": "asked by phone", "seen_refunded": "2000", "confirm": "yes"},
+    )
     assert response.status_code == 303
     assert gateway.refunds[-1] == (gift.stripe_payment_intent_id, 3000, "asked by phone", f"gift-{gift.id}-refund-5000")
     db.session.refresh(gift)
     db.session.refresh(supporter)
     assert gift.status is GiftStatus.REFUNDED and supporter.lifetime_total_minor == 0 and supporter.gift_count == 0
-    outcome = process_event({"id": "evt_refunded", "type": "charge.refunded", "livemode": False, "data": {"object": {
-        "object": "charge", "id": "ch_late", "payment_intent": gift.stripe_payment_intent_id, "amount_refunded": 5000}}})
+    outcome = process_event(
+        {
+            "id": "evt_refunded",
+            "type": "charge.refunded",
+            "livemode": False,
+            "data": {
+                "object": {
+                    "object": "charge",
+                    "id": "ch_late",
+                    "payment_intent": gift.stripe_payment_intent_id,
+                    "amount_refunded": 5000,
+                }
+            },
+        }
+    )
     assert outcome == f"gift {gift.id} unchanged (refunded)"
 
 
@@ -338,71 +431,88 @@ def test_a_second_identical_submit_refunds_once(client: Any, db: Any, fundraiser
     assert db.session.scalar(select(func.count()).select_from(AuditEvent).filter_by(action="gift.refund")) == 1
 
 
-def test_a_form_left_open_while_someone_else_refunded_is_refused(client: Any, db: Any, fundraiser: Any,
-                                                                gateway: FakeGateway) -> None:
+def test_a_form_left_open_while_someone_else_refunded_is_refused(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway
+) -> None:
 
     gift = stripe_gift(5000)
     lifecycle.apply_refund_total(gift, 1000)
-    response = client.post(f"/dashboard/gifts/{gift.id}/refund", data={
-        "amount": "25", "reason": "requested_by_customer", "seen_refunded": "0", "confirm": "yes"})
+    response = client.post(
+        f"/dashboard/gifts/{gift.id}/refund",
+        data={"amount": "25", "reason": "requested_by_customer", "seen_refunded": "0", "confirm": "yes"},
+    )
     assert response.status_code == 409
     assert "refunded in the meantime" in response.get_data(as_text=True)
     assert gateway.refunds == []
 
 
-@pytest.mark.parametrize(("amount", "reason", "note", "message"), [
-    ("50.01", "requested_by_customer", "", "At most PLN50.00 of this gift can still be refunded."),
-    ("0", "requested_by_customer", "", "The amount must be more than zero."),
-    ("-5", "requested_by_customer", "", "cannot be negative"),
-    ("ten", "requested_by_customer", "", "without letters"),
-    ("", "requested_by_customer", "", "Enter an amount to refund."),
-    ("10", "other", "", "Say in a few words why the gift is refunded."),
-    ("10", "because", "", "Not a valid choice"),
-])
-def test_refund_validation_errors_are_shown_on_the_form(client: Any, db: Any, fundraiser: Any, gateway: FakeGateway,
-                                                        amount: str, reason: str, note: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("amount", "reason", "note", "message"),
+    [
+        ("50.01", "requested_by_customer", "", "At most PLN50.00 of this gift can still be refunded."),
+        ("0", "requested_by_customer", "", "The amount must be more than zero."),
+        ("-5", "requested_by_customer", "", "cannot be negative"),
+        ("ten", "requested_by_customer", "", "without letters"),
+        ("", "requested_by_customer", "", "Enter an amount to refund."),
+        ("10", "other", "", "Say in a few words why the gift is refunded."),
+        ("10", "because", "", "Not a valid choice"),
+    ],
+)
+def test_refund_validation_errors_are_shown_on_the_form(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway, amount: str, reason: str, note: str, message: str
+) -> None:
     gift = stripe_gift(5000)
     for confirm in ("", "yes"):
-        response = client.post(f"/dashboard/gifts/{gift.id}/refund", data={
-            "amount": amount, "reason": reason, "note": note, "seen_refunded": "0", "confirm": confirm})
+        response = client.post(
+            f"/dashboard/gifts/{gift.id}/refund",
+            data={"amount": amount, "reason": reason, "note": note, "seen_refunded": "0", "confirm": confirm},
+        )
         assert response.status_code == 400
         assert message in response.get_data(as_text=True)
     assert gateway.refunds == [] and gift.refunded_minor == 0
 
 
-def test_offline_gifts_are_refunded_at_the_bank_not_here(client: Any, db: Any, fundraiser: Any, gateway: FakeGateway) -> None:
+def test_offline_gifts_are_refunded_at_the_bank_not_here(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway
+) -> None:
     gift = factories.paid_gift(method=GiftMethod.BANK_TRANSFER)
     html = page(client, f"/dashboard/gifts/{gift.id}/refund")
     assert "returned at the bank or in person" in html and 'name="amount"' not in html
-    response = client.post(f"/dashboard/gifts/{gift.id}/refund", data={"amount": "10", "reason": "duplicate",
-                                                                       "confirm": "yes"})
+    response = client.post(
+        f"/dashboard/gifts/{gift.id}/refund", data={"amount": "10", "reason": "duplicate", "confirm": "yes"}
+    )
     assert response.status_code == 400 and gateway.refunds == []
     assert f"/dashboard/gifts/{gift.id}/refund" not in page(client, f"/dashboard/gifts/{gift.id}")
 
 
 @pytest.mark.parametrize("status", [GiftStatus.PENDING, GiftStatus.FAILED, GiftStatus.REFUNDED])
-def test_only_paid_gifts_can_be_refunded(client: Any, db: Any, fundraiser: Any, gateway: FakeGateway,
-                                         status: GiftStatus) -> None:
+def test_only_paid_gifts_can_be_refunded(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway, status: GiftStatus
+) -> None:
     gift = factories.gift(stripe_payment_intent_id="pi_unpaid")
     if status is GiftStatus.REFUNDED:
-
         lifecycle.mark_paid(gift)
         lifecycle.apply_refund_total(gift, gift.amount_minor)
     elif status is not GiftStatus.PENDING:
         gift.status = status
     db.session.flush()
-    response = client.post(f"/dashboard/gifts/{gift.id}/refund", data={"amount": "10", "reason": "duplicate",
-                                                                       "confirm": "yes"})
+    response = client.post(
+        f"/dashboard/gifts/{gift.id}/refund", data={"amount": "10", "reason": "duplicate", "confirm": "yes"}
+    )
     assert response.status_code == 400
     assert "Only a paid gift can be refunded." in response.get_data(as_text=True)
     assert gateway.refunds == []
 
 
-def test_stripe_unavailable_changes_nothing_and_says_so(client: Any, db: Any, fundraiser: Any, gateway: FakeGateway) -> None:
+def test_stripe_unavailable_changes_nothing_and_says_so(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway
+) -> None:
     gateway.fail = True
     gift = stripe_gift(5000)
-    response = client.post(f"/dashboard/gifts/{gift.id}/refund", data={
-        "amount": "10", "reason": "duplicate", "seen_refunded": "0", "confirm": "yes"})
+    response = client.post(
+        f"/dashboard/gifts/{gift.id}/refund",
+        data={"amount": "10", "reason": "duplicate", "seen_refunded": "0", "confirm": "yes"},
+    )
     assert response.status_code == 502
     html = response.get_data(as_text=True)
     assert "Stripe did not carry out the refund" in html and "Stripe is not answering" in html
@@ -415,10 +525,19 @@ def test_stripe_unavailable_changes_nothing_and_says_so(client: Any, db: Any, fu
 
 
 def offline_data(**changes: Any) -> dict[str, str]:
-    data = {"email": "Anna@Example.org", "name": "Anna Kowalska", "amount": "1 250,50", "currency": "PLN",
-            "method": "bank_transfer", "received_on": (date.today() - timedelta(days=3)).isoformat(),
-            "reference": "Darowizna 2026/03", "campaign_id": "", "comment": "Thank-you call done",
-            "send_receipt": "y", "submission_id": "form-1"}
+    data = {
+        "email": "Anna@Example.org",
+        "name": "Anna Kowalska",
+        "amount": "1 250,50",
+        "currency": "PLN",
+        "method": "bank_transfer",
+        "received_on": (date.today() - timedelta(days=3)).isoformat(),
+        "reference": "Darowizna 2026/03",
+        "campaign_id": "",
+        "comment": "Thank-you call done",
+        "send_receipt": "y",
+        "submission_id": "form-1",
+    }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not None}
 
@@ -446,10 +565,19 @@ def test_offline_gift_for_a_known_supporter_by_id_or_email(client: Any, db: Any,
     known = factories.supporter(email="jan@example.org", name="Jan")
     html = page(client, f"/dashboard/gifts/new?supporter_id={known.id}")
     assert "Jan" in html and f'value="{known.id}"' in html
-    assert client.post("/dashboard/gifts/new", data=offline_data(
-        supporter_id=str(known.id), email="", name="", submission_id="a")).status_code == 303
-    assert client.post("/dashboard/gifts/new", data=offline_data(
-        email="JAN@example.org", name="", submission_id="b", method="cash")).status_code == 303
+    assert (
+        client.post(
+            "/dashboard/gifts/new", data=offline_data(supporter_id=str(known.id), email="", name="", submission_id="a")
+        ).status_code
+        == 303
+    )
+    assert (
+        client.post(
+            "/dashboard/gifts/new",
+            data=offline_data(email="JAN@example.org", name="", submission_id="b", method="cash"),
+        ).status_code
+        == 303
+    )
     assert db.session.scalar(select(func.count()).select_from(Supporter)) == 1
     assert db.session.scalar(select(func.count()).select_from(Gift).filter_by(supporter_id=known.id)) == 2
     db.session.refresh(known)
@@ -471,19 +599,23 @@ def test_a_resubmitted_offline_form_records_one_gift(client: Any, db: Any, fundr
     assert db.session.scalar(select(func.count()).select_from(Gift)) == 1
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"received_on": (date.today() + timedelta(days=2)).isoformat()}, "cannot be in the future"),
-    ({"amount": "0"}, "The amount must be more than zero."),
-    ({"amount": "12,345"}, None),  # grouped thousands: fine, see below
-    ({"amount": "abc"}, "without letters"),
-    ({"email": ""}, "Enter the supporter&#39;s e-mail address."),
-    ({"email": "not-an-address"}, "Enter a valid e-mail address."),
-    ({"name": ""}, "enter their name to add them"),
-    ({"method": "stripe"}, "Not a valid choice"),
-    ({"received_on": "yesterday"}, "Enter the date the money arrived."),
-])
-def test_offline_gift_form_refuses_what_it_cannot_record(client: Any, db: Any, fundraiser: Any,
-                                                         changes: dict[str, str], message: str | None) -> None:
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"received_on": (date.today() + timedelta(days=2)).isoformat()}, "cannot be in the future"),
+        ({"amount": "0"}, "The amount must be more than zero."),
+        ({"amount": "12,345"}, None),  # grouped thousands: fine, see below
+        ({"amount": "abc"}, "without letters"),
+        ({"email": ""}, "Enter the supporter&#39;s e-mail address."),
+        ({"email": "not-an-address"}, "Enter a valid e-mail address."),
+        ({"name": ""}, "enter their name to add them"),
+        ({"method": "stripe"}, "Not a valid choice"),
+        ({"received_on": "yesterday"}, "Enter the date the money arrived."),
+    ],
+)
+def test_offline_gift_form_refuses_what_it_cannot_record(
+    client: Any, db: Any, fundraiser: Any, changes: dict[str, str], message: str | None
+) -> None:
     response = client.post("/dashboard/gifts/new", data=offline_data(**changes))
     if message is None:
         assert response.status_code == 303
@@ -502,15 +634,20 @@ def test_offline_gift_form_escapes_what_was_typed(client: Any, db: Any, fundrais
 # --- Who may ---------------------------------------------------------------------------------
 
 
-def test_a_viewer_may_look_but_not_refund_record_or_export(client: Any, db: Any, viewer: Any,
-                                                           gateway: FakeGateway) -> None:
+def test_a_viewer_may_look_but_not_refund_record_or_export(
+    client: Any, db: Any, viewer: Any, gateway: FakeGateway
+) -> None:
     gift = stripe_gift(5000)
     assert client.get("/dashboard/gifts/").status_code == 200
     html = page(client, f"/dashboard/gifts/{gift.id}")
     assert "/refund" not in html
     assert client.get(f"/dashboard/gifts/{gift.id}/refund").status_code == 403
-    assert client.post(f"/dashboard/gifts/{gift.id}/refund", data={
-        "amount": "10", "reason": "duplicate", "confirm": "yes"}).status_code == 403
+    assert (
+        client.post(
+            f"/dashboard/gifts/{gift.id}/refund", data={"amount": "10", "reason": "duplicate", "confirm": "yes"}
+        ).status_code
+        == 403
+    )
     assert client.get("/dashboard/gifts/new").status_code == 403
     assert client.post("/dashboard/gifts/new", data=offline_data()).status_code == 403
     assert client.get("/dashboard/gifts/export.csv").status_code == 403

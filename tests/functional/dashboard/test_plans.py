@@ -65,11 +65,11 @@ def test_an_unknown_status_shows_active_plans_with_a_note(client: Any, db: Any, 
 
 
 def test_monthly_income_per_currency_counts_yearly_plans_as_a_twelfth(client: Any, db: Any, fundraiser: Any) -> None:
-    plan(amount_minor=3000)                             # 30.00 PLN a month
-    plan(amount_minor=10000, interval="year")           # 100.00 PLN a year: 8.33 a month
-    plan(amount_minor=10006, interval="year")           # 100.06 PLN a year: 8.3383 -> 8.34
-    plan(amount_minor=500, currency="EUR")              # 5.00 EUR a month, never added to PLN
-    plan(PlanStatus.CANCELED, amount_minor=99900)       # canceled: not in the active tab
+    plan(amount_minor=3000)  # 30.00 PLN a month
+    plan(amount_minor=10000, interval="year")  # 100.00 PLN a year: 8.33 a month
+    plan(amount_minor=10006, interval="year")  # 100.06 PLN a year: 8.3383 -> 8.34
+    plan(amount_minor=500, currency="EUR")  # 5.00 EUR a month, never added to PLN
+    plan(PlanStatus.CANCELED, amount_minor=99900)  # canceled: not in the active tab
     assert monthly_income(RecurringPlan.status == PlanStatus.ACTIVE) == {"EUR": 500, "PLN": 3000 + 833 + 834}
     html = page(client, "/dashboard/plans/")
     assert "PLN46.67" in html and "€5.00" in html and "PLN999.00" not in html
@@ -92,12 +92,32 @@ def test_hostile_names_and_reasons_are_shown_as_text(client: Any, db: Any, fundr
 
 def test_detail_shows_the_plan_its_gifts_and_history(client: Any, db: Any, fundraiser: Any) -> None:
     row = plan(stripe_subscription_id="sub_abc")
-    gift = factories.paid_gift(supporter_id=row.supporter_id, recurring_plan_id=row.id, kind="recurring",
-                               amount_minor=3000, receipt_number="2026-000777")
-    db.session.add(StripeEvent(id="evt_sub", type="customer.subscription.created", payload={},
-                               outcome=f"plan {row.id} active", plan_id=row.id))
-    db.session.add(StripeEvent(id="evt_inv", type="invoice.paid", payload={},
-                               outcome=f"gift {gift.id} succeeded (plan {row.id})", gift_id=gift.id, plan_id=row.id))
+    gift = factories.paid_gift(
+        supporter_id=row.supporter_id,
+        recurring_plan_id=row.id,
+        kind="recurring",
+        amount_minor=3000,
+        receipt_number="2026-000777",
+    )
+    db.session.add(
+        StripeEvent(
+            id="evt_sub",
+            type="customer.subscription.created",
+            payload={},
+            outcome=f"plan {row.id} active",
+            plan_id=row.id,
+        )
+    )
+    db.session.add(
+        StripeEvent(
+            id="evt_inv",
+            type="invoice.paid",
+            payload={},
+            outcome=f"gift {gift.id} succeeded (plan {row.id})",
+            gift_id=gift.id,
+            plan_id=row.id,
+        )
+    )
     # names the plan, linked to none
     db.session.add(StripeEvent(id="evt_other", type="invoice.paid", payload={}, outcome=f"plan {row.id} active"))
     db.session.commit()
@@ -110,8 +130,9 @@ def test_detail_shows_the_plan_its_gifts_and_history(client: Any, db: Any, fundr
 # --- Cancelling --------------------------------------------------------------------------------
 
 
-def test_cancel_ends_the_subscription_and_the_plan_at_once(client: Any, db: Any, fundraiser: Any,
-                                                          gateway: FakeGateway) -> None:
+def test_cancel_ends_the_subscription_and_the_plan_at_once(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway
+) -> None:
     row = plan(stripe_subscription_id="sub_live1")
     response = client.post(f"/dashboard/plans/{row.id}/cancel", data={"reason": "Donor asked by phone"})
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/dashboard/plans/{row.id}")
@@ -125,15 +146,28 @@ def test_cancel_ends_the_subscription_and_the_plan_at_once(client: Any, db: Any,
     assert "The recurring plan was canceled." in html and 'name="reason"' not in html
 
     # Stripe's confirmation then finds nothing left to do, and keeps staff's reason.
-    outcome = process_event({"id": "evt_deleted", "type": "customer.subscription.deleted", "livemode": False,
-                             "data": {"object": {"id": "sub_live1", "object": "subscription", "status": "canceled",
-                                                 "cancellation_details": {"reason": "cancellation_requested"}}}})
+    outcome = process_event(
+        {
+            "id": "evt_deleted",
+            "type": "customer.subscription.deleted",
+            "livemode": False,
+            "data": {
+                "object": {
+                    "id": "sub_live1",
+                    "object": "subscription",
+                    "status": "canceled",
+                    "cancellation_details": {"reason": "cancellation_requested"},
+                }
+            },
+        }
+    )
     assert outcome == f"plan {row.id} unchanged (canceled)"
     assert row.cancel_reason == "Donor asked by phone"
 
 
-def test_a_plan_without_a_subscription_is_canceled_here_only(client: Any, db: Any, fundraiser: Any,
-                                                            gateway: FakeGateway) -> None:
+def test_a_plan_without_a_subscription_is_canceled_here_only(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway
+) -> None:
     row = plan(PlanStatus.INCOMPLETE)
     assert client.post(f"/dashboard/plans/{row.id}/cancel", data={"reason": "abandoned"}).status_code == 303
     assert gateway.canceled == []
@@ -157,8 +191,9 @@ def test_a_canceled_plan_cannot_be_canceled_again(client: Any, db: Any, fundrais
     assert gateway.canceled == []
 
 
-def test_stripe_unavailable_leaves_the_plan_as_it_was(client: Any, db: Any, fundraiser: Any,
-                                                     gateway: FakeGateway) -> None:
+def test_stripe_unavailable_leaves_the_plan_as_it_was(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway
+) -> None:
     gateway.fail = True
     row = plan(stripe_subscription_id="sub_z")
     response = client.post(f"/dashboard/plans/{row.id}/cancel", data={"reason": "asked"})

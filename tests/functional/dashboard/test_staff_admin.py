@@ -36,22 +36,25 @@ def test_only_admins_reach_the_staff_pages(db: Any, client: Any, role: str) -> N
     assert other.role == StaffRole.VIEWER and other.active
 
 
-def test_the_list_shows_role_status_last_sign_in_and_open_sessions(db: Any, client: Any, admin: StaffUser, app: Flask) -> None:
+def test_the_list_shows_role_status_last_sign_in_and_open_sessions(
+    db: Any, client: Any, admin: StaffUser, app: Flask
+) -> None:
     colleague = factories.staff("fundraiser", email="colleague@example.org")
     for _ in range(2):
         factories.sign_in(app.test_client(), colleague)
     factories.staff("viewer", email="never@example.org", active=False)
     page = client.get("/dashboard/staff/").get_data(as_text=True)
-    row = page[page.index("colleague@example.org"):]
-    row = row[:row.index("</tr>")]
+    row = page[page.index("colleague@example.org") :]
+    row = row[: row.index("</tr>")]
     assert 'value="fundraiser" selected' in row and "Active" in row and "<time" in row
     assert '<td class="adm-num">2</td>' in row
-    never = page[page.index("never@example.org"):]
-    assert "Deactivated" in never[:never.index("</tr>")] and "Never" in never[:never.index("</tr>")]
+    never = page[page.index("never@example.org") :]
+    assert "Deactivated" in never[: never.index("</tr>")] and "Never" in never[: never.index("</tr>")]
 
 
 def test_inviting_creates_the_account_and_shows_the_password_once(
-        db: Any, client: Any, admin: StaffUser, app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    db: Any, client: Any, admin: StaffUser, app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     response = client.post("/dashboard/staff/invite", data={"email": " New.Person@Example.org ", "role": "fundraiser"})
 
@@ -76,14 +79,18 @@ def test_inviting_creates_the_account_and_shows_the_password_once(
     assert newcomer.post("/login", data={"email": "new.person@example.org", "password": password}).status_code == 303
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"email": "", "role": "viewer"}, "Enter the person&#39;s e-mail address."),
-    ({"email": "not an address", "role": "viewer"}, "Enter a valid e-mail address."),
-    ({"email": "someone@example.org", "role": "owner"}, "Not a valid choice."),
-    ({"email": "TAKEN@example.org", "role": "viewer"}, "There is already an account for taken@example.org."),
-])
-def test_an_invalid_invitation_is_refused_with_a_message(db: Any, client: Any, admin: StaffUser,
-                                                         data: dict[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"email": "", "role": "viewer"}, "Enter the person&#39;s e-mail address."),
+        ({"email": "not an address", "role": "viewer"}, "Enter a valid e-mail address."),
+        ({"email": "someone@example.org", "role": "owner"}, "Not a valid choice."),
+        ({"email": "TAKEN@example.org", "role": "viewer"}, "There is already an account for taken@example.org."),
+    ],
+)
+def test_an_invalid_invitation_is_refused_with_a_message(
+    db: Any, client: Any, admin: StaffUser, data: dict[str, str], message: str
+) -> None:
     factories.staff("viewer", email="taken@example.org")
     response = client.post("/dashboard/staff/invite", data=data)
     assert response.status_code == 400
@@ -102,7 +109,9 @@ def test_changing_a_role_is_audited(db: Any, client: Any, admin: StaffUser) -> N
     assert client.post(f"/dashboard/staff/{other.id}/role", data={"role": "owner"}).status_code == 400
 
 
-def test_deactivation_ends_the_persons_open_sessions_at_once(db: Any, client: Any, admin: StaffUser, app: Flask) -> None:
+def test_deactivation_ends_the_persons_open_sessions_at_once(
+    db: Any, client: Any, admin: StaffUser, app: Flask
+) -> None:
     other = factories.staff("fundraiser")
     theirs = app.test_client()
     assert factories.sign_in(theirs, other).status_code == 303 and signed_in(theirs)
@@ -112,8 +121,12 @@ def test_deactivation_ends_the_persons_open_sessions_at_once(db: Any, client: An
     assert response.status_code == 303 and not other.active
     assert not signed_in(theirs)
     assert theirs.get("/dashboard/supporters/").status_code in (302, 404)
-    assert db.session.scalar(select(func.count()).select_from(StaffSession)
-                             .filter_by(staff_user_id=other.id, ended_at=None)) == 0
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(StaffSession).filter_by(staff_user_id=other.id, ended_at=None)
+        )
+        == 0
+    )
     assert factories.sign_in(theirs, other).status_code == 401
     [event] = audit_events(db, "staff.deactivate")
     assert event.details == {"email": other.email, "sessions_ended": 1}
@@ -145,8 +158,10 @@ def test_the_last_active_admin_cannot_be_demoted_or_deactivated(db: Any, app: Fl
         last = factories.staff("admin")
         factories.staff("admin", active=False)  # an inactive admin does not count
         actor = factories.staff("fundraiser")  # e.g. demoted a moment ago in another tab
-        for attempt in (lambda: accounts.change_role(actor, last, StaffRole.VIEWER),
-                        lambda: accounts.deactivate(actor, last)):
+        for attempt in (
+            lambda: accounts.change_role(actor, last, StaffRole.VIEWER),
+            lambda: accounts.deactivate(actor, last),
+        ):
             with pytest.raises(Refused, match="last active admin"):
                 attempt()
         assert last.role == StaffRole.ADMIN and last.active

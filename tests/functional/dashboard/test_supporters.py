@@ -51,7 +51,9 @@ def listed_ids(client: Any, **args: Any) -> list[int]:
     response = client.get(LIST, query_string=args)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    return [int(found) for found in re.findall(r'class="supporter-name">\s*<a href="/dashboard/supporters/(\d+)"', html)]
+    return [
+        int(found) for found in re.findall(r'class="supporter-name">\s*<a href="/dashboard/supporters/(\d+)"', html)
+    ]
 
 
 def paid(person: Supporter, when: datetime, amount: int = 5000, **fields: Any) -> Any:
@@ -66,8 +68,14 @@ def paid(person: Supporter, when: datetime, amount: int = 5000, **fields: Any) -
 def consent(person: Supporter, granted: bool, when: datetime, purpose: str = "newsletter") -> Consent:
     from supporters.extensions import db
 
-    row = Consent(supporter_id=person.id, purpose=purpose, granted=granted, recorded_at=when,
-                  source="donation form", wording="Send me news.")
+    row = Consent(
+        supporter_id=person.id,
+        purpose=purpose,
+        granted=granted,
+        recorded_at=when,
+        source="donation form",
+        wording="Send me news.",
+    )
     db.session.add(row)
     db.session.flush()
     return row
@@ -113,13 +121,26 @@ def test_search_finds_an_email_by_its_start(db: Any, client: Any, fundraiser: An
     assert listed_ids(client, q="example.org") == []
 
 
-@pytest.mark.parametrize("query,expected", [("100%", "100% Fan"), ("a_b", "a_b Corp"), ("ac/dc", "AC/DC Fan"),
-                                            ("back\\sl", "back\\slash Ltd")])
+@pytest.mark.parametrize(
+    "query,expected",
+    [("100%", "100% Fan"), ("a_b", "a_b Corp"), ("ac/dc", "AC/DC Fan"), ("back\\sl", "back\\slash Ltd")],
+)
 def test_like_wildcards_in_the_search_are_taken_literally(
     db: Any, client: Any, fundraiser: Any, query: str, expected: str
 ) -> None:
-    people = {name: factories.supporter(name=name) for name in
-              ("100% Fan", "1000 Club", "a_b Corp", "axb Corp", "AC/DC Fan", "ACxDC Fan", "back\\slash Ltd", "backxslash")}
+    people = {
+        name: factories.supporter(name=name)
+        for name in (
+            "100% Fan",
+            "1000 Club",
+            "a_b Corp",
+            "axb Corp",
+            "AC/DC Fan",
+            "ACxDC Fan",
+            "back\\slash Ltd",
+            "backxslash",
+        )
+    }
     assert listed_ids(client, q=query) == [people[expected].id]
 
 
@@ -212,11 +233,22 @@ def test_filters_combine(db: Any, client: Any, fundraiser: Any) -> None:
     assert listed_ids(client, tag="combo", q="lis", country="PL", gave_from="2025-01-01") == [wanted.id]
 
 
-@pytest.mark.parametrize("arg,value", [
-    ("country", "POL"), ("gave_from", "yesterday"), ("gave_to", "2025-02-30"), ("gave_from", "0001-01-01"),
-    ("newsletter", "maybe"), ("recurring", "sometimes"), ("sort", "email; DROP TABLE supporter"), ("dir", "up"),
-    ("page", "-1"), ("page", "9999999"), ("tag", "t" * 51),
-])
+@pytest.mark.parametrize(
+    "arg,value",
+    [
+        ("country", "POL"),
+        ("gave_from", "yesterday"),
+        ("gave_to", "2025-02-30"),
+        ("gave_from", "0001-01-01"),
+        ("newsletter", "maybe"),
+        ("recurring", "sometimes"),
+        ("sort", "email; DROP TABLE supporter"),
+        ("dir", "up"),
+        ("page", "-1"),
+        ("page", "9999999"),
+        ("tag", "t" * 51),
+    ],
+)
 def test_an_invalid_filter_value_is_ignored_with_a_visible_note(
     db: Any, client: Any, fundraiser: Any, arg: str, value: str
 ) -> None:
@@ -236,7 +268,9 @@ def test_a_period_typed_backwards_is_swapped_with_a_note(db: Any, client: Any, f
     paid(inside, datetime(2025, 4, 15, 12, tzinfo=UTC))
     outside = tagged("backwards")
     paid(outside, datetime(2025, 6, 15, 12, tzinfo=UTC))
-    html = client.get(LIST, query_string={"tag": "backwards", "gave_from": "2025-05-01", "gave_to": "2025-04-01"}).get_data(as_text=True)
+    html = client.get(
+        LIST, query_string={"tag": "backwards", "gave_from": "2025-05-01", "gave_to": "2025-04-01"}
+    ).get_data(as_text=True)
     assert "The dates were the wrong way round; they were swapped." in html
     assert listed_ids(client, tag="backwards", gave_from="2025-05-01", gave_to="2025-04-01") == [inside.id]
 
@@ -272,7 +306,9 @@ def test_the_list_starts_with_the_latest_gift_and_who_never_gave_comes_last(
 def test_sorting_by_last_gift_ascending_still_puts_who_never_gave_last(
     client: Any, fundraiser: Any, sortable: dict[str, Supporter]
 ) -> None:
-    assert listed_ids(client, tag="sort", sort="last_gift", dir="asc") == ids(sortable, "old", "middle", "recent", "never")
+    assert listed_ids(client, tag="sort", sort="last_gift", dir="asc") == ids(
+        sortable, "old", "middle", "recent", "never"
+    )
 
 
 def test_sorting_by_lifetime_total_both_ways(client: Any, fundraiser: Any, sortable: dict[str, Supporter]) -> None:
@@ -348,21 +384,40 @@ def test_the_list_runs_the_same_few_queries_however_many_supporters_a_page_holds
 def test_a_supporters_page_shows_profile_gifts_plans_consents_notes_and_tags(
     db: Any, client: Any, fundraiser: Any
 ) -> None:
-    person = factories.supporter(name="Ewa Lis", email="ewa@example.org", country="PL", language="pl",
-                                 address_line1="ul. Długa 5", postal_code="00-001", city="Warszawa")
+    person = factories.supporter(
+        name="Ewa Lis",
+        email="ewa@example.org",
+        country="PL",
+        language="pl",
+        address_line1="ul. Długa 5",
+        postal_code="00-001",
+        city="Warszawa",
+    )
     campaign = Campaign(slug="winter", name="Winter appeal", goal_currency="PLN")
     db.session.add(campaign)
     db.session.flush()
-    paid(person, datetime(2025, 3, 1, 10, tzinfo=UTC), amount=12345, campaign_id=campaign.id,
-         source_article="why-we-count", method=GiftMethod.BANK_TRANSFER)
+    paid(
+        person,
+        datetime(2025, 3, 1, 10, tzinfo=UTC),
+        amount=12345,
+        campaign_id=campaign.id,
+        source_article="why-we-count",
+        method=GiftMethod.BANK_TRANSFER,
+    )
     factories.gift(person, amount_minor=700, currency="EUR", amount_base_minor=None, kind=GiftKind.RECURRING)
     plan = activate(factories.plan(person, amount_minor=2500, interval="year"))
     ended = factories.plan(person)
     ended.status = PlanStatus.CANCELED
     ended.cancel_reason = "Moved abroad"
     consent(person, True, datetime(2025, 3, 1, tzinfo=UTC))
-    db.session.add(SupporterNote(supporter_id=person.id, staff_user_id=fundraiser.id, body="Met at the conference",
-                                 created_at=datetime(2025, 1, 1, tzinfo=UTC)))
+    db.session.add(
+        SupporterNote(
+            supporter_id=person.id,
+            staff_user_id=fundraiser.id,
+            body="Met at the conference",
+            created_at=datetime(2025, 1, 1, tzinfo=UTC),
+        )
+    )
     db.session.add(SupporterNote(supporter_id=person.id, staff_user_id=fundraiser.id, body="Prefers post"))
     person.tags.append(SupporterTag(tag="major donor"))
     db.session.flush()
@@ -370,10 +425,30 @@ def test_a_supporters_page_shows_profile_gifts_plans_consents_notes_and_tags(
     response = client.get(page_url(person))
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    for expected in ("Ewa Lis", "ewa@example.org", "Poland", "ul. Długa 5", "00-001 Warszawa",
-                     "PLN123.45", "€7.00", "Winter appeal", "why-we-count", "bank transfer", "pending",
-                     "PLN25.00", "yearly", "Moved abroad", "canceled", "Granted", "Send me news.", "donation form",
-                     "major donor", fundraiser.email, "Recurring gift active", "Newsletter: subscribed"):
+    for expected in (
+        "Ewa Lis",
+        "ewa@example.org",
+        "Poland",
+        "ul. Długa 5",
+        "00-001 Warszawa",
+        "PLN123.45",
+        "€7.00",
+        "Winter appeal",
+        "why-we-count",
+        "bank transfer",
+        "pending",
+        "PLN25.00",
+        "yearly",
+        "Moved abroad",
+        "canceled",
+        "Granted",
+        "Send me news.",
+        "donation form",
+        "major donor",
+        fundraiser.email,
+        "Recurring gift active",
+        "Newsletter: subscribed",
+    ):
         assert expected in html, expected
     assert html.index("Prefers post") < html.index("Met at the conference"), "newest note first"
     assert plan.id
@@ -387,25 +462,43 @@ def test_an_unknown_supporter_is_404(db: Any, client: Any, fundraiser: Any) -> N
 
 
 def profile(person: Supporter, **changes: Any) -> dict[str, Any]:
-    data = {"name": person.name, "email": person.email, "country": person.country or "", "language": person.language,
-            "address_line1": person.address_line1 or "", "address_line2": person.address_line2 or "",
-            "postal_code": person.postal_code or "", "city": person.city or ""}
+    data = {
+        "name": person.name,
+        "email": person.email,
+        "country": person.country or "",
+        "language": person.language,
+        "address_line1": person.address_line1 or "",
+        "address_line2": person.address_line2 or "",
+        "postal_code": person.postal_code or "",
+        "city": person.city or "",
+    }
     data.update(changes)
     return data
 
 
 def test_editing_the_profile_changes_it_and_audits_old_and_new_values(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter(name="Jan Kowalski", email="jan@example.org", language="en")
-    response = client.post(page_url(person, "profile"),
-                           data=profile(person, name="  Jan Żółw ", email="Jan.K@Example.org", country="PL", city="Kraków"))
+    response = client.post(
+        page_url(person, "profile"),
+        data=profile(person, name="  Jan Żółw ", email="Jan.K@Example.org", country="PL", city="Kraków"),
+    )
     assert response.status_code == 303 and response.headers["Location"] == page_url(person)
     db.session.refresh(person)
     assert (person.name, person.email, person.email_normalised, person.country, person.city) == (
-        "Jan Żółw", "Jan.K@Example.org", "jan.k@example.org", "PL", "Kraków")
+        "Jan Żółw",
+        "Jan.K@Example.org",
+        "jan.k@example.org",
+        "PL",
+        "Kraków",
+    )
     assert person.name_sort == "jan zolw"
     [event] = audit_events(db, "supporter.edit_profile")
     assert (event.staff_user_id, event.actor, event.target_type, event.target_id) == (
-        fundraiser.id, fundraiser.email, "supporter", str(person.id))
+        fundraiser.id,
+        fundraiser.email,
+        "supporter",
+        str(person.id),
+    )
     assert event.details["changes"] == {
         "name": {"old": "Jan Kowalski", "new": "Jan Żółw"},
         "email": {"old": "jan@example.org", "new": "Jan.K@Example.org"},
@@ -440,14 +533,17 @@ def test_changing_only_the_case_of_ones_own_email_is_allowed(db: Any, client: An
     assert person.email == "Mine@Example.org"
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"name": "   "}, "This field is required."),
-    ({"email": "not an address"}, "Enter a valid e-mail address."),
-    ({"country": "XX"}, "Not a valid choice"),
-    ({"language": "xx"}, "Not a valid choice"),
-    ({"postal_code": "1" * 21}, "Field cannot be longer than 20 characters."),
-    ({"city": "Kraków\x07"}, "This contains characters we cannot accept."),
-])
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"name": "   "}, "This field is required."),
+        ({"email": "not an address"}, "Enter a valid e-mail address."),
+        ({"country": "XX"}, "Not a valid choice"),
+        ({"language": "xx"}, "Not a valid choice"),
+        ({"postal_code": "1" * 21}, "Field cannot be longer than 20 characters."),
+        ({"city": "Kraków\x07"}, "This contains characters we cannot accept."),
+    ],
+)
 def test_an_invalid_profile_is_refused_with_the_reason_shown(
     db: Any, client: Any, fundraiser: Any, changes: dict[str, str], message: str
 ) -> None:
@@ -517,10 +613,14 @@ def test_clearing_all_tags_removes_them(db: Any, client: Any, fundraiser: Any) -
 
 def test_an_erased_supporter_cannot_be_edited(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter(anonymised_at=utcnow())
-    for action, data in (("profile", profile(person, name="Back again")), ("notes", {"body": "x"}), ("tags", {"tags": "x"})):
+    for action, data in (
+        ("profile", profile(person, name="Back again")),
+        ("notes", {"body": "x"}),
+        ("tags", {"tags": "x"}),
+    ):
         assert client.post(page_url(person, action), data=data).status_code == 409
     html = client.get(page_url(person)).get_data(as_text=True)
-    assert f"Erased supporter #{person.id}" in html and "<form class=\"supporter-form" not in html
+    assert f"Erased supporter #{person.id}" in html and '<form class="supporter-form' not in html
 
 
 def test_a_viewer_sees_no_edit_forms_and_gets_403_on_each_edit(db: Any, client: Any, viewer: Any) -> None:
@@ -529,7 +629,9 @@ def test_a_viewer_sees_no_edit_forms_and_gets_403_on_each_edit(db: Any, client: 
     assert "Ewa Lis" in html
     for action in ("profile", "notes", "tags"):
         assert page_url(person, action) not in html
-        assert client.post(page_url(person, action), data=profile(person) | {"body": "x", "tags": "x"}).status_code == 403
+        assert (
+            client.post(page_url(person, action), data=profile(person) | {"body": "x", "tags": "x"}).status_code == 403
+        )
     assert EXPORT not in client.get(LIST).get_data(as_text=True)
     assert audit_events(db, "supporter.edit_profile") == []
 
@@ -554,9 +656,17 @@ def test_the_export_streams_only_the_filtered_supporters_in_the_lists_order(
     assert [row["id"] for row in rows] == [str(ewa.id), str(jan.id)]
     first = rows[0]
     assert first == {
-        "id": str(ewa.id), "name": "Ewa Lis", "email": "ewa@example.org", "country": "PL", "language": "pl",
-        "gift_count": "1", "lifetime_total": "123.45", "first_gift_at": "2025-02-01T00:00:00+00:00",
-        "last_gift_at": "2025-02-01T00:00:00+00:00", "newsletter": "yes", "tags": "Board, exp",
+        "id": str(ewa.id),
+        "name": "Ewa Lis",
+        "email": "ewa@example.org",
+        "country": "PL",
+        "language": "pl",
+        "gift_count": "1",
+        "lifetime_total": "123.45",
+        "first_gift_at": "2025-02-01T00:00:00+00:00",
+        "last_gift_at": "2025-02-01T00:00:00+00:00",
+        "newsletter": "yes",
+        "tags": "Board, exp",
         "created_at": ewa.created_at.isoformat(),
     }
     assert (rows[1]["newsletter"], rows[1]["lifetime_total"], rows[1]["last_gift_at"]) == ("no", "0.00", "")
@@ -585,8 +695,7 @@ def test_the_export_adds_a_bom_only_when_asked(db: Any, client: Any, fundraiser:
 
 
 def test_the_export_leaves_an_erased_supporters_personal_fields_empty(db: Any, client: Any, fundraiser: Any) -> None:
-    person = tagged("erased", name="Former Name", email="former@example.org", country="PL",
-                    anonymised_at=utcnow())
+    person = tagged("erased", name="Former Name", email="former@example.org", country="PL", anonymised_at=utcnow())
     paid(person, datetime(2025, 1, 1, tzinfo=UTC), amount=1000)
     [row] = read_csv(client.get(EXPORT, query_string={"tag": "erased"}))
     assert (row["name"], row["email"], row["country"], row["language"], row["tags"], row["newsletter"]) == ("",) * 6
@@ -632,7 +741,9 @@ def test_hostile_names_are_escaped_on_the_list(client: Any, fundraiser: Any, hos
     assert "Z" * 200 in html
 
 
-def test_hostile_names_are_escaped_on_the_supporters_page(client: Any, fundraiser: Any, hostile: list[Supporter]) -> None:
+def test_hostile_names_are_escaped_on_the_supporters_page(
+    client: Any, fundraiser: Any, hostile: list[Supporter]
+) -> None:
     for person in hostile:
         html = client.get(page_url(person)).get_data(as_text=True)
         assert "<script>alert(1)" not in html and 'onmouseover="x' not in html
@@ -642,9 +753,7 @@ def test_hostile_names_are_escaped_on_the_supporters_page(client: Any, fundraise
     assert "<bdi>\u202egnp.exe</bdi>" in client.get(page_url(hostile[2])).get_data(as_text=True)
 
 
-def test_a_5000_character_hostile_name_is_refused_and_shown_back_escaped(
-    db: Any, client: Any, fundraiser: Any
-) -> None:
+def test_a_5000_character_hostile_name_is_refused_and_shown_back_escaped(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter()
     long_name = "<script>alert(1)</script>" + "x" * 4975
     response = client.post(page_url(person, "profile"), data=profile(person, name=long_name))
@@ -655,8 +764,14 @@ def test_a_5000_character_hostile_name_is_refused_and_shown_back_escaped(
 
 
 def test_hostile_search_and_filter_values_are_escaped(db: Any, client: Any, fundraiser: Any) -> None:
-    html = client.get(LIST, query_string={"q": "<script>alert(1)</script>", "country": "<script>alert(1)</script>",
-                                          "tag": '" onmouseover="x'}).get_data(as_text=True)
+    html = client.get(
+        LIST,
+        query_string={
+            "q": "<script>alert(1)</script>",
+            "country": "<script>alert(1)</script>",
+            "tag": '" onmouseover="x',
+        },
+    ).get_data(as_text=True)
     assert_escaped(html)
 
 
