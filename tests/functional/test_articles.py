@@ -128,8 +128,14 @@ def test_listing_pages_hold_ten_articles_and_a_page_past_the_last_is_not_found(c
     assert titles_in(second) == ["Day 01", "Day 00"]
     assert 'rel="next" href="/articles/?page=2"' in first and "Page 1 of 2" in first
     assert 'rel="prev" href="/articles/"' in second and 'rel="next"' not in second
+
+    def listing_page(number: str) -> Any:
+        return client.get(f"/articles/?page={number}")
+
+    last = listing_page("2")
+    assert last.status_code == 200 and titles_in(last.get_data(as_text=True)) == ["Day 01", "Day 00"]
     for past in ("3", "0", "-1", "two", "99999999999999999999"):
-        assert client.get(f"/articles/?page={past}").status_code == 404
+        assert listing_page(past).status_code == 404
 
 
 def test_tag_filter_lists_only_articles_with_that_tag_and_names_it(client: Any) -> None:
@@ -179,8 +185,11 @@ def test_listing_has_a_canonical_address(client: Any) -> None:
 
 def test_unpublished_and_unknown_articles_are_not_found(client: Any) -> None:
     draft = article(published=False)
+    shown = article(title="Published neighbour")
     assert client.get(f"/articles/{draft.slug}").status_code == 404
     assert client.get("/articles/no-such-article").status_code == 404
+    response = client.get(f"/articles/{shown.slug}")
+    assert response.status_code == 200 and "<h1>Published neighbour</h1>" in response.get_data(as_text=True)
 
 
 def test_article_page_shows_its_parts_in_reading_order(client: Any) -> None:
@@ -347,8 +356,10 @@ def test_article_page_lists_related_articles_but_not_itself(client: Any) -> None
 
 def test_article_without_related_articles_has_no_related_section(client: Any) -> None:
     shown = article(tags=())
-    page = client.get(f"/articles/{shown.slug}").get_data(as_text=True)
+    response = client.get(f"/articles/{shown.slug}")
+    page = response.get_data(as_text=True)
     assert "related-articles" not in page.split("</head>", 1)[1]
+    assert response.status_code == 200 and f"<h1>{shown.title}</h1>" in page
 
 
 # Choosing related articles
@@ -377,14 +388,16 @@ def test_related_articles_are_at_most_three_and_never_the_article_or_a_draft(db:
 
 
 def test_an_article_without_tags_has_no_related_articles(db: Any) -> None:
-    article(tags=("energy",))
+    energy = article(tags=("energy",))
     assert related_articles(article(tags=())) == []
+    assert related_articles(article(tags=("energy",))) == [energy], "the tagged article is there to be found"
 
 
 def test_articles_sharing_no_tag_are_not_related(db: Any) -> None:
     main = article(tags=("energy",))
-    article(tags=("defence",))
+    stranger = article(tags=("defence",))
     assert related_articles(main) == []
+    assert related_articles(article(tags=("defence",))) == [stranger], "the stranger is found through its own tag"
 
 
 @pytest.mark.parametrize(
@@ -401,5 +414,7 @@ def test_articles_sharing_no_tag_are_not_related(db: Any) -> None:
     ],
 )
 def test_odd_addresses_are_never_a_server_error(client: Any, path: str) -> None:
-    article(tags=("energy",))
+    shown = article(tags=("energy",))
     assert client.get(path).status_code in (200, 400, 404)
+    listing = client.get("/articles/?tag=energy")
+    assert listing.status_code == 200 and titles_in(listing.get_data(as_text=True)) == [shown.title]

@@ -138,4 +138,5 @@ def test_demo_admin_is_created_once_and_its_login_printed_once(cli: Any, db: Any
     assert user.role is StaffRole.ADMIN and user.check_password(password)
     second = cli.invoke(args=["demo", "admin"])
     assert "password" not in second.output
+    assert second.exit_code == 0 and "Staff accounts exist; no demo admin created." in second.output
     assert db.session.scalar(select(func.count()).select_from(StaffUser)) == 1

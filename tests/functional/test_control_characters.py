@@ -69,26 +69,33 @@ DASHBOARD_QUERIES = [
     ("/dashboard/audit/", "per%00son=%00cli"),
 ]
 
-#: (path, query) asked by someone not signed in
+DONATE_FORM = "<h1>Support our work</h1>"
+TO_SIGN_IN = "/login?next="
+
+#: (path, query, status, shows) asked by someone not signed in: the status the page answers
+#: and a text of its own it shows (in the Location of a redirect), so a path that has gone
+#: missing is not taken for a page that coped
 PUBLIC_QUERIES = [
-    ("/", "lang=%00"),
-    ("/articles/", "tag=%00"),
-    ("/articles/", "tag=energy%00"),
-    ("/articles/", "page=%00&tag=%00"),
-    ("/donate/", "amount=%00"),
-    ("/donate/", "amount=5%000&currency=PL%00N"),
-    ("/donate/", "amount=50&currency=%00&frequency=%00"),
-    ("/donate/", "campaign=%00&src=%00&article=%00&variant=%00"),
-    ("/donate/", "campaign=gen%00eral&utm_source=%00&utm_medium=%00&utm_campaign=%00&lang=%00"),
-    ("/donate/thanks", "session_id=%00"),
-    ("/donate/cancelled", "session_id=cs%00x"),
-    ("/widget/frame/general", "article=%00&theme=%00&lang=p%00l"),
-    ("/widget/config/general.json", "lang=%00"),
-    ("/login", "next=%00"),
+    ("/", "lang=%00", 200, "<h1>Independent analysis, paid for by its readers</h1>"),
+    ("/articles/", "tag=%00", 200, "<h1>Articles</h1>"),
+    ("/articles/", "tag=energy%00", 200, "<h1>Articles tagged “energy”</h1>"),
+    # "" is no page number: the list's own 404 (page=0 and page=two are too, see test_articles)
+    ("/articles/", "page=%00&tag=%00", 404, "<h1>Page not found</h1>"),
+    ("/donate/", "amount=%00", 200, DONATE_FORM),
+    ("/donate/", "amount=5%000&currency=PL%00N", 200, DONATE_FORM),
+    ("/donate/", "amount=50&currency=%00&frequency=%00", 200, DONATE_FORM),
+    ("/donate/", "campaign=%00&src=%00&article=%00&variant=%00", 200, DONATE_FORM),
+    ("/donate/", "campaign=gen%00eral&utm_source=%00&utm_medium=%00&utm_campaign=%00&lang=%00", 200, DONATE_FORM),
+    # no such session: the thank-you page's own 404, not the router's
+    ("/donate/thanks", "session_id=%00", 404, "We could not find this gift."),
+    ("/donate/cancelled", "session_id=cs%00x", 303, "/donate/"),
+    ("/widget/frame/general", "article=%00&theme=%00&lang=p%00l", 200, 'data-campaign="general"'),
+    ("/widget/config/general.json", "lang=%00", 200, '"presets"'),
+    ("/login", "next=%00", 200, "<h1>Staff sign-in</h1>"),
     # the dashboard sends visitors to sign in, whatever the query holds
-    ("/dashboard/supporters/", "q=%00&tag=%00"),
-    ("/dashboard/gifts/", "article=%00"),
-    ("/dashboard/audit/", "person=%00&action=%00"),
+    ("/dashboard/supporters/", "q=%00&tag=%00", 302, TO_SIGN_IN),
+    ("/dashboard/gifts/", "article=%00", 302, TO_SIGN_IN),
+    ("/dashboard/audit/", "person=%00&action=%00", 302, TO_SIGN_IN),
 ]
 
 
@@ -116,8 +123,8 @@ def rows(db: Any) -> dict[str, Any]:
     return {"ada": ada, "campaign": campaign, "gift": gift, "plan": plan, "article": article}
 
 
-def _ids(cases: list[tuple[str, str]]) -> list[str]:
-    return [f"{path}?{query}" for path, query in cases]
+def _ids(cases: list[tuple[Any, ...]]) -> list[str]:
+    return [f"{path}?{query}" for path, query, *_ in cases]
 
 
 @pytest.mark.parametrize(("path", "query"), DASHBOARD_QUERIES, ids=_ids(DASHBOARD_QUERIES))
@@ -128,13 +135,23 @@ def test_nul_in_a_dashboard_query_is_never_a_server_error(client: Any, rows: Any
 
     assert response.status_code < 500, response.get_data(as_text=True)[-2000:]
     assert response.status_code not in (302, 401, 403), "the admin should have been let in"
+    # The page itself answered (a 404 means the path above is wrong), in the dashboard's layout or as its CSV.
+    assert response.status_code in (200, 400), response.status_code
+    assert response.mimetype == "text/csv" or '<div class="staff-bar">' in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize(("path", "query"), PUBLIC_QUERIES, ids=_ids(PUBLIC_QUERIES))
-def test_nul_in_a_public_query_is_never_a_server_error(client: Any, rows: Any, path: str, query: str) -> None:
+@pytest.mark.parametrize(("path", "query", "status", "shows"), PUBLIC_QUERIES, ids=_ids(PUBLIC_QUERIES))
+def test_nul_in_a_public_query_is_never_a_server_error(
+    client: Any, rows: Any, path: str, query: str, status: int, shows: str
+) -> None:
     response = client.get(f"{path}?{query}")
 
     assert response.status_code < 500, response.get_data(as_text=True)[-2000:]
+    assert response.status_code == status
+    answer = response.headers.get("Location", "") if status in (302, 303) else response.get_data(as_text=True)
+    assert shows in answer
+    # and the path is one of the app's pages (a bare 404 above could otherwise be a path that has gone)
+    assert "There is no page at this address" not in client.get(path).get_data(as_text=True)
 
 
 def test_a_raw_nul_byte_in_the_query_string_is_dropped_too(client: Any, rows: Any) -> None:
@@ -218,11 +235,27 @@ def test_every_page_takes_nul_in_every_query_name(app: Flask, client: Any, rows:
         ids["staff_id"] = user.id
         factories.sign_in(client, user)
     failures = []
+    answered = {}
     for path in _get_routes(app, ids):
         status = client.get(f"{path}?{JUNK}").status_code
+        answered[path] = status
         if status >= 500:
             failures.append(f"{path}: {status}")
     assert not failures
+    # The sweep really reached pages, and they read the junk as if it were not there.
+    shown = {path for path, status in answered.items() if status == 200}
+    expected = {"/donate/", "/widget/frame/general", "/widget/config/general.json"}
+    if who == "admin":
+        expected |= {
+            "/dashboard/supporters/",
+            f"/dashboard/supporters/{rows['ada'].id}",
+            "/dashboard/gifts/",
+            "/dashboard/plans/",
+            "/dashboard/staff/",
+        }
+    else:
+        expected |= {"/login"}
+    assert expected <= shown, sorted(expected - shown)
 
 
 def test_the_filters_read_the_value_without_its_nul(client: Any, rows: Any) -> None:

@@ -60,9 +60,17 @@ def url_for_rule(rule: str, ids: dict[str, int]) -> str:
 
 
 def test_every_dashboard_view_declares_its_permission(app: Flask) -> None:
-    for endpoint, _rule, _method in dashboard_routes(app):
+    routes = dashboard_routes(app)
+    for endpoint, _rule, _method in routes:
         view = app.view_functions[endpoint]
         assert getattr(view, "permission", None) in {"view", "write", "export", "staff"}, endpoint
+    # The routes above are the dashboard's: its pages of each permission are among them.
+    assert {
+        "dashboard.overview",
+        "dashboard.supporters.edit_profile",
+        "dashboard.gifts.export",
+        "dashboard.staff.index",
+    } <= {endpoint for endpoint, _rule, _method in routes}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -87,6 +95,9 @@ def test_role_route_matrix(app: Flask, db: Any, client: Any, role: str) -> None:
                 response.status_code in (302, 303) and "/login" not in response.headers.get("Location", "")
             )
         assert ok, f"{role} {method} {url}: expected {expected}, got {response.status_code}"
+        if expected.startswith("allowed") and method == "GET":
+            # the sample objects are real: the page itself is shown, not a 404
+            assert response.status_code == 200, f"{role} GET {url}: expected the page, got {response.status_code}"
         checked += 1
     assert checked >= 1
 
@@ -94,17 +105,27 @@ def test_role_route_matrix(app: Flask, db: Any, client: Any, role: str) -> None:
 def test_a_viewer_cannot_reach_write_export_or_staff_pages_by_guessing(app: Flask, db: Any, client: Any) -> None:
     ids = sample_ids(db)
     factories.sign_in(client, factories.staff("viewer"))
+    guarded = set()
     for endpoint, rule, method in dashboard_routes(app):
         if app.view_functions[endpoint].permission != "view":
             assert client.open(url_for_rule(rule, ids), method=method).status_code == 403, rule
+            guarded.add(rule)
+    assert {
+        "/dashboard/staff/",
+        "/dashboard/gifts/export.csv",
+        "/dashboard/supporters/<int:supporter_id>/notes",
+        "/dashboard/gifts/<int:gift_id>/refund",
+    } <= guarded
 
 
 def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, db: Any, client: Any) -> None:
     missing = dict.fromkeys(["supporter_id", "gift_id", "plan_id", "campaign_id", "article_id", "staff_id"], 999_999)
+    ids = sample_ids(db)
     factories.sign_in(client, factories.staff("admin"))
     for _endpoint, rule, method in dashboard_routes(app):
         if "<" in rule and method == "GET":
             assert client.get(url_for_rule(rule, missing)).status_code == 404, rule
+            assert client.get(url_for_rule(rule, ids)).status_code == 200, f"{rule} with an object that exists"
 
 
 @pytest.mark.parametrize(

@@ -517,6 +517,7 @@ def test_without_the_newsletter_ticked_no_consent_is_recorded(client: Any, campa
     assert client.post("/donate/", data=valid_form()).status_code == 303
 
     assert count(Consent) == 0
+    assert (count(Gift), count(Supporter)) == (1, 1), "the gift and its supporter were recorded, only not a consent"
 
 
 def test_the_same_form_sent_twice_makes_one_gift_and_the_same_checkout(client: Any, campaign: Campaign) -> None:
@@ -744,6 +745,9 @@ def test_a_hostile_shown_currency_is_escaped_in_the_error_message(client: Any, c
     page = response.get_data(as_text=True)
     assert "<script>alert(1)" not in page
     assert count(Gift) == 0
+    assert (
+        "The suggested amounts were in &lt;script&gt;alert(1)&lt;/script&gt;. Please choose an amount in PLN."
+    ) in page
 
 
 def test_a_preset_chosen_in_another_currency_shows_that_currencys_presets(client: Any, campaign: Campaign) -> None:
@@ -862,7 +866,9 @@ def test_cancelling_checkout_returns_to_the_prefilled_form_with_a_message(client
     assert page.checked("frequency") == "yearly"
     assert page.value("campaign") == "general"
     # The message is shown once.
-    assert "You left the payment page" not in client.get(target).get_data(as_text=True)
+    again = client.get(target)
+    assert "You left the payment page" not in again.get_data(as_text=True)
+    assert again.status_code == 200 and parse_page(again.get_data(as_text=True)).value("campaign") == "general"
 
 
 def test_cancelling_an_unknown_checkout_returns_to_the_form(client: Any, campaign: Campaign) -> None:
@@ -873,22 +879,31 @@ def test_cancelling_an_unknown_checkout_returns_to_the_form(client: Any, campaig
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "data"),
+    ("method", "path", "data", "status", "shows"),
     [
-        ("get", "/donate/?campaign=gen%00eral", None),
-        ("post", "/donate/", valid_form(campaign="gen\x00eral")),
-        ("get", "/donate/thanks?session_id=cs%00x", None),
-        ("get", "/donate/cancelled?session_id=cs%00x", None),
-        ("get", "/pay/test/cs%00x", None),
+        ("get", "/donate/?campaign=gen%00eral", None, 200, APPEAL_HEADING),
+        ("post", "/donate/", valid_form(campaign="gen\x00eral"), 303, "/pay/test/cs_offline_"),
+        ("get", "/donate/thanks?session_id=cs%00x", None, 404, "We could not find this gift."),
+        ("get", "/donate/cancelled?session_id=cs%00x", None, 303, "/donate/"),
+        # NUL in the path itself: no page has one (the app answers 404 before any view)
+        ("get", "/pay/test/cs%00x", None, 404, "<h1>Page not found</h1>"),
     ],
     ids=["form-campaign", "start-campaign", "thanks", "cancelled", "offline-page"],
 )
 def test_a_nul_character_in_a_link_is_never_a_server_error(
-    client: Any, campaign: Campaign, method: str, path: str, data: dict[str, str] | None
+    client: Any, campaign: Campaign, method: str, path: str, data: dict[str, str] | None, status: int, shows: str
 ) -> None:
     response = getattr(client, method)(path, data=data)
 
     assert response.status_code in (200, 303, 404)
+    # What the page itself answers (the general campaign's form, the checkout, the thank-you page's own 404).
+    assert response.status_code == status
+    answer = response.headers.get("Location", "") if status == 303 else response.get_data(as_text=True)
+    assert shows in answer
+    # The same link without its NUL leads to a page that is there, not to the router's "no page here".
+    without_nul = data and {key: value.replace("\x00", "") for key, value in data.items()}
+    clean = getattr(client, method)(path.replace("%00", ""), data=without_nul)
+    assert "There is no page at this address" not in clean.get_data(as_text=True), clean.status_code
 
 
 # --- The offline test-payment page --------------------------------------------

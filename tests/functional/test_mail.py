@@ -176,6 +176,8 @@ def test_receipt_without_test_mode_does_not_mention_it(app: Flask, db: Any, monk
 
     assert email is not None
     assert "test mode" not in email.body_text and "test mode" not in email.body_html
+    for body in (email.body_text, email.body_html):  # the receipt itself is all there
+        assert "PLN50.00" in body and "2026-000001" in body
 
 
 def test_html_receipt_escapes_hostile_names_and_dedications(db: Any) -> None:
@@ -197,6 +199,8 @@ def test_anonymised_supporter_gets_no_receipt(db: Any) -> None:
 
     assert queue_receipt(paid_gift(owner=person)) is None
     assert outbox_count(db) == 0
+    assert queue_receipt(paid_gift("2026-000002")) is not None, "a supporter not erased does get one"
+    assert outbox_count(db) == 1
 
 
 def test_unpaid_gift_is_refused_a_receipt(db: Any) -> None:
@@ -270,6 +274,8 @@ def test_message_not_yet_due_waits(db: Any, memory_mail: list[EmailMessage]) -> 
 
     assert send_due(now=now).sent == 0
     assert email.sent_at is None and memory_mail == []
+    assert send_due(now=email.send_after).sent == 1, "it is sent once it is due"
+    assert [message["To"] for message in memory_mail] == [email.to_address]
 
 
 def test_oldest_due_messages_go_first_and_limit_caps_a_round(db: Any, memory_mail: list[EmailMessage]) -> None:
@@ -332,6 +338,7 @@ def test_last_error_never_shows_the_smtp_password(app: Flask, db: Any, monkeypat
 
     assert email.last_error is not None and "hunter2" not in email.last_error
     assert len(email.last_error) <= 300
+    assert email.last_error.startswith("SMTPAuthenticationError: ") and "password ***" in email.last_error
 
 
 def test_file_backend_writes_a_parseable_eml_with_text_and_html(

@@ -19,6 +19,13 @@ def signed_in(client: Any) -> bool:
     return client.get("/dashboard/").status_code == 200
 
 
+def sent_to_sign_in(client: Any) -> bool:
+    """The dashboard sends this client to the sign-in page, as it does anyone signed out
+    (unlike `not signed_in`, a 404 is not that)."""
+    response = client.get("/dashboard/")
+    return response.status_code == 302 and response.headers["Location"].startswith("/login?next=")
+
+
 def test_signing_in_opens_the_dashboard_and_is_audited(db: Any, client: Any) -> None:
     user = factories.staff("fundraiser")
     assert not signed_in(client)
@@ -39,6 +46,7 @@ def test_a_wrong_login_says_the_same_whether_or_not_the_account_exists(
     assert response.status_code == 401
     assert "The e-mail or password is not right." in response.get_data(as_text=True)
     assert not signed_in(client)
+    assert sent_to_sign_in(client)
 
 
 def test_a_deactivated_account_cannot_sign_in(db: Any, client: Any) -> None:
@@ -54,9 +62,11 @@ def test_each_sign_in_gets_a_new_session_and_the_old_cookie_is_useless(db: Any, 
     factories.sign_in(client, user)
     second = client.get_cookie("session").value
     assert first != second
+    assert signed_in(client), "the new session works"
     replay = app.test_client()
     replay.set_cookie("session", first)
     assert not signed_in(replay), "a logged-out session's cookie no longer works"
+    assert sent_to_sign_in(replay)
     assert (
         db.session.scalar(select(func.count()).select_from(StaffSession).filter(StaffSession.ended_at.is_(None))) == 1
     )
@@ -65,26 +75,35 @@ def test_each_sign_in_gets_a_new_session_and_the_old_cookie_is_useless(db: Any, 
 def test_logout_really_ends_the_session(db: Any, client: Any, app: Flask) -> None:
     factories.sign_in(client, factories.staff("admin"))
     stolen = client.get_cookie("session").value
+    copy = app.test_client()
+    copy.set_cookie("session", stolen)
+    assert signed_in(client) and signed_in(copy), "before the logout the cookie opens the dashboard"
     assert client.post("/logout").status_code == 303
     assert not signed_in(client)
+    assert sent_to_sign_in(client)
     thief = app.test_client()
     thief.set_cookie("session", stolen)
     assert not signed_in(thief)
+    assert sent_to_sign_in(thief)
 
 
 def test_idle_and_absolute_timeouts_end_a_session(db: Any, client: Any) -> None:
     factories.sign_in(client, factories.staff("admin"))
+    assert signed_in(client)
     record = db.session.scalars(select(StaffSession)).one()
     record.last_seen_at = utcnow() - timedelta(minutes=31)
     db.session.commit()
     assert not signed_in(client)
+    assert sent_to_sign_in(client)
 
     client.post("/logout")
     factories.sign_in(client, factories.staff("viewer"))
+    assert signed_in(client)
     record = db.session.scalars(select(StaffSession).filter(StaffSession.ended_at.is_(None))).one()
     record.created_at = utcnow() - timedelta(hours=12, minutes=1)
     db.session.commit()
     assert not signed_in(client)
+    assert sent_to_sign_in(client)
 
 
 def test_deactivation_ends_every_session_of_that_person(db: Any, client: Any, app: Flask) -> None:
@@ -92,10 +111,12 @@ def test_deactivation_ends_every_session_of_that_person(db: Any, client: Any, ap
     factories.sign_in(client, user)
     other_device = app.test_client()
     factories.sign_in(other_device, user)
+    assert signed_in(client) and signed_in(other_device)
     user.active = False
     assert sessions.end_all_sessions(user) == 2
     db.session.commit()
     assert not signed_in(client) and not signed_in(other_device)
+    assert sent_to_sign_in(client) and sent_to_sign_in(other_device)
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "/donate/"])

@@ -140,6 +140,9 @@ def test_legacy_only_fields_are_really_gone_from_stripes_current_object(kind: st
     # Stripe's fixture still lists invoice.subscription (always null there); the typed SDK has no such field.
     assert not has_path(STRIPE[kind], path) or values_at(STRIPE[kind], path) == [None]
     assert path.split(".")[0] not in SDK_CLASSES[kind].__annotations__
+    # the same checks find what Stripe's object and class do have
+    assert STRIPE[kind]["object"] == kind and has_path(STRIPE[kind], "id") and values_at(STRIPE[kind], "id") != [None]
+    assert "id" in SDK_CLASSES[kind].__annotations__ and "metadata" in SDK_CLASSES[kind].__annotations__
 
 
 def test_subscription_period_now_lives_on_its_items() -> None:
@@ -149,6 +152,7 @@ def test_subscription_period_now_lives_on_its_items() -> None:
 @pytest.mark.parametrize("kind,path", [(kind, path) for kind, paths in INCLUDABLE_ONLY.items() for path in paths])
 def test_includable_fields_are_not_in_stripes_default_object(kind: str, path: str) -> None:
     assert not has_path(STRIPE[kind], path)
+    assert has_path(STRIPE[kind], "id"), "the same check finds a field Stripe's object does have"
     assert path in SDK_CLASSES[kind].__annotations__
     assert has_path(STRIPE["invoice_payment"], "payment.type")  # what an expanded entry looks like
 

@@ -55,6 +55,10 @@ def stat(db: Any, **key: Any) -> WidgetStat | None:
     return db.session.scalars(select(WidgetStat).filter_by(**key)).first()
 
 
+def config(client: Any, slug: str) -> Any:
+    return client.get(f"/widget/config/{slug}.json")
+
+
 def test_config_gives_the_appeal_presets_and_progress_as_cacheable_public_json(client: Any, campaign: Campaign) -> None:
     response = client.get("/widget/config/baltic.json")
     assert response.status_code == 200 and response.mimetype == "application/json"
@@ -95,9 +99,12 @@ def test_config_holds_no_personal_data(db: Any, client: Any, campaign: Campaign)
         campaign_id=campaign.id,
         comment="private note",
     )
-    body = client.get("/widget/config/baltic.json").get_data(as_text=True)
+    response = client.get("/widget/config/baltic.json")
+    body = response.get_data(as_text=True)
     for private in ("secret.donor", "Secret Donor", "private note", "@"):
         assert private not in body
+    # the config itself, with the donor's gift counted in it
+    assert response.status_code == 200 and response.get_json()["progress"]["supporters"] == 1
 
 
 def test_config_speaks_the_language_asked_for(client: Any, campaign: Campaign) -> None:
@@ -108,13 +115,16 @@ def test_config_speaks_the_language_asked_for(client: Any, campaign: Campaign) -
 
 @pytest.mark.parametrize("slug", ["nope", "../etc", "general%00"])
 def test_config_of_an_unknown_campaign_is_404(client: Any, campaign: Campaign, slug: str) -> None:
-    assert client.get(f"/widget/config/{slug}.json").status_code == 404
+    assert config(client, slug).status_code == 404
+    assert config(client, campaign.slug).status_code == 200, "the campaign that exists has its config there"
 
 
 def test_an_inactive_campaign_has_no_widget(db: Any, client: Any, campaign: Campaign) -> None:
     campaign.active = False
+    db.session.add(Campaign(slug="general", name="General", goal_currency="PLN"))
     db.session.flush()
-    assert client.get("/widget/config/baltic.json").status_code == 404
+    assert config(client, "baltic").status_code == 404
+    assert config(client, "general").status_code == 200, "an active campaign still has its widget"
 
 
 @pytest.mark.parametrize("kind,column", [("impression", "impressions"), ("click", "clicks")])
@@ -188,6 +198,12 @@ def test_gifts_not_from_the_widget_count_nothing(db: Any, campaign: Campaign, va
     gift = factories.gift(campaign_id=campaign.id, source_article="grid-story", source_variant=variant)
     lifecycle.mark_paid(gift)
     assert db.session.scalar(select(func.count()).select_from(WidgetStat)) == 0
+    assert gift.status is GiftStatus.SUCCEEDED
+    # A gift through the card, paid the same way, is counted.
+    control = factories.gift(campaign_id=campaign.id, source_article="grid-story", source_variant="a")
+    lifecycle.mark_paid(control)
+    assert db.session.scalar(select(func.count()).select_from(WidgetStat)) == 1
+    assert stat(db, campaign_id=campaign.id, variant="a").gifts == 1
 
 
 def test_only_the_frame_may_be_framed_and_only_by_allowed_origins(databases: Any) -> None:

@@ -12,8 +12,43 @@ from supporters.models import (
     RecurringPlan,
 )
 
+G = GiftStatus
+P = PlanStatus
+
+#: every allowed move of a gift, written out: a change to the model's table has to be made here too
+EXPECTED_GIFT_TRANSITIONS: dict[GiftStatus, set[GiftStatus]] = {
+    G.PENDING: {G.SUCCEEDED, G.FAILED, G.CANCELED},
+    G.FAILED: {G.SUCCEEDED, G.CANCELED},
+    G.CANCELED: {G.SUCCEEDED},
+    G.SUCCEEDED: {G.PARTIALLY_REFUNDED, G.REFUNDED, G.DISPUTED},
+    G.PARTIALLY_REFUNDED: {G.PARTIALLY_REFUNDED, G.REFUNDED, G.DISPUTED},
+    G.DISPUTED: {G.SUCCEEDED, G.PARTIALLY_REFUNDED, G.REFUNDED},
+    G.REFUNDED: set(),
+}
+
+#: every allowed move of a recurring plan, written out
+EXPECTED_PLAN_TRANSITIONS: dict[PlanStatus, set[PlanStatus]] = {
+    P.INCOMPLETE: {P.ACTIVE, P.PAST_DUE, P.CANCELED},
+    P.ACTIVE: {P.PAST_DUE, P.CANCELED},
+    P.PAST_DUE: {P.ACTIVE, P.CANCELED},
+    P.CANCELED: set(),
+}
+
 ALL_GIFT_MOVES = [(a, b) for a in GiftStatus for b in GiftStatus]
 ALL_PLAN_MOVES = [(a, b) for a in PlanStatus for b in PlanStatus]
+
+
+def test_the_gift_transition_table_is_the_one_written_here() -> None:
+    assert {old: set(new) for old, new in GIFT_TRANSITIONS.items()} == EXPECTED_GIFT_TRANSITIONS
+
+
+def test_the_plan_transition_table_is_the_one_written_here() -> None:
+    assert {old: set(new) for old, new in PLAN_TRANSITIONS.items()} == EXPECTED_PLAN_TRANSITIONS
+
+
+def test_the_written_tables_name_every_status() -> None:
+    assert set(EXPECTED_GIFT_TRANSITIONS) == set(GiftStatus)
+    assert set(EXPECTED_PLAN_TRANSITIONS) == set(PlanStatus)
 
 
 def gift_in(status: GiftStatus) -> Gift:
@@ -36,6 +71,7 @@ def gift_in(status: GiftStatus) -> Gift:
 @pytest.mark.parametrize(("old", "new"), ALL_GIFT_MOVES, ids=lambda s: s.value)
 def test_gift_moves_follow_the_transition_table(old: GiftStatus, new: GiftStatus) -> None:
     gift = gift_in(old)
+    assert (new in GIFT_TRANSITIONS[old]) == (new in EXPECTED_GIFT_TRANSITIONS[old])
     if new in GIFT_TRANSITIONS[old]:
         gift.status = new
         assert gift.status is new
@@ -79,6 +115,7 @@ def test_plan_moves_follow_the_transition_table(old: PlanStatus, new: PlanStatus
         if old is PlanStatus.PAST_DUE:
             plan.status = PlanStatus.ACTIVE
         plan.status = old
+    assert (new in PLAN_TRANSITIONS[old]) == (new in EXPECTED_PLAN_TRANSITIONS[old])
     if new in PLAN_TRANSITIONS[old]:
         plan.status = new
         assert plan.status is new

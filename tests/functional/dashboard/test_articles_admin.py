@@ -278,6 +278,8 @@ def test_editing_audits_the_changed_fields_and_publishing_separately(
     assert client.get("/articles/gas-storage").status_code == 404
     client.post(url, data={**same, "title": "Gas storage, again", "tags": "energy, gas"})
     assert article.published and len(audit_events(db, "article.publish")) == 1
+    published = client.get("/articles/gas-storage")
+    assert published.status_code == 200 and "<h1>Gas storage, again</h1>" in published.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

@@ -191,6 +191,11 @@ def test_saving_without_changes_writes_no_audit_event(
     )
     assert client.post(f"/dashboard/campaigns/{campaign.id}/edit", data=data).status_code == 303
     assert audit_events(db, "campaign.update") == []
+    # a save that changes something is audited under that very action
+    changed = {**data, "name": "Baltic desk"}
+    assert client.post(f"/dashboard/campaigns/{campaign.id}/edit", data=changed).status_code == 303
+    [event] = audit_events(db, "campaign.update")
+    assert event.details["changed"] == {"name": ["Baltic programme", "Baltic desk"]}
 
 
 def test_suggested_amounts_in_other_currencies_are_kept(
@@ -347,6 +352,11 @@ def test_a_variant_of_another_campaign_cannot_be_changed_through_this_one(
     assert client.post(f"{url}/remove", data={"variant_id": foreign.id}).status_code == 404
     assert client.post(f"{url}/remove", data={"variant_id": "x"}).status_code == 400
     assert [v.key for v in other.variants] == ["x"]
+    # the same addresses do reach this campaign's own variant
+    own = campaign.variants[0]
+    assert client.post(f"{url}/update", data={"variant_id": own.id}).status_code == 400  # found, but no heading sent
+    assert client.post(f"{url}/remove", data={"variant_id": own.id}).status_code == 303
+    assert campaign.variants == []
 
 
 # --- hostile texts ----------------------------------------------------------------------------------------------

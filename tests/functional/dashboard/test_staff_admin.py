@@ -72,8 +72,12 @@ def test_inviting_creates_the_account_and_shows_the_password_once(
     assert (event.staff_user_id, event.target_id) == (admin.id, str(created.id))
     everything_logged = " ".join(str(e.details) for e in db.session.scalars(select(AuditEvent))) + caplog.text
     assert password not in everything_logged
-    assert password not in client.get("/dashboard/staff/").get_data(as_text=True)
-    assert password not in client.get("/dashboard/audit/").get_data(as_text=True)
+    staff_list = client.get("/dashboard/staff/")
+    assert password not in staff_list.get_data(as_text=True)
+    assert staff_list.status_code == 200 and "new.person@example.org" in staff_list.get_data(as_text=True)
+    audit_log = client.get("/dashboard/audit/")
+    assert password not in audit_log.get_data(as_text=True)
+    assert audit_log.status_code == 200 and "<td><code>staff.invite</code></td>" in audit_log.get_data(as_text=True)
 
     newcomer = app.test_client()
     assert newcomer.post("/login", data={"email": "new.person@example.org", "password": password}).status_code == 303
@@ -115,12 +119,16 @@ def test_deactivation_ends_the_persons_open_sessions_at_once(
     other = factories.staff("fundraiser")
     theirs = app.test_client()
     assert factories.sign_in(theirs, other).status_code == 303 and signed_in(theirs)
+    assert theirs.get("/dashboard/supporters/").status_code == 200
 
     response = client.post(f"/dashboard/staff/{other.id}/deactivate")
 
     assert response.status_code == 303 and not other.active
     assert not signed_in(theirs)
     assert theirs.get("/dashboard/supporters/").status_code in (302, 404)
+    for path in ("/dashboard/", "/dashboard/supporters/"):  # sent to sign in, as anyone signed out is
+        answer = theirs.get(path)
+        assert answer.status_code == 302 and answer.headers["Location"].startswith("/login?next="), path
     assert (
         db.session.scalar(
             select(func.count()).select_from(StaffSession).filter_by(staff_user_id=other.id, ended_at=None)
@@ -180,5 +188,11 @@ def test_the_last_admin_rule_answers_400_through_the_page(db: Any, client: Any, 
 
 
 def test_unknown_accounts_are_404(db: Any, client: Any, admin: StaffUser) -> None:
+    known = factories.staff("viewer")
+
+    def post(staff_id: int, action: str) -> Any:
+        return client.post(f"/dashboard/staff/{staff_id}/{action}", data={"role": "viewer"})
+
     for action in ("role", "deactivate", "activate"):
-        assert client.post(f"/dashboard/staff/999999/{action}", data={"role": "viewer"}).status_code == 404
+        assert post(999999, action).status_code == 404
+        assert post(known.id, action).status_code == 303, f"{action} of an account that exists"

@@ -455,7 +455,10 @@ def test_a_supporters_page_shows_profile_gifts_plans_consents_notes_and_tags(
 
 
 def test_an_unknown_supporter_is_404(db: Any, client: Any, fundraiser: Any) -> None:
+    known = factories.supporter(name="Known Person")
     assert client.get("/dashboard/supporters/999999").status_code == 404
+    response = client.get(f"/dashboard/supporters/{known.id}")
+    assert response.status_code == 200 and "Known Person" in response.get_data(as_text=True)
 
 
 # --- Edits -----------------------------------------------------------------------------
@@ -513,6 +516,10 @@ def test_saving_an_unchanged_profile_writes_no_audit_event(db: Any, client: Any,
     person = factories.supporter()
     assert client.post(page_url(person, "profile"), data=profile(person)).status_code == 303
     assert audit_events(db, "supporter.edit_profile") == []
+    # a save that changes something is audited under that very action
+    assert client.post(page_url(person, "profile"), data=profile(person, city="Gdańsk")).status_code == 303
+    [event] = audit_events(db, "supporter.edit_profile")
+    assert event.details["changes"] == {"city": {"old": None, "new": "Gdańsk"}}
 
 
 def test_an_email_another_supporter_has_is_refused(db: Any, client: Any, fundraiser: Any) -> None:
@@ -607,6 +614,7 @@ def test_clearing_all_tags_removes_them(db: Any, client: Any, fundraiser: Any) -
     person = factories.supporter()
     person.tags.append(SupporterTag(tag="old"))
     db.session.flush()
+    assert db.session.scalar(select(sa.func.count()).select_from(SupporterTag)) == 1, "there was a tag to clear"
     assert client.post(page_url(person, "tags"), data={"tags": ""}).status_code == 303
     assert db.session.scalar(select(sa.func.count()).select_from(SupporterTag)) == 0
 
@@ -632,7 +640,9 @@ def test_a_viewer_sees_no_edit_forms_and_gets_403_on_each_edit(db: Any, client: 
         assert (
             client.post(page_url(person, action), data=profile(person) | {"body": "x", "tags": "x"}).status_code == 403
         )
-    assert EXPORT not in client.get(LIST).get_data(as_text=True)
+    listing = client.get(LIST)
+    assert EXPORT not in listing.get_data(as_text=True)
+    assert listing.status_code == 200 and f'href="{page_url(person)}"' in listing.get_data(as_text=True)
     assert audit_events(db, "supporter.edit_profile") == []
 
 
