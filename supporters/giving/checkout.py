@@ -17,7 +17,6 @@ from supporters.giving.lifecycle import lock
 from supporters.giving.totals import to_base_currency
 from supporters.lib.money import minor_unit_exponent
 from supporters.models import (
-    Campaign,
     Consent,
     Frequency,
     Gift,
@@ -26,7 +25,6 @@ from supporters.models import (
     PlanInterval,
     PlanStatus,
     RecurringPlan,
-    Supporter,
 )
 from supporters.payments import CheckoutRequest, PaymentGateway
 from supporters.people.edits import ADDRESS_FIELDS, find_or_create_supporter
@@ -195,10 +193,9 @@ def start_gift(intent: GiftIntent) -> Gift:
 
 def checkout_request(gift: Gift) -> CheckoutRequest:
     """What the payment gateway needs to open a checkout for `gift`."""
-    supporter = db.session.get(Supporter, gift.supporter_id)
-    assert supporter is not None
-    plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
-    campaign = db.session.get(Campaign, gift.campaign_id) if gift.campaign_id else None
+    supporter = gift.supporter
+    plan = gift.recurring_plan
+    campaign = gift.campaign
     org = current_app.config["SUPPORTERS_ORG_NAME"]
     what = {None: "Gift", PlanInterval.MONTH: "Monthly gift", PlanInterval.YEAR: "Yearly gift"}[
         plan.interval if plan else None
@@ -246,13 +243,11 @@ def record_payment_attempt(
     does inside Stripe): events about an older attempt are then told apart."""
     if payment_intent_id:
         gift.stripe_payment_intent_id = payment_intent_id
-    if subscription_id and gift.recurring_plan_id:
-        plan = db.session.get(RecurringPlan, gift.recurring_plan_id)
-        if plan is not None and plan.status is PlanStatus.INCOMPLETE:
-            plan.stripe_subscription_id = subscription_id
-    supporter = db.session.get(Supporter, gift.supporter_id)
-    if supporter is not None and customer_id:
-        supporter.stripe_customer_id = customer_id
+    plan = gift.recurring_plan
+    if subscription_id and plan is not None and plan.status is PlanStatus.INCOMPLETE:
+        plan.stripe_subscription_id = subscription_id
+    if customer_id:
+        gift.supporter.stripe_customer_id = customer_id
     db.session.flush()
 
 

@@ -20,7 +20,6 @@ from supporters.models import (
     GiftStatus,
     PlanStatus,
     RecurringPlan,
-    Supporter,
     utcnow,
 )
 from supporters.widget import service as widget_service
@@ -68,8 +67,7 @@ def mark_paid(
     """Record proof of payment. Returns False (changing only missing ids) when the gift
     was already paid: a second "paid" for the same gift is a duplicate, not new money."""
     lock(gift)
-    supporter = db.session.get(Supporter, gift.supporter_id)
-    assert supporter is not None
+    supporter = gift.supporter
     fill_missing(supporter, stripe_customer_id=customer_id)
     if not _can_move(gift, GiftStatus.SUCCEEDED) or gift.status is GiftStatus.DISPUTED:
         fill_missing(
@@ -85,9 +83,8 @@ def mark_paid(
     gift.paid_at = paid_at or utcnow()
     db.session.flush()
     gift.receipt_number = gift.receipt_number or receipt_number(gift)
-    if gift.recurring_plan_id:
-        plan = db.session.get(RecurringPlan, gift.recurring_plan_id)
-        assert plan is not None
+    plan = gift.recurring_plan
+    if plan is not None:
         move_plan(plan, PlanStatus.ACTIVE)
         plan.started_at = plan.started_at or gift.paid_at
     refresh_supporter_totals(supporter)
@@ -167,8 +164,7 @@ def close_dispute(gift: Gift, won: bool) -> bool:
 
 def _refresh_for(gift: Gift) -> None:
     db.session.flush()
-    supporter = db.session.get(Supporter, gift.supporter_id)
-    assert supporter is not None
+    supporter = gift.supporter
     refresh_supporter_totals(supporter)
 
 

@@ -58,7 +58,6 @@ from supporters.models import (
     GiftKind,
     GiftMethod,
     GiftStatus,
-    RecurringPlan,
     Supporter,
     normalise_email,
 )
@@ -261,9 +260,9 @@ def stripe_dashboard_url(kind: str, object_id: str | None) -> str | None:
 def detail(gift_id: int) -> ResponseReturnValue:
     """Everything about one gift: amounts, who, where from, Stripe, refunds, and its history."""
     gift = fetch(Gift, gift_id)
-    supporter = db.session.get(Supporter, gift.supporter_id)
-    plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
-    campaign = db.session.get(Campaign, gift.campaign_id) if gift.campaign_id else None
+    supporter = gift.supporter
+    plan = gift.recurring_plan
+    campaign = gift.campaign
     events = queries.gift_history(gift)
     refund_items = [item for item in events if item.what in ("gift.refund", "charge.refunded")]
     return render_template(
@@ -311,7 +310,7 @@ def _seen_refunded(form: RefundForm) -> int | None:
 def _render_refund(
     gift: Gift, form: RefundForm | None, status: int = 200, error: str | None = None, confirming: int | None = None
 ) -> ResponseReturnValue:
-    supporter = db.session.get(Supporter, gift.supporter_id)
+    supporter = gift.supporter
     refusal = refunds.refund_refusal(gift)
     return render_template(
         "dashboard/gifts/refund.html",
@@ -391,7 +390,7 @@ def refund(gift_id: int) -> ResponseReturnValue:
                 reason=str(exc)[:300],
             ),
         )
-    supporter = db.session.get(Supporter, gift.supporter_id)
+    supporter = gift.supporter
     name = supporter.name if supporter else ""
     if result.status in ("failed", "canceled"):
         flash(

@@ -92,7 +92,7 @@ class CancelForm(FlaskForm):
 def _render_detail(
     plan: RecurringPlan, form: CancelForm, status: int = 200, error: str | None = None
 ) -> ResponseReturnValue:
-    supporter = db.session.get(Supporter, plan.supporter_id)
+    supporter = plan.supporter
     gifts = db.session.scalars(
         sa.select(Gift)
         .filter_by(recurring_plan_id=plan.id)

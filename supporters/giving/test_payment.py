@@ -11,10 +11,10 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from supporters.extensions import db, limiter
+from supporters.extensions import limiter
 from supporters.giving import checkout
 from supporters.lib.transactions import keep_changes
-from supporters.models import Gift, GiftStatus, RecurringPlan
+from supporters.models import Gift, GiftStatus
 from supporters.payments import PaymentsUnavailable, gateway
 from supporters.payments.offline import TEST_CARDS, OfflineGateway
 
@@ -36,7 +36,7 @@ def _gift(session_id: str) -> Gift:
 
 
 def _page(gift: Gift, session_id: str, error: str | None = None, status: int = 200) -> ResponseReturnValue:
-    plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
+    plan = gift.recurring_plan
     cancel = url_for("donate.cancelled", session_id=session_id)
     return render_template(
         "donate/offline_pay.html",

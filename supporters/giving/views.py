@@ -35,7 +35,6 @@ from supporters.models import (
     Frequency,
     Gift,
     GiftStatus,
-    RecurringPlan,
     normalise_email,
 )
 from supporters.payments import PaymentsUnavailable, gateway
@@ -235,8 +234,8 @@ def thanks() -> ResponseReturnValue:
     gift = checkout.gift_by_checkout_session(request.args.get("session_id", ""))
     if gift is None:
         abort(404, _("We could not find this gift. If you were charged, your receipt is on its way by e-mail."))
-    plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
-    campaign = db.session.get(Campaign, gift.campaign_id) if gift.campaign_id else None
+    plan = gift.recurring_plan
+    campaign = gift.campaign
     return render_template(
         "donate/thanks.html", gift=gift, plan=plan, campaign=campaign, retry_url=_retry_url(gift, campaign)
     )
@@ -248,14 +247,14 @@ def cancelled() -> ResponseReturnValue:
     gift = checkout.gift_by_checkout_session(request.args.get("session_id", ""))
     if gift is None:
         return redirect(url_for("donate.form"), 303)
-    campaign = db.session.get(Campaign, gift.campaign_id) if gift.campaign_id else None
+    campaign = gift.campaign
     if gift.status in (GiftStatus.PENDING, GiftStatus.FAILED):
         flash(_("You left the payment page. Nothing was charged; you can try again below."), "info")
     return redirect(_retry_url(gift, campaign), 303)
 
 
 def _retry_url(gift: Gift, campaign: Campaign | None) -> str:
-    plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
+    plan = gift.recurring_plan
     frequency = {None: Frequency.ONE_TIME, "month": Frequency.MONTHLY, "year": Frequency.YEARLY}[
         plan.interval.value if plan else None
     ]

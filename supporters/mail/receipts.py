@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 from supporters.extensions import db
 from supporters.lib.money import format_amount
 from supporters.models import (
-    Campaign,
     Gift,
     GiftKind,
     GiftMethod,
@@ -50,7 +49,7 @@ def queue_receipt(gift: Gift) -> OutboxEmail | None:
         raise ValueError("the gift must be added to the session before its receipt is queued")
     if gift.status != GiftStatus.SUCCEEDED or gift.paid_at is None:
         raise ValueError(f"gift {gift.id} is not paid; only paid gifts get a receipt")
-    supporter = db.session.get(Supporter, gift.supporter_id)
+    supporter = gift.supporter
     if supporter is None or supporter.anonymised_at is not None:
         return None
     key = receipt_dedupe_key(gift)
@@ -109,8 +108,8 @@ def _render_receipt(gift: Gift, supporter: Supporter) -> tuple[str, str, str]:
     """Subject, plain text and HTML of a gift's receipt, in the supporter's language."""
     locale = receipt_locale(supporter.language)
     org_name = current_app.config.get("SUPPORTERS_ORG_NAME", "")
-    plan = db.session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
-    campaign = db.session.get(Campaign, gift.campaign_id) if gift.campaign_id else None
+    plan = gift.recurring_plan
+    campaign = gift.campaign
     recurring = gift.kind == GiftKind.RECURRING
     test_mode = bool(current_app.config.get("PAYMENTS_TEST_MODE", True)) and gift.method == GiftMethod.STRIPE
 

@@ -150,7 +150,7 @@ def count_gift(gift: Gift) -> None:
     """A gift that came through the widget succeeded: count it for its article and variant."""
     if gift.campaign_id is None or gift.source_variant is None or gift.paid_at is None:
         return
-    campaign = db.session.get(Campaign, gift.campaign_id)
+    campaign = gift.campaign
     known = {v.key for v in campaign.variants} if campaign else set()
     if gift.source_variant not in known | {DEFAULT_VARIANT}:
         return
