@@ -16,12 +16,17 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
+from werkzeug.serving import run_simple
 
 from supporters.demo import content as demo
 from supporters.extensions import db
 from supporters.giving import lifecycle
-from supporters.models import AuditEvent, Gift, GiftStatus, StaffRole, StaffUser
+from supporters.giving.stripe_events import DuplicateEvent, process_event
+from supporters.lib import audit
+from supporters.mail.outbox import send_due
+from supporters.models import Gift, GiftStatus, StaffRole, StaffUser, derived
 from supporters.payments import PaymentsUnavailable, gateway
+from supporters.payments.offline import OfflineGateway
 
 MIN_PASSWORD_LENGTH = 12
 DEMO_ADMIN_EMAIL = "admin@example.org"
@@ -41,8 +46,6 @@ def derived_rebuild() -> None:
     says what had drifted. One transaction: all of it or none; on PostgreSQL, gifts,
     supporters and consents wait to be written until it ends (seconds per million gifts).
     """
-    from supporters.models import derived
-
     rebuilt = derived.rebuild(db.session.connection())
     db.session.commit()
     click.echo(f"Giving totals: {'had drifted, rebuilt' if rebuilt.totals else 'in step'}.")
@@ -108,15 +111,7 @@ def _create_staff(email: str, role: StaffRole, password: str) -> StaffUser:
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
-    db.session.add(
-        AuditEvent(
-            actor="cli",
-            action="staff.create",
-            target_type="staff_user",
-            target_id=str(user.id),
-            details={"email": email, "role": role.value},
-        )
-    )
+    audit.record(None, "staff.create", "staff_user", user.id, actor_name="cli", email=email, role=role.value)
     return user
 
 
@@ -130,8 +125,6 @@ def _create_staff(email: str, role: StaffRole, password: str) -> StaffUser:
 )
 def stripe_reconcile(since: datetime) -> None:
     """Replay Stripe's events that were never recorded, and settle pending payments Stripe knows the end of."""
-    from supporters.giving.stripe_events import DuplicateEvent, process_event
-
     since = since.replace(tzinfo=UTC)
     try:
         events = list(gateway().events_since(since))
@@ -193,10 +186,6 @@ def _settle_pending_payments(since: datetime) -> int:
 @click.option("--port", type=int, default=5000, show_default=True)
 def dev_serve(port: int) -> None:
     """Serve the app on 127.0.0.1 with its worker and, without Stripe keys, localstripe."""
-    from werkzeug.serving import run_simple
-
-    from supporters.mail.outbox import send_due
-    from supporters.payments.offline import OfflineGateway
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     payments = gateway()

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from supporters.lib.money import MoneyError, minor_unit_exponent
+from supporters.lib.money import MoneyError, minor_unit_exponent, parse_amount
 
 
 class ConfigError(RuntimeError):
@@ -53,8 +54,6 @@ def _currency_list(value: str, name: str) -> list[str]:
 
 def _amounts_by_currency(value: str, name: str) -> dict[str, int]:
     """Parse "PLN=1.00,EUR=0.25" into minor units per currency."""
-    from supporters.lib.money import parse_amount
-
     amounts: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
         code, _, amount = item.partition("=")
@@ -68,8 +67,6 @@ def _amounts_by_currency(value: str, name: str) -> dict[str, int]:
 
 def _rates(value: str, name: str) -> dict[str, str]:
     """Parse "EUR=4.25,USD=3.90": how many units of the base currency one unit buys."""
-    from decimal import Decimal, InvalidOperation
-
     rates: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
         code, _, rate = item.partition("=")

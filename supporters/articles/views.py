@@ -11,12 +11,13 @@ from sqlalchemy import select
 from supporters.articles.importer import TAG_MAX
 from supporters.articles.related import related_articles
 from supporters.extensions import db
+from supporters.lib.forms import whole_number
+from supporters.lib.paging import MAX_PAGE
 from supporters.models import Article, ArticleTag, Campaign
 
 bp = Blueprint("articles", __name__, url_prefix="/articles")
 
 PER_PAGE = 10
-MAX_PAGE_DIGITS = 6
 DESCRIPTION_LENGTH = 160
 #: the campaign a widget asks for when its article names none
 DEFAULT_CAMPAIGN = "general"
@@ -63,10 +64,10 @@ def show(slug: str) -> ResponseReturnValue:
 
 def _page_number() -> int:
     """`?page=` as a number from 1 up; anything else is a page that does not exist."""
-    raw = request.args.get("page", "1")
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
+    page = whole_number(request.args.get("page", "1"), max_digits=len(str(MAX_PAGE)))
+    if page is None or page < 1:
         abort(404)
-    return int(raw)
+    return page
 
 
 def campaign_slug(article: Article) -> str:

@@ -8,8 +8,8 @@ from flask_babel import gettext as _
 
 from supporters.lib.forms import whole_number
 
-#: no list has more pages than this; a longer number is a typing slip
-MAX_PAGE = 99_999_999
+#: no list has more pages than this (50 million rows at 50 a page); a longer number is a typing slip
+MAX_PAGE = 999_999
 
 
 def page_number(args: Mapping[str, str], notes: list[str] | None = None) -> int:
@@ -18,7 +18,7 @@ def page_number(args: Mapping[str, str], notes: list[str] | None = None) -> int:
     raw = (args.get("page") or "").strip()
     if not raw:
         return 1
-    page = whole_number(raw, max_digits=8)
+    page = whole_number(raw, max_digits=len(str(MAX_PAGE)))
     if page is not None and 1 <= page <= MAX_PAGE:
         return page
     if notes is not None:

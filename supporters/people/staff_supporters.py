@@ -40,6 +40,7 @@ from supporters.lib.forms import (
     strip,
 )
 from supporters.lib.i18n import current_locale
+from supporters.lib.paging import page_count, page_number
 from supporters.lib.tags import TAG_MAX, split_tags
 from supporters.models import (
     Campaign,
@@ -60,7 +61,6 @@ from supporters.people.queries import SupporterFilters
 bp = Blueprint("supporters", __name__, url_prefix="/supporters")
 
 PER_PAGE = 50
-MAX_PAGE_DIGITS = 6
 #: longer searches are cut: no name or e-mail prefix is longer
 Q_MAX = 200
 #: dates the period filter accepts (outside them a day is surely a typing slip)
@@ -137,16 +137,6 @@ def _day(raw: str) -> date | None:
     return day if EARLIEST <= day <= LATEST else None
 
 
-def _page(args: Mapping[str, str], notes: list[str]) -> int:
-    raw = args.get("page", "").strip()
-    if not raw:
-        return 1
-    if raw.isascii() and raw.isdigit() and len(raw) <= MAX_PAGE_DIGITS and int(raw) >= 1:
-        return int(raw)
-    notes.append(_("Page “%(value)s” does not exist; showing the first page.", value=raw[:20]))
-    return 1
-
-
 # --- The list and its export -------------------------------------------------------
 
 
@@ -159,11 +149,11 @@ def index() -> ResponseReturnValue:
     the count, which of the page's supporters give every month or year, and the tags in use.
     """
     filters, notes = parse_filters(request.args)
-    page = _page(request.args, notes)
+    page = page_number(request.args, notes)
     rows = queries.supporter_page(filters, PER_PAGE, (page - 1) * PER_PAGE)
     total = queries.count_supporters(filters)
     args = filters.as_args()
-    pages = max(1, -(-total // PER_PAGE))
+    pages = page_count(total, PER_PAGE)
     return render_template(
         "dashboard/supporters/index.html",
         supporters=rows,

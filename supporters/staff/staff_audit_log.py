@@ -4,7 +4,7 @@ it shows who looked at and exported whose personal data)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -16,12 +16,12 @@ from sqlalchemy import Select, select
 from supporters.dashboard.access import requires
 from supporters.extensions import db
 from supporters.lib.dates import in_order, swapped_note
+from supporters.lib.paging import page_number
 from supporters.models import AuditEvent, StaffUser, utcnow
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 PER_PAGE = 100
-MAX_PAGE = 100_000
 #: actors that are not staff accounts
 OTHER_ACTORS = ("cli", "system")
 
@@ -36,8 +36,8 @@ class AuditFilters:
     end: date | None = None
     page: int = 1
     error: str | None = None
-    #: what was read differently from how it was typed (a period the wrong way round)
-    note: str | None = None
+    #: what was read differently from how it was typed (a period the wrong way round, a page)
+    notes: list[str] = field(default_factory=list)
 
     def query_args(self, **changes: Any) -> dict[str, Any]:
         """The filters as the page's query string, for links to other pages."""
@@ -66,12 +66,8 @@ def read_filters() -> AuditFilters:
         filters.error = _("Enter dates as YYYY-MM-DD, e.g. %(example)s.", example=utcnow().date().isoformat())
     filters.start, filters.end, swapped = in_order(filters.start, filters.end)
     if swapped:
-        filters.note = swapped_note()
-    raw_page = request.args.get("page", "1")
-    if not raw_page.isdigit() or not 1 <= int(raw_page) <= MAX_PAGE:
-        filters.error = _("There is no such page.")
-    else:
-        filters.page = int(raw_page)
+        filters.notes.append(swapped_note())
+    filters.page = page_number(request.args, filters.notes)
     return filters
 
 
