@@ -57,15 +57,15 @@ def record_offline_gift(
         raise Refused(_l("This supporter's data was erased; record the gift for a new supporter."))
     method = GiftMethod(method)
     if method not in OFFLINE_METHODS:
-        raise Refused(_l("Choose how the money arrived: bank transfer, cheque or cash."))
+        raise Refused(_l("Choose how the money arrived: bank transfer, cheque or cash."), field="method")
     try:
         minor_unit_exponent(currency)
     except MoneyError:
-        raise Refused(_l("Choose a currency.")) from None
+        raise Refused(_l("Choose a currency."), field="currency") from None
     if amount_minor <= 0:
-        raise Refused(_l("Enter the amount received."))
+        raise Refused(_l("Enter the amount received."), field="amount")
     if received_on > org_today():
-        raise Refused(_l("The date received cannot be in the future."))
+        raise Refused(_l("The date received cannot be in the future."), field="received_on")
     gift = Gift(
         supporter_id=supporter.id,
         amount_minor=amount_minor,

@@ -47,6 +47,7 @@ from supporters.lib.forms import (
     choices,
     has_control_characters,
     no_control_characters,
+    show_refusal,
     strip,
     whole_number,
 )
@@ -503,9 +504,6 @@ def new_offline() -> ResponseReturnValue:
         except money.MoneyError as error:
             form.amount.errors = [_(error.template, **error.params)]
             valid = False
-    if form.received_on.data and form.received_on.data > org_today():
-        form.received_on.errors = [*form.received_on.errors, _("The date received cannot be in the future.")]
-        valid = False
     if supporter is None and form.email.data and not form.email.errors:
         known = db.session.scalar(sa.select(Supporter).filter_by(email_normalised=normalise_email(form.email.data)))
         if known is None and not form.name.data:
@@ -537,7 +535,9 @@ def new_offline() -> ResponseReturnValue:
             submission_key=key,
         )
     except Refused as refused:
-        return _render_offline(form, _prefilled_supporter(form.supporter_id.data), 400, error=refused.message())
+        return _render_offline(
+            form, _prefilled_supporter(form.supporter_id.data), 400, error=show_refusal(form, refused)
+        )
     flash(
         _(
             "Recorded %(amount)s from %(name)s.",
