@@ -21,12 +21,12 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from supporters.articles.markup import render_markdown
 from supporters.extensions import db
+from supporters.lib.forms import SLUG_PATTERN
 from supporters.models import Article, ArticleTag, Campaign
 
 #: the front matter an article file may have
 KNOWN_FIELDS = {"title", "date", "lead", "tags", "slug", "campaign", "published", "credit"}
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SLUG_MAX = 200
 TITLE_MAX = 300
 TAG_MAX = 80

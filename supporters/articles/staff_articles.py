@@ -39,11 +39,10 @@ from wtforms.validators import (
 
 from supporters.articles import operations
 from supporters.articles.importer import SLUG_MAX, TAG_MAX, TITLE_MAX, slugify
-from supporters.campaigns.staff_campaigns import slug_shaped
 from supporters.dashboard.access import acting_staff, can, fetch, requires
 from supporters.extensions import db
 from supporters.lib.dates import in_order, swapped_note
-from supporters.lib.forms import no_control_characters, strip
+from supporters.lib.forms import no_control_characters, slug_shaped, strip
 from supporters.lib.i18n import current_locale
 from supporters.lib.tags import split_tags
 from supporters.models import Article, Campaign, WidgetStat, utcnow

@@ -37,14 +37,13 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from supporters.articles.importer import SLUG_PATTERN
 from supporters.campaigns import operations as service
 from supporters.dashboard.access import acting_staff, can, fetch, requires
 from supporters.giving import checkout
 from supporters.giving.forms import FREQUENCIES
 from supporters.lib import money
 from supporters.lib.errors import Refused
-from supporters.lib.forms import no_control_characters, strip
+from supporters.lib.forms import no_control_characters, slug_shaped, strip
 from supporters.lib.i18n import current_locale
 from supporters.models import AppealVariant, Campaign, Frequency
 
@@ -59,14 +58,6 @@ PRESETS_MAX = 8
 WEIGHT_MAX = 100
 #: amounts are separated by ";", a line break, or "," followed by a space: "25,50" stays one amount
 PRESET_SEPARATOR = re.compile(r";|\n|,(?=\s)")
-
-
-def slug_shaped(_form: Any, field: Any) -> None:
-    """Lowercase letters a-z, digits and single hyphens: safe in addresses, embeds and counters."""
-    if field.data and not SLUG_PATTERN.match(field.data):
-        raise ValidationError(
-            _("Use lowercase letters a–z, digits and single hyphens, e.g. %(example)s.", example="winter-appeal")
-        )
 
 
 def parse_presets(text: str, currency: str) -> list[int]:

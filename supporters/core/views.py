@@ -33,6 +33,5 @@ def healthz() -> ResponseReturnValue:
     try:
         db.session.execute(text("SELECT 1")).scalar_one()
     except SQLAlchemyError as exc:
-        db.session.rollback()
         return jsonify(status="unavailable", database="error", error=type(exc).__name__), 503
     return jsonify(status="ok", database="ok")

@@ -3,11 +3,13 @@ list, choices as WTForms wants them, reading an id from text, and showing a refu
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
 from babel import Locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import TextAreaField
@@ -20,6 +22,18 @@ from supporters.lib.i18n import current_locale
 #: two-letter codes CLDR names that are not countries (EU, UN, "Unknown Region"…)
 #: or are only reserved in ISO 3166 (Ascension, Canary Islands…)
 NOT_COUNTRIES = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB", "ZZ"}
+
+
+#: an address name (slug) of an article or campaign: lowercase a-z, digits, single hyphens
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def slug_shaped(_form: Any, field: Any) -> None:
+    """Lowercase letters a-z, digits and single hyphens: safe in addresses, embeds and counters."""
+    if field.data and not SLUG_PATTERN.match(field.data):
+        raise ValidationError(
+            _("Use lowercase letters a–z, digits and single hyphens, e.g. %(example)s.", example="winter-appeal")
+        )
 
 
 def strip(value: Any) -> Any:
