@@ -31,14 +31,21 @@ _OPTIONAL_FIELDS = frozenset({"country", "address_line1", "address_line2", "post
 _EMAIL_IN_USE = _l("Another supporter already has this e-mail address.")
 
 
+def _refuse_if_erased(supporter: Supporter) -> None:
+    """An erased supporter's record is kept for the books and never changed again."""
+    if supporter.anonymised_at is not None:
+        raise Refused(_l("This supporter's data was erased on request; it cannot be changed."), status=409)
+
+
 def update_profile(actor: Actor | None, supporter: Supporter, **fields: Any) -> dict[str, tuple[Any, Any]]:
     """Change the named profile fields and audit the change; returns {field: (old, new)}
     of what really changed (nothing is audited when nothing changed).
 
     Text is trimmed, empty optional fields become None, the country is upper case.
     Refuses (on the field `email`), changing nothing, when another supporter has the
-    new e-mail, and a required field left empty.
+    new e-mail, a required field left empty, and an erased supporter (409).
     """
+    _refuse_if_erased(supporter)
     unknown = set(fields) - set(PROFILE_FIELDS)
     if unknown:
         raise TypeError(f"not a profile field: {', '.join(sorted(unknown))}")
@@ -95,6 +102,7 @@ def _email_taken(email_key: str, supporter_id: int) -> bool:
 def add_note(actor: Actor | None, supporter: Supporter, body: str) -> SupporterNote:
     """Add a note to the supporter, signed by `actor`, and audit it; the body is 1 to
     NOTE_MAX characters (refused otherwise, on the field `body`)."""
+    _refuse_if_erased(supporter)
     body = body.strip()
     if not 1 <= len(body) <= NOTE_MAX:
         raise Refused(_l("A note has 1 to %(max)s characters."), field="body", max=NOTE_MAX)
@@ -111,6 +119,7 @@ def set_tags(actor: Actor | None, supporter: Supporter, tags: Iterable[str]) -> 
     Tags are tidied and kept once (lib.tags); a tag longer than TAG_MAX characters is
     refused (on the field `tags`) and nothing changes.
     """
+    _refuse_if_erased(supporter)
     wanted = unique_tags(tags)
     long_ones = too_long(wanted)
     if long_ones:

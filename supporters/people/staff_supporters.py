@@ -348,9 +348,13 @@ def _detail_page(
     ), status
 
 
-def _anonymised(supporter: Supporter) -> ResponseReturnValue:
-    flash(_("This supporter's data was erased on request; it cannot be changed."), "error")
-    return _detail_page(supporter, status=409)
+def _refused(supporter: Supporter, refused: Refused, **forms: Any) -> ResponseReturnValue:
+    """The page again with the refusal next to its field, or at the top, and its status."""
+    [form] = forms.values()
+    message = show_refusal(form, refused)
+    if message:
+        flash(message, "error")
+    return _detail_page(supporter, status=refused.status, **forms)
 
 
 def _back(supporter: Supporter) -> ResponseReturnValue:
@@ -362,8 +366,6 @@ def _back(supporter: Supporter) -> ResponseReturnValue:
 def edit_profile(supporter_id: int) -> ResponseReturnValue:
     """Change name, e-mail, country, language and postal address; audited with old and new values."""
     supporter = fetch(Supporter, supporter_id)
-    if supporter.anonymised_at is not None:
-        return _anonymised(supporter)
     form = ProfileForm()
     form.setup(supporter)
     if not form.validate_on_submit():
@@ -371,8 +373,7 @@ def edit_profile(supporter_id: int) -> ResponseReturnValue:
     try:
         changes = edits.update_profile(acting_staff(), supporter, **form.profile_fields())
     except Refused as refused:
-        show_refusal(form, refused)
-        return _detail_page(supporter, profile_form=form, status=400)
+        return _refused(supporter, refused, profile_form=form)
     if not changes:
         flash(_("Nothing was changed."))
         return _back(supporter)
@@ -385,16 +386,13 @@ def edit_profile(supporter_id: int) -> ResponseReturnValue:
 def add_note(supporter_id: int) -> ResponseReturnValue:
     """Add a note signed by the staff member; audited."""
     supporter = fetch(Supporter, supporter_id)
-    if supporter.anonymised_at is not None:
-        return _anonymised(supporter)
     form = NoteForm()
     if not form.validate_on_submit():
         return _detail_page(supporter, note_form=form, status=400)
     try:
         edits.add_note(acting_staff(), supporter, form.body.data or "")
     except Refused as refused:
-        show_refusal(form, refused)
-        return _detail_page(supporter, note_form=form, status=400)
+        return _refused(supporter, refused, note_form=form)
     flash(_("The note was added."), "success")
     return _back(supporter)
 
@@ -404,16 +402,13 @@ def add_note(supporter_id: int) -> ResponseReturnValue:
 def set_tags(supporter_id: int) -> ResponseReturnValue:
     """Replace the supporter's tags with the comma-separated list; audited with old and new tags."""
     supporter = fetch(Supporter, supporter_id)
-    if supporter.anonymised_at is not None:
-        return _anonymised(supporter)
     form = TagsForm()
     if not form.validate_on_submit():
         return _detail_page(supporter, tags_form=form, status=400)
     try:
         added, removed = edits.set_tags(acting_staff(), supporter, split_tags(form.tags.data or ""))
     except Refused as refused:
-        show_refusal(form, refused)
-        return _detail_page(supporter, tags_form=form, status=400)
+        return _refused(supporter, refused, tags_form=form)
     if not added and not removed:
         flash(_("Nothing was changed."))
         return _back(supporter)

@@ -584,6 +584,7 @@ def test_an_empty_or_too_long_note_is_refused(db: Any, client: Any, fundraiser: 
 def test_a_note_of_exactly_2000_characters_is_kept(db: Any, client: Any, fundraiser: Any) -> None:
     person = factories.supporter()
     assert client.post(page_url(person, "notes"), data={"body": "x" * 2000}).status_code == 303
+    assert db.session.scalars(select(SupporterNote.body).filter_by(supporter_id=person.id)).all() == ["x" * 2000]
 
 
 def test_setting_tags_trims_and_deduplicates_ignoring_case_and_audits_the_change(
