@@ -127,8 +127,6 @@ def cancel(plan_id: int) -> ResponseReturnValue:
     """End the plan now: at Stripe, and here at once."""
     plan = fetch(RecurringPlan, plan_id)
     form = CancelForm()
-    if plan.status is PlanStatus.CANCELED:
-        return _render_detail(plan, form, 400, error=_("This recurring plan is already canceled."))
     if not form.validate():
         return _render_detail(plan, form, 400)
     try:
