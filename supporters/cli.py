@@ -188,6 +188,9 @@ def dev_serve(port: int) -> None:
     """Serve the app on 127.0.0.1 with its worker and, without Stripe keys, localstripe."""
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not os.environ.get("SUPPORTERS_PUBLIC_URL", "").strip():
+        # links the app hands out point at this server, whatever port it was given
+        app.config["SUPPORTERS_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     payments = gateway()
     localstripe = None
     if isinstance(payments, OfflineGateway):

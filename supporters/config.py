@@ -12,8 +12,12 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from supporters.lib.money import MoneyError, minor_unit_exponent, parse_amount
+
+#: where `make run` serves the app when SUPPORTERS_PUBLIC_URL is not set (`flask dev serve` uses its port)
+DEVELOPMENT_PUBLIC_URL = "http://127.0.0.1:5000"
 
 
 class ConfigError(RuntimeError):
@@ -78,6 +82,63 @@ def _rates(value: str, name: str) -> dict[str, str]:
             raise ConfigError(f"{name}: {item!r} is not CURRENCY=RATE with a positive rate.") from None
         rates[code.strip().upper()] = rate.strip()
     return rates
+
+
+def _public_url(env: Mapping[str, str], production: bool) -> str:
+    """The origin readers reach the app at, e.g. https://support.example.org.
+
+    Every absolute URL the app hands out (widget data, checkout return pages,
+    canonical links, e-mails) is built from it, never from the request's Host.
+    """
+    value = env.get("SUPPORTERS_PUBLIC_URL", "").strip().rstrip("/")
+    if not value:
+        if production:
+            raise ConfigError(
+                "SUPPORTERS_PUBLIC_URL is not set. In production it must be the address readers use, "
+                "e.g. https://support.example.org: links in the widget, e-mails and checkout are built from it."
+            )
+        return DEVELOPMENT_PUBLIC_URL
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path or parts.query or parts.fragment:
+        raise ConfigError(
+            f"SUPPORTERS_PUBLIC_URL must be an origin such as https://support.example.org, not {value!r}."
+        )
+    if production and parts.scheme != "https":
+        raise ConfigError("SUPPORTERS_PUBLIC_URL must use https in production.")
+    return value
+
+
+def _trusted_hosts(env: Mapping[str, str], public_url: str, production: bool) -> list[str]:
+    """Host names the app answers to: the public one, any listed, and loopback locally."""
+    hosts = [urlsplit(public_url).hostname or ""]
+    hosts += [host.strip().lower() for host in env.get("SUPPORTERS_TRUSTED_HOSTS", "").replace(",", " ").split()]
+    if not production:
+        hosts += ["localhost", "127.0.0.1"]
+    return list(dict.fromkeys(host for host in hosts if host))
+
+
+def _frame_origins(env: Mapping[str, str]) -> list[str]:
+    """Origins allowed to frame /widget/frame/*: none but our own unless listed."""
+    origins = [origin.strip().rstrip("/") for origin in env.get("WIDGET_ALLOWED_ORIGINS", "").split() if origin.strip()]
+    for origin in origins:
+        parts = urlsplit(origin)
+        if origin != "*" and (parts.scheme not in {"http", "https"} or not parts.hostname or parts.path):
+            raise ConfigError(
+                f"WIDGET_ALLOWED_ORIGINS: {origin!r} is not an origin such as https://blog.example.org (or *)."
+            )
+    return origins
+
+
+def _limit_storage(env: Mapping[str, str], production: bool) -> str:
+    """Where rate-limit counters live. In production, memory:// only for one explicit process."""
+    uri = env.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://"
+    if production and uri.startswith("memory://") and not _flag(env, "SUPPORTERS_SINGLE_PROCESS"):
+        raise ConfigError(
+            "RATELIMIT_STORAGE_URI is memory://: each process would keep its own counters, so every limit "
+            "would be as many times looser as there are processes. Point it at Redis "
+            "(redis://127.0.0.1:6379/0), or set SUPPORTERS_SINGLE_PROCESS=1 if one process serves the app."
+        )
+    return uri
 
 
 def normalise_database_url(url: str) -> str:
@@ -151,19 +212,21 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
             "STRIPE_SECRET_KEY is a live key. Live payments are refused unless SUPPORTERS_ALLOW_LIVE_PAYMENTS=1 is set."
         )
 
+    secret_key = _secret_key(env, instance_path, production)
+    public_url = _public_url(env, production)
+
     return {
         "SUPPORTERS_ENV": environment,
-        "SECRET_KEY": _secret_key(env, instance_path, production),
+        "SUPPORTERS_PUBLIC_URL": public_url,
+        "TRUSTED_HOSTS": _trusted_hosts(env, public_url, production),
+        "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SUPPORTERS_BASE_CURRENCY": base_currency,
         "SUPPORTERS_CURRENCIES": currencies,
         "SUPPORTERS_ORG_NAME": env.get("SUPPORTERS_ORG_NAME", "Supporters demo foundation").strip(),
         "SUPPORTERS_CREDIT_NOTICE": env.get("SUPPORTERS_CREDIT_NOTICE", "").strip(),
-        "WIDGET_ALLOWED_ORIGINS": [
-            origin.strip() for origin in env.get("WIDGET_ALLOWED_ORIGINS", "*").split() if origin.strip()
-        ]
-        or ["*"],
+        "WIDGET_ALLOWED_ORIGINS": _frame_origins(env),
         "BABEL_DEFAULT_LOCALE": locales[0] if locales else "en",
         "SUPPORTERS_LOCALES": locales or ["en"],
         "STRIPE_SECRET_KEY": stripe_secret,
@@ -189,7 +252,13 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "DONATE_LIMIT_PER_IP": env.get("DONATE_LIMIT_PER_IP", "10 per hour").strip(),
         "DONATE_LIMIT_PER_EMAIL": env.get("DONATE_LIMIT_PER_EMAIL", "5 per hour").strip(),
         "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR", "").strip() or str(instance_path / "mail"),
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://").strip(),
+        "RATELIMIT_STORAGE_URI": _limit_storage(env, production),
+        #: Strict-Transport-Security max-age in production (0 turns the header off)
+        "SUPPORTERS_HSTS_SECONDS": _int(env, "SUPPORTERS_HSTS_SECONDS", 31_536_000 if production else 0),
+        #: hosts besides our own that article Markdown may show images from
+        "SUPPORTERS_IMAGE_HOSTS": [
+            host.strip().lower() for host in env.get("SUPPORTERS_IMAGE_HOSTS", "").replace(",", " ").split()
+        ],
         "SUPPORTERS_PROXIES": _int(env, "SUPPORTERS_PROXIES", 0),
         "STAFF_IDLE_MINUTES": _int(env, "STAFF_IDLE_MINUTES", 30),
         "STAFF_ABSOLUTE_HOURS": _int(env, "STAFF_ABSOLUTE_HOURS", 12),

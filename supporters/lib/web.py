@@ -24,9 +24,11 @@ something other than what was typed.
 from __future__ import annotations
 
 import codecs
+from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Request as FlaskRequest
+from flask import current_app, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.utils import cached_property
 
@@ -70,3 +72,10 @@ def _without_nul(args: MultiDict[str, str]) -> MultiDict[str, str]:
     if not any(NUL in key or any(NUL in value for value in values) for key, values in args.lists()):
         return args
     return type(args)((key.replace(NUL, ""), value.replace(NUL, "")) for key, value in args.items(multi=True))
+
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """The absolute address of `endpoint` as readers reach it: SUPPORTERS_PUBLIC_URL
+    and the route's path, never the request's Host or X-Forwarded-Host header (one
+    forged header must not reach a link that is cached or sent to someone else)."""
+    return str(current_app.config["SUPPORTERS_PUBLIC_URL"]).rstrip("/") + url_for(endpoint, **values)

@@ -108,7 +108,7 @@ def frame(slug: str) -> ResponseReturnValue:
             theme="dark" if request.args.get("theme") == "dark" else "light",
         )
     response = Response(html, mimetype="text/html")
-    origins = " ".join(current_app.config["WIDGET_ALLOWED_ORIGINS"])
+    origins = " ".join(["'self'", *current_app.config["WIDGET_ALLOWED_ORIGINS"]])
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         f"base-uri 'none'; object-src 'none'; form-action 'self'; frame-ancestors {origins}"

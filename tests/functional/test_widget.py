@@ -223,7 +223,8 @@ def test_only_the_frame_may_be_framed_and_only_by_allowed_origins(databases: Any
         frame = client.get("/widget/frame/general?article=grid-story")
         assert frame.status_code == 200
         assert (
-            "frame-ancestors https://blog.example.org https://news.example" in frame.headers["Content-Security-Policy"]
+            "frame-ancestors 'self' https://blog.example.org https://news.example"
+            in frame.headers["Content-Security-Policy"]
         )
         assert "X-Frame-Options" not in frame.headers
         assert 'data-article="grid-story"' in frame.get_data(as_text=True)

@@ -11,6 +11,12 @@ from supporters.config import ConfigError, load_config, normalise_database_url
 
 PG = "postgresql+psycopg://app@db.internal:5432/supporters"
 STRONG = "s" * 40
+#: what production needs besides the database and the secret key
+PRODUCTION = {
+    "SUPPORTERS_ENV": "production",
+    "SUPPORTERS_PUBLIC_URL": "https://support.example.org",
+    "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+}
 
 
 def test_defaults_are_safe_for_local_use(tmp_path: Path) -> None:
@@ -33,13 +39,13 @@ def test_local_secret_key_is_generated_once_kept_private_and_reused(tmp_path: Pa
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
-        load_config(tmp_path, env={"SUPPORTERS_ENV": "production", "DATABASE_URL": PG})
+        load_config(tmp_path, env={**PRODUCTION, "DATABASE_URL": PG})
     assert not (tmp_path / "secret_key").exists()
 
 
 def test_production_refuses_a_short_secret_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="at least 32"):
-        load_config(tmp_path, env={"SUPPORTERS_ENV": "production", "DATABASE_URL": PG, "SECRET_KEY": "short"})
+        load_config(tmp_path, env={**PRODUCTION, "DATABASE_URL": PG, "SECRET_KEY": "short"})
 
 
 @pytest.mark.parametrize("url", ["", "sqlite:////srv/supporters.db"])
@@ -49,7 +55,7 @@ def test_production_refuses_sqlite(tmp_path: Path, url: str) -> None:
 
 
 def test_production_with_postgres_and_a_secret_starts_with_secure_cookies(tmp_path: Path) -> None:
-    config = load_config(tmp_path, env={"SUPPORTERS_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": PG})
+    config = load_config(tmp_path, env={**PRODUCTION, "SECRET_KEY": STRONG, "DATABASE_URL": PG})
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["SQLALCHEMY_DATABASE_URI"] == PG
 
@@ -110,3 +116,57 @@ def test_env_example_documents_every_setting() -> None:
     example = (Path(__file__).parents[2] / ".env.example").read_text()
     documented = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.MULTILINE))
     assert read - documented == set()
+
+
+def test_production_needs_the_public_address_readers_use(tmp_path: Path) -> None:
+    env = {**PRODUCTION, "SECRET_KEY": STRONG, "DATABASE_URL": PG}
+    del env["SUPPORTERS_PUBLIC_URL"]
+    with pytest.raises(ConfigError, match="SUPPORTERS_PUBLIC_URL is not set"):
+        load_config(tmp_path, env=env)
+    with pytest.raises(ConfigError, match="https"):
+        load_config(tmp_path, env={**env, "SUPPORTERS_PUBLIC_URL": "http://support.example.org"})
+
+
+@pytest.mark.parametrize(
+    "url", ["support.example.org", "https://support.example.org/donate", "ftp://x.org", "https://", "https://a.org?x=1"]
+)
+def test_the_public_address_must_be_an_origin(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match="must be an origin"):
+        load_config(tmp_path, env={"SUPPORTERS_PUBLIC_URL": url})
+
+
+def test_only_the_public_host_and_listed_ones_are_trusted(tmp_path: Path) -> None:
+    env = {**PRODUCTION, "SECRET_KEY": STRONG, "DATABASE_URL": PG, "SUPPORTERS_TRUSTED_HOSTS": "www.example.org"}
+    config = load_config(tmp_path, env=env)
+    assert config["SUPPORTERS_PUBLIC_URL"] == "https://support.example.org"
+    assert config["TRUSTED_HOSTS"] == ["support.example.org", "www.example.org"]
+    local = load_config(tmp_path, env={})
+    assert local["SUPPORTERS_PUBLIC_URL"] == "http://127.0.0.1:5000"
+    assert local["TRUSTED_HOSTS"] == ["127.0.0.1", "localhost"]
+
+
+def test_production_refuses_per_process_rate_limits_unless_one_process_is_declared(tmp_path: Path) -> None:
+    env = {**PRODUCTION, "SECRET_KEY": STRONG, "DATABASE_URL": PG, "RATELIMIT_STORAGE_URI": "memory://"}
+    with pytest.raises(ConfigError, match="Redis"):
+        load_config(tmp_path, env=env)
+    single = load_config(tmp_path, env={**env, "SUPPORTERS_SINGLE_PROCESS": "1"})
+    assert single["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert load_config(tmp_path, env={})["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+def test_hsts_is_on_in_production_only(tmp_path: Path) -> None:
+    production = load_config(tmp_path, env={**PRODUCTION, "SECRET_KEY": STRONG, "DATABASE_URL": PG})
+    assert production["SUPPORTERS_HSTS_SECONDS"] == 31_536_000
+    assert load_config(tmp_path, env={})["SUPPORTERS_HSTS_SECONDS"] == 0
+
+
+@pytest.mark.parametrize("origins", ["blog.example.org", "https://blog.example.org/page"])
+def test_frame_origins_must_be_origins(tmp_path: Path, origins: str) -> None:
+    with pytest.raises(ConfigError, match="WIDGET_ALLOWED_ORIGINS"):
+        load_config(tmp_path, env={"WIDGET_ALLOWED_ORIGINS": origins})
+
+
+def test_no_site_may_frame_the_widget_unless_listed(tmp_path: Path) -> None:
+    assert load_config(tmp_path, env={})["WIDGET_ALLOWED_ORIGINS"] == []
+    listed = load_config(tmp_path, env={"WIDGET_ALLOWED_ORIGINS": "https://blog.example.org/ https://news.example"})
+    assert listed["WIDGET_ALLOWED_ORIGINS"] == ["https://blog.example.org", "https://news.example"]
