@@ -8,13 +8,14 @@ import time
 from datetime import date
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from supporters.extensions import db
 from supporters.lib import money
+from supporters.lib.web import public_url
 from supporters.models import GIFT_COUNTED, Campaign, Gift
 from supporters.widget import stats
 
@@ -90,8 +91,8 @@ def _build_config(slug: str, lang: str) -> dict[str, Any] | None:
         "presets": presets,
         "frequency": "monthly" if campaign.default_frequency.value == "monthly" else "one_time",
         "progress": _progress(campaign, lang),
-        "donate_url": url_for("donate.form", _external=True),
-        "event_url": url_for("widget.event", _external=True),
+        "donate_url": public_url("donate.form"),
+        "event_url": public_url("widget.event"),
         "labels": {
             "once": _("Once"),
             "monthly": _("Monthly"),
