@@ -369,6 +369,29 @@ def test_only_the_frame_may_be_framed_and_only_by_allowed_origins(databases: Any
         _db.engine.dispose()
 
 
+@pytest.mark.parametrize(
+    ("listed", "ancestors"),
+    [(None, "frame-ancestors 'self'"), ("*", "frame-ancestors 'self' *")],
+    ids=["default: only our own pages", "explicit star: any site"],
+)
+def test_the_frame_may_be_framed_by_no_other_site_unless_listed(
+    databases: Any, listed: str | None, ancestors: str
+) -> None:
+    from flask_migrate import upgrade
+
+    from supporters.extensions import db as _db
+    from tests.conftest import MIGRATIONS
+
+    app = make_app(databases.create(), ENVIRON={"WIDGET_ALLOWED_ORIGINS": listed} if listed else {})
+    with app.app_context():
+        upgrade(directory=MIGRATIONS)
+        _db.session.add(Campaign(slug="general", name="G", goal_currency="PLN"))
+        _db.session.commit()
+        policy = app.test_client().get("/widget/frame/general").headers["Content-Security-Policy"]
+        _db.engine.dispose()
+    assert policy.endswith(ancestors) and policy.count("frame-ancestors") == 1
+
+
 def test_the_script_is_small_cacheable_and_self_contained(client: Any) -> None:
     response = client.get("/widget.js")
     assert response.status_code == 200 and response.mimetype == "text/javascript"
