@@ -40,6 +40,9 @@ class RefuseUnknownHosts:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         trusted = self.app.config.get("TRUSTED_HOSTS")
+        if "HTTP_HOST" in environ:
+            # Host names are case-insensitive; Werkzeug compares them as sent.
+            environ["HTTP_HOST"] = environ["HTTP_HOST"].lower()
         if trusted:
             try:
                 get_host(environ, trusted)

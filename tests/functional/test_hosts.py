@@ -94,7 +94,7 @@ CLEAN = (f"{PUBLIC}/donate/", f"{PUBLIC}/widget/event")
 # --- The public address, whatever the request said ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("host", ["localhost", ALIAS, "127.0.0.1:8000"])
+@pytest.mark.parametrize("host", ["localhost", ALIAS, "127.0.0.1:8000", "WWW.Example.ORG", "give.example.org:443"])
 def test_the_widget_links_to_the_public_address_whatever_host_was_asked(direct_app: Flask, host: str) -> None:
     assert widget_links(direct_app.test_client(), Host=host) == CLEAN
 
