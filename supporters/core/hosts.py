@@ -5,7 +5,7 @@ URL adapter, so the error page itself, which builds links, failed with a 500.
 Here a request to an unknown host (after ProxyFix, so behind a trusted proxy
 that is its X-Forwarded-Host) is answered as if it had been sent to the public
 host, and refused before any view runs: the forged name appears in no page,
-header, link or log line, and every page renders as usual.
+header or link the app writes, and every page renders as usual.
 
 Links are never built from the request's host anyway (`lib.web.public_url`):
 this refusal is the second wall, not the first.
