@@ -51,7 +51,11 @@ def register_request_class(app: Flask) -> None:
 
 def register_proxy(app: Flask) -> None:
     """Behind N trusted proxies, take the client address, scheme and host from their
-    X-Forwarded-* headers (rate limits, canonical URLs); never trust them otherwise."""
+    X-Forwarded-* headers (rate limits); never trust them otherwise. A host the app
+    does not serve (TRUSTED_HOSTS) is then refused with a 400 (supporters/core/hosts.py)."""
+    from supporters.core import hosts
+
+    hosts.init_app(app)
     proxies = int(app.config["SUPPORTERS_PROXIES"])
     if proxies > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -227,6 +227,8 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "SUPPORTERS_ORG_NAME": env.get("SUPPORTERS_ORG_NAME", "Supporters demo foundation").strip(),
         "SUPPORTERS_CREDIT_NOTICE": env.get("SUPPORTERS_CREDIT_NOTICE", "").strip(),
         "WIDGET_ALLOWED_ORIGINS": _frame_origins(env),
+        #: widget beacons (impressions, clicks) one address may send: what one reader can add to the counters
+        "WIDGET_EVENT_LIMIT": env.get("WIDGET_EVENT_LIMIT", "60 per minute;1000 per day").strip(),
         "BABEL_DEFAULT_LOCALE": locales[0] if locales else "en",
         "SUPPORTERS_LOCALES": locales or ["en"],
         "STRIPE_SECRET_KEY": stripe_secret,

@@ -210,6 +210,8 @@ class LiveServer:
         self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Every absolute link the app hands out (checkout returns, widget data) leads back here.
+        app.config["SUPPORTERS_PUBLIC_URL"] = self.url
         self._server = make_server("127.0.0.1", self.port, app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

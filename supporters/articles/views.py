@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from markupsafe import Markup
@@ -13,6 +13,7 @@ from supporters.articles.related import related_articles
 from supporters.extensions import db
 from supporters.lib.forms import whole_number
 from supporters.lib.paging import MAX_PAGE
+from supporters.lib.web import public_url
 from supporters.models import Article, ArticleTag, Campaign
 
 bp = Blueprint("articles", __name__, url_prefix="/articles")
@@ -40,7 +41,7 @@ def index() -> ResponseReturnValue:
         "articles/index.html",
         pagination=pagination,
         tag=tag,
-        canonical_url=url_for("articles.index", tag=tag, page=page, _external=True),
+        canonical_url=public_url("articles.index", tag=tag, page=page),
     )
 
 
@@ -58,7 +59,7 @@ def show(slug: str) -> ResponseReturnValue:
         campaign_slug=campaign_slug(article),
         credit_notice=credit_notice(article),
         description=summary(article.lead or Markup(article.body_html).striptags()),
-        canonical_url=url_for("articles.show", slug=article.slug, _external=True),
+        canonical_url=public_url("articles.show", slug=article.slug),
     )
 
 

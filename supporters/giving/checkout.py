@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
-from flask import current_app, url_for
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -16,6 +16,7 @@ from supporters.extensions import db
 from supporters.giving.lifecycle import lock
 from supporters.giving.totals import to_base_currency
 from supporters.lib.money import minor_unit_exponent
+from supporters.lib.web import public_url
 from supporters.models import (
     Consent,
     Frequency,
@@ -201,8 +202,8 @@ def checkout_request(gift: Gift) -> CheckoutRequest:
         plan.interval if plan else None
     ]
     description = f"{what} to {org}" + (f" ({campaign.name})" if campaign else "")
-    thanks = url_for("donate.thanks", _external=True)
-    cancel = url_for("donate.cancelled", _external=True)
+    thanks = public_url("donate.thanks")
+    cancel = public_url("donate.cancelled")
     return CheckoutRequest(
         gift_id=gift.id,
         amount_minor=gift.amount_minor,

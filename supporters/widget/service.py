@@ -1,4 +1,16 @@
-"""What the widget shows and counts. No personal data ever leaves through here."""
+"""What the widget shows and counts. No personal data ever leaves through here.
+
+What is counted, and what one reader can add to it (see docs/security.md, "The
+widget's counters"):
+
+- a card is counted under its article's slug only when that article is one of
+  ours and published; every other card of a campaign (another site, a draft, a
+  made-up name) is counted in the campaign's one "elsewhere" bucket, article "",
+  so no beacon can make a new counter row by naming a new article;
+- a click counts only while that row has more impressions than clicks: a click
+  without the impression of the same card that day counts nothing;
+- the beacon route's rate limit per address (WIDGET_EVENT_LIMIT) bounds the rest.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +20,15 @@ import time
 from datetime import date
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from supporters.extensions import db
 from supporters.lib import money
-from supporters.models import GIFT_COUNTED, Campaign, Gift
+from supporters.lib.web import public_url
+from supporters.models import GIFT_COUNTED, Article, Campaign, Gift
 from supporters.widget import stats
 
 #: how long a campaign's widget data is reused before it is computed again
@@ -23,8 +36,12 @@ CONFIG_TTL_SECONDS = 30
 EVENT_TYPES = {"impression": "impressions", "click": "clicks"}
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
 DEFAULT_VARIANT = "default"
+#: the article under which a campaign's cards are counted when they are not on a published article of ours
+ELSEWHERE = ""
+#: the largest beacon read: a real event (three slugs and a type) is a few hundred bytes
+MAX_EVENT_BYTES = 2048
 
-_cache: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
+_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -38,8 +55,14 @@ def widget_config(slug: str, lang: str) -> dict[str, Any] | None:
     """The widget's data for an active campaign, in `lang`; None when there is no such campaign.
 
     Computed at most once per CONFIG_TTL_SECONDS per process: article pages and
-    embeds ask for it on every view.
+    embeds ask for it on every view. The cache is shared by every reader, so
+    nothing in it comes from the request but `slug` and `lang` (one of
+    SUPPORTERS_LOCALES): links are built from SUPPORTERS_PUBLIC_URL, and only
+    campaigns that exist are kept (a name that is none would be one more entry
+    for every name anyone cares to type).
     """
+    if not SLUG.match(slug):
+        return None
     key = (slug, lang)
     now = time.monotonic()
     with _cache_lock:
@@ -49,7 +72,10 @@ def widget_config(slug: str, lang: str) -> dict[str, Any] | None:
     with force_locale(lang):
         value = _build_config(slug, lang)
     with _cache_lock:
-        _cache[key] = (now + CONFIG_TTL_SECONDS, value)
+        if value is None:
+            _cache.pop(key, None)
+        else:
+            _cache[key] = (now + CONFIG_TTL_SECONDS, value)
     return value
 
 
@@ -90,8 +116,8 @@ def _build_config(slug: str, lang: str) -> dict[str, Any] | None:
         "presets": presets,
         "frequency": "monthly" if campaign.default_frequency.value == "monthly" else "one_time",
         "progress": _progress(campaign, lang),
-        "donate_url": url_for("donate.form", _external=True),
-        "event_url": url_for("widget.event", _external=True),
+        "donate_url": public_url("donate.form"),
+        "event_url": public_url("widget.event"),
         "labels": {
             "once": _("Once"),
             "monthly": _("Monthly"),
@@ -129,10 +155,21 @@ def _format_total(amount_minor: int, currency: str, lang: str) -> str:
     return re.sub(r"[.,]0+(?=\D*$)", "", text)
 
 
+def counted_article(slug: str | None) -> str:
+    """The article a card is counted under: `slug` if it is a published article of ours, else ELSEWHERE."""
+    if not slug or not SLUG.match(slug):
+        return ELSEWHERE
+    published = select(Article.id).filter_by(slug=slug, published=True)
+    return slug if db.session.execute(published).first() else ELSEWHERE
+
+
 def record_event(kind: str, campaign_slug: str, article: str, variant: str, today: date) -> bool:
-    """Count an impression or a click. False (nothing counted) for anything not ours."""
-    column = EVENT_TYPES.get(kind)
-    if column is None or not SLUG.match(campaign_slug or ""):
+    """Take an impression or a click of a card. False for an event that is not one of ours.
+
+    True does not mean counted: a click beyond the impressions of its card that
+    day is taken and ignored (the sender cannot tell, and has nothing to retry).
+    """
+    if kind not in EVENT_TYPES or not SLUG.match(campaign_slug or ""):
         return False
     if article and not SLUG.match(article):
         return False
@@ -142,7 +179,11 @@ def record_event(kind: str, campaign_slug: str, article: str, variant: str, toda
     known = {v.key for v in campaign.variants if v.active} or {DEFAULT_VARIANT}
     if variant not in known:
         return False
-    stats.bump(campaign.id, article or "", variant, today, **{column: 1})
+    where = counted_article(article)
+    if kind == "click":
+        stats.add_click(campaign.id, where, variant, today)
+    else:
+        stats.bump(campaign.id, where, variant, today, impressions=1)
     return True
 
 
@@ -156,7 +197,7 @@ def count_gift(gift: Gift) -> None:
         return
     stats.bump(
         gift.campaign_id,
-        gift.source_article or "",
+        counted_article(gift.source_article),
         gift.source_variant,
         gift.paid_at.date(),
         gifts=1,

@@ -13,7 +13,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from supporters.extensions import csrf, limiter
 from supporters.widget import service
@@ -65,15 +65,34 @@ def config(slug: str) -> ResponseReturnValue:
     return response.make_conditional(request)
 
 
-@bp.post("/widget/event")
-@limiter.limit("120 per minute")
-def event() -> ResponseReturnValue:
-    """Count an impression or a click sent by navigator.sendBeacon. Always 204 for
-    well-formed events; nothing identifies the reader."""
+def _event_limit() -> str:
+    return str(current_app.config["WIDGET_EVENT_LIMIT"])
+
+
+def _read_event() -> object:
+    """The beacon's JSON, read no further than the largest event the widget sends.
+
+    A body that is larger is a 413 before it is read; one that is not JSON (bytes
+    that are no UTF-8, nesting deeper than the parser goes) is a 400.
+    """
+    if (request.content_length or 0) > service.MAX_EVENT_BYTES:
+        raise RequestEntityTooLarge("A widget event is a few hundred bytes.")
+    body = request.stream.read(service.MAX_EVENT_BYTES + 1)
+    if len(body) > service.MAX_EVENT_BYTES:
+        raise RequestEntityTooLarge("A widget event is a few hundred bytes.")
     try:
-        payload = json.loads(request.get_data(cache=False, as_text=True)[:2000] or "{}")
-    except ValueError:
+        return json.loads(body)
+    except (ValueError, RecursionError):
         raise BadRequest("The event is not JSON.") from None
+
+
+@bp.post("/widget/event")
+@limiter.limit(_event_limit)
+def event() -> ResponseReturnValue:
+    """Take an impression or a click sent by navigator.sendBeacon. Always 204 for
+    well-formed events, counted or not (see service.record_event); nothing
+    identifies the reader."""
+    payload = _read_event()
     if not isinstance(payload, dict) or not all(
         isinstance(payload.get(k, ""), str) for k in ("type", "campaign", "article", "variant")
     ):

@@ -177,7 +177,7 @@ def test_an_unknown_tag_is_an_empty_list_and_is_escaped(client: Any) -> None:
 
 def test_listing_has_a_canonical_address(client: Any) -> None:
     head = Head(client.get("/articles/?tag=energy").get_data(as_text=True))
-    assert head.links["canonical"] == "http://localhost/articles/?tag=energy"
+    assert head.links["canonical"] == "http://127.0.0.1:5000/articles/?tag=energy"
 
 
 # One article
@@ -243,7 +243,7 @@ def test_widget_placeholder_names_the_campaign_and_article_with_a_donate_link_fo
     assert parse_qs(link.query) == {
         "campaign": ["spring-appeal"],
         "article": [shown.slug],
-        "src": ["http://localhost/articles/gas-storage"],
+        "src": ["http://127.0.0.1:5000/articles/gas-storage"],
     }
     assert "Support us</a></noscript></div>" in page
 
@@ -262,11 +262,11 @@ def test_article_page_has_a_title_description_open_graph_and_a_canonical_address
 
     assert head.title == "Fiscal rules · Supporters demo foundation"
     assert head.one("description") == shown.lead
-    assert head.links["canonical"] == "http://localhost/articles/fiscal-rules"
+    assert head.links["canonical"] == "http://127.0.0.1:5000/articles/fiscal-rules"
     assert head.one("og:type") == "article"
     assert head.one("og:title") == "Fiscal rules"
     assert head.one("og:description") == shown.lead
-    assert head.one("og:url") == "http://localhost/articles/fiscal-rules"
+    assert head.one("og:url") == "http://127.0.0.1:5000/articles/fiscal-rules"
     assert head.one("og:site_name") == "Supporters demo foundation"
     assert head.one("article:published_time") == DAY.isoformat()
     assert head.meta["article:tag"] == ["budget"]
