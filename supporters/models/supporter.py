@@ -270,6 +270,26 @@ def _keep_derived(session: Session, _context: Any) -> None:
         session.info.setdefault("newsletter_changed", set()).update(decided)
 
 
+@event.listens_for(Session, "after_flush")
+def _close_links_sent_to_an_old_address(session: Session, _context: Any) -> None:
+    """A confirmation link speaks for the address it was sent to: when a supporter's
+    address changes, the links already sent to the old one stop working (a request not
+    yet e-mailed goes to the new address once its gift is paid)."""
+    moved = [row.id for row in session.dirty if isinstance(row, Supporter) and _changed(row, ("email_normalised",))]
+    if moved:
+        now = utcnow()
+        session.connection().execute(
+            sa.update(ConsentRequest)
+            .where(
+                ConsentRequest.supporter_id.in_(sorted(moved)),
+                ConsentRequest.emailed_at.is_not(None),
+                ConsentRequest.confirmed_at.is_(None),
+                ConsentRequest.expires_at > now,
+            )
+            .values(expires_at=now)
+        )
+
+
 @event.listens_for(Session, "after_flush_postexec")
 def _expire_newsletter(session: Session, _context: Any) -> None:
     """Supporters in memory read their newsletter flag afresh after the UPDATE above."""

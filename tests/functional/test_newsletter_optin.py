@@ -35,6 +35,7 @@ from supporters.models import (
     utcnow,
 )
 from supporters.people import consent as consent_rules
+from supporters.people import edits
 from supporters.people.queries import SupporterFilters, export_rows, supporter_page
 from tests import factories
 from tests.conftest import MIGRATIONS, DatabaseFactory, make_app
@@ -270,6 +271,17 @@ def test_an_expired_link_is_gone_and_records_nothing(client: Any, db: Any) -> No
     assert supporter().newsletter is False
 
 
+def test_a_link_sent_to_an_address_the_supporter_no_longer_has_no_longer_subscribes(client: Any, db: Any) -> None:
+    give_and_pay()
+    path = confirmation_path()
+    edits.update_profile(None, supporter(), email="someone.else@example.org")
+    _db.session.flush()
+
+    assert client.post(path).status_code == 410
+    assert count(Consent) == 0
+    assert supporter("someone.else@example.org").newsletter is False
+
+
 def test_a_link_sent_before_a_withdrawal_no_longer_subscribes(client: Any, db: Any) -> None:
     give_and_pay()
     path = confirmation_path()
@@ -281,6 +293,27 @@ def test_a_link_sent_before_a_withdrawal_no_longer_subscribes(client: Any, db: A
 
     assert client.post(path).status_code == 410
     assert supporter().newsletter is False
+
+
+def test_the_button_works_only_with_the_csrf_token_of_the_page(databases: DatabaseFactory) -> None:
+    application = make_app(databases.create(), WTF_CSRF_ENABLED=True)
+    with application.app_context():
+        upgrade(directory=MIGRATIONS)
+        give_and_pay()
+        _db.session.commit()
+        path = confirmation_path()
+    client = application.test_client()
+
+    refused = client.post(path)
+    page = client.get(path).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    confirmed = client.post(path, data={"csrf_token": token.group(1)})
+
+    assert (refused.status_code, confirmed.status_code) == (400, 200)
+    with application.app_context():
+        assert count(Consent) == 1
+        _db.engine.dispose()
 
 
 def test_twenty_presses_at_the_same_moment_record_one_consent(committed_app: Flask) -> None:
