@@ -145,6 +145,7 @@ def register_blueprints(app: Flask) -> None:
     from supporters.giving.test_payment import bp as offline_pay_bp
     from supporters.giving.views import bp as donate_bp
     from supporters.giving.webhook import bp as webhooks_bp
+    from supporters.people.views import bp as newsletter_bp
     from supporters.staff.sign_in import bp as dashboard_auth_bp
     from supporters.widget.views import bp as widget_bp
 
@@ -156,6 +157,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(articles_bp)
     app.register_blueprint(widget_bp)
+    app.register_blueprint(newsletter_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -18,7 +18,6 @@ from supporters.giving.totals import to_base_currency
 from supporters.lib.money import minor_unit_exponent
 from supporters.lib.web import public_url
 from supporters.models import (
-    Consent,
     Frequency,
     Gift,
     GiftKind,
@@ -28,6 +27,7 @@ from supporters.models import (
     RecurringPlan,
 )
 from supporters.payments import CheckoutRequest, PaymentGateway
+from supporters.people import consent
 from supporters.people.edits import ADDRESS_FIELDS, find_or_create_supporter
 
 INTERVALS = {Frequency.MONTHLY: PlanInterval.MONTH, Frequency.YEARLY: PlanInterval.YEAR}
@@ -179,15 +179,8 @@ def start_gift(intent: GiftIntent) -> Gift:
             raise
         return existing
     if intent.newsletter:
-        db.session.add(
-            Consent(
-                supporter_id=supporter.id,
-                purpose="newsletter",
-                granted=True,
-                source="donation form",
-                wording=intent.newsletter_wording,
-            )
-        )
+        # A request, not a consent: the address confirms it once the gift is paid (people/consent.py).
+        consent.request_newsletter(supporter, wording=intent.newsletter_wording, source="donation form", gift=gift)
     db.session.flush()
     return gift
 

@@ -1,1 +1,1 @@
-"""E-mail: the outbox and its worker, and the receipts queued into it."""
+"""E-mail: the outbox and its worker, and what is queued into it: receipts, newsletter confirmations."""

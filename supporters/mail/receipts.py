@@ -1,10 +1,10 @@
 """Receipts: the e-mail a donor gets for a paid gift, queued in the transaction
 that records the payment (flush, never commit), in the supporter's language.
-One receipt per gift, ever: the outbox's unique dedupe key sees to it."""
+One receipt per gift, ever: the outbox's unique dedupe key sees to it. The
+newsletter confirmation the gift's form asked for is queued with it."""
 
 from __future__ import annotations
 
-from babel import Locale, UnknownLocaleError
 from flask import current_app, render_template
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
@@ -13,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from supporters.extensions import db
 from supporters.lib.money import format_amount
+from supporters.mail import newsletter
+from supporters.mail.language import mail_locale
 from supporters.models import (
     Gift,
     GiftKind,
@@ -42,6 +44,9 @@ def queue_receipt(gift: Gift) -> OutboxEmail | None:
     queued: the gift already has a receipt (also when another transaction queued it
     at the same moment: the UNIQUE dedupe key catches that) or its supporter was
     anonymised. Raises ValueError for a gift that is not succeeded with a paid_at.
+
+    When the gift's form asked for the newsletter, the e-mail asking the address to
+    confirm it is queued beside the receipt (`mail.newsletter.queue_confirmation`).
     """
     if gift.id is None:
         db.session.flush()
@@ -52,6 +57,8 @@ def queue_receipt(gift: Gift) -> OutboxEmail | None:
     supporter = gift.supporter
     if supporter is None or supporter.anonymised_at is not None:
         return None
+    # The payment is what makes the form's newsletter box worth an e-mail (mail/newsletter.py).
+    newsletter.queue_confirmation(gift)
     key = receipt_dedupe_key(gift)
     if _already_queued(key):
         return None
@@ -84,29 +91,9 @@ def _already_queued(dedupe_key: str) -> bool:
     return db.session.scalar(select(OutboxEmail.id).filter_by(dedupe_key=dedupe_key)) is not None
 
 
-def receipt_locale(language: str | None) -> str:
-    """The configured locale to write to someone who reads `language` ("pl", "pl-PL"…).
-
-    Falls back to the default locale for languages the app has no translation for,
-    so a receipt never mixes two languages.
-    """
-    supported: list[str] = current_app.config.get("SUPPORTERS_LOCALES") or ["en"]
-    default = current_app.config.get("BABEL_DEFAULT_LOCALE") or supported[0]
-    wanted = (language or "").strip().replace("-", "_")
-    try:
-        locale = Locale.parse(wanted) if wanted else None
-    except (ValueError, UnknownLocaleError):
-        locale = None
-    if locale is not None:
-        for candidate in (str(locale), locale.language):
-            if candidate in supported:
-                return candidate
-    return default
-
-
 def _render_receipt(gift: Gift, supporter: Supporter) -> tuple[str, str, str]:
     """Subject, plain text and HTML of a gift's receipt, in the supporter's language."""
-    locale = receipt_locale(supporter.language)
+    locale = mail_locale(supporter.language)
     org_name = current_app.config.get("SUPPORTERS_ORG_NAME", "")
     plan = gift.recurring_plan
     campaign = gift.campaign

@@ -26,6 +26,7 @@ from supporters.models.staff import AuditEvent, StaffRole, StaffSession, StaffUs
 from supporters.models.stripe_event import StripeEvent
 from supporters.models.supporter import (
     Consent,
+    ConsentRequest,
     Supporter,
     SupporterNote,
     SupporterSearchKey,
@@ -49,6 +50,7 @@ __all__ = [
     "Base",
     "Campaign",
     "Consent",
+    "ConsentRequest",
     "Frequency",
     "Gift",
     "GiftKind",

@@ -138,6 +138,38 @@ class SupporterNote(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class ConsentRequest(Base):
+    """A consent asked for that the address has not confirmed yet (double opt-in).
+
+    Ticking the newsletter box records one of these, not a `Consent`: anyone can type
+    someone else's address. Once the gift is paid, the address is sent a single-use
+    link (`people.consent`); pressing its button records the `Consent`.
+    """
+
+    __tablename__ = "consent_request"
+    __table_args__ = (sa.Index("ix_consent_request_supporter_id", "supporter_id", "purpose", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id", ondelete="CASCADE"))
+    #: what the consent would be for, e.g. "newsletter"
+    purpose: Mapped[str] = mapped_column(sa.String(32))
+    #: the gift whose form asked; its payment sends the link. One request per gift
+    gift_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gift.id", ondelete="SET NULL"), unique=True)
+    #: when the box was ticked
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: where it was asked: "donation form", …
+    source: Mapped[str] = mapped_column(sa.String(100))
+    #: the exact wording the supporter saw next to the box
+    wording: Mapped[str] = mapped_column(sa.Text)
+    #: SHA-256 (hex) of the link's token, set when the link is e-mailed; the token itself is never stored
+    token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    #: when the link was queued for sending, and until when it works
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: when the address confirmed; the link works once
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class Consent(Base):
     """One recorded decision about a purpose (newsletter, …); the newest row per purpose wins."""
 
@@ -156,6 +188,11 @@ class Consent(Base):
     source: Mapped[str] = mapped_column(sa.String(100))
     #: the exact wording the supporter saw
     wording: Mapped[str] = mapped_column(sa.Text)
+    #: when the address confirmed the grant through its e-mailed link (double opt-in); None
+    #: for a withdrawal, and for grants recorded before double opt-in (source says so)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the request that was confirmed: which gift's form asked, and when
+    request_id: Mapped[int | None] = mapped_column(sa.ForeignKey("consent_request.id", ondelete="SET NULL"))
 
 
 #: the consent purpose whose newest decision Supporter.newsletter mirrors
@@ -231,6 +268,26 @@ def _keep_derived(session: Session, _context: Any) -> None:
             .values(newsletter=sa.func.coalesce(newest_newsletter_decision(Supporter.id), False))
         )
         session.info.setdefault("newsletter_changed", set()).update(decided)
+
+
+@event.listens_for(Session, "after_flush")
+def _close_links_sent_to_an_old_address(session: Session, _context: Any) -> None:
+    """A confirmation link speaks for the address it was sent to: when a supporter's
+    address changes, the links already sent to the old one stop working (a request not
+    yet e-mailed goes to the new address once its gift is paid)."""
+    moved = [row.id for row in session.dirty if isinstance(row, Supporter) and _changed(row, ("email_normalised",))]
+    if moved:
+        now = utcnow()
+        session.connection().execute(
+            sa.update(ConsentRequest)
+            .where(
+                ConsentRequest.supporter_id.in_(sorted(moved)),
+                ConsentRequest.emailed_at.is_not(None),
+                ConsentRequest.confirmed_at.is_(None),
+                ConsentRequest.expires_at > now,
+            )
+            .values(expires_at=now)
+        )
 
 
 @event.listens_for(Session, "after_flush_postexec")

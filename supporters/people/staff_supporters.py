@@ -55,7 +55,7 @@ from supporters.models import (
     utcnow,
 )
 from supporters.models.supporter import NEWSLETTER
-from supporters.people import edits, queries
+from supporters.people import consent, edits, queries
 from supporters.people.queries import SupporterFilters
 
 bp = Blueprint("supporters", __name__, url_prefix="/supporters")
@@ -316,8 +316,8 @@ def _detail_page(
         .order_by(SupporterNote.created_at.desc(), SupporterNote.id.desc())
     ).all()
     current_consents: dict[str, Consent] = {}
-    for consent in consents:
-        current_consents.setdefault(consent.purpose, consent)
+    for decision in consents:
+        current_consents.setdefault(decision.purpose, decision)
     tags = sorted((row.tag for row in supporter.tags), key=str.casefold)
     if profile_form is None:
         profile_form = ProfileForm(formdata=None, obj=supporter)
@@ -337,6 +337,7 @@ def _detail_page(
         plans=plans,
         consents=consents,
         newsletter=current_consents.get(NEWSLETTER),
+        newsletter_requests=consent.pending_requests(supporter.id),
         notes=notes,
         tags=tags,
         recurring_active=any(plan.status is PlanStatus.ACTIVE for plan in plans),

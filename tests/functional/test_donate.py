@@ -29,6 +29,7 @@ from supporters.giving import checkout, lifecycle
 from supporters.models import (
     Campaign,
     Consent,
+    ConsentRequest,
     Gift,
     GiftKind,
     GiftStatus,
@@ -498,7 +499,9 @@ def test_covering_the_fee_adds_the_estimated_fee_to_the_gift(client: Any, campai
     assert gift.covers_fee is True
 
 
-def test_ticking_the_newsletter_records_the_consent_with_the_wording_shown(client: Any, campaign: Campaign) -> None:
+def test_ticking_the_newsletter_records_a_request_with_the_wording_shown_and_no_consent(
+    client: Any, campaign: Campaign
+) -> None:
     page = parse_page(client.get("/donate/").get_data(as_text=True))
     label = re.search(r'<label for="newsletter">(.*?)</label>', page.source, re.S)
     assert label is not None
@@ -507,16 +510,19 @@ def test_ticking_the_newsletter_records_the_consent_with_the_wording_shown(clien
     assert client.post("/donate/", data=valid_form(newsletter="y")).status_code == 303
 
     [gift] = all_gifts()
-    [consent] = _db.session.scalars(select(Consent)).all()
-    assert (consent.supporter_id, consent.purpose, consent.granted) == (gift.supporter_id, "newsletter", True)
-    assert consent.wording == wording
-    assert consent.source == "donation form"
+    [request] = _db.session.scalars(select(ConsentRequest)).all()
+    assert (request.supporter_id, request.purpose, request.gift_id) == (gift.supporter_id, "newsletter", gift.id)
+    assert request.wording == wording
+    assert request.source == "donation form"
+    # Double opt-in: only the address, through its e-mailed link, records the consent
+    # (tests/functional/test_newsletter_optin.py).
+    assert count(Consent) == 0
 
 
 def test_without_the_newsletter_ticked_no_consent_is_recorded(client: Any, campaign: Campaign) -> None:
     assert client.post("/donate/", data=valid_form()).status_code == 303
 
-    assert count(Consent) == 0
+    assert (count(Consent), count(ConsentRequest)) == (0, 0)
     assert (count(Gift), count(Supporter)) == (1, 1), "the gift and its supporter were recorded, only not a consent"
 
 
@@ -528,7 +534,7 @@ def test_the_same_form_sent_twice_makes_one_gift_and_the_same_checkout(client: A
     assert first.headers["Location"] == second.headers["Location"]
     assert len(all_gifts()) == 1
     assert count(Supporter) == 1
-    assert count(Consent) == 1
+    assert count(ConsentRequest) == 1
 
 
 def test_the_same_form_with_a_changed_amount_is_a_second_gift(client: Any, campaign: Campaign) -> None:
@@ -661,7 +667,7 @@ def test_a_refused_form_says_why_next_to_the_field_and_writes_nothing(
     assert control.attrs.get("aria-invalid") == "true"
     assert f"{field_id}-error" in (control.attrs.get("aria-describedby") or "").split()
     assert "Please check the form" in page.source and f'href="#{field_id}"' in page.source
-    assert (count(Gift), count(Supporter), count(RecurringPlan), count(Consent)) == (0, 0, 0, 0)
+    assert (count(Gift), count(Supporter), count(RecurringPlan), count(Consent), count(ConsentRequest)) == (0,) * 5
 
 
 def test_a_refused_form_keeps_what_the_donor_typed(client: Any, campaign: Campaign) -> None:

@@ -30,6 +30,7 @@ from supporters.giving import checkout
 from supporters.models import (
     Campaign,
     Consent,
+    ConsentRequest,
     Gift,
     GiftStatus,
     RecurringPlan,
@@ -301,7 +302,7 @@ def submissions(draw: st.DrawFn) -> MultiDict[str, str]:
 def _counts() -> tuple[int, ...]:
     return tuple(
         int(_db.session.scalar(select(func.count()).select_from(model)) or 0)
-        for model in (Gift, Supporter, RecurringPlan, Consent)
+        for model in (Gift, Supporter, RecurringPlan, Consent, ConsentRequest)
     )
 
 
@@ -359,7 +360,8 @@ def test_any_submission_starts_one_valid_gift_or_is_refused_having_written_nothi
         _no_injected_markup(page)
         return
     assert after[0] == before[0] + 1, "a started gift must be exactly one new gift"
-    assert after[3] - before[3] in (0, 1)
+    assert after[3] == before[3], "a ticked box is a request, not a consent (double opt-in)"
+    assert after[4] - before[4] in (0, 1)
     _db.session.expire_all()
     gift = _db.session.scalars(select(Gift).order_by(Gift.id.desc()).limit(1)).one()
     assert gift.status is GiftStatus.PENDING

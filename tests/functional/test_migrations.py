@@ -25,6 +25,7 @@ MODEL_TABLES = {
     "article_tag",
     "stripe_event",
     "consent",
+    "consent_request",
     "staff_user",
     "audit_event",
     "widget_stat",
