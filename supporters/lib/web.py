@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Request as FlaskRequest
-from flask import current_app, url_for
+from flask import current_app, has_request_context, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.utils import cached_property
 
@@ -78,4 +78,10 @@ def public_url(endpoint: str, **values: Any) -> str:
     """The absolute address of `endpoint` as readers reach it: SUPPORTERS_PUBLIC_URL
     and the route's path, never the request's Host or X-Forwarded-Host header (one
     forged header must not reach a link that is cached or sent to someone else)."""
-    return str(current_app.config["SUPPORTERS_PUBLIC_URL"]).rstrip("/") + url_for(endpoint, **values)
+    base = str(current_app.config["SUPPORTERS_PUBLIC_URL"]).rstrip("/")
+    if has_request_context():
+        return base + url_for(endpoint, **values)
+    # The worker and the CLI (a payment found by `flask stripe reconcile` queues its
+    # e-mails there) have no request: build the path as a request to the public URL would.
+    with current_app.test_request_context(base_url=base):
+        return base + url_for(endpoint, **values)

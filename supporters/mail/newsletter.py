@@ -8,7 +8,7 @@ someone's mailbox. Flush, never commit; one message per request, ever (dedupe ke
 
 from __future__ import annotations
 
-from flask import current_app, has_request_context, render_template
+from flask import current_app, render_template
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -83,13 +83,6 @@ def queue_confirmation(gift: Gift) -> OutboxEmail | None:
 
 
 def confirmation_link(token: str, locale: str) -> str:
-    """The absolute link of the confirmation page, on SUPPORTERS_PUBLIC_URL, in `locale`.
-
-    Built outside a request too: a payment found by `flask stripe reconcile` queues it
-    from the command line, where url_for cannot build a path without SERVER_NAME.
-    """
-    values = {"token": token, "lang": locale}
-    if has_request_context():
-        return public_url("newsletter.confirm", **values)
-    with current_app.test_request_context(base_url=current_app.config["SUPPORTERS_PUBLIC_URL"]):
-        return public_url("newsletter.confirm", **values)
+    """The absolute link of the confirmation page, on SUPPORTERS_PUBLIC_URL, in `locale`
+    (in a request or not: `flask stripe reconcile` may queue it from the command line)."""
+    return public_url("newsletter.confirm", token=token, lang=locale)

@@ -212,3 +212,11 @@ def test_the_health_check_answers_any_host(direct_app: Flask) -> None:
     """A load balancer asks by the machine's address; the answer holds no link."""
     response = direct_app.test_client().get("/healthz", headers={"Host": "10.0.0.7:8000"})
     assert response.status_code == 200 and response.get_json()["status"] == "ok"
+
+
+def test_links_built_outside_a_request_name_the_public_address(direct_app: Flask) -> None:
+    """The worker and `flask stripe reconcile` queue e-mails with links and have no request."""
+    from supporters.lib.web import public_url
+
+    with direct_app.app_context():
+        assert public_url("donate.form", campaign="general") == f"{PUBLIC}/donate/?campaign=general"
