@@ -381,6 +381,7 @@ def test_a_hit_given_back_never_goes_below_zero_nor_outlives_its_window(kind: st
     prefix = f"supporters-test-{uuid.uuid4().hex}"
     app = Flask(__name__)
     app.config.update(
+        RATELIMIT_ENABLED=True,
         RATELIMIT_STORAGE_URI="memory://" if kind == "memory" else REDIS_URL,
         RATELIMIT_STORAGE_OPTIONS={"key_prefix": prefix} if kind == "redis" else {},
     )
