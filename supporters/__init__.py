@@ -71,8 +71,8 @@ def register_transactions(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from supporters.extensions import babel, csrf, db, limiter, login_manager, migrate
-    from supporters.lib import i18n
+    from supporters.extensions import babel, csrf, db, login_manager, migrate
+    from supporters.lib import i18n, limits
 
     db.init_app(app)
     _configure_sqlite(app)
@@ -80,7 +80,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     i18n.init_app(app)
-    limiter.init_app(app)
+    limits.init_app(app)  # the limiter, counting before the work (see supporters/lib/limits.py)
     login_manager.init_app(app)
 
     from supporters.staff.sessions import load_staff

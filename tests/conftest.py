@@ -100,6 +100,17 @@ def make_app(database_url: str, **overrides: object) -> Flask:
     return application
 
 
+@pytest.fixture(autouse=True)
+def limiter_off_again() -> Iterator[None]:
+    """The rate limiter is one object shared by every app in the process: a test that
+    builds an app with it on turns it on for all of them. Turn it off again after each
+    test, as every other app here (the session's first) was built with it."""
+    from supporters.extensions import limiter
+
+    yield
+    limiter.enabled = False
+
+
 @pytest.fixture(scope="session")
 def app(databases: DatabaseFactory) -> Flask:
     """The app under test, on a database migrated once for the whole run."""

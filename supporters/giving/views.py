@@ -26,7 +26,7 @@ from sqlalchemy import select
 from supporters.extensions import db, limiter
 from supporters.giving import checkout
 from supporters.giving.forms import NEWSLETTER_WORDING, OTHER, DonationForm
-from supporters.lib import money
+from supporters.lib import limits, money
 from supporters.lib.forms import whole_number
 from supporters.lib.i18n import current_locale
 from supporters.lib.transactions import commit_now
@@ -82,9 +82,15 @@ def _email_key() -> str:
     return "donor:" + normalise_email(request.form.get("email", ""))[:254]
 
 
-def _started(response: Any) -> bool:
-    """Only a started gift counts against the limits, not a form sent back with errors."""
-    return bool(response.status_code == 303)
+def _no_email() -> bool:
+    """A form without an e-mail is sent back (and the per-address limit still counts it)."""
+    return not normalise_email(request.form.get("email", ""))
+
+
+def _sent_back(response: Any) -> bool:
+    """A form sent back with errors starts no gift: its hits are given back. Every other
+    answer counts, a started gift first (and a checkout that could not open: its gift exists)."""
+    return bool(response.status_code == 400)
 
 
 def _ip_limit() -> str:
@@ -161,8 +167,9 @@ def form() -> ResponseReturnValue:
 
 
 @bp.post("/")
-@limiter.limit(_ip_limit, deduct_when=_started, error_message=lambda: _limited_message())
-@limiter.limit(_email_limit, key_func=_email_key, deduct_when=_started, error_message=lambda: _limited_message())
+@limiter.limit(_ip_limit, error_message=lambda: _limited_message())
+@limiter.limit(_email_limit, key_func=_email_key, exempt_when=_no_email, error_message=lambda: _limited_message())
+@limits.give_back_when(_sent_back)
 def start() -> ResponseReturnValue:
     """Start the gift: record it, commit, then open the checkout and send the donor there."""
     campaign = _campaign(request.form.get("campaign"))

@@ -5,18 +5,22 @@ committed if the answer is a success or a redirect (status below 400) and rolled
 back otherwise: a refused action, an invalid form, a payment provider that failed
 or an unexpected error leave nothing behind, and no view calls commit or rollback.
 
-Two deliberate exceptions, each named here so they can be found:
+Three deliberate exceptions, each named here so they can be found:
 
 - `commit_now()`: the donation form commits the pending gift before it calls
   Stripe, so that every Stripe object can point back at a row that exists.
 - `keep_changes()`: an answer that is an error for the visitor but records
   something that really happened (the local test-payment page's declined card,
   which Stripe would remember too) is committed all the same.
+- `outside_transaction()`: slow work that needs no database (checking a
+  password's argon2 hash) runs with no transaction open, so on SQLite, where a
+  POST holds the write lock from its first query, it never stalls other writers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from flask import Flask, Response, g
 
@@ -37,6 +41,22 @@ def keep_changes() -> None:
 def commit_now() -> None:
     """Commit what this request has done so far, before calling another system."""
     db.session.commit()
+
+
+@contextmanager
+def outside_transaction() -> Iterator[None]:
+    """Run the block with no database transaction open.
+
+    What the request has done so far is committed first, as `commit_now()` would
+    (at the sign-in page: at most an expired session marked ended), and every
+    loaded object is expired: read what the block needs before it. The block must
+    not use the database; if it did, it would hold a transaction again, which is
+    refused. After it, the request goes on in a new transaction as usual.
+    """
+    db.session.commit()
+    yield
+    if db.session().in_transaction():
+        raise RuntimeError("outside_transaction(): the block used the database")
 
 
 def _commit_or_roll_back(response: Response) -> Response:

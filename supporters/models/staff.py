@@ -61,10 +61,16 @@ class StaffUser(Timestamps, Base):
 
     def check_password(self, password: str) -> bool:
         """True when `password` matches; a malformed stored hash never matches."""
-        try:
-            return _hasher.verify(self.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
+        return password_matches(self.password_hash, password)
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    """True when `password` matches the stored argon2 hash; a malformed hash never matches.
+    Needs no database: the sign-in page runs it outside any transaction."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def check_unknown_password(password: str) -> bool:

@@ -23,9 +23,11 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from supporters.extensions import db, limiter
+from supporters.lib import limits
 from supporters.lib.forms import no_control_characters
+from supporters.lib.transactions import outside_transaction
 from supporters.models import StaffUser, normalise_email
-from supporters.models.staff import check_unknown_password
+from supporters.models.staff import check_unknown_password, password_matches
 from supporters.staff import sessions
 
 bp = Blueprint("dashboard_auth", __name__)
@@ -44,9 +46,14 @@ def _account_key() -> str:
     return "login:" + normalise_email(request.form.get("email", ""))[:320]
 
 
-def _failed(response: Any) -> bool:
-    """Only failed tries count towards the limits."""
-    return bool(response.status_code != 303)
+def _no_email() -> bool:
+    """A form without an e-mail is sent back (and the per-address limit still counts it)."""
+    return not normalise_email(request.form.get("email", ""))
+
+
+def _signed_in(response: Any) -> bool:
+    """A successful sign-in gives its hits back: only failed tries use up the allowance."""
+    return bool(response.status_code == 303)
 
 
 def _too_many() -> str:
@@ -60,10 +67,16 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed, error_message=_too_many)
-@limiter.limit(_login_limit, methods=["POST"], key_func=_account_key, deduct_when=_failed, error_message=_too_many)
+@limiter.limit(_login_limit, methods=["POST"], error_message=_too_many)
+@limiter.limit(_login_limit, methods=["POST"], key_func=_account_key, exempt_when=_no_email, error_message=_too_many)
+@limits.give_back_when(_signed_in)
 def login() -> ResponseReturnValue:
-    """Sign in with e-mail and password; a new session each time."""
+    """Sign in with e-mail and password; a new session each time.
+
+    Every try is counted before the password is checked (a successful one is given
+    back), and the check runs outside any transaction: on SQLite a POST holds the
+    write lock, and a login flood would otherwise stall every write.
+    """
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.overview"))
     form = LoginForm()
@@ -73,8 +86,10 @@ def login() -> ResponseReturnValue:
         select(StaffUser).filter_by(email=normalise_email(form.email.data or ""))
     ).scalar_one_or_none()
     password = form.password.data or ""
-    valid = user.check_password(password) if user else check_unknown_password(password)
-    if not valid or user is None or not user.active:
+    stored_hash = user.password_hash if user else None
+    with outside_transaction():
+        valid = password_matches(stored_hash, password) if stored_hash else check_unknown_password(password)
+    if not valid or user is None or not user.active:  # `active` read afresh, after the check
         form.password.errors = [_("The e-mail or password is not right.")]
         return render_template("dashboard/login.html", form=form), 401
     session.clear()  # nothing from before the login survives into the new session
