@@ -27,8 +27,9 @@ from supporters.payments import PaymentGateway
 # --- Recurring plans ---------------------------------------------------------
 
 
-def plan_for_subscription(subscription_id: str | None, metadata: dict[str, Any] | None) -> RecurringPlan | None:
-    """The plan of a Stripe subscription: by its id, or by the plan id we put in its metadata.
+def plan_for_subscription(subscription_id: str | None, plan_id: int | None) -> RecurringPlan | None:
+    """The plan of a Stripe subscription: by its id, or by the plan id we put in its metadata
+    (`plan_id`, as `stripe_events.number` read it).
 
     Metadata only finds a plan that has no subscription yet (or this one), so an
     abandoned earlier attempt can never touch the plan.
@@ -44,10 +45,9 @@ def plan_for_subscription(subscription_id: str | None, metadata: dict[str, Any] 
         ).scalar_one_or_none()
         if plan is not None:
             return plan
-    plan_id = str((metadata or {}).get("recurring_plan_id", ""))
-    if not plan_id.isdigit():
+    if plan_id is None:
         return None
-    plan = db.session.get(RecurringPlan, int(plan_id), with_for_update=True, populate_existing=True)
+    plan = db.session.get(RecurringPlan, plan_id, with_for_update=True, populate_existing=True)
     if plan is None or (plan.stripe_subscription_id and plan.stripe_subscription_id != subscription_id):
         return None
     fill_missing(plan, stripe_subscription_id=subscription_id)
