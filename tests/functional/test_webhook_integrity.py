@@ -6,7 +6,7 @@ acknowledged and kept, never a 500; only a failure a retry can mend is a 500."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -32,6 +32,7 @@ from supporters.models import (
 from supporters.payments import PaymentsUnavailable, gateway
 from tests import factories
 from tests import stripe_events as se
+from tests.fakes import FakeGateway
 
 Deliver = Callable[..., Any]
 REVIEW_PAGE = "/dashboard/payments-to-review/"
@@ -281,6 +282,42 @@ def test_an_expiry_of_a_session_we_did_not_open_cancels_nothing(deliver: Deliver
     deliver(se.event("checkout.session.expired", se.checkout_session(gift.id, id="cs_link", payment_status="unpaid")))
 
     assert fresh(gift).status is GiftStatus.PENDING
+
+
+@pytest.fixture
+def fake_stripe(app: Flask) -> Iterator[FakeGateway]:
+    """The app's gateway swapped for a FakeGateway (tests/fakes.py) for one test."""
+    fake, real = FakeGateway(), app.extensions["payments"]
+    app.extensions["payments"] = fake
+    try:
+        yield fake
+    finally:
+        app.extensions["payments"] = real
+
+
+@pytest.mark.parametrize("amount,currency", [(1, "pln"), (2500, "jpy"), (2500, "usd")])
+def test_reconcile_settles_a_pending_gift_only_for_the_amount_asked(
+    cli: Any, fake_stripe: FakeGateway, amount: int, currency: str
+) -> None:
+    gift = pledged_gift(stripe_payment_intent_id="pi_recon")
+    fake_stripe.intents["pi_recon"] = {
+        **se.payment_intent(gift.id, "succeeded", id="pi_recon", amount=amount, currency=currency),
+    }
+
+    result = cli.invoke(args=["stripe", "reconcile", "--since", "2020-01-01"])
+
+    assert "settled from Stripe: 0" in result.output
+    assert_not_counted(gift)
+
+
+def test_reconcile_settles_a_pending_gift_paid_as_asked(cli: Any, fake_stripe: FakeGateway) -> None:
+    gift = pledged_gift(stripe_payment_intent_id="pi_recon_ok")
+    fake_stripe.intents["pi_recon_ok"] = se.payment_intent(gift.id, "succeeded", id="pi_recon_ok", amount=2500)
+
+    result = cli.invoke(args=["stripe", "reconcile", "--since", "2020-01-01"])
+
+    assert "settled from Stripe: 1" in result.output
+    assert fresh(gift).status is GiftStatus.SUCCEEDED
 
 
 # --- Ids from events: ASCII digits only, 18 at most ---------------------------------------------
