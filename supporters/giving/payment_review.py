@@ -91,7 +91,8 @@ def mark_reviewed(event_id: str, note: str, actor: StaffUser) -> StripeEvent:
 
     Refuses (Refused) an event that is not waiting for review and an empty note.
     """
-    event = db.session.get(StripeEvent, event_id, with_for_update=True, populate_existing=True)
+    readable = 0 < len(event_id) <= 255 and event_id.isprintable()
+    event = db.session.get(StripeEvent, event_id, with_for_update=True, populate_existing=True) if readable else None
     if event is None or not event.needs_review:
         raise Refused(_l("This event is not waiting for review (someone may have just reviewed it)."), status=409)
     note = note.strip()

@@ -27,12 +27,16 @@ from supporters.payments import PaymentGateway
 # --- Recurring plans ---------------------------------------------------------
 
 
-def plan_for_subscription(subscription_id: str | None, plan_id: int | None) -> RecurringPlan | None:
+def plan_for_subscription(
+    subscription_id: str | None, plan_id: int | None, *, link: bool = True
+) -> RecurringPlan | None:
     """The plan of a Stripe subscription: by its id, or by the plan id we put in its metadata
     (`plan_id`, as `stripe_events.number` read it).
 
     Metadata only finds a plan that has no subscription yet (or this one), so an
-    abandoned earlier attempt can never touch the plan.
+    abandoned earlier attempt can never touch the plan. A plan found so is linked to
+    the subscription, unless `link` is False (the caller links it once the event
+    proves to be the plan's own: an invoice for the plan's amount).
     """
     # The row lock makes events about one plan wait for each other (PostgreSQL), so
     # the two events Stripe sends for one invoice cannot both record it.
@@ -50,7 +54,8 @@ def plan_for_subscription(subscription_id: str | None, plan_id: int | None) -> R
     plan = db.session.get(RecurringPlan, plan_id, with_for_update=True, populate_existing=True)
     if plan is None or (plan.stripe_subscription_id and plan.stripe_subscription_id != subscription_id):
         return None
-    fill_missing(plan, stripe_subscription_id=subscription_id)
+    if link:
+        fill_missing(plan, stripe_subscription_id=subscription_id)
     return plan
 
 

@@ -27,7 +27,7 @@ PER_PAGE = 50
 class ReviewForm(FlaskForm):
     """Close the review of one event, saying what was done about it."""
 
-    event_id = HiddenField(validators=[DataRequired(), Length(max=255)])
+    event_id = HiddenField(validators=[DataRequired(), Length(max=255), no_control_characters])
     note = TextAreaField(
         _l("What did you do?"),
         validators=[
@@ -83,7 +83,7 @@ def index() -> ResponseReturnValue:
 @requires("write")
 def reviewed() -> ResponseReturnValue:
     """Mark one event reviewed, with a note of what was done."""
-    form = ReviewForm()
+    form = ReviewForm(formdata=request.form)  # text fields only: a file part is no note
     if not form.validate():
         return _render(form, 400, error=_("Say what you did about this event (at most 500 characters)."))
     try:

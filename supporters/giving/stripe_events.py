@@ -326,8 +326,8 @@ def _plan_named(metadata: Obj) -> int | None:
     return plan_id
 
 
-def _plan_for_subscription(subscription_id: str | None, metadata: Obj) -> RecurringPlan | None:
-    return _about_plan(plans.plan_for_subscription(subscription_id, _plan_named(metadata)))
+def _plan_for_subscription(subscription_id: str | None, metadata: Obj, *, link: bool = True) -> RecurringPlan | None:
+    return _about_plan(plans.plan_for_subscription(subscription_id, _plan_named(metadata), link=link))
 
 
 def _gift_for_charge(charge: Obj) -> Gift | None:
@@ -511,7 +511,9 @@ def invoice_paid(invoice: Obj) -> str:
     subscription_id, metadata = _subscription_of(invoice)
     if not invoice_id or (not subscription_id and not metadata):
         return "ignored: not a subscription invoice"
-    plan = _plan_for_subscription(subscription_id, metadata)
+    # Linked to the subscription only once the invoice proves to be the plan's (below): an
+    # invoice of another amount must not tie the plan to a subscription that is not its own.
+    plan = _plan_for_subscription(subscription_id, metadata, link=False)
     if plan is None:
         named = number(metadata.get("recurring_plan_id"))
         other = db.session.get(RecurringPlan, named) if named is not None else None
@@ -529,6 +531,7 @@ def invoice_paid(invoice: Obj) -> str:
     if wrong is not None:
         return hold(f"invoice {invoice_id} of plan {plan.id}: {wrong}")
     assert isinstance(amount, int)
+    lifecycle.fill_missing(plan, stripe_subscription_id=subscription_id)
     transitions = _obj(invoice.get("status_transitions"))
     period_end = None
     for line in _items(invoice.get("lines"))[:1]:

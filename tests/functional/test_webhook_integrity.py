@@ -6,6 +6,7 @@ acknowledged and kept, never a 500; only a failure a retry can mend is a 500."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -201,6 +202,11 @@ def test_a_first_invoice_of_usd_1_does_not_pay_a_pln_30_plan(app: Flask, deliver
     row = event_row(evt["id"])
     assert row.needs_review and row.plan_id == plan.id
     assert evt["id"] in staff_client(app, "viewer").get(REVIEW_PAGE).get_data(as_text=True)
+    assert fresh(plan).stripe_subscription_id is None  # not tied to a subscription that is not its own
+
+    meta = se.gift_metadata(gift.id, plan.id)
+    deliver(se.event("invoice.paid", se.invoice("sub_pln", 3000, "pln", "in_pln", meta, "subscription_create")))
+    assert fresh(gift).status is GiftStatus.SUCCEEDED and fresh(plan).stripe_subscription_id == "sub_pln"
 
 
 def test_a_renewal_for_another_amount_records_no_gift(deliver: Deliver) -> None:
@@ -620,15 +626,18 @@ def test_staff_who_may_write_mark_an_event_reviewed_with_a_note_and_it_is_audite
         pytest.param({"note": "ok\u0000"}, id="nul_in_note"),
         pytest.param({"note": "ok", "event_id": "evt_nobody"}, id="unknown_event"),
         pytest.param({"note": "ok", "event_id": "e" * 300}, id="event_id_too_long"),
+        pytest.param({"note": "ok", "event_id": "evt_\u0000"}, id="nul_in_event_id"),
+        pytest.param({"note": "ok", "event_id": "１２"}, id="full_width_event_id"),
+        pytest.param({"note": (io.BytesIO(b"Refunded"), "note.txt")}, id="note_as_a_file"),
     ],
 )
 def test_a_review_that_cannot_be_recorded_is_refused_and_changes_nothing(
-    app: Flask, deliver: Deliver, data: dict[str, str]
+    app: Flask, deliver: Deliver, data: dict[str, Any]
 ) -> None:
     _, evt_id = held_event(deliver)
     fundraiser = staff_client(app, "fundraiser")
 
-    response = fundraiser.post(f"{REVIEW_PAGE}reviewed", data={"event_id": evt_id, **data})
+    response = fundraiser.post(f"{REVIEW_PAGE}reviewed", data={"event_id": evt_id, **data})  # type: ignore[dict-item]
 
     assert 400 <= response.status_code < 500
     assert event_row(evt_id).needs_review
