@@ -91,7 +91,7 @@ def hold(reason: str) -> str:
     (what was expected and what came); returns the outcome to record."""
     subject = _subject.get()
     if subject is not None and subject.review is None:
-        subject.review = reason[:REASON_LENGTH]
+        subject.review = _printable(reason, REASON_LENGTH)
     return f"needs review: {reason}"
 
 
@@ -142,7 +142,7 @@ def record_unreadable(payload: bytes, reason: str) -> str:
     record = _new_record(event_id, {"unreadable": payload.decode("utf-8", "replace")})
     log.warning("Stripe webhook %s kept for review: %s", event_id, reason)
     record.needs_review = True
-    record.review_reason = reason[:REASON_LENGTH]
+    record.review_reason = _printable(reason, REASON_LENGTH)
     record.processed_at = utcnow()
     record.outcome = _printable(f"needs review: {reason}", OUTCOME_LENGTH)
     db.session.flush()
@@ -212,11 +212,10 @@ def _fitted(value: str) -> str:
 
 def _printable(text: str, limit: int) -> str:
     """`text` without control characters, at most `limit` characters: for a text column."""
-    cleaned = "".join(c if c.isprintable() else "?" for c in text[:limit])
-    return cleaned
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
 
 
-def shown(value: Any, limit: int = 40) -> str:
+def _shown(value: Any, limit: int = 40) -> str:
     """A value from an event as it may appear in an outcome: printable, short."""
     text = value if isinstance(value, str) else repr(value)
     text = _printable(text, limit + 1)
@@ -281,7 +280,7 @@ def _money_shown(amount: Any, currency: Any) -> str:
             return f"{money.plain(minor, code)} {code}"
         except money.MoneyError:
             pass
-    return f"{shown(amount, 20)} {shown(currency if currency is not None else 'no currency', 20)}"
+    return f"{_shown(amount, 20)} {_shown(currency if currency is not None else 'no currency', 20)}"
 
 
 def not_as_asked(amount: Any, currency: Any, expected_minor: int, expected_currency: str) -> str | None:
@@ -310,7 +309,7 @@ def _gift_named(obj: Obj, *, reference: bool = True) -> Gift | None:
         return None
     gift_id = number(raw)
     if gift_id is None:
-        hold(f"gift id {shown(raw)} is not a gift number")
+        hold(f"gift id {_shown(raw)} is not a gift number")
         return None
     return _about_gift(db.session.get(Gift, gift_id))
 
@@ -322,7 +321,7 @@ def _plan_named(metadata: Obj) -> int | None:
         return None
     plan_id = number(raw)
     if plan_id is None:
-        hold(f"plan id {shown(raw)} is not a plan number")
+        hold(f"plan id {_shown(raw)} is not a plan number")
     return plan_id
 
 
@@ -395,8 +394,8 @@ def _own_session(session: Obj) -> Gift | None:
     session_id = _id(session.get("id"))
     if session_id is None or session_id != gift.stripe_checkout_session_id:
         hold(
-            f"checkout session {shown(session_id)} is not the one opened for gift {gift.id} "
-            f"({shown(gift.stripe_checkout_session_id or 'none')})"
+            f"checkout session {_shown(session_id)} is not the one opened for gift {gift.id} "
+            f"({_shown(gift.stripe_checkout_session_id or 'none')})"
         )
         return None
     return gift
@@ -462,8 +461,8 @@ def payment_intent_succeeded(intent: Obj) -> str:
             # Checkout's own intent, before its session's event: that event links and pays it.
             return f"gift {gift.id} waits for its checkout session ({intent_id} not linked yet)"
         return hold(
-            f"payment intent {shown(intent_id)} is not the one linked to gift {gift.id} "
-            f"({shown(gift.stripe_payment_intent_id or 'none')})"
+            f"payment intent {_shown(intent_id)} is not the one linked to gift {gift.id} "
+            f"({_shown(gift.stripe_payment_intent_id or 'none')})"
         )
     changed = lifecycle.mark_paid(
         gift,
@@ -520,8 +519,8 @@ def invoice_paid(invoice: Obj) -> str:
         if other is not None:
             _about_plan(other)
             return hold(
-                f"invoice {invoice_id} of subscription {shown(subscription_id or 'none')} names plan {other.id}, "
-                f"whose subscription is {shown(other.stripe_subscription_id or 'none')}"
+                f"invoice {invoice_id} of subscription {_shown(subscription_id or 'none')} names plan {other.id}, "
+                f"whose subscription is {_shown(other.stripe_subscription_id or 'none')}"
             )
         return "ignored: no matching recurring plan"
     amount = invoice.get("amount_paid")
@@ -626,7 +625,7 @@ def charge_refunded(charge: Obj) -> str:
         return "ignored: no matching gift"
     refunded = amount_minor(charge.get("amount_refunded"))
     if refunded is None:
-        return hold(f"refund of gift {gift.id}: refunded amount {shown(charge.get('amount_refunded'))} is no amount")
+        return hold(f"refund of gift {gift.id}: refunded amount {_shown(charge.get('amount_refunded'))} is no amount")
     _paid_by(gift, charge)
     lifecycle.fill_missing(gift, stripe_charge_id=_id(charge.get("id")))
     return _said(lifecycle.apply_refund_total(gift, refunded), gift, f"refunded {refunded} in all")
