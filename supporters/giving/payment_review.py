@@ -79,7 +79,7 @@ def received(event: StripeEvent) -> dict[str, Any]:
         shown.update({f"metadata.{key}": value for key, value in metadata.items() if key in _NAMING_KEYS})
     if obj.get("client_reference_id") is not None:
         shown["client_reference_id"] = obj["client_reference_id"]
-    return {key: str(value)[:80] for key, value in shown.items()}
+    return {key: "".join(c if c.isprintable() else "?" for c in str(value)[:80]) for key, value in shown.items()}
 
 
 _NAMING_KEYS = ("gift_id", "recurring_plan_id")
