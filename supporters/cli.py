@@ -20,7 +20,7 @@ from werkzeug.serving import run_simple
 
 from supporters.demo import content as demo
 from supporters.extensions import db
-from supporters.giving import lifecycle
+from supporters.giving import lifecycle, stripe_events
 from supporters.giving.stripe_events import DuplicateEvent, process_event
 from supporters.lib import audit
 from supporters.mail.outbox import send_due
@@ -172,6 +172,12 @@ def _settle_pending_payments(since: datetime) -> int:
             click.echo(f"  gift {gift.id}: could not ask Stripe ({exc})")
             continue
         if intent.get("status") == "succeeded" and (intent.get("metadata") or {}).get("gift_id") == str(gift.id):
+            wrong = stripe_events.not_as_asked(
+                intent.get("amount_received"), intent.get("currency"), gift.amount_minor, gift.currency
+            )
+            if wrong is not None:
+                click.echo(f"  gift {gift.id}: not settled, payment {intent['id']} has {wrong}")
+                continue
             charge = intent.get("latest_charge")
             lifecycle.mark_paid(
                 gift, payment_intent_id=intent["id"], charge_id=charge.get("id") if isinstance(charge, dict) else charge

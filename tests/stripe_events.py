@@ -42,6 +42,12 @@ def gift_metadata(gift_id: int | None, plan_id: int | None = None) -> dict[str, 
     return data
 
 
+def checkout_session_id(gift_id: int) -> str:
+    """The id of the checkout session the app opened for gift `gift_id`, in these tests:
+    `checkout_session(gift_id)` is that session unless given another `id`."""
+    return f"cs_test_gift_{gift_id}"
+
+
 # --- The envelope ------------------------------------------------------------------
 
 
@@ -80,12 +86,13 @@ def checkout_session(
     currency: str = "pln",
     status: str | None = None,
 ) -> Obj:
-    """A checkout.session. In payment mode it has a payment intent (one is made up unless
-    given); in subscription mode a subscription and the first invoice, no payment intent."""
+    """A checkout.session: by default the one opened for the gift (`checkout_session_id`).
+    In payment mode it has a payment intent (one is made up unless given); in
+    subscription mode a subscription and the first invoice, no payment intent."""
     if payment_intent is _DEFAULT:
         payment_intent = new_id("pi") if mode == "payment" else None
     return {
-        "id": id or new_id("cs"),
+        "id": id or (checkout_session_id(gift_id) if gift_id is not None else new_id("cs")),
         "object": "checkout.session",
         "amount_subtotal": amount_total,
         "amount_total": amount_total,

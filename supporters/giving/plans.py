@@ -27,11 +27,16 @@ from supporters.payments import PaymentGateway
 # --- Recurring plans ---------------------------------------------------------
 
 
-def plan_for_subscription(subscription_id: str | None, metadata: dict[str, Any] | None) -> RecurringPlan | None:
-    """The plan of a Stripe subscription: by its id, or by the plan id we put in its metadata.
+def plan_for_subscription(
+    subscription_id: str | None, plan_id: int | None, *, link: bool = True
+) -> RecurringPlan | None:
+    """The plan of a Stripe subscription: by its id, or by the plan id we put in its metadata
+    (`plan_id`, as `stripe_events.number` read it).
 
     Metadata only finds a plan that has no subscription yet (or this one), so an
-    abandoned earlier attempt can never touch the plan.
+    abandoned earlier attempt can never touch the plan. A plan found so is linked to
+    the subscription, unless `link` is False (the caller links it once the event
+    proves to be the plan's own: an invoice for the plan's amount).
     """
     # The row lock makes events about one plan wait for each other (PostgreSQL), so
     # the two events Stripe sends for one invoice cannot both record it.
@@ -44,13 +49,13 @@ def plan_for_subscription(subscription_id: str | None, metadata: dict[str, Any] 
         ).scalar_one_or_none()
         if plan is not None:
             return plan
-    plan_id = str((metadata or {}).get("recurring_plan_id", ""))
-    if not plan_id.isdigit():
+    if plan_id is None:
         return None
-    plan = db.session.get(RecurringPlan, int(plan_id), with_for_update=True, populate_existing=True)
+    plan = db.session.get(RecurringPlan, plan_id, with_for_update=True, populate_existing=True)
     if plan is None or (plan.stripe_subscription_id and plan.stripe_subscription_id != subscription_id):
         return None
-    fill_missing(plan, stripe_subscription_id=subscription_id)
+    if link:
+        fill_missing(plan, stripe_subscription_id=subscription_id)
     return plan
 
 

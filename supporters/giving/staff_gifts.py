@@ -39,7 +39,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 from supporters import payments
 from supporters.dashboard.access import acting_staff, fetch, requires
 from supporters.extensions import db
-from supporters.giving import offline_gifts, queries, refunds
+from supporters.giving import offline_gifts, payment_review, queries, refunds
 from supporters.lib import exporting, money
 from supporters.lib.dates import in_order, org_today, swapped_note
 from supporters.lib.errors import Refused
@@ -278,6 +278,7 @@ def detail(gift_id: int) -> ResponseReturnValue:
         net=(gift.amount_minor - gift.refunded_minor),
         refusal=refunds.refund_refusal(gift),
         stripe_payment_url=stripe_dashboard_url("payments", gift.stripe_payment_intent_id),
+        to_review=payment_review.open_reviews_of_gift(gift.id),
         base_currency=current_app.config["SUPPORTERS_BASE_CURRENCY"],
     )
 

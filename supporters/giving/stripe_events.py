@@ -8,10 +8,21 @@ whatever the handler then does with it. Handlers read
 object fields defensively: Stripe's newer shapes and localstripe's older ones
 both occur (an id or an embedded object; `parent.subscription_details` or a
 top-level `subscription`).
+
+A payment pays a gift only when it is the one we asked for: the checkout session
+opened for the gift (`checkout.session.completed`), the payment intent linked to it
+(`payment_intent.succeeded`), the plan's subscription (`invoice.paid`), each for the
+gift's or the plan's amount and currency. A gift id in `client_reference_id` or in
+metadata only says which gift an event claims to be about. Anything else, and any
+event we cannot read, is kept, counted nowhere, and marked `needs_review` with the
+reason (`hold()`), for staff's list of payments to review. Only a failure that a retry
+can mend (the database, Stripe unreachable) raises, so Stripe retries.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -24,7 +35,8 @@ from sqlalchemy.exc import IntegrityError
 
 from supporters.extensions import db
 from supporters.giving import lifecycle, plans
-from supporters.models import Gift, PlanStatus, RecurringPlan, StripeEvent, utcnow
+from supporters.lib import money
+from supporters.models import Gift, GiftStatus, PlanStatus, RecurringPlan, StripeEvent, utcnow
 from supporters.payments import gateway
 
 log = logging.getLogger(__name__)
@@ -42,6 +54,8 @@ class _Subject:
 
     gift: Gift | None = None
     plan: RecurringPlan | None = None
+    #: why the event is kept for staff instead of counted (the first reason found)
+    review: str | None = None
 
 
 _subject: ContextVar[_Subject | None] = ContextVar("stripe_event_subject", default=None)
@@ -63,42 +77,154 @@ def _about_plan(plan: RecurringPlan | None) -> RecurringPlan | None:
     return plan
 
 
+#: what stripe_event's columns hold: longer ids and types are stored shortened (`_fitted`)
+ID_LENGTH = 255
+TYPE_LENGTH = 100
+OUTCOME_LENGTH = 200
+REASON_LENGTH = 500
+#: the shapes a handler may meet in a signed event and not expect: the event is kept for review
+SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
+
+
+def hold(reason: str) -> str:
+    """Keep the event being handled for staff's review, counted nowhere, for `reason`
+    (what was expected and what came); returns the outcome to record."""
+    subject = _subject.get()
+    if subject is not None and subject.review is None:
+        subject.review = _printable(reason, REASON_LENGTH)
+    return f"needs review: {reason}"
+
+
 def process_event(event: Obj) -> str:
     """Record `event` once and apply it; returns what happened, in a few words.
 
     Raises DuplicateEvent for an event seen before. Flushes; the caller commits
-    (or rolls back everything, the event record included, if this raises).
+    (or rolls back everything, the event record included, if this raises). An event
+    of a shape no handler can read is recorded for review, never raised about: it was
+    signed with our secret, and no retry will change it.
     """
-    if db.session.get(StripeEvent, event["id"]) is not None:
-        raise DuplicateEvent(event["id"])
-    record = StripeEvent(id=event["id"], type=event["type"], livemode=bool(event.get("livemode")), payload=event)
-    try:
-        with db.session.begin_nested():
-            db.session.add(record)
-    except IntegrityError:
-        raise DuplicateEvent(event["id"]) from None
-    handler = HANDLERS.get(event["type"])
-    if handler is None:
-        log.info("Stripe event %s of type %s acknowledged, not handled", event["id"], event["type"])
-        outcome = "ignored: type not handled"
+    event_id, problem = _stored_id(event)
+    kind = event.get("type")
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if problem is None and not (isinstance(kind, str) and kind and len(kind) <= TYPE_LENGTH and kind.isprintable()):
+        problem = "the event's type is missing or unreadable"
+    if problem is None and not isinstance(obj, dict):
+        problem = "the event carries no object"
+    record = _new_record(event_id, event)
+    subject = _Subject()
+    if problem is not None:
+        log.warning("Stripe event %s kept for review: %s", event_id, problem)
+        subject.review = problem
+        outcome = f"needs review: {problem}"
     else:
-        subject = _Subject()
-        token = _subject.set(subject)
-        try:
-            outcome = handler(event["data"]["object"])
-        finally:
-            _subject.reset(token)
-        record.gift_id = subject.gift.id if subject.gift is not None else None
-        record.plan_id = subject.plan.id if subject.plan is not None else None
+        assert isinstance(kind, str) and isinstance(obj, dict)
+        outcome = _handle(kind, obj, subject)
+        if subject.review is not None and not outcome.startswith("needs review"):
+            outcome = f"needs review: {subject.review}"
+    record.gift_id = subject.gift.id if subject.gift is not None else None
+    record.plan_id = subject.plan.id if subject.plan is not None else None
+    record.needs_review = subject.review is not None
+    record.review_reason = subject.review
     record.processed_at = utcnow()
-    record.outcome = outcome[:200]
+    record.outcome = _printable(outcome, OUTCOME_LENGTH)
     db.session.flush()
     return outcome
 
 
+def record_unreadable(payload: bytes, reason: str) -> str:
+    """Keep a body signed with our secret that is not a Stripe event at all (see
+    `payments.UnreadableEvent`), once, for review; returns the outcome.
+
+    Raises DuplicateEvent when the same body came before.
+    """
+    event_id = "unreadable_" + hashlib.sha256(payload).hexdigest()
+    record = _new_record(event_id, {"unreadable": payload.decode("utf-8", "replace")})
+    log.warning("Stripe webhook %s kept for review: %s", event_id, reason)
+    record.needs_review = True
+    record.review_reason = _printable(reason, REASON_LENGTH)
+    record.processed_at = utcnow()
+    record.outcome = _printable(f"needs review: {reason}", OUTCOME_LENGTH)
+    db.session.flush()
+    return record.outcome
+
+
+def _new_record(event_id: str, payload: Obj) -> StripeEvent:
+    """The event's row, added once: a second copy of the id raises DuplicateEvent."""
+    if db.session.get(StripeEvent, event_id) is not None:
+        raise DuplicateEvent(event_id)
+    kind = payload.get("type")
+    record = StripeEvent(
+        id=event_id,
+        type=_printable(kind if isinstance(kind, str) else "(unreadable)", TYPE_LENGTH),
+        livemode=bool(payload.get("livemode")),
+        payload=payload,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(record)
+    except IntegrityError:
+        raise DuplicateEvent(event_id) from None
+    return record
+
+
+def _handle(kind: str, obj: Obj, subject: _Subject) -> str:
+    """Apply the event's object with its type's handler, noting what it is about in `subject`."""
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        log.info("Stripe event of type %s acknowledged, not handled", kind)
+        return "ignored: type not handled"
+    token = _subject.set(subject)
+    try:
+        # A savepoint: what a handler changed before it met a shape it cannot read is undone.
+        with db.session.begin_nested():
+            return handler(obj)
+    except SHAPE_ERRORS as exc:
+        log.exception("Stripe event of type %s could not be read; kept for review", kind)
+        subject.gift = subject.plan = None  # what the handler found was rolled back with it
+        subject.review = None
+        return hold(f"the event could not be read ({type(exc).__name__})")
+    finally:
+        _subject.reset(token)
+
+
+def _stored_id(event: Obj) -> tuple[str, str | None]:
+    """The key the event is stored under, and what is wrong with its id (None: nothing).
+
+    Stripe's id as it is when it fits the column; a longer one shortened with its hash
+    (so two long ids never meet); a missing one replaced by the hash of the event (so
+    a retry of the same body is still a duplicate).
+    """
+    value = event.get("id")
+    if isinstance(value, str) and value and value.isprintable():
+        if len(value) <= ID_LENGTH:
+            return value, None
+        return _fitted(value), "the event's id is longer than 255 characters"
+    digest = hashlib.sha256(json.dumps(event, sort_keys=True, default=str).encode()).hexdigest()
+    return f"unreadable_{digest}", "the event's id is missing or unreadable"
+
+
+def _fitted(value: str) -> str:
+    """A text too long for its column as a prefix plus the hash of the whole."""
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{value[: ID_LENGTH - len(digest) - 1]}~{digest}"
+
+
+def _printable(text: str, limit: int) -> str:
+    """`text` without control characters, at most `limit` characters: for a text column."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value from an event as it may appear in an outcome: printable, short."""
+    text = value if isinstance(value, str) else repr(value)
+    text = _printable(text, limit + 1)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def utc_from_timestamp(value: Any) -> datetime | None:
-    """A Stripe timestamp (seconds) as an aware datetime."""
-    if isinstance(value, int | float) and value > 0:
+    """A Stripe timestamp (seconds) as an aware datetime; None for anything else."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 253402300800:
         return datetime.fromtimestamp(int(value), UTC)
     return None
 
@@ -107,16 +233,100 @@ def _id(value: Any) -> str | None:
     """An object's id whether Stripe sent the id or the whole object."""
     if isinstance(value, dict):
         value = value.get("id")
-    return value if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and value and len(value) <= ID_LENGTH and value.isprintable() else None
 
 
-def _gift_from_metadata(obj: Obj) -> Gift | None:
-    gift_id = str((obj.get("metadata") or {}).get("gift_id") or obj.get("client_reference_id") or "")
-    return _about_gift(db.session.get(Gift, int(gift_id))) if gift_id.isdigit() else None
+def _obj(value: Any) -> Obj:
+    """`value` if it is an object, else an empty one (a field Stripe sent as null, or oddly)."""
+    return value if isinstance(value, dict) else {}
 
 
-def _plan_for_subscription(subscription_id: str | None, metadata: Obj | None) -> RecurringPlan | None:
-    return _about_plan(plans.plan_for_subscription(subscription_id, metadata))
+def _items(value: Any) -> list[Obj]:
+    """The objects of a Stripe list (`{"data": [...]}`), ignoring what is not an object."""
+    data = _obj(value).get("data")
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+#: the most digits a gift's or plan's id may have in an event (a BIGINT has 19)
+MAX_ID_DIGITS = 18
+
+
+def number(value: Any) -> int | None:
+    """A gift's or plan's id as an event names it: 1 to 18 ASCII digits (or such an int).
+
+    Not `str.isdigit()` and `int()`, which read "１２" (full-width) or "፩" (Ethiopic) as
+    numbers: an id Stripe echoes back is the ASCII one we sent.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and 0 < len(value) <= MAX_ID_DIGITS and value.isascii() and value.isdigit():
+        return int(value) or None
+    return None
+
+
+def amount_minor(value: Any) -> int | None:
+    """An amount as Stripe sends it: a whole number of minor units, not negative; else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= money.MAX_AMOUNT_MINOR:
+        return value
+    return None
+
+
+def _money_shown(amount: Any, currency: Any) -> str:
+    """An amount from an event as staff read it: "25.00 PLN", or what came when it is no amount."""
+    code = currency.upper() if isinstance(currency, str) else None
+    minor = amount_minor(amount)
+    if minor is not None and code is not None:
+        try:
+            return f"{money.plain(minor, code)} {code}"
+        except money.MoneyError:
+            pass
+    return f"{_shown(amount, 20)} {_shown(currency if currency is not None else 'no currency', 20)}"
+
+
+def not_as_asked(amount: Any, currency: Any, expected_minor: int, expected_currency: str) -> str | None:
+    """What is wrong when a payment of `amount` `currency` (as an event says) is not the
+    `expected_minor` `expected_currency` we asked for; None when it is exactly that."""
+    code = currency.upper() if isinstance(currency, str) else None
+    if amount_minor(amount) == expected_minor and code == expected_currency:
+        return None
+    expected = f"{money.plain(expected_minor, expected_currency)} {expected_currency}"
+    return f"amount {_money_shown(amount, currency)}, expected {expected}"
+
+
+def _gift_named(obj: Obj, *, reference: bool = True) -> Gift | None:
+    """The gift an object says it is about: `metadata.gift_id` (or `client_reference_id`).
+
+    This only says which gift the event claims: whether it pays it is for the handler
+    to check. An id that is no gift number is kept for review.
+    """
+    metadata = obj.get("metadata")
+    raw = _obj(metadata).get("gift_id")
+    if raw in (None, "") and reference:
+        raw = obj.get("client_reference_id")
+    if raw in (None, ""):
+        if metadata is not None and not isinstance(metadata, dict):
+            hold(f"its metadata is {type(metadata).__name__}, not an object")
+        return None
+    gift_id = number(raw)
+    if gift_id is None:
+        hold(f"gift id {_shown(raw)} is not a gift number")
+        return None
+    return _about_gift(db.session.get(Gift, gift_id))
+
+
+def _plan_named(metadata: Obj) -> int | None:
+    """The plan id our metadata names (`recurring_plan_id`); an unreadable one is held."""
+    raw = metadata.get("recurring_plan_id")
+    if raw in (None, ""):
+        return None
+    plan_id = number(raw)
+    if plan_id is None:
+        hold(f"plan id {_shown(raw)} is not a plan number")
+    return plan_id
+
+
+def _plan_for_subscription(subscription_id: str | None, metadata: Obj, *, link: bool = True) -> RecurringPlan | None:
+    return _about_plan(plans.plan_for_subscription(subscription_id, _plan_named(metadata), link=link))
 
 
 def _gift_for_charge(charge: Obj) -> Gift | None:
@@ -135,9 +345,10 @@ def _gift_for_charge(charge: Obj) -> Gift | None:
     # Not linked yet (events out of order, or an instalment whose invoice event
     # carried no payment intent). A failure to ask raises: Stripe retries later.
     reference = gateway().payment_reference(intent)
-    if reference.get("gift_id", "").isdigit():
-        gift = db.session.get(Gift, int(reference["gift_id"]))
-    elif reference.get("invoice_id"):
+    gift_id = number(reference.get("gift_id"))
+    if gift_id is not None:
+        gift = db.session.get(Gift, gift_id)
+    elif _id(reference.get("invoice_id")):
         gift = db.session.execute(
             select(Gift).filter_by(stripe_invoice_id=reference["invoice_id"])
         ).scalar_one_or_none()
@@ -172,16 +383,38 @@ def _apply(gift: Gift | None, change: Callable[[Gift], bool], what: str) -> str:
 # --- One-time payments ---------------------------------------------------------
 
 
+def _own_session(session: Obj) -> Gift | None:
+    """The gift whose checkout this session is: the one it names, if the app opened this
+    very session for it. A session it names but we did not open (a Payment Link with the
+    gift's number as `client_reference_id`, an abandoned session) is held for review."""
+    gift = _gift_named(session)
+    if gift is None:
+        return None
+    lifecycle.lock(gift)  # begin_checkout writes the session id under the same lock
+    session_id = _id(session.get("id"))
+    if session_id is None or session_id != gift.stripe_checkout_session_id:
+        hold(
+            f"checkout session {_shown(session_id)} is not the one opened for gift {gift.id} "
+            f"({_shown(gift.stripe_checkout_session_id or 'none')})"
+        )
+        return None
+    return gift
+
+
 def checkout_session_completed(session: Obj) -> str:
-    gift = _gift_from_metadata(session)
+    """A checkout finished: pays the gift when it is the session we opened for it, paid
+    in full in the gift's amount and currency."""
+    gift = _own_session(session)
     if gift is None:
         return "ignored: no matching gift"
-    lifecycle.fill_missing(gift, stripe_checkout_session_id=_id(session.get("id")))
     plan_id = _id(session.get("subscription"))
     if plan_id and gift.recurring_plan_id:
-        _plan_for_subscription(plan_id, session.get("metadata"))
+        _plan_for_subscription(plan_id, _obj(session.get("metadata")))
     if session.get("payment_status") not in ("paid", "no_payment_required"):
         return f"gift {gift.id} waits for its payment"
+    wrong = not_as_asked(session.get("amount_total"), session.get("currency"), gift.amount_minor, gift.currency)
+    if wrong is not None:
+        return hold(f"checkout session for gift {gift.id}: {wrong}")
     if session.get("mode") == "subscription":
         # The invoice events record the instalment; this fills in what they need.
         invoice_id = _id(session.get("invoice"))
@@ -198,20 +431,42 @@ def checkout_session_completed(session: Obj) -> str:
 
 
 def checkout_session_async_failed(session: Obj) -> str:
-    return _apply(_gift_from_metadata(session), lifecycle.mark_failed, "failed")
+    return _apply(_own_session(session), lifecycle.mark_failed, "failed")
 
 
 def checkout_session_expired(session: Obj) -> str:
-    return _apply(_gift_from_metadata(session), lifecycle.mark_canceled, "canceled")
+    return _apply(_own_session(session), lifecycle.mark_canceled, "canceled")
 
 
 def payment_intent_succeeded(intent: Obj) -> str:
-    gift = _gift_from_metadata(intent)
+    """A payment intent succeeded: pays the gift it names when it is the intent linked to
+    the gift (the offline page links it; Checkout's is linked by its session's event), for
+    the gift's amount and currency."""
+    gift = _gift_named(intent, reference=False)
     if gift is None:
         return "ignored: not a gift's own payment (subscriptions are recorded by invoice)"
+    lifecycle.lock(gift)  # the test-payment page links its intent under the same lock
+    received = intent.get("amount_received", intent.get("amount"))
+    wrong = not_as_asked(received, intent.get("currency"), gift.amount_minor, gift.currency)
+    if wrong is not None:
+        return hold(f"payment intent for gift {gift.id}: {wrong}")
+    intent_id = _id(intent.get("id"))
+    if intent_id is None or intent_id != gift.stripe_payment_intent_id:
+        if (
+            intent_id is not None
+            and gift.stripe_payment_intent_id is None
+            and gift.stripe_checkout_session_id is not None
+            and gift.status in (GiftStatus.PENDING, GiftStatus.FAILED)
+        ):
+            # Checkout's own intent, before its session's event: that event links and pays it.
+            return f"gift {gift.id} waits for its checkout session ({intent_id} not linked yet)"
+        return hold(
+            f"payment intent {_shown(intent_id)} is not the one linked to gift {gift.id} "
+            f"({_shown(gift.stripe_payment_intent_id or 'none')})"
+        )
     changed = lifecycle.mark_paid(
         gift,
-        payment_intent_id=_id(intent.get("id")),
+        payment_intent_id=intent_id,
         charge_id=_id(intent.get("latest_charge")),
         customer_id=_id(intent.get("customer")),
     )
@@ -219,7 +474,7 @@ def payment_intent_succeeded(intent: Obj) -> str:
 
 
 def payment_intent_failed(intent: Obj) -> str:
-    gift = _gift_from_metadata(intent)
+    gift = _gift_named(intent, reference=False)
     if gift is None:
         return "ignored: no matching gift"
     return _said(lifecycle.mark_failed(gift, _id(intent.get("id"))), gift, "failed")
@@ -229,11 +484,11 @@ def payment_intent_failed(intent: Obj) -> str:
 
 
 def _subscription_of(invoice: Obj) -> tuple[str | None, Obj]:
-    details = ((invoice.get("parent") or {}).get("subscription_details")) or invoice.get("subscription_details") or {}
+    details = _obj(_obj(invoice.get("parent")).get("subscription_details")) or _obj(invoice.get("subscription_details"))
     subscription = _id(invoice.get("subscription")) or _id(details.get("subscription"))
-    metadata = dict(details.get("metadata") or {})
-    for line in ((invoice.get("lines") or {}).get("data") or [])[:1]:
-        metadata = {**(line.get("metadata") or {}), **metadata}
+    metadata = dict(_obj(details.get("metadata")))
+    for line in _items(invoice.get("lines"))[:1]:
+        metadata = {**_obj(line.get("metadata")), **metadata}
     return subscription, metadata
 
 
@@ -241,34 +496,51 @@ def _invoice_payment_intent(invoice: Obj) -> str | None:
     intent = _id(invoice.get("payment_intent"))
     if intent:
         return intent
-    for payment in (invoice.get("payments") or {}).get("data") or []:
-        intent = _id((payment.get("payment") or {}).get("payment_intent"))
+    for payment in _items(invoice.get("payments")):
+        intent = _id(_obj(payment.get("payment")).get("payment_intent"))
         if intent:
             return intent
     return None
 
 
 def invoice_paid(invoice: Obj) -> str:
+    """A plan's invoice was paid: records the instalment when the invoice is the plan's
+    subscription's, for the plan's amount and currency (the first and every renewal)."""
     invoice_id = _id(invoice.get("id"))
     subscription_id, metadata = _subscription_of(invoice)
     if not invoice_id or (not subscription_id and not metadata):
         return "ignored: not a subscription invoice"
-    plan = _plan_for_subscription(subscription_id, metadata)
+    # Linked to the subscription only once the invoice proves to be the plan's (below): an
+    # invoice of another amount must not tie the plan to a subscription that is not its own.
+    plan = _plan_for_subscription(subscription_id, metadata, link=False)
     if plan is None:
+        named = number(metadata.get("recurring_plan_id"))
+        other = db.session.get(RecurringPlan, named) if named is not None else None
+        if other is not None:
+            _about_plan(other)
+            return hold(
+                f"invoice {invoice_id} of subscription {_shown(subscription_id or 'none')} names plan {other.id}, "
+                f"whose subscription is {_shown(other.stripe_subscription_id or 'none')}"
+            )
         return "ignored: no matching recurring plan"
     amount = invoice.get("amount_paid")
-    if not isinstance(amount, int) or amount <= 0:
+    if amount_minor(amount) == 0:
         return "ignored: nothing was paid"
-    transitions = invoice.get("status_transitions") or {}
+    wrong = not_as_asked(amount, invoice.get("currency"), plan.amount_minor, plan.currency)
+    if wrong is not None:
+        return hold(f"invoice {invoice_id} of plan {plan.id}: {wrong}")
+    assert isinstance(amount, int)
+    lifecycle.fill_missing(plan, stripe_subscription_id=subscription_id)
+    transitions = _obj(invoice.get("status_transitions"))
     period_end = None
-    for line in ((invoice.get("lines") or {}).get("data") or [])[:1]:
-        period_end = utc_from_timestamp((line.get("period") or {}).get("end"))
+    for line in _items(invoice.get("lines"))[:1]:
+        period_end = utc_from_timestamp(_obj(line.get("period")).get("end"))
     gift = _about_gift(
         plans.record_instalment(
             plan,
             invoice_id=invoice_id,
             amount_minor=amount,
-            currency=str(invoice.get("currency", "")).upper(),
+            currency=plan.currency,
             paid_at=utc_from_timestamp(transitions.get("paid_at")) or utcnow(),
             payment_intent_id=_invoice_payment_intent(invoice),
             charge_id=_id(invoice.get("charge")),
@@ -310,13 +582,13 @@ SUBSCRIPTION_STATUSES = {
 
 
 def subscription_changed(subscription: Obj) -> str:
-    plan = _plan_for_subscription(_id(subscription.get("id")), subscription.get("metadata"))
+    plan = _plan_for_subscription(_id(subscription.get("id")), _obj(subscription.get("metadata")))
     if plan is None:
         return "ignored: no matching recurring plan"
     target = SUBSCRIPTION_STATUSES.get(str(subscription.get("status")))
     # Stripe keeps the period on each item now; older shapes have it on the subscription.
     ends = [subscription.get("current_period_end")]
-    ends += [item.get("current_period_end") for item in ((subscription.get("items") or {}).get("data") or [])]
+    ends += [item.get("current_period_end") for item in _items(subscription.get("items"))]
     for end in ends:
         plans.extend_period(plan, utc_from_timestamp(end))
     if target is None:
@@ -328,7 +600,7 @@ def subscription_changed(subscription: Obj) -> str:
 
 
 def subscription_deleted(subscription: Obj) -> str:
-    plan = _plan_for_subscription(_id(subscription.get("id")), subscription.get("metadata"))
+    plan = _plan_for_subscription(_id(subscription.get("id")), _obj(subscription.get("metadata")))
     if plan is None:
         return "ignored: no matching recurring plan"
     _note_cancellation(plan, subscription)
@@ -337,10 +609,10 @@ def subscription_deleted(subscription: Obj) -> str:
 
 
 def _note_cancellation(plan: Any, subscription: Obj) -> None:
-    details = subscription.get("cancellation_details") or {}
+    details = _obj(subscription.get("cancellation_details"))
     reason = details.get("comment") or details.get("feedback") or details.get("reason")
-    if reason and not plan.cancel_reason:
-        plan.cancel_reason = str(reason)[:500]
+    if isinstance(reason, str) and reason and not plan.cancel_reason:
+        plan.cancel_reason = _printable(reason, 500)
     plan.canceled_at = plan.canceled_at or utc_from_timestamp(subscription.get("canceled_at"))
 
 
@@ -351,9 +623,9 @@ def charge_refunded(charge: Obj) -> str:
     gift = _gift_for_charge(charge)
     if gift is None:
         return "ignored: no matching gift"
-    refunded = charge.get("amount_refunded")
-    if not isinstance(refunded, int):
-        return "ignored: no refunded amount"
+    refunded = amount_minor(charge.get("amount_refunded"))
+    if refunded is None:
+        return hold(f"refund of gift {gift.id}: refunded amount {_shown(charge.get('amount_refunded'))} is no amount")
     _paid_by(gift, charge)
     lifecycle.fill_missing(gift, stripe_charge_id=_id(charge.get("id")))
     return _said(lifecycle.apply_refund_total(gift, refunded), gift, f"refunded {refunded} in all")
@@ -369,7 +641,7 @@ def dispute_created(dispute: Obj) -> str:
 def invoice_payment_paid(invoice_payment: Obj) -> str:
     """Links an instalment to its payment intent: current invoices no longer carry it."""
     invoice_id = _id(invoice_payment.get("invoice"))
-    intent = _id((invoice_payment.get("payment") or {}).get("payment_intent"))
+    intent = _id(_obj(invoice_payment.get("payment")).get("payment_intent"))
     if not invoice_id or not intent:
         return "ignored: not a payment intent"
     gift = _about_gift(db.session.execute(select(Gift).filter_by(stripe_invoice_id=invoice_id)).scalar_one_or_none())

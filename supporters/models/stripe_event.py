@@ -20,6 +20,8 @@ class StripeEvent(Base):
         # a gift's or plan's history: its events, oldest first, from the index
         sa.Index("ix_stripe_event_gift_id", "gift_id", "received_at"),
         sa.Index("ix_stripe_event_plan_id", "plan_id", "received_at"),
+        # the list of payments to review: the open ones, newest first, from the index
+        sa.Index("ix_stripe_event_needs_review", "needs_review", "received_at"),
     )
 
     #: Stripe's event id (evt_…); the primary key makes a second copy impossible
@@ -34,4 +36,14 @@ class StripeEvent(Base):
     gift_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gift.id", ondelete="SET NULL"))
     #: the recurring plan it was about; an instalment's event names its gift and its plan
     plan_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recurring_plan.id", ondelete="SET NULL"))
+    #: the event as Stripe signed it (what could not be read is kept as {"unreadable": text})
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    #: True while staff have not looked at an event that was kept but not counted
+    #: (a payment that is not the one we asked for, or an event we cannot read)
+    needs_review: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    #: why it was not counted, with what was expected and what came ("amount 1 PLN, expected 25.00 PLN")
+    review_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    #: when and by whom it was marked reviewed, and what they noted
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id", ondelete="SET NULL"))
+    review_note: Mapped[str | None] = mapped_column(sa.String(500))

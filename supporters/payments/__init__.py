@@ -22,6 +22,7 @@ from supporters.payments.base import (
     PaymentGateway,
     PaymentsUnavailable,
     RefundResult,
+    UnreadableEvent,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "PaymentGateway",
     "PaymentsUnavailable",
     "RefundResult",
+    "UnreadableEvent",
     "build_gateway",
     "gateway",
     "offline_webhook_secret",

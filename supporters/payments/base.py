@@ -12,6 +12,17 @@ class InvalidEvent(ValueError):
     """A webhook whose signature, age or shape is wrong; nothing of it may be written."""
 
 
+class UnreadableEvent(ValueError):
+    """A webhook signed with our secret whose body is not a Stripe event at all (not JSON,
+    nested too deeply, not an object). It can never be processed: keep `payload` for staff
+    and acknowledge it, or Stripe retries it for three days."""
+
+    def __init__(self, payload: bytes, reason: str) -> None:
+        super().__init__(reason)
+        self.payload = payload
+        self.reason = reason
+
+
 class PaymentsUnavailable(RuntimeError):
     """The payment provider could not be reached or refused the request; safe to retry."""
 
@@ -95,9 +106,11 @@ class PaymentGateway(Protocol):
         ...
 
     def verify_event(self, payload: bytes, signature: str | None, tolerance: int = 300) -> dict[str, Any]:
-        """The event in `payload` if its signature is valid and recent and its mode matches.
+        """The event in `payload` if its signature is valid, neither too old nor ahead of our
+        clock by more than `tolerance` seconds, and its mode matches.
 
-        Raises InvalidEvent otherwise. The result is plain JSON data.
+        Raises InvalidEvent otherwise, and UnreadableEvent for a validly signed body that
+        is not a JSON object. The result is plain JSON data, its fields not yet checked.
         """
         ...
 

@@ -195,7 +195,8 @@ def fresh(row: Any) -> Any:
 
 
 def paid_by_stripes_checkout_session(deliver: Any) -> Gift:
-    gift = pending_gift()
+    """A gift of 50.00 PLN whose checkout session (Stripe's fixture) the app opened, paid by it."""
+    gift = pending_gift(stripe_checkout_session_id=STRIPE["checkout.session"]["id"])
     session = stripe_object(
         "checkout.session",
         metadata=se.gift_metadata(gift.id),
@@ -203,6 +204,8 @@ def paid_by_stripes_checkout_session(deliver: Any) -> Gift:
         mode="payment",
         payment_status="paid",
         status="complete",
+        amount_total=5000,
+        currency="pln",
     )
     assert deliver("checkout.session.completed", session) == f"gift {gift.id} succeeded"
     return gift
@@ -218,13 +221,15 @@ def test_stripes_checkout_session_pays_the_gift(deliver: Any) -> None:
 
 
 def paid_by_stripes_payment_intent(deliver: Any) -> Gift:
-    gift = pending_gift()
+    """A gift of 50.00 PLN paid by the payment intent linked to it (Stripe's fixture)."""
+    gift = pending_gift(stripe_payment_intent_id=STRIPE["payment_intent"]["id"])
     intent = stripe_object(
         "payment_intent",
         metadata=se.gift_metadata(gift.id),
         status="succeeded",
         amount=5000,
         amount_received=5000,
+        currency="pln",
         latest_charge=STRIPE["charge"]["id"],
     )
     assert deliver("payment_intent.succeeded", intent) == f"gift {gift.id} succeeded"

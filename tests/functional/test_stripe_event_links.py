@@ -23,6 +23,13 @@ def handled(evt: dict[str, Any]) -> StripeEvent:
     return row
 
 
+def opened(gift: Gift) -> Gift:
+    """`gift` with the checkout session the app opened for it (`se.checkout_session_id`)."""
+    gift.stripe_checkout_session_id = se.checkout_session_id(gift.id)
+    db.session.flush()
+    return gift
+
+
 def links(row: StripeEvent) -> tuple[int | None, int | None]:
     return row.gift_id, row.plan_id
 
@@ -34,7 +41,7 @@ def monthly_plan() -> tuple[RecurringPlan, Gift]:
     gift = factories.gift(
         person, amount_minor=3000, amount_base_minor=3000, kind=GiftKind.RECURRING, recurring_plan_id=plan.id
     )
-    return plan, gift
+    return plan, opened(gift)
 
 
 def page(client: Any, url: str) -> str:
@@ -51,14 +58,14 @@ def sign_in_staff(client: Any) -> None:
 
 
 def test_an_event_about_a_gift_names_the_gift_and_no_plan(db: Any) -> None:
-    gift = factories.gift()
+    gift = factories.gift(stripe_payment_intent_id="pi_link_1")
     row = handled(se.event("payment_intent.succeeded", se.payment_intent(gift.id, "succeeded", id="pi_link_1")))
     assert row.outcome == f"gift {gift.id} succeeded"
     assert links(row) == (gift.id, None)
 
 
 def test_every_event_of_a_one_time_gift_names_it(db: Any) -> None:
-    gift = factories.gift(stripe_payment_intent_id="pi_one", stripe_charge_id="ch_one")
+    gift = opened(factories.gift(stripe_payment_intent_id="pi_one", stripe_charge_id="ch_one"))
     outcomes = {}
     for evt in [
         se.event("checkout.session.completed", se.checkout_session(gift.id, payment_intent="pi_one")),
@@ -80,7 +87,7 @@ def test_failed_expired_and_declined_payments_name_their_gift(db: Any) -> None:
         ("checkout.session.async_payment_failed", lambda g: se.checkout_session(g.id, payment_status="unpaid")),
         ("payment_intent.payment_failed", lambda g: se.payment_intent(g.id, "requires_payment_method")),
     ]:
-        gift = factories.gift()
+        gift = opened(factories.gift())
         row = handled(se.event(evt_type, build(gift)))
         assert row.outcome.startswith(f"gift {gift.id} ")
         assert links(row) == (gift.id, None)
@@ -105,6 +112,7 @@ def test_every_event_of_a_plan_names_the_plan_and_an_instalments_its_gift_too(db
                 subscription="sub_link",
                 invoice="in_link1",
                 plan_id=plan.id,
+                amount_total=3000,
             ),
         )
     )

@@ -78,8 +78,10 @@ ONE_TIME_PAID_THEN_REFUNDED: dict[str, Build] = {
 
 
 def one_time_gift() -> Gift:
-    """A pending gift whose current payment attempt (pi_cur) the app knows, as record_payment_attempt leaves it."""
+    """A pending gift whose checkout the app opened and whose current payment attempt (pi_cur)
+    it knows, as begin_checkout and record_payment_attempt leave it."""
     gift = factories.gift(amount_minor=5000, amount_base_minor=5000, stripe_payment_intent_id="pi_cur")
+    gift.stripe_checkout_session_id = se.checkout_session_id(gift.id)
     _db.session.commit()
     return gift
 
@@ -212,6 +214,7 @@ def test_monthly_plan_paid_twice_then_canceled_ends_the_same_in_any_order(
         kind=GiftKind.RECURRING,
         recurring_plan_id=plan.id,
     )
+    gift.stripe_checkout_session_id = se.checkout_session_id(gift.id)
     _db.session.commit()
 
     for name in order:
@@ -309,6 +312,7 @@ def test_the_same_renewal_event_delivered_5_times_at_once_records_one_gift(commi
 def test_the_same_checkout_event_delivered_5_times_at_once_pays_the_gift_once(committed_app: Flask) -> None:
     with committed_app.app_context():
         gift = factories.gift(amount_minor=5000, amount_base_minor=5000)
+        gift.stripe_checkout_session_id = se.checkout_session_id(gift.id)
         _db.session.commit()
         gift_id, supporter_id = gift.id, gift.supporter_id
     evt = se.event(

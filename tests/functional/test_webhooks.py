@@ -55,8 +55,10 @@ def deliver(client: Any, secret: str) -> Deliver:
 
 
 def one_time_gift(**fields: Any) -> Gift:
-    """A pending one-time gift of 50.00 PLN, committed (so a rolled-back request cannot take it away)."""
+    """A pending one-time gift of 50.00 PLN whose checkout the app opened (`se.checkout_session_id`),
+    committed (so a rolled-back request cannot take it away)."""
     gift = factories.gift(**fields)
+    gift.stripe_checkout_session_id = gift.stripe_checkout_session_id or se.checkout_session_id(gift.id)
     _db.session.commit()
     return gift
 
@@ -72,6 +74,7 @@ def monthly_plan(amount_minor: int = 3000, **plan_fields: Any) -> tuple[Recurrin
         kind=GiftKind.RECURRING,
         recurring_plan_id=plan.id,
     )
+    gift.stripe_checkout_session_id = se.checkout_session_id(gift.id)
     _db.session.commit()
     return plan, gift
 
@@ -112,8 +115,9 @@ def ts(value: int) -> datetime:
 
 
 def paid_one_time_gift(deliver: Deliver, charge_id: str = "ch_paid") -> Gift:
-    """A one-time gift of 50.00 PLN paid through a payment_intent.succeeded."""
-    gift = one_time_gift()
+    """A one-time gift of 50.00 PLN paid through a payment_intent.succeeded of the intent
+    linked to it (as the offline payment page links the intent it creates)."""
+    gift = one_time_gift(stripe_payment_intent_id=f"pi_for_{charge_id}")
     deliver(
         se.event(
             "payment_intent.succeeded",
@@ -160,11 +164,19 @@ def _event_without_object(body: bytes, secret: str) -> tuple[bytes, str | None]:
     return hollow, se.sign(hollow, secret)
 
 
+def _from_the_future(body: bytes, secret: str) -> tuple[bytes, str | None]:
+    return body, se.sign(body, secret, timestamp=int(time.time()) + 6 * 60)
+
+
 REJECTED = {
     "forged_signature": _forged,
     "expired_signature": _expired,
+    "signature_from_the_future": _from_the_future,
     "bit_flipped_body": _bit_flipped,
     "missing_signature": _no_header,
+}
+#: signed with our secret, so from Stripe (or whoever holds the secret): a retry cannot mend them
+KEPT_FOR_REVIEW = {
     "garbage_json_validly_signed": _garbage_json,
     "json_that_is_not_an_event": _not_an_event,
     "event_without_object": _event_without_object,
@@ -181,6 +193,24 @@ def test_rejected_delivery_is_400_and_writes_nothing(client: Any, secret: str, t
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid event"
     assert event_rows() == 0
+    assert fresh(gift).status is GiftStatus.PENDING
+    assert receipts() == 0
+
+
+@pytest.mark.parametrize("tamper", KEPT_FOR_REVIEW.values(), ids=KEPT_FOR_REVIEW.keys())
+def test_validly_signed_body_that_is_no_event_is_acknowledged_and_kept_for_review(
+    client: Any, secret: str, tamper: Callable[..., Any]
+) -> None:
+    gift = one_time_gift()
+    body, signature = tamper(b"", secret)
+
+    response = se.post_raw(client, body, signature)
+    again = se.post_raw(client, body, signature)
+
+    assert response.status_code == 200 and response.get_json()["outcome"].startswith("needs review")
+    assert again.status_code == 200 and again.get_json()["duplicate"] is True
+    [row] = _db.session.scalars(select(StripeEvent)).all()
+    assert row.needs_review and row.review_reason and row.gift_id is None
     assert fresh(gift).status is GiftStatus.PENDING
     assert receipts() == 0
 
@@ -205,6 +235,27 @@ def test_signature_just_inside_the_tolerance_is_accepted(client: Any, secret: st
 
     assert response.status_code == 200
     assert fresh(gift).status is GiftStatus.SUCCEEDED
+
+
+def test_signature_a_little_ahead_of_our_clock_is_accepted(client: Any, secret: str) -> None:
+    gift = one_time_gift()
+    evt = se.event("checkout.session.completed", se.checkout_session(gift.id))
+
+    response = se.post_event(client, evt, secret, timestamp=int(time.time()) + 4 * 60)
+
+    assert response.status_code == 200
+    assert fresh(gift).status is GiftStatus.SUCCEEDED
+
+
+def test_signature_far_in_the_future_is_refused_with_a_clear_message(client: Any, secret: str) -> None:
+    gift = one_time_gift()
+    evt = se.event("checkout.session.completed", se.checkout_session(gift.id))
+
+    response = se.post_event(client, evt, secret, timestamp=int(time.time()) + 24 * 3600)
+
+    assert response.status_code == 400
+    assert "future" in response.get_json()["message"]
+    assert event_rows() == 0 and fresh(gift).status is GiftStatus.PENDING
 
 
 # --- Once and only once --------------------------------------------------------------
@@ -282,8 +333,8 @@ def test_checkout_completed_unpaid_waits_until_the_async_payment_succeeds(delive
     assert fresh(gift).status is GiftStatus.SUCCEEDED and receipts(gift) == 1
 
 
-def test_payment_intent_succeeded_pays_the_gift_named_in_its_metadata(deliver: Deliver) -> None:
-    gift = one_time_gift()
+def test_payment_intent_succeeded_pays_the_gift_it_is_linked_to(deliver: Deliver) -> None:
+    gift = one_time_gift(stripe_payment_intent_id="pi_direct")
 
     deliver(
         se.event(
@@ -331,7 +382,7 @@ def test_late_failure_of_an_earlier_payment_intent_is_ignored(deliver: Deliver) 
 
 
 def test_failure_arriving_after_success_leaves_the_gift_paid(deliver: Deliver) -> None:
-    gift = one_time_gift()
+    gift = one_time_gift(stripe_payment_intent_id="pi_1")
     deliver(se.event("payment_intent.succeeded", se.payment_intent(gift.id, "succeeded", id="pi_1")))
     deliver(se.event("payment_intent.payment_failed", se.payment_intent(gift.id, "requires_payment_method", id="pi_1")))
     assert fresh(gift).status is GiftStatus.SUCCEEDED
@@ -728,7 +779,7 @@ def test_failure_after_the_status_changed_rolls_everything_back_and_the_retry_su
     untouched = fresh(gift)
     assert untouched.status is GiftStatus.PENDING
     assert (untouched.paid_at, untouched.receipt_number, untouched.stripe_payment_intent_id) == (None, None, None)
-    assert untouched.stripe_checkout_session_id is None
+    assert untouched.stripe_checkout_session_id == se.checkout_session_id(gift.id)  # as the app opened it
     assert supporter_of(gift).stripe_customer_id is None
     assert (supporter_of(gift).gift_count, supporter_of(gift).lifetime_total_minor) == (0, 0)
     assert event_rows() == 0 and receipts() == 0
