@@ -9,7 +9,7 @@ kept as they are: still granted, so the supporters stay subscribed, confirmed_at
 NULL, and the donation form's ones say so in their source.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01 11:06:34.854777
 
 """
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

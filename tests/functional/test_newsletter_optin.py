@@ -441,7 +441,7 @@ def test_the_migration_keeps_the_consents_recorded_before_double_opt_in_and_mark
 ) -> None:
     app = make_app(databases.create())
     with app.app_context():
-        upgrade(directory=MIGRATIONS, revision="0006")
+        upgrade(directory=MIGRATIONS, revision="0007")
         now = datetime(2026, 5, 2, 10, tzinfo=UTC)
         with _db.engine.begin() as connection:
             connection.execute(
@@ -475,7 +475,7 @@ def test_the_migration_keeps_the_consents_recorded_before_double_opt_in_and_mark
         }
         assert flag in (True, 1), "a supporter subscribed before double opt-in stays subscribed"
 
-        downgrade(directory=MIGRATIONS, revision="0006")
+        downgrade(directory=MIGRATIONS, revision="0007")
         with _db.engine.connect() as connection:
             sources = dict(connection.execute(sa.text("SELECT id, source FROM consent")).all())
         assert sources == {1: "donation form", 2: "dashboard", 3: "import"}
