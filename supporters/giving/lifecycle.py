@@ -12,7 +12,7 @@ from typing import Any
 
 from supporters.extensions import db
 from supporters.giving.totals import refresh_supporter_totals
-from supporters.mail import receipts
+from supporters.mail import newsletter, receipts
 from supporters.models import (
     GIFT_TRANSITIONS,
     PLAN_TRANSITIONS,
@@ -89,6 +89,9 @@ def mark_paid(
         plan.started_at = plan.started_at or gift.paid_at
     refresh_supporter_totals(supporter)
     receipts.queue_receipt(gift)
+    # The payment is what makes the form's newsletter box worth an e-mail: a stranger can
+    # type anyone's address into the form, but does not pay to do it (mail/newsletter.py).
+    newsletter.queue_confirmation(gift)
     widget_service.count_gift(gift)
     return True
 

@@ -1,7 +1,6 @@
 """Receipts: the e-mail a donor gets for a paid gift, queued in the transaction
 that records the payment (flush, never commit), in the supporter's language.
-One receipt per gift, ever: the outbox's unique dedupe key sees to it. The
-newsletter confirmation the gift's form asked for is queued with it."""
+One receipt per gift, ever: the outbox's unique dedupe key sees to it."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 
 from supporters.extensions import db
 from supporters.lib.money import format_amount
-from supporters.mail import newsletter
 from supporters.mail.language import mail_locale
 from supporters.models import (
     Gift,
@@ -44,9 +42,6 @@ def queue_receipt(gift: Gift) -> OutboxEmail | None:
     queued: the gift already has a receipt (also when another transaction queued it
     at the same moment: the UNIQUE dedupe key catches that) or its supporter was
     anonymised. Raises ValueError for a gift that is not succeeded with a paid_at.
-
-    When the gift's form asked for the newsletter, the e-mail asking the address to
-    confirm it is queued beside the receipt (`mail.newsletter.queue_confirmation`).
     """
     if gift.id is None:
         db.session.flush()
@@ -57,8 +52,6 @@ def queue_receipt(gift: Gift) -> OutboxEmail | None:
     supporter = gift.supporter
     if supporter is None or supporter.anonymised_at is not None:
         return None
-    # The payment is what makes the form's newsletter box worth an e-mail (mail/newsletter.py).
-    newsletter.queue_confirmation(gift)
     key = receipt_dedupe_key(gift)
     if _already_queued(key):
         return None
