@@ -161,9 +161,11 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_security_headers(app: Flask) -> None:
-    from supporters.core.headers import apply_security_headers
+    """CSP, HSTS and friends on every response (supporters/core/headers.py); the
+    donation form may send donors on to the payment page of the gateway in use."""
+    from supporters.core import headers
 
-    app.after_request(apply_security_headers)
+    headers.init_app(app, checkout_origins=lambda: app.extensions["payments"].checkout_origins)
 
 
 def register_commands(app: Flask) -> None:
