@@ -103,8 +103,7 @@ def test_a_chunked_body_is_held_to_the_same_limit(client: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    databases = DatabaseFactory(tmp_path_factory.mktemp("sizes"))
+def server(databases: DatabaseFactory) -> Iterator[LiveServer]:
     app = make_app(databases.create())
     with app.app_context():
         upgrade(directory=MIGRATIONS)
@@ -112,7 +111,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
     with app.app_context():
         _db.engine.dispose()
-    databases.drop_all()
 
 
 def exchange(port: int, head: bytes, body_parts: Iterator[bytes]) -> tuple[bytes, int]:
@@ -195,7 +193,7 @@ def test_a_chunked_body_past_the_limit_is_answered_413_without_waiting_for_its_e
 
 
 @pytest.fixture(scope="module")
-def gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def gunicorn(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`gunicorn wsgi:app` started the way production starts it: in the project directory,
     which makes gunicorn read ./gunicorn.conf.py."""
     tmp = tmp_path_factory.mktemp("gunicorn")
@@ -203,7 +201,7 @@ def gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith(("SUPPORTERS_", "STRIPE_"))},
         "SECRET_KEY": "gunicorn-test-" + "x" * 32,
-        "DATABASE_URL": f"sqlite:///{tmp / 'gunicorn.db'}",
+        "DATABASE_URL": databases.create(),
         "MAIL_FILE_DIR": str(tmp / "mail"),
     }
     process = subprocess.Popen(
