@@ -64,8 +64,8 @@ class StripeGateway:
     """
 
     offline = False
-    #: Checkout Sessions' `url` is on Stripe's hosted Checkout (https://checkout.stripe.com/c/pay/cs_...);
-    #: the Customer Portal (https://billing.stripe.com) joins when the donor's page uses it
+    #: a Checkout Session's `url` is on Stripe's hosted Checkout (https://checkout.stripe.com/…, as in
+    #: Stripe's fixtures); the Customer Portal (https://billing.stripe.com) joins when the donor's page uses it
     checkout_origins: tuple[str, ...] = ("https://checkout.stripe.com",)
 
     def __init__(self, secret_key: str, webhook_secret: str) -> None:

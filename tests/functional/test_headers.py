@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -34,6 +37,16 @@ def gateway_in_use(app: Flask, gateway: object) -> Iterator[None]:
 
 
 STRIPE = StripeGateway(secret_key="sk_test_headers", webhook_secret="whsec_headers")
+FIXTURES = Path(__file__).parents[2].parent / "shared/stripe/fixtures3.json"
+
+
+def test_the_stripe_gateway_names_the_origin_of_stripes_checkout_sessions() -> None:
+    """Stripe's own fixture of a Checkout Session: its `url` is where the donor is sent."""
+    if not FIXTURES.is_file():
+        pytest.skip(f"Stripe's fixture objects are not at {FIXTURES}")
+    session = json.loads(FIXTURES.read_text(encoding="utf-8"))["resources"]["checkout.session"]
+    parts = urlsplit(session["url"])
+    assert STRIPE.checkout_origins == (f"{parts.scheme}://{parts.netloc}",) == ("https://checkout.stripe.com",)
 
 
 def test_the_donation_form_may_send_donors_to_stripe_checkout_and_nowhere_else(app: Flask, client: Any) -> None:
