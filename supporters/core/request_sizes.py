@@ -22,7 +22,7 @@ DEFAULT_LIMIT = 64 * KIB
 
 #: routes that need another size, by endpoint
 LIMITS: dict[str, int] = {
-    # Stripe's signed events: the largest seen are tens of kilobytes
+    # Stripe's signed events: a few kilobytes (the lists inside an event stop at ten items)
     "webhooks.stripe_webhook": 512 * KIB,
     # navigator.sendBeacon from the widget: {"type", "campaign", "article", "variant"}
     "widget.event": 4 * KIB,
@@ -45,13 +45,15 @@ def readable_size(size: int) -> str:
 def init_app(app: Flask) -> None:
     """Apply the limits. Registered before every other hook (CSRF, the rate limits'
     e-mail key) so that none of them reads a body first."""
-    # Whatever reads a body outside a request's own limit is held to the default.
-    app.config.setdefault("MAX_CONTENT_LENGTH", DEFAULT_LIMIT)
+    # Whatever reads a body outside a request's own limit is held to the default
+    # (Flask's own default is None: no limit at all).
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = DEFAULT_LIMIT
 
     @app.before_request
     def limit_request_body() -> None:
         limit = limit_for(request.endpoint)
-        # Werkzeug applies these when the body is read: a chunked body stops at the limit.
+        # Werkzeug holds whatever reads the body to these (multipart text parts too).
         request.max_content_length = limit
         request.max_form_memory_size = limit
         if request.content_length is not None:

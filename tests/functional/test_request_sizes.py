@@ -32,6 +32,8 @@ HUGE = 300 * MIB
 def test_every_route_with_a_limit_of_its_own_exists(app: Flask) -> None:
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert set(LIMITS) <= endpoints
+    # and nothing reads a body without one (Flask's default is no limit)
+    assert app.config["MAX_CONTENT_LENGTH"] == DEFAULT_LIMIT
 
 
 @pytest.mark.parametrize(
