@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping({k: v for k, v in config.items() if k != "ENVIRON"})
 
     register_request_class(app)
+    register_request_sizes(app)
     register_proxy(app)
     register_transactions(app)
     register_extensions(app)
@@ -47,6 +48,14 @@ def register_request_class(app: Flask) -> None:
     from supporters.lib.web import Request
 
     app.request_class = Request
+
+
+def register_request_sizes(app: Flask) -> None:
+    """Each route's largest body, refused with 413 before it is read (supporters/core/request_sizes.py).
+    First of the request hooks: nothing may read a body before its limit is set."""
+    from supporters.core import request_sizes
+
+    request_sizes.init_app(app)
 
 
 def register_proxy(app: Flask) -> None:
@@ -167,9 +176,11 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_security_headers(app: Flask) -> None:
-    from supporters.core.headers import apply_security_headers
+    """CSP, HSTS and friends on every response (supporters/core/headers.py); the
+    donation form may send donors on to the payment page of the gateway in use."""
+    from supporters.core import headers
 
-    app.after_request(apply_security_headers)
+    headers.init_app(app, checkout_origins=lambda: app.extensions["payments"].checkout_origins)
 
 
 def register_commands(app: Flask) -> None:

@@ -7,6 +7,7 @@ place that reads `os.environ` for the app's own settings.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -127,6 +128,22 @@ def _frame_origins(env: Mapping[str, str]) -> list[str]:
                 f"WIDGET_ALLOWED_ORIGINS: {origin!r} is not an origin such as https://blog.example.org (or *)."
             )
     return origins
+
+
+_HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def _image_hosts(env: Mapping[str, str]) -> list[str]:
+    """Host names (no scheme, no path) article images may come from besides our own.
+
+    Each goes into the Content-Security-Policy as it is: anything but a plain host
+    name (a ';' would start a directive of its own) is refused here.
+    """
+    hosts = [host.strip().lower() for host in env.get("SUPPORTERS_IMAGE_HOSTS", "").replace(",", " ").split()]
+    for host in hosts:
+        if not _HOST_NAME.fullmatch(host):
+            raise ConfigError(f"SUPPORTERS_IMAGE_HOSTS: {host!r} is not a host name such as images.example.org.")
+    return list(dict.fromkeys(hosts))
 
 
 def _limit_storage(env: Mapping[str, str], production: bool) -> str:
@@ -258,9 +275,7 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         #: Strict-Transport-Security max-age in production (0 turns the header off)
         "SUPPORTERS_HSTS_SECONDS": _int(env, "SUPPORTERS_HSTS_SECONDS", 31_536_000 if production else 0),
         #: hosts besides our own that article Markdown may show images from
-        "SUPPORTERS_IMAGE_HOSTS": [
-            host.strip().lower() for host in env.get("SUPPORTERS_IMAGE_HOSTS", "").replace(",", " ").split()
-        ],
+        "SUPPORTERS_IMAGE_HOSTS": _image_hosts(env),
         "SUPPORTERS_PROXIES": _int(env, "SUPPORTERS_PROXIES", 0),
         "STAFF_IDLE_MINUTES": _int(env, "STAFF_IDLE_MINUTES", 30),
         "STAFF_ABSOLUTE_HOURS": _int(env, "STAFF_ABSOLUTE_HOURS", 12),

@@ -40,6 +40,9 @@ class FakeGateway:
     livemode: bool = False
     test_mode: bool = True
     fail: bool = False
+    #: where create_checkout() sends the donor, and the origins the gateway declares for it
+    checkout_base: str = "https://checkout.example"
+    checkout_origins: tuple[str, ...] = ("https://checkout.example",)
     checkouts: list[CheckoutRequest] = field(default_factory=list)
     refunds: list[tuple[str, int, str, str]] = field(default_factory=list)
     canceled: list[str] = field(default_factory=list)
@@ -56,7 +59,7 @@ class FakeGateway:
         self._reach_stripe()
         self.checkouts.append(request)
         session_id = "cs_fake_" + hashlib.sha256(f"gift:{request.gift_id}".encode()).hexdigest()[:24]
-        return CheckoutSession(id=session_id, url=f"https://checkout.example/{session_id}")
+        return CheckoutSession(id=session_id, url=f"{self.checkout_base}/{session_id}")
 
     def verify_event(self, payload: bytes, signature: str | None, tolerance: int = 300) -> dict[str, Any]:
         try:

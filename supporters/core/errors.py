@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
+from supporters.core import request_sizes
 from supporters.extensions import db
 from supporters.lib.errors import Refused
 
@@ -15,6 +17,10 @@ MESSAGES = {
     403: (_l("Not allowed"), _l("You do not have permission to see this page.")),
     404: (_l("Page not found"), _l("There is no page at this address. It may have moved.")),
     405: (_l("Method not allowed"), _l("This page cannot be used that way.")),
+    413: (
+        _l("Too much data"),
+        _l("What you sent is larger than this page accepts. Please send less (a shorter text) and try again."),
+    ),
     429: (
         _l("Too many requests"),
         _l("You have made too many requests in a short time. Please wait a while and try again."),
@@ -46,6 +52,22 @@ def render_error(code: int, description: str | None = None) -> ResponseReturnVal
     return render_template("errors/error.html", code=code, title=title, message=message, detail=description), code
 
 
+def _too_large() -> str:
+    """The 413's message, with the route's limit; the refusal is logged (no body is)."""
+    limit = request_sizes.limit_for(request.endpoint)
+    current_app.logger.warning(
+        "refused a body over %d bytes on %s %s (declared length: %s)",
+        limit,
+        request.method,
+        request.path,
+        request.content_length if request.content_length is not None else "none, chunked",
+    )
+    return _(
+        "What you sent is larger than this page accepts (at most %(size)s). Please send less and try again.",
+        size=request_sizes.readable_size(limit),
+    )
+
+
 def register(app: Flask) -> None:
     """Route every HTTP error and every unexpected exception to `render_error`."""
 
@@ -54,6 +76,8 @@ def register(app: Flask) -> None:
         code = exc.code or 500
         # Our own aborts carry a message meant for the user; werkzeug's defaults don't.
         detail = exc.description if exc.description != type(exc).description else None
+        if code == RequestEntityTooLarge.code:
+            detail = _too_large()
         response = render_error(code, detail)
         return response
 

@@ -1,21 +1,76 @@
-"""Security headers on every response."""
+"""Security headers on every response.
+
+One Content-Security-Policy for every page, with two openings, each as narrow as
+it can be:
+
+- `form-action`: 'self' everywhere, plus the payment provider's page origin(s) on
+  the pages whose form leads there (`CHECKOUT_FORMS`). Chromium applies
+  `form-action` to the redirect that follows a form POST, so the donation form's
+  303 to Stripe's hosted Checkout would be blocked by 'self' alone.
+- `img-src`: our own origin, `data:` (the app's own icons) and the hosts named in
+  SUPPORTERS_IMAGE_HOSTS (the only other hosts article images may come from; see
+  `articles/markup.py`). Nothing else: an image is a request that tells its host
+  who is reading.
+
+Views that need another policy set their own header (the widget frame does); it is
+left as they set it. HSTS is sent in production on HTTPS requests.
+"""
 
 from __future__ import annotations
 
-from flask import Response
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
-#: no framing, no third-party anything; widget routes will set their own
-DEFAULT_CSP = (
-    "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
-    "form-action 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'"
-)
+from flask import Flask, Response, request
+
+#: endpoints whose page holds a form that ends on the payment provider's page (the
+#: donation form, shown again by its POST when a field needs fixing). The donor's
+#: page joins here when it sends donors to the Customer Portal.
+CHECKOUT_FORMS = frozenset({"donate.form", "donate.start"})
+
+_STATIC = "default-src 'self'; style-src 'self'; script-src 'self'; base-uri 'self'; object-src 'none'"
 
 
-def apply_security_headers(response: Response) -> Response:
-    """Add CSP and friends unless a view already chose its own policy."""
-    response.headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    return response
+def content_security_policy(form_targets: Iterable[str] = (), image_sources: Iterable[str] = ()) -> str:
+    """The policy of a page: forms may go to 'self' and `form_targets`, images come
+    from 'self', data: and `image_sources`; no framing, no third-party anything else."""
+    form_action = " ".join(dict.fromkeys(["'self'", *form_targets]))
+    img_src = " ".join(dict.fromkeys(["'self'", "data:", *image_sources]))
+    return f"{_STATIC}; img-src {img_src}; form-action {form_action}; frame-ancestors 'none'"
+
+
+def image_sources(config: Mapping[str, Any]) -> list[str]:
+    """Where images may come from besides 'self': the public origin (an absolute link
+    to our own image, on a page served under another trusted host) and the configured
+    image hosts (scheme-less: only https on an https page)."""
+    public = str(config.get("SUPPORTERS_PUBLIC_URL") or "")
+    sources = [public] if urlsplit(public).hostname else []
+    return sources + [str(host) for host in config.get("SUPPORTERS_IMAGE_HOSTS") or []]
+
+
+def hsts_value(seconds: int) -> str:
+    return f"max-age={seconds}; includeSubDomains"
+
+
+def init_app(app: Flask, checkout_origins: Callable[[], Sequence[str]]) -> None:
+    """Add the headers to every response. `checkout_origins()` names the payment
+    page origin(s) of the gateway in use, asked per response (tests swap gateways)."""
+    images = image_sources(app.config)
+    production = app.config["SUPPORTERS_ENV"] == "production"
+    hsts_seconds = int(app.config["SUPPORTERS_HSTS_SECONDS"])
+
+    def apply_security_headers(response: Response) -> Response:
+        """Add CSP and friends unless a view already chose its own policy."""
+        targets = checkout_origins() if request.endpoint in CHECKOUT_FORMS else ()
+        response.headers.setdefault("Content-Security-Policy", content_security_policy(targets, images))
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        # Behind the trusted proxy, ProxyFix makes is_secure follow X-Forwarded-Proto.
+        if production and hsts_seconds > 0 and request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", hsts_value(hsts_seconds))
+        return response
+
+    app.after_request(apply_security_headers)

@@ -101,6 +101,13 @@ class PaymentGateway(Protocol):
         """True for the local test-payment page instead of Stripe Checkout."""
         ...
 
+    @property
+    def checkout_origins(self) -> tuple[str, ...]:
+        """The origins (scheme://host[:port]) the donor's browser is sent to for paying:
+        the pages with a form that leads there allow exactly these in `form-action`.
+        Empty when the payment page is one of the app's own."""
+        ...
+
     def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
         """Open a checkout for the gift; calling it again for the same gift gives the same session."""
         ...

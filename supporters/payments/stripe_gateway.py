@@ -64,6 +64,9 @@ class StripeGateway:
     """
 
     offline = False
+    #: a Checkout Session's `url` is on Stripe's hosted Checkout (https://checkout.stripe.com/…, as in
+    #: Stripe's fixtures); the Customer Portal (https://billing.stripe.com) joins when the donor's page uses it
+    checkout_origins: tuple[str, ...] = ("https://checkout.stripe.com",)
 
     def __init__(self, secret_key: str, webhook_secret: str) -> None:
         self.client = stripe.StripeClient(secret_key, max_network_retries=2)

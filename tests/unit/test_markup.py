@@ -49,10 +49,61 @@ def test_tables_stay() -> None:
     assert "<table>" in html and "<th>year</th>" in html and "<td>1.9%</td>" in html
 
 
-def test_images_with_web_addresses_stay_and_others_lose_their_source() -> None:
-    html = render_markdown("![A chart](https://example.org/chart.png) ![Inline](data:image/png;base64,AAAA)")
-    assert '<img alt="A chart" src="https://example.org/chart.png">' in html
+def test_images_from_listed_hosts_stay_and_others_lose_their_source() -> None:
+    html = render_markdown(
+        "![A chart](https://images.example.org/chart.png) ![Inline](data:image/png;base64,AAAA)",
+        allowed_image_hosts={"images.example.org"},
+    )
+    assert '<img alt="A chart" src="https://images.example.org/chart.png">' in html
     assert "data:image" not in html
+
+
+def test_an_image_from_any_other_host_is_not_fetched_and_keeps_its_alt_text() -> None:
+    """A staff member's tracking pixel: every reader's browser would report to its host."""
+    html = render_markdown(
+        '![Chart](https://tracker.example/p.gif?reader=1) <img src="https://tracker.example/q.gif" alt="Q">',
+        allowed_image_hosts={"images.example.org"},
+    )
+    assert "tracker.example" not in html
+    assert '<img alt="Chart">' in html and '<img alt="Q">' in html
+
+
+def test_images_on_our_own_origin_stay() -> None:
+    html = render_markdown("![Logo](/static/logo.svg) ![Map](maps/2024.png)", allowed_image_hosts=set())
+    assert 'src="/static/logo.svg"' in html and 'src="maps/2024.png"' in html
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "//tracker.example/p.gif",
+        "/\\tracker.example/p.gif",
+        "\\\\tracker.example/p.gif",
+        "ht&#9;tps://tracker.example/p.gif",
+        "https:tracker.example/p.gif",
+        "https://images.example.org@tracker.example/p.gif",
+        "https://tracker.example\\@images.example.org/p.gif",
+        "https://images.example.org.tracker.example/p.gif",
+        "https://tracker.example/images.example.org/p.gif",
+        "ftp://images.example.org/p.gif",
+        "https://[::1/p.gif",
+    ],
+)
+def test_addresses_a_browser_reads_as_another_host_lose_their_source(src: str) -> None:
+    html = render_markdown(f'<img src="{src}" alt="x">', allowed_image_hosts={"images.example.org"})
+    assert html == '<p><img alt="x"></p>', html
+
+
+def test_the_hosts_come_from_the_settings_and_the_public_url(tmp_path: object) -> None:
+    from flask import Flask
+
+    app = Flask(__name__)
+    app.config.update(SUPPORTERS_PUBLIC_URL="https://support.example.org", SUPPORTERS_IMAGE_HOSTS=["cdn.example.net"])
+    text = "![a](https://support.example.org/static/a.png) ![b](https://cdn.example.net/b.png) ![c](https://x.example/c.png)"
+    with app.app_context():
+        html = render_markdown(text)
+    assert 'src="https://support.example.org/static/a.png"' in html and 'src="https://cdn.example.net/b.png"' in html
+    assert "x.example" not in html
 
 
 def test_plain_text_is_escaped_not_interpreted() -> None:
