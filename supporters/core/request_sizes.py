@@ -24,8 +24,9 @@ DEFAULT_LIMIT = 64 * KIB
 LIMITS: dict[str, int] = {
     # Stripe's signed events: a few kilobytes (the lists inside an event stop at ten items)
     "webhooks.stripe_webhook": 512 * KIB,
-    # navigator.sendBeacon from the widget: {"type", "campaign", "article", "variant"}
-    "widget.event": 4 * KIB,
+    # navigator.sendBeacon from the widget: {"type", "campaign", "article", "variant"},
+    # a few hundred bytes at most (three slugs of at most 200 characters and a type)
+    "widget.event": 2 * KIB,
     # an article: up to 200,000 characters of Markdown (staff_articles.BODY_MAX), form-encoded
     "dashboard.articles.new": 2 * MIB,
     "dashboard.articles.update": 2 * MIB,

@@ -38,8 +38,6 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
 DEFAULT_VARIANT = "default"
 #: the article under which a campaign's cards are counted when they are not on a published article of ours
 ELSEWHERE = ""
-#: the largest beacon read: a real event (three slugs and a type) is a few hundred bytes
-MAX_EVENT_BYTES = 2048
 
 _cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 _cache_lock = threading.Lock()

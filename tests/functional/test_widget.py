@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from supporters.core.request_sizes import limit_for
 from supporters.giving import lifecycle
 from supporters.models import AppealVariant, Article, Campaign, Frequency, GiftStatus, WidgetStat
 from supporters.widget import service
@@ -256,12 +257,12 @@ def test_bytes_that_are_no_utf8_are_a_400(db: Any, client: Any, campaign: Campai
 
 
 def test_an_event_larger_than_any_widget_sends_is_refused_unread(db: Any, client: Any, campaign: Campaign) -> None:
-    padded = {"type": "impression", "campaign": "baltic", "variant": "a", "pad": "x" * service.MAX_EVENT_BYTES}
+    padded = {"type": "impression", "campaign": "baltic", "variant": "a", "pad": "x" * limit_for("widget.event")}
     response = client.post("/widget/event", data=json.dumps(padded), content_type="text/plain")
     assert response.status_code == 413
     assert db.session.scalar(select(func.count()).select_from(WidgetStat)) == 0
     biggest = {"type": "impression", "campaign": "b" * 200, "article": "a" * 200, "variant": "v" * 64}
-    assert len(json.dumps(biggest)) < service.MAX_EVENT_BYTES, "every real event fits"
+    assert len(json.dumps(biggest)) < limit_for("widget.event"), "every real event fits"
 
 
 def limited_app(databases: Any, **environ: str) -> Any:
