@@ -480,3 +480,9 @@ def test_the_migration_keeps_the_consents_recorded_before_double_opt_in_and_mark
             sources = dict(connection.execute(sa.text("SELECT id, source FROM consent")).all())
         assert sources == {1: "donation form", 2: "dashboard", 3: "import"}
         _db.engine.dispose()
+
+
+def test_the_form_says_the_box_asks_for_a_confirmation(client: Any, db: Any) -> None:
+    page = client.get("/donate/").get_data(as_text=True)
+    assert "we will e-mail you a link to confirm" in page
+    assert 'aria-describedby="newsletter-hint"' in page
