@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping({k: v for k, v in config.items() if k != "ENVIRON"})
 
     register_request_class(app)
+    register_url_converters(app)
     register_proxy(app)
     register_transactions(app)
     register_extensions(app)
@@ -47,6 +48,13 @@ def register_request_class(app: Flask) -> None:
     from supporters.lib.web import Request
 
     app.request_class = Request
+
+
+def register_url_converters(app: Flask) -> None:
+    """`<int:…>` in every route is an id no larger than a row's, else 404 (see supporters/lib/web.py)."""
+    from supporters.lib.web import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
 
 
 def register_proxy(app: Flask) -> None:

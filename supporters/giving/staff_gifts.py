@@ -22,7 +22,6 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload, lazyload
 from werkzeug.datastructures import MultiDict
 from wtforms import (
@@ -44,6 +43,7 @@ from supporters.lib import exporting, money
 from supporters.lib.dates import in_order, org_today, swapped_note
 from supporters.lib.errors import Refused
 from supporters.lib.forms import (
+    Form,
     choices,
     has_control_characters,
     no_control_characters,
@@ -285,7 +285,7 @@ def detail(gift_id: int) -> ResponseReturnValue:
 # --- Refunds ---------------------------------------------------------------------------
 
 
-class RefundForm(FlaskForm):
+class RefundForm(Form):
     """How much to give back, and why."""
 
     amount = StringField(
@@ -305,7 +305,7 @@ class RefundForm(FlaskForm):
 
 
 def _seen_refunded(form: RefundForm) -> int | None:
-    return whole_number(form.seen_refunded.data, max_digits=18)
+    return whole_number(form.seen_refunded.data, maximum=money.MAX_AMOUNT_MINOR)
 
 
 def _render_refund(
@@ -429,7 +429,7 @@ def _fresh_form(gift: Gift, submitted: RefundForm) -> RefundForm:
 # --- Offline gifts ------------------------------------------------------------------------
 
 
-class OfflineGiftForm(FlaskForm):
+class OfflineGiftForm(Form):
     """Money that arrived without Stripe: who gave it, how much, how and when."""
 
     supporter_id = HiddenField()

@@ -22,7 +22,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length
@@ -33,6 +32,7 @@ from supporters.lib.dates import in_order, swapped_note
 from supporters.lib.errors import Refused
 from supporters.lib.exporting import csv_response
 from supporters.lib.forms import (
+    Form,
     choices,
     country_choices,
     no_control_characters,
@@ -205,7 +205,7 @@ def export() -> ResponseReturnValue:
 # --- One supporter ----------------------------------------------------------------
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     """What staff may change about a supporter."""
 
     name = StringField(
@@ -243,7 +243,7 @@ class ProfileForm(FlaskForm):
         return {name: self[name].data or "" for name in edits.PROFILE_FIELDS}
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     body = TextAreaField(
         _l("New note"),
         filters=[strip],
@@ -251,7 +251,7 @@ class NoteForm(FlaskForm):
     )
 
 
-class TagsForm(FlaskForm):
+class TagsForm(Form):
     tags = StringField(_l("Change tags"), validators=[Length(max=5000), no_control_characters])
 
 
