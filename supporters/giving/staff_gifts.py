@@ -530,7 +530,7 @@ def new_offline() -> ResponseReturnValue:
             received_on=form.received_on.data,
             staff_user=acting_staff(),
             reference=form.reference.data,
-            campaign_id=int(form.campaign_id.data) if form.campaign_id.data else None,
+            campaign_id=whole_number(form.campaign_id.data),
             comment=form.comment.data,
             send_receipt=bool(form.send_receipt.data),
             submission_key=key,

@@ -238,3 +238,21 @@ def test_a_variant_id_in_other_digits_is_refused(client: Any, db: Any) -> None:
     for raw in ("፩", "²", str(2**63), "9" * 400):
         response = client.post(f"/dashboard/campaigns/{campaign.id}/variants/remove", data={"variant_id": raw})
         assert response.status_code in (400, 404), raw
+
+
+def test_an_offline_gift_with_a_campaign_of_whitespace_has_no_campaign(client: Any, db: Any) -> None:
+    factories.sign_in(client, factories.staff("fundraiser"))
+    data = {
+        "email": "anna@example.org",
+        "name": "Anna Kowalska",
+        "amount": "125,50",
+        "currency": "PLN",
+        "method": "bank_transfer",
+        "received_on": "2026-01-05",
+        "reference": "Darowizna",
+        "submission_id": "ws-1",
+    }
+    for blank in ("\u3000", " ", "\x1e"):
+        response = client.post("/dashboard/gifts/new", data={**data, "campaign_id": blank, "submission_id": blank})
+        assert response.status_code in (303, 400), repr(blank)
+    assert all(gift.campaign_id is None for gift in db.session.scalars(select(Gift)))
