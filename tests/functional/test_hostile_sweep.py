@@ -168,6 +168,12 @@ def pick(values: list[str], key: str, count: int) -> list[str]:
     return [values[(start + k * stride) % len(values)] for k in range(count)]
 
 
+def half(values: list[Any], role: str) -> list[Any]:
+    """Every other value: anonymous and fundraiser send one half, viewer and admin the
+    other, so that both the public and the staff side of a route meet every value."""
+    return values[ROLES.index(role) % 2 :: 2]
+
+
 # --- The seeded dataset ---------------------------------------------------------------------
 
 _password_hash: list[str] = []
@@ -544,7 +550,7 @@ def test_addresses_that_name_nothing_are_never_a_server_error(
     _gateway_for(route, request)
     _as(app, client, data, role)
     for name in route.params:
-        for value in PATH_VALUES:
+        for value in half(PATH_VALUES, role):
             before = row_counts()
             url = route.url(data.ids, **{name: value})
             check(client.open(url, method=route.method), before, f"{role} {route.method} {url[:200]}")
@@ -642,23 +648,24 @@ def test_bad_form_values_are_refused_having_written_nothing(
             sent.setlist(name, [value])
             before = row_counts()
             check(client.post(url, data=sent), before, f"{role} POST {url} {name}={value[:60]!r}")
-        # the field as a file part
-        sent = values.copy()
-        sent.poplist(name)
-        files: dict[str, Any] = dict(sent.items(multi=False))
-        files[name] = (io.BytesIO(b"2000"), "value.txt")
-        before = row_counts()
-        check(
-            client.post(url, data=files, content_type="multipart/form-data"),
-            before,
-            f"{role} POST {url} {name} as a file",
-        )
-        # the field sent twice, with a bad value first (two roles) or second (the other two)
-        for pair in [[classic, values.get(name, "")] if ROLES.index(role) % 2 else ["", classic]]:
+        if ROLES.index(role) % 2 == 0:
+            # the field as a file part (anonymous and fundraiser)
             sent = values.copy()
-            sent.setlist(name, pair)
+            sent.poplist(name)
+            files: dict[str, Any] = dict(sent.items(multi=False))
+            files[name] = (io.BytesIO(b"2000"), "value.txt")
             before = row_counts()
-            check(client.post(url, data=sent), before, f"{role} POST {url} {name}={pair!r}")
+            check(
+                client.post(url, data=files, content_type="multipart/form-data"),
+                before,
+                f"{role} POST {url} {name} as a file",
+            )
+        else:
+            # the field sent twice, the bad value first (viewer) or second (admin)
+            sent = values.copy()
+            sent.setlist(name, [classic, values.get(name, "")] if role == "viewer" else ["", classic])
+            before = row_counts()
+            check(client.post(url, data=sent), before, f"{role} POST {url} {name}={sent.getlist(name)!r}")
 
 
 #: routes that still answer deep JSON with a 500, being fixed elsewhere (issue #10, item 7)
@@ -709,7 +716,7 @@ def test_bodies_of_odd_shape_are_never_a_server_error(
     form = form_for(app, client, data, route)
     _as(app, client, data, role)
     url = route.url(data.ids)
-    for what, body, content_type in ODD_BODIES:
+    for what, body, content_type in half(ODD_BODIES, role):
         before = row_counts()
         check(client.post(url, data=body, content_type=content_type), before, f"{role} POST {url} {what}")
     if form is not None:
