@@ -168,7 +168,6 @@ def test_signing_in_returns_to_the_dashboard_page_asked_for(client: Any, db: Any
 HUGE_IDS = [str(MAX_ID + 1), str(2**63 - 1), str(2**63), "9" * 20, "9" * 400]
 
 
-@pytest.mark.parametrize("number", HUGE_IDS)
 @pytest.mark.parametrize(
     "path",
     [
@@ -180,12 +179,12 @@ HUGE_IDS = [str(MAX_ID + 1), str(2**63 - 1), str(2**63), "9" * 20, "9" * 400]
         "/dashboard/articles/{}",
     ],
 )
-def test_an_id_past_any_row_in_the_path_is_404(client: Any, db: Any, path: str, number: str) -> None:
+def test_an_id_past_any_row_in_the_path_is_404(client: Any, db: Any, path: str) -> None:
     factories.sign_in(client, factories.staff("admin"))
-    assert client.get(path.format(number)).status_code == 404
+    for number in HUGE_IDS:
+        assert client.get(path.format(number)).status_code == 404, number
 
 
-@pytest.mark.parametrize("number", HUGE_IDS)
 @pytest.mark.parametrize(
     "path",
     [
@@ -194,10 +193,11 @@ def test_an_id_past_any_row_in_the_path_is_404(client: Any, db: Any, path: str, 
         "/dashboard/campaigns/{}/variants",
     ],
 )
-def test_a_write_to_an_id_past_any_row_is_404(client: Any, db: Any, path: str, number: str) -> None:
+def test_a_write_to_an_id_past_any_row_is_404(client: Any, db: Any, path: str) -> None:
     factories.sign_in(client, factories.staff("admin"))
     before = db.session.scalar(select(func.count()).select_from(AuditEvent))
-    assert client.post(path.format(number), data={"body": "x", "role": "viewer"}).status_code == 404
+    for number in HUGE_IDS:
+        assert client.post(path.format(number), data={"body": "x", "role": "viewer"}).status_code == 404, number
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == before
 
 
@@ -209,7 +209,6 @@ def test_ids_in_other_digits_are_not_ids(client: Any, db: Any) -> None:
     assert client.get(f"/dashboard/supporters/{person.id}").status_code == 200
 
 
-@pytest.mark.parametrize("number", [*HUGE_IDS, "፩", "²", "１", "-1"])
 @pytest.mark.parametrize(
     "query",
     [
@@ -222,10 +221,11 @@ def test_ids_in_other_digits_are_not_ids(client: Any, db: Any) -> None:
         "/articles/?page={}",
     ],
 )
-def test_an_id_past_any_row_in_a_filter_is_ignored(client: Any, db: Any, query: str, number: str) -> None:
+def test_an_id_past_any_row_in_a_filter_is_ignored(client: Any, db: Any, query: str) -> None:
     factories.sign_in(client, factories.staff("admin"))
-    response = client.get(query.format(number))
-    assert response.status_code in (200, 404), response.status_code
+    for number in [*HUGE_IDS, "፩", "²", "１", "-1"]:
+        response = client.get(query.format(number))
+        assert response.status_code in (200, 404), (number, response.status_code)
 
 
 def test_a_variant_id_in_other_digits_is_refused(client: Any, db: Any) -> None:

@@ -19,7 +19,10 @@ from supporters.models import AuditEvent
 from tests import factories
 
 EXPORTS = ["/dashboard/supporters/export.csv", "/dashboard/gifts/export.csv"]
-LISTS = {"/dashboard/supporters/export.csv": "/dashboard/supporters/", "/dashboard/gifts/export.csv": "/dashboard/gifts/"}
+LISTS = {
+    "/dashboard/supporters/export.csv": "/dashboard/supporters/",
+    "/dashboard/gifts/export.csv": "/dashboard/gifts/",
+}
 
 
 def exports_audited(db: Any) -> list[AuditEvent]:
