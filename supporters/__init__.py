@@ -32,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_request_class(app)
     register_request_sizes(app)
+    register_url_converters(app)
     register_proxy(app)
     register_transactions(app)
     register_extensions(app)
@@ -56,6 +57,13 @@ def register_request_sizes(app: Flask) -> None:
     from supporters.core import request_sizes
 
     request_sizes.init_app(app)
+
+
+def register_url_converters(app: Flask) -> None:
+    """`<int:…>` in every route is an id no larger than a row's, else 404 (see supporters/lib/web.py)."""
+    from supporters.lib.web import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
 
 
 def register_proxy(app: Flask) -> None:

@@ -24,7 +24,6 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
@@ -42,7 +41,7 @@ from supporters.articles.importer import SLUG_MAX, TAG_MAX, TITLE_MAX, slugify
 from supporters.dashboard.access import acting_staff, can, fetch, requires
 from supporters.extensions import db
 from supporters.lib.dates import in_order, swapped_note
-from supporters.lib.forms import no_control_characters, slug_shaped, strip
+from supporters.lib.forms import Form, no_control_characters, slug_shaped, strip
 from supporters.lib.i18n import current_locale
 from supporters.lib.tags import split_tags
 from supporters.models import Article, Campaign, WidgetStat, utcnow
@@ -177,7 +176,7 @@ def parse_tags(text: str) -> list[str]:
     return tags
 
 
-class ArticleForm(FlaskForm):
+class ArticleForm(Form):
     """An article as staff write it: the body is Markdown, sanitised when saved."""
 
     title = StringField(

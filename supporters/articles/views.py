@@ -65,7 +65,7 @@ def show(slug: str) -> ResponseReturnValue:
 
 def _page_number() -> int:
     """`?page=` as a number from 1 up; anything else is a page that does not exist."""
-    page = whole_number(request.args.get("page", "1"), max_digits=len(str(MAX_PAGE)))
+    page = whole_number(request.args.get("page", "1"), maximum=MAX_PAGE)
     if page is None or page < 1:
         abort(404)
     return page

@@ -18,7 +18,6 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -43,7 +42,7 @@ from supporters.giving import checkout
 from supporters.giving.forms import FREQUENCIES
 from supporters.lib import money
 from supporters.lib.errors import Refused
-from supporters.lib.forms import no_control_characters, slug_shaped, strip
+from supporters.lib.forms import Form, no_control_characters, slug_shaped, strip, whole_number
 from supporters.lib.i18n import current_locale
 from supporters.models import AppealVariant, Campaign, Frequency
 
@@ -104,7 +103,7 @@ def presets_text(amounts: list[int], currency: str) -> str:
     )
 
 
-class CampaignForm(FlaskForm):
+class CampaignForm(Form):
     """A campaign's goal, suggested amounts and appeal; the preset fields are added per currency."""
 
     name = StringField(
@@ -221,7 +220,7 @@ def campaign_form(base: type[CampaignForm], campaign: Campaign | None = None, **
     return form
 
 
-class VariantForm(FlaskForm):
+class VariantForm(Form):
     """One wording of the appeal."""
 
     heading = StringField(
@@ -372,10 +371,10 @@ def update(campaign_id: int) -> ResponseReturnValue:
 
 def _variant_of(campaign: Campaign) -> AppealVariant:
     """The variant named by the form's variant_id, which must belong to this campaign."""
-    raw = request.form.get("variant_id", "")
-    if not raw.isdigit():
+    variant_id = whole_number(request.form.get("variant_id"))
+    if variant_id is None:
         abort(400, _("Choose a variant."))
-    variant = next((v for v in campaign.variants if v.id == int(raw)), None)
+    variant = next((v for v in campaign.variants if v.id == variant_id), None)
     if variant is None:
         abort(404)
     return variant

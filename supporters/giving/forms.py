@@ -7,7 +7,6 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -21,7 +20,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 
 from supporters.giving import checkout
 from supporters.lib import money
-from supporters.lib.forms import choices, country_choices, no_control_characters, strip
+from supporters.lib.forms import Form, choices, country_choices, no_control_characters, strip, whole_number
 from supporters.lib.i18n import current_locale
 from supporters.models import Frequency
 
@@ -39,7 +38,7 @@ NEWSLETTER_WORDING = _l(
 )
 
 
-class DonationForm(FlaskForm):
+class DonationForm(Form):
     """A gift: how often, how much, in which currency, and who gives it."""
 
     frequency = RadioField(_l("How often"), choices=FREQUENCIES, default=Frequency.ONE_TIME.value)
@@ -155,8 +154,11 @@ class DonationForm(FlaskForm):
             except money.MoneyError as exc:
                 self._amount_error(_(exc.template, **exc.params))
                 return None
+        # Optional() lets a choice of whitespace only through as "no choice", unchecked
+        # against the choices: only a preset's own digits are a preset.
         choice = self.amount_choice.data
-        if not choice or choice == OTHER:
+        amount = whole_number(choice, maximum=money.MAX_AMOUNT_MINOR) if choice in self._presets() else None
+        if amount is None:
             self._amount_error(_l("Choose an amount or enter your own."))
             return None
         if self.shown_currency.data and self.shown_currency.data != currency:
@@ -168,7 +170,10 @@ class DonationForm(FlaskForm):
                 )
             )
             return None
-        return int(choice)
+        return amount
+
+    def _presets(self) -> set[str]:
+        return {choice.value for choice in self.amount_choice.choices or [] if choice.value != OTHER}
 
     def _amount_error(self, message: Any) -> None:
         self.custom_amount.errors = [*self.custom_amount.errors, message]

@@ -22,7 +22,6 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload, lazyload
 from werkzeug.datastructures import MultiDict
 from wtforms import (
@@ -44,6 +43,7 @@ from supporters.lib import exporting, money
 from supporters.lib.dates import in_order, org_today, swapped_note
 from supporters.lib.errors import Refused
 from supporters.lib.forms import (
+    Form,
     choices,
     has_control_characters,
     no_control_characters,
@@ -233,12 +233,13 @@ def index() -> ResponseReturnValue:
     )
 
 
-@bp.get("/export.csv")
+@bp.post("/export.csv")
 @requires("export")
 def export() -> ResponseReturnValue:
-    """The gifts of the current filters as CSV, streamed; the download is audited first."""
+    """The gifts of the current filters (in the address) as CSV, streamed; the download is
+    audited first. A POST with the CSRF token, so a link cannot start one."""
     filters = parse_filters(request.args)
-    bom = request.args.get("bom") == "1"
+    bom = request.form.get("bom") == "1"
     rows = queries.export_gifts(acting_staff(), filters, bom=bom)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     return exporting.csv_response(f"gifts-{stamp}.csv", queries.EXPORT_HEADER, rows, bom=bom)
@@ -286,7 +287,7 @@ def detail(gift_id: int) -> ResponseReturnValue:
 # --- Refunds ---------------------------------------------------------------------------
 
 
-class RefundForm(FlaskForm):
+class RefundForm(Form):
     """How much to give back, and why."""
 
     amount = StringField(
@@ -306,7 +307,7 @@ class RefundForm(FlaskForm):
 
 
 def _seen_refunded(form: RefundForm) -> int | None:
-    return whole_number(form.seen_refunded.data, max_digits=18)
+    return whole_number(form.seen_refunded.data, maximum=money.MAX_AMOUNT_MINOR)
 
 
 def _render_refund(
@@ -430,7 +431,7 @@ def _fresh_form(gift: Gift, submitted: RefundForm) -> RefundForm:
 # --- Offline gifts ------------------------------------------------------------------------
 
 
-class OfflineGiftForm(FlaskForm):
+class OfflineGiftForm(Form):
     """Money that arrived without Stripe: who gave it, how much, how and when."""
 
     supporter_id = HiddenField()
@@ -530,7 +531,7 @@ def new_offline() -> ResponseReturnValue:
             received_on=form.received_on.data,
             staff_user=acting_staff(),
             reference=form.reference.data,
-            campaign_id=int(form.campaign_id.data) if form.campaign_id.data else None,
+            campaign_id=whole_number(form.campaign_id.data),
             comment=form.comment.data,
             send_receipt=bool(form.send_receipt.data),
             submission_key=key,

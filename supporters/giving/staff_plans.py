@@ -16,7 +16,6 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload, lazyload
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -27,7 +26,7 @@ from supporters.extensions import db
 from supporters.giving import plans, queries, totals
 from supporters.giving.staff_gifts import stripe_dashboard_url
 from supporters.lib.errors import Refused
-from supporters.lib.forms import no_control_characters
+from supporters.lib.forms import Form, no_control_characters
 from supporters.lib.paging import page_count, page_number
 from supporters.models import Gift, PlanStatus, RecurringPlan, Supporter
 
@@ -80,7 +79,7 @@ def index() -> ResponseReturnValue:
     )
 
 
-class CancelForm(FlaskForm):
+class CancelForm(Form):
     """Why a plan ends: kept on the plan and in the audit log."""
 
     reason = TextAreaField(

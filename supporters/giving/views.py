@@ -152,8 +152,8 @@ def _render(form: DonationForm, campaign: Campaign | None, status: int = 200) ->
 
 
 def _first_amount(form: DonationForm) -> int | None:
-    choice = form.amount_choice.data
-    return whole_number(choice)
+    """The preset the donor chose (in minor units), to show the fee on; None if it is none."""
+    return whole_number(form.amount_choice.data, maximum=money.MAX_AMOUNT_MINOR)
 
 
 @bp.get("/")

@@ -1,5 +1,6 @@
-"""Form helpers every domain shares: the field filters and validators, the country
-list, choices as WTForms wants them, reading an id from text, and showing a refusal."""
+"""Form helpers every domain shares: the base form, the field filters and validators,
+the country list, choices as WTForms wants them, reading an id from text, and showing
+a refusal."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from babel import Locale
+from flask import request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import TextAreaField
+from flask_wtf.form import _Auto  # the default of formdata: "read the request"
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
+from wtforms import FileField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
@@ -22,6 +26,40 @@ from supporters.lib.i18n import current_locale
 #: two-letter codes CLDR names that are not countries (EU, UN, "Unknown Region"…)
 #: or are only reserved in ISO 3166 (Ascension, Canary Islands…)
 NOT_COUNTRIES = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB", "ZZ"}
+
+
+#: the largest id a row can have: ids are INTEGER columns, 32-bit on PostgreSQL (SQLite's
+#: are 64-bit); a larger number in an address or a filter names no row, and would be a
+#: database error if it reached a query
+MAX_ID = 2**31 - 1
+
+#: the methods whose body a form reads (Flask-WTF's own list)
+SUBMIT_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class Form(FlaskForm):
+    """The base of every form of the app: Flask-WTF's, reading a submission more narrowly.
+
+    Flask-WTF hands a form every file part of the request among its values, so a text
+    field sent as a file part got a file object where it expects text (a server error
+    in the first validator that measures it), and it reads a JSON body as the form
+    when there is no form body. Here a field reads the form's text values; only a
+    file field reads file parts, of its own name; a JSON body is no submission of a
+    form (none of ours is sent as JSON). A text field sent as a file is then simply
+    missing, and says so like any other missing field.
+    """
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            if formdata is not _Auto:
+                return formdata
+            if request.method not in SUBMIT_METHODS:
+                return None
+            file_fields = [name for name, field in form._fields.items() if isinstance(field, FileField)]
+            files = MultiDict([(name, part) for name in file_fields for part in request.files.getlist(name)])
+            if files:
+                return CombinedMultiDict((files, request.form))
+            return request.form or None
 
 
 #: an address name (slug) of an article or campaign: lowercase a-z, digits, single hyphens
@@ -70,13 +108,18 @@ def country_choices() -> list[tuple[str, str]]:
     return [("", str(_l("Choose a country"))), *sorted(names.items(), key=lambda item: item[1])]
 
 
-def whole_number(raw: str | None, max_digits: int = 11) -> int | None:
-    """The whole number written in `raw` (an id, a page), or None when it is not one
-    of at most `max_digits` ASCII digits."""
+def whole_number(raw: str | None, maximum: int = MAX_ID) -> int | None:
+    """The whole number written in `raw` (an id, a page), or None when it is not one of
+    ASCII digits only, from 0 up to `maximum` (by default the largest id a row can have).
+
+    Only 0-9: `str.isdigit()` also accepts "²" and "፩", which `int()` refuses, and
+    `int()` reads "٣" and "３", which no staff member means as an id.
+    """
     raw = (raw or "").strip()
-    if raw.isascii() and raw.isdigit() and len(raw) <= max_digits:
-        return int(raw)
-    return None
+    if not raw or len(raw) > len(str(maximum)) or not raw.isascii() or not raw.isdigit():
+        return None
+    number = int(raw)
+    return number if number <= maximum else None
 
 
 def show_refusal(form: FlaskForm, refused: Refused) -> str | None:

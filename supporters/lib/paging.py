@@ -18,7 +18,7 @@ def page_number(args: Mapping[str, str], notes: list[str] | None = None) -> int:
     raw = (args.get("page") or "").strip()
     if not raw:
         return 1
-    page = whole_number(raw, max_digits=len(str(MAX_PAGE)))
+    page = whole_number(raw, maximum=MAX_PAGE)
     if page is not None and 1 <= page <= MAX_PAGE:
         return page
     if notes is not None:

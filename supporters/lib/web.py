@@ -1,4 +1,4 @@
-"""The app's request class: query strings without NUL characters.
+"""The app's request class: query strings without NUL characters; and ids in addresses.
 
 PostgreSQL refuses NUL (U+0000) in a text parameter, so a NUL typed into a
 filter's address (``?q=%00``, ``?person=%00``…) was a server error as soon as
@@ -30,7 +30,10 @@ from urllib.parse import parse_qsl
 from flask import Request as FlaskRequest
 from flask import current_app, has_request_context, url_for
 from werkzeug.datastructures import MultiDict
+from werkzeug.routing import IntegerConverter, Map, ValidationError
 from werkzeug.utils import cached_property
+
+from supporters.lib.forms import MAX_ID
 
 NUL = "\x00"
 PERCENT_ENCODE = "supporters.percent_encode"
@@ -72,6 +75,28 @@ def _without_nul(args: MultiDict[str, str]) -> MultiDict[str, str]:
     if not any(NUL in key or any(NUL in value for value in values) for key, values in args.lists()):
         return args
     return type(args)((key.replace(NUL, ""), value.replace(NUL, "")) for key, value in args.items(multi=True))
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in a route: an id, in ASCII digits, no larger than any row's (MAX_ID).
+
+    Werkzeug's own converter takes any length and, through `\\d`, digits of every
+    script; an id past what the column holds reached the query and was a database
+    error ("integer out of range" on PostgreSQL, an OverflowError on SQLite), where
+    the answer is that there is no such page: 404.
+    """
+
+    regex = r"[0-9]+"
+
+    def __init__(
+        self, map: Map, fixed_digits: int = 0, min: int | None = None, max: int | None = MAX_ID, signed: bool = False
+    ) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+    def to_python(self, value: str) -> Any:
+        if len(value) > len(str(self.max if self.max is not None else MAX_ID)):
+            raise ValidationError()
+        return super().to_python(value)
 
 
 def public_url(endpoint: str, **values: Any) -> str:

@@ -22,7 +22,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length
@@ -33,6 +32,7 @@ from supporters.lib.dates import in_order, swapped_note
 from supporters.lib.errors import Refused
 from supporters.lib.exporting import csv_response
 from supporters.lib.forms import (
+    Form,
     choices,
     country_choices,
     no_control_characters,
@@ -192,12 +192,13 @@ def _known_tags() -> list[str]:
     return list(db.session.execute(select(SupporterTag.tag).distinct().order_by(SupporterTag.tag).limit(200)).scalars())
 
 
-@bp.get("/export.csv")
+@bp.post("/export.csv")
 @requires("export")
 def export() -> ResponseReturnValue:
-    """The list's current filters and order as CSV, every page, streamed; audited first."""
+    """The list's current filters and order (in the address) as CSV, every page, streamed;
+    audited first. A POST with the CSRF token, so a link cannot start one."""
     filters, notes = parse_filters(request.args)
-    bom = request.args.get("bom") == "1"
+    bom = request.form.get("bom") == "1"
     rows = queries.export_supporters(acting_staff(), filters, ignored=notes, bom=bom)
     return csv_response(f"supporters-{utcnow():%Y%m%d-%H%M}.csv", queries.EXPORT_COLUMNS, rows, bom=bom)
 
@@ -205,7 +206,7 @@ def export() -> ResponseReturnValue:
 # --- One supporter ----------------------------------------------------------------
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     """What staff may change about a supporter."""
 
     name = StringField(
@@ -243,7 +244,7 @@ class ProfileForm(FlaskForm):
         return {name: self[name].data or "" for name in edits.PROFILE_FIELDS}
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     body = TextAreaField(
         _l("New note"),
         filters=[strip],
@@ -251,7 +252,7 @@ class NoteForm(FlaskForm):
     )
 
 
-class TagsForm(FlaskForm):
+class TagsForm(Form):
     tags = StringField(_l("Change tags"), validators=[Length(max=5000), no_control_characters])
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 from supporters.extensions import db
 from supporters.lib import audit
+from supporters.lib.forms import whole_number
 from supporters.models import StaffSession, StaffUser, utcnow
 
 #: how often last_seen_at is written: not on every request
@@ -67,11 +68,12 @@ def load_staff(user_id: str) -> StaffUser | None:
     A session is live when it was not ended, the account is active, it was used
     within STAFF_IDLE_MINUTES, and it began within STAFF_ABSOLUTE_HOURS.
     """
-    staff_id, _, token = user_id.partition(":")
-    if not staff_id.isdigit() or not token:
+    raw_id, _, token = user_id.partition(":")
+    staff_id = whole_number(raw_id)
+    if staff_id is None or not token:
         return None
     record = db.session.get(StaffSession, _hash(token))
-    if record is None or record.ended_at is not None or record.staff_user_id != int(staff_id):
+    if record is None or record.ended_at is not None or record.staff_user_id != staff_id:
         return None
     now = utcnow()
     idle = timedelta(minutes=current_app.config["STAFF_IDLE_MINUTES"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import (
@@ -17,14 +18,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from supporters.extensions import db, limiter
 from supporters.lib import limits
-from supporters.lib.forms import no_control_characters
+from supporters.lib.forms import Form, no_control_characters
 from supporters.lib.transactions import outside_transaction
 from supporters.models import StaffUser, normalise_email
 from supporters.models.staff import check_unknown_password, password_matches
@@ -33,7 +33,7 @@ from supporters.staff import sessions
 bp = Blueprint("dashboard_auth", __name__)
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=320), no_control_characters])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)])
 
@@ -60,8 +60,21 @@ def _too_many() -> str:
     return _("Too many failed sign-in attempts. Please wait 15 minutes and try again.")
 
 
+#: a dashboard address to go back to after signing in: /dashboard or a path under it, in
+#: printable ASCII (a browser escapes the rest), no "//", "\\" or ".." that could lead elsewhere
+SAFE_NEXT = re.compile(r"/dashboard(?:[/?#][!-~]*)?")
+
+
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/dashboard") and "//" not in target and "\\" not in target:
+    """The dashboard page the sign-in was asked from, or the overview: never another site,
+    and never a line break or control character, which cannot go into a Location header."""
+    if (
+        target
+        and SAFE_NEXT.fullmatch(target)
+        and "//" not in target
+        and "\\" not in target
+        and ".." not in target.split("?", 1)[0]
+    ):
         return target
     return url_for("dashboard.overview")
 

@@ -8,14 +8,13 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from supporters.dashboard.access import acting_staff, fetch, requires
 from supporters.lib.errors import Refused
-from supporters.lib.forms import strip
+from supporters.lib.forms import Form, strip
 from supporters.models import StaffRole, StaffUser
 from supporters.staff import accounts
 
@@ -32,7 +31,7 @@ def _role_choices() -> list[SelectChoice]:
     return [SelectChoice(role.value, str(ROLE_LABELS[role])) for role in StaffRole]
 
 
-class InviteForm(FlaskForm):
+class InviteForm(Form):
     """A new account: who, and what they may do."""
 
     email = EmailField(
@@ -47,7 +46,7 @@ class InviteForm(FlaskForm):
         self.role.choices = _role_choices()
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     """Another role for an account."""
 
     role = SelectField(_l("Role"))

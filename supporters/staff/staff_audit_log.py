@@ -16,6 +16,7 @@ from sqlalchemy import Select, select
 from supporters.dashboard.access import requires
 from supporters.extensions import db
 from supporters.lib.dates import in_order, swapped_note
+from supporters.lib.forms import whole_number
 from supporters.lib.paging import page_number
 from supporters.models import AuditEvent, StaffUser, utcnow
 
@@ -74,8 +75,9 @@ def read_filters() -> AuditFilters:
 def events_query(filters: AuditFilters) -> Select[AuditEvent]:
     """The audit events the filters select, newest first."""
     query = select(AuditEvent)
-    if filters.person.isdigit():
-        query = query.where(AuditEvent.staff_user_id == int(filters.person))
+    staff_id = whole_number(filters.person)
+    if staff_id is not None:
+        query = query.where(AuditEvent.staff_user_id == staff_id)
     elif filters.person:
         query = query.where(AuditEvent.actor == filters.person)
     action = filters.action
