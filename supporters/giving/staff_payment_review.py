@@ -8,7 +8,6 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -16,7 +15,7 @@ from supporters.dashboard.access import acting_staff, requires
 from supporters.giving import payment_review
 from supporters.giving.staff_gifts import stripe_dashboard_url
 from supporters.lib.errors import Refused
-from supporters.lib.forms import no_control_characters, whole_number
+from supporters.lib.forms import Form, no_control_characters, whole_number
 from supporters.lib.paging import page_count, page_number
 
 bp = Blueprint("payment_review", __name__, url_prefix="/payments-to-review")
@@ -24,7 +23,7 @@ bp = Blueprint("payment_review", __name__, url_prefix="/payments-to-review")
 PER_PAGE = 50
 
 
-class ReviewForm(FlaskForm):
+class ReviewForm(Form):
     """Close the review of one event, saying what was done about it."""
 
     event_id = HiddenField(validators=[DataRequired(), Length(max=255), no_control_characters])
@@ -40,9 +39,9 @@ class ReviewForm(FlaskForm):
 
 def _filters(notes: list[str]) -> payment_review.ReviewFilters:
     raw = (request.args.get("gift") or "").strip()
-    gift_id = whole_number(raw, max_digits=18) if raw else None
+    gift_id = whole_number(raw) if raw else None
     if raw and gift_id is None:
-        notes.append(_("Ignored the gift “%(value)s”: showing every gift.", value=raw[:40]))
+        notes.append(_("Ignored the gift “%(value)s”: showing the events of every gift.", value=raw[:40]))
     return payment_review.ReviewFilters(reviewed=request.args.get("show") == "reviewed", gift_id=gift_id)
 
 
@@ -83,7 +82,7 @@ def index() -> ResponseReturnValue:
 @requires("write")
 def reviewed() -> ResponseReturnValue:
     """Mark one event reviewed, with a note of what was done."""
-    form = ReviewForm(formdata=request.form)  # text fields only: a file part is no note
+    form = ReviewForm()
     if not form.validate():
         return _render(form, 400, error=_("Say what you did about this event (at most 500 characters)."))
     try:

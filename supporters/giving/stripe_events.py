@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from supporters.extensions import db
 from supporters.giving import lifecycle, plans
 from supporters.lib import money
+from supporters.lib.forms import whole_number
 from supporters.models import Gift, GiftStatus, PlanStatus, RecurringPlan, StripeEvent, utcnow
 from supporters.payments import gateway
 
@@ -247,21 +248,14 @@ def _items(value: Any) -> list[Obj]:
     return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
 
-#: the most digits a gift's or plan's id may have in an event (a BIGINT has 19)
-MAX_ID_DIGITS = 18
-
-
 def number(value: Any) -> int | None:
-    """A gift's or plan's id as an event names it: 1 to 18 ASCII digits (or such an int).
-
-    Not `str.isdigit()` and `int()`, which read "１２" (full-width) or "፩" (Ethiopic) as
-    numbers: an id Stripe echoes back is the ASCII one we sent.
-    """
+    """A gift's or plan's id as an event names it (the ASCII digits we sent, or such an
+    int), read by the one rule for ids (`lib.forms.whole_number`: "１２" and "፩" are no ids)."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if isinstance(value, str) and 0 < len(value) <= MAX_ID_DIGITS and value.isascii() and value.isdigit():
-        return int(value) or None
-    return None
+    if not isinstance(value, str) or value != value.strip():
+        return None  # " 12" is not what we sent
+    return whole_number(value) or None
 
 
 def amount_minor(value: Any) -> int | None:
