@@ -8,7 +8,8 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -20,12 +21,11 @@ from werkzeug.serving import run_simple
 
 from supporters.demo import content as demo
 from supporters.extensions import db
-from supporters.giving import lifecycle, stripe_events
-from supporters.giving.stripe_events import DuplicateEvent, process_event
+from supporters.giving import reconcile
 from supporters.lib import audit
 from supporters.mail.outbox import send_due
-from supporters.models import Gift, GiftStatus, StaffRole, StaffUser, derived
-from supporters.payments import PaymentsUnavailable, gateway
+from supporters.models import StaffRole, StaffUser, derived
+from supporters.payments import gateway
 from supporters.payments.offline import OfflineGateway
 
 MIN_PASSWORD_LENGTH = 12
@@ -115,77 +115,53 @@ def _create_staff(email: str, role: StaffRole, password: str) -> StaffUser:
     return user
 
 
+class Since(click.ParamType):
+    """A date (UTC) or a span back from now: 2026-01-31, 2026-01-31T12:00:00, 2d, 12h, 30m."""
+
+    name = "since"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return reconcile.since_from(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 @stripe_cli.command("reconcile")
 @click.option(
     "--since",
     "since",
     required=True,
-    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-    help="Look at Stripe's events and payments from this date (UTC) on.",
+    type=Since(),
+    help="Look at Stripe's events and payments from this date (UTC) or this long ago (2d, 12h) on.",
 )
-def stripe_reconcile(since: datetime) -> None:
+@click.option("--dry-run", is_flag=True, help="Say what would change, and change nothing.")
+def stripe_reconcile(since: datetime, dry_run: bool) -> None:
     """Replay Stripe's events that were never recorded, and settle pending payments Stripe knows the end of."""
-    since = since.replace(tzinfo=UTC)
-    try:
-        events = list(gateway().events_since(since))
-    except PaymentsUnavailable as exc:
-        raise click.ClickException(f"Stripe could not be reached: {exc}") from None
-    applied = skipped = failed = 0
-    for event in events:
-        try:
-            outcome = process_event(event)
-            db.session.commit()
-        except DuplicateEvent:
-            db.session.rollback()
-            skipped += 1
-            continue
-        except Exception as exc:  # one broken event must not stop the rest
-            db.session.rollback()
-            failed += 1
-            click.echo(f"  {event['id']} {event['type']}: FAILED ({exc})")
-            continue
-        applied += 1
-        click.echo(f"  {event['id']} {event['type']}: {outcome}")
-    settled = _settle_pending_payments(since)
+    report = reconcile.reconcile(since, dry_run=dry_run, actor=None, actor_name="cli", after_each=db.session.commit)
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    for change in report.changes:
+        if change.kind == "event":
+            said = f"FAILED ({change.outcome})" if change.failed else change.outcome
+            click.echo(f"  {change.reference} {change.what}: {said}")
+        else:
+            click.echo(f"  gift {change.gift_id}: {change.outcome} (from payment {change.reference})")
+    verb = "would be applied" if dry_run else "applied"
+    settled = "would be settled" if dry_run else "settled"
     click.echo(
-        f"Events: {applied} applied, {skipped} already recorded, {failed} failed. "
-        f"Pending payments settled from Stripe: {settled}."
+        f"{'Dry run, nothing was changed. ' if dry_run else ''}"
+        f"Events: {report.applied} {verb}, {report.already_recorded} already recorded, {report.failed} failed. "
+        f"Pending payments {settled} from Stripe: {report.settled}."
     )
-    if failed:
+    if report.stripe_error is not None:
+        raise click.ClickException(f"Stripe could not be reached: {report.stripe_error}")
+    if report.failed:
         sys.exit(1)
-
-
-def _settle_pending_payments(since: datetime) -> int:
-    """Pending gifts whose payment Stripe already completed (the event may be too old to replay)."""
-    pending = db.session.scalars(
-        select(Gift).where(
-            Gift.status.in_([GiftStatus.PENDING, GiftStatus.FAILED]),
-            Gift.stripe_payment_intent_id.isnot(None),
-            Gift.created_at >= since,
-        )
-    ).all()
-    settled = 0
-    for gift in pending:
-        try:
-            intent = gateway().retrieve_payment_intent(str(gift.stripe_payment_intent_id))
-        except PaymentsUnavailable as exc:
-            click.echo(f"  gift {gift.id}: could not ask Stripe ({exc})")
-            continue
-        if intent.get("status") == "succeeded" and (intent.get("metadata") or {}).get("gift_id") == str(gift.id):
-            wrong = stripe_events.not_as_asked(
-                intent.get("amount_received"), intent.get("currency"), gift.amount_minor, gift.currency
-            )
-            if wrong is not None:
-                click.echo(f"  gift {gift.id}: not settled, payment {intent['id']} has {wrong}")
-                continue
-            charge = intent.get("latest_charge")
-            lifecycle.mark_paid(
-                gift, payment_intent_id=intent["id"], charge_id=charge.get("id") if isinstance(charge, dict) else charge
-            )
-            db.session.commit()
-            settled += 1
-            click.echo(f"  gift {gift.id}: succeeded (from payment {intent['id']})")
-    return settled
 
 
 @dev_cli.command("serve")

@@ -17,10 +17,12 @@ from supporters.extensions import db, login_manager
 from supporters.models import StaffRole, StaffUser
 
 #: view: read pages; write: change supporters, gifts, campaigns, articles;
-#: export: download personal data; staff: manage staff accounts
+#: export: download personal data; staff: manage staff accounts;
+#: finance: see the payments' health and repair them from Stripe
+PERMISSIONS = frozenset({"view", "write", "export", "staff", "finance"})
 ROLE_PERMISSIONS: dict[StaffRole, frozenset[str]] = {
-    StaffRole.ADMIN: frozenset({"view", "write", "export", "staff"}),
-    StaffRole.FUNDRAISER: frozenset({"view", "write", "export"}),
+    StaffRole.ADMIN: frozenset({"view", "write", "export", "staff", "finance"}),
+    StaffRole.FUNDRAISER: frozenset({"view", "write", "export", "finance"}),
     StaffRole.VIEWER: frozenset({"view"}),
 }
 
@@ -30,7 +32,7 @@ M = TypeVar("M")
 
 def requires(permission: str) -> Callable[[F], F]:
     """Declare the permission a dashboard view needs."""
-    assert permission in {"view", "write", "export", "staff"}
+    assert permission in PERMISSIONS
 
     def mark(view: F) -> F:
         view.permission = permission  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from supporters.campaigns import staff_campaigns
 from supporters.dashboard import exports, labels
 from supporters.dashboard import overview as figures
 from supporters.dashboard.access import can, check_access, requires
-from supporters.giving import staff_gifts, staff_payment_review, staff_plans
+from supporters.giving import staff_gifts, staff_health, staff_payment_review, staff_plans
 from supporters.people import staff_supporters
 from supporters.staff import staff_accounts, staff_audit_log
 
@@ -22,6 +22,7 @@ for area in (
     staff_gifts,
     staff_plans,
     staff_payment_review,
+    staff_health,
     staff_campaigns,
     staff_articles,
     exports,

@@ -140,3 +140,102 @@ def test_demo_admin_is_created_once_and_its_login_printed_once(cli: Any, db: Any
     assert "password" not in second.output
     assert second.exit_code == 0 and "Staff accounts exist; no demo admin created." in second.output
     assert db.session.scalar(select(func.count()).select_from(StaffUser)) == 1
+
+
+# --- flask stripe reconcile: --dry-run and a relative --since --------------------------------
+
+
+@pytest.fixture
+def fake_stripe(app: Any) -> Any:
+    """The app's gateway swapped for a FakeGateway (tests/fakes.py) for one test."""
+    from tests.fakes import FakeGateway
+
+    fake, real = FakeGateway(), app.extensions["payments"]
+    app.extensions["payments"] = fake
+    try:
+        yield fake
+    finally:
+        app.extensions["payments"] = real
+
+
+def _unrecorded_payment(db: Any, fake: Any, days_ago: float) -> tuple[Gift, dict[str, Any]]:
+    """A pending gift whose payment Stripe completed `days_ago`, and the event we never received."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests import factories
+    from tests import stripe_events as se
+
+    gift = factories.gift(stripe_payment_intent_id=se.new_id("pi"))
+    db.session.commit()
+    created = int((datetime.now(UTC) - timedelta(days=days_ago)).timestamp())
+    intent = se.payment_intent(gift.id, "succeeded", id=gift.stripe_payment_intent_id)
+    event = se.event("payment_intent.succeeded", intent, created=created)
+    fake.events.append(event)
+    return gift, event
+
+
+def _status(db: Any, gift: Gift) -> GiftStatus:
+    db.session.expire_all()
+    return db.session.get(Gift, gift.id).status
+
+
+def test_reconcile_dry_run_says_what_it_would_do_and_changes_nothing(cli: Any, db: Any, fake_stripe: Any) -> None:
+    from supporters.models import OutboxEmail, StripeEvent
+
+    gift, event = _unrecorded_payment(db, fake_stripe, days_ago=1)
+
+    result = cli.invoke(args=["stripe", "reconcile", "--since", "2d", "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    assert f"{event['id']} payment_intent.succeeded: gift {gift.id} succeeded" in result.output
+    assert "Dry run, nothing was changed. Events: 1 would be applied" in result.output
+    assert _status(db, gift) is GiftStatus.PENDING
+    assert db.session.get(StripeEvent, event["id"]) is None
+    assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 0
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).filter_by(action="stripe.reconcile")) == 0
+
+
+def test_reconcile_applies_and_is_audited_as_the_cli(cli: Any, db: Any, fake_stripe: Any) -> None:
+    gift, _event = _unrecorded_payment(db, fake_stripe, days_ago=1)
+
+    result = cli.invoke(args=["stripe", "reconcile", "--since", "2d"])
+
+    assert result.exit_code == 0, result.output
+    assert "Events: 1 applied, 0 already recorded, 0 failed." in result.output
+    assert _status(db, gift) is GiftStatus.SUCCEEDED
+    audit = db.session.scalars(select(AuditEvent).filter_by(action="stripe.reconcile")).one()
+    assert audit.actor == "cli" and audit.details["applied"] == 1
+
+
+def test_reconcile_since_2d_looks_two_days_back_and_no_further(cli: Any, db: Any, fake_stripe: Any) -> None:
+    recent, _ = _unrecorded_payment(db, fake_stripe, days_ago=1)
+    older, _ = _unrecorded_payment(db, fake_stripe, days_ago=3)
+
+    result = cli.invoke(args=["stripe", "reconcile", "--since", "2d"])
+
+    assert "Events: 1 applied" in result.output
+    assert _status(db, recent) is GiftStatus.SUCCEEDED and _status(db, older) is GiftStatus.PENDING
+    assert "Events: 1 applied, 1 already recorded" in cli.invoke(args=["stripe", "reconcile", "--since", "96h"]).output
+    assert _status(db, older) is GiftStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    "since,message",
+    [
+        ("2x", "neither a date"),
+        ("-2d", "neither a date"),
+        ("٢d", "neither a date"),
+        ("9999d", "reaches back more than 366 days"),
+        ("2999-01-01", "is in the future"),
+        ("2026-02-30", "neither a date"),
+    ],
+)
+def test_reconcile_refuses_a_since_it_cannot_read(cli: Any, fake_stripe: Any, since: str, message: str) -> None:
+    result = cli.invoke(args=["stripe", "reconcile", "--since", since])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_reconcile_says_when_stripe_cannot_be_reached(cli: Any, fake_stripe: Any) -> None:
+    fake_stripe.fail = True
+    result = cli.invoke(args=["stripe", "reconcile", "--since", "2d", "--dry-run"])
+    assert result.exit_code == 1 and "Stripe could not be reached: Stripe is not answering" in result.output

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from supporters.dashboard.access import ROLE_PERMISSIONS
+from supporters.dashboard.access import PERMISSIONS, ROLE_PERMISSIONS
 from supporters.models import StaffRole
 from tests import factories
 
@@ -63,7 +63,7 @@ def test_every_dashboard_view_declares_its_permission(app: Flask) -> None:
     routes = dashboard_routes(app)
     for endpoint, _rule, _method in routes:
         view = app.view_functions[endpoint]
-        assert getattr(view, "permission", None) in {"view", "write", "export", "staff"}, endpoint
+        assert getattr(view, "permission", None) in PERMISSIONS, endpoint
     # The routes above are the dashboard's: its pages of each permission are among them.
     assert {
         "dashboard.overview",

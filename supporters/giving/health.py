@@ -1,0 +1,195 @@
+"""The payments' health: is money flowing, and what needs a person?
+
+The figures the health page shows, each read from an index and bounded: the last
+webhook and its lag, events kept for review, events waiting for an object we do not
+know yet, gifts pending too long, plans past due, amounts held for review and
+payments seen twice. Each list holds at most `LIST_LIMIT` rows and says how many
+there are in all; a count that could grow with the whole history is taken over a
+window (`WINDOW`), never over every row.
+
+What Stripe holds that we do not (events that failed or never arrived) is not read
+here: the page asks Stripe for it on demand, through `reconcile.reconcile(dry_run=True)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+
+from supporters.extensions import db
+from supporters.giving import stripe_events
+from supporters.models import Gift, GiftMethod, GiftStatus, PlanStatus, RecurringPlan, StripeEvent, utcnow
+
+#: how many rows each list shows
+LIST_LIMIT = 20
+#: how far back the lists of events and pending gifts look (Stripe lists events of 30 days)
+WINDOW = timedelta(days=30)
+#: a payment through Stripe pending longer than this needs a look
+PENDING_TOO_LONG = timedelta(hours=1)
+#: what the reason of an event kept for a payment of the wrong amount or currency says
+_MISMATCH = "%amount % expected %"
+#: what the reason of an event kept for a second payment of a paid gift says
+_PAID_TWICE = "%paid twice%"
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Listed(Generic[T]):
+    """At most LIST_LIMIT rows of a list, and how many there are in all."""
+
+    rows: list[T]
+    total: int
+
+
+@dataclass(frozen=True)
+class LastWebhook:
+    """The newest event recorded, and how late it is."""
+
+    event: StripeEvent
+    #: now − when we received it: how long nothing has come
+    since_received: timedelta
+    #: when we received it − when Stripe created it: how late Stripe's delivery was (None: unknown)
+    delivery_lag: timedelta | None
+
+
+@dataclass(frozen=True)
+class PastDuePlan:
+    """A plan past due, with its last failed payment and Stripe's next retry as that event said."""
+
+    plan: RecurringPlan
+    last_failure: StripeEvent | None
+    #: when Stripe will try again (`next_payment_attempt` of the last failed invoice); None: no retry planned
+    next_retry: datetime | None
+
+
+@dataclass(frozen=True)
+class Health:
+    """Everything the health page shows."""
+
+    now: datetime
+    last_webhook: LastWebhook | None
+    events_last_day: int
+    to_review: Listed[StripeEvent]
+    waiting: Listed[StripeEvent]
+    pending: Listed[Gift]
+    past_due: Listed[PastDuePlan]
+    mismatches: Listed[StripeEvent]
+    paid_twice: Listed[StripeEvent]
+
+
+def waiting_events_query(since: datetime) -> sa.Select[StripeEvent]:
+    """The events received since `since` that name an object we did not know yet (a gift,
+    a plan or a payment not linked yet), newest first.
+
+    Read from the outcome the event was recorded with, until events carry a marker of
+    their own: then this is the one function to change.
+    """
+    return (
+        sa.select(StripeEvent)
+        .where(
+            StripeEvent.received_at >= since,
+            sa.or_(StripeEvent.outcome.like("ignored: no matching%"), StripeEvent.outcome.like("% waits for %")),
+        )
+        .order_by(StripeEvent.received_at.desc(), StripeEvent.id.desc())
+    )
+
+
+def _listed(query: sa.Select[T]) -> Listed[T]:
+    rows = list(db.session.scalars(query.limit(LIST_LIMIT)))
+    if len(rows) < LIST_LIMIT:
+        return Listed(rows, len(rows))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
+    return Listed(rows, total)
+
+
+def _to_review(reason: str | None = None) -> sa.Select[StripeEvent]:
+    query = sa.select(StripeEvent).where(StripeEvent.needs_review.is_(True))
+    if reason is not None:
+        query = query.where(StripeEvent.review_reason.like(reason))
+    return query.order_by(StripeEvent.received_at.desc(), StripeEvent.id.desc())
+
+
+def last_webhook(now: datetime) -> LastWebhook | None:
+    """The newest event received, how long ago, and how late Stripe delivered it."""
+    event = db.session.scalars(
+        sa.select(StripeEvent).order_by(StripeEvent.received_at.desc(), StripeEvent.id.desc()).limit(1)
+    ).first()
+    if event is None:
+        return None
+    created = (
+        stripe_events.utc_from_timestamp(event.payload.get("created")) if isinstance(event.payload, dict) else None
+    )
+    return LastWebhook(event, now - event.received_at, event.received_at - created if created is not None else None)
+
+
+def pending_too_long(now: datetime) -> sa.Select[Gift]:
+    """Gifts paid through Stripe, pending for more than an hour (within the window), oldest first."""
+    return (
+        sa.select(Gift)
+        .where(
+            Gift.status == GiftStatus.PENDING,
+            Gift.method == GiftMethod.STRIPE,
+            Gift.created_at < now - PENDING_TOO_LONG,
+            Gift.created_at >= now - WINDOW,
+        )
+        .order_by(Gift.created_at, Gift.id)
+    )
+
+
+def _last_failure(plan: RecurringPlan) -> StripeEvent | None:
+    return db.session.scalars(
+        sa.select(StripeEvent)
+        .where(StripeEvent.plan_id == plan.id, StripeEvent.type == "invoice.payment_failed")
+        .order_by(StripeEvent.received_at.desc(), StripeEvent.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _next_retry(event: StripeEvent | None) -> datetime | None:
+    data = event.payload.get("data") if event is not None and isinstance(event.payload, dict) else None
+    invoice: Any = data.get("object") if isinstance(data, dict) else None
+    return stripe_events.utc_from_timestamp(invoice.get("next_payment_attempt")) if isinstance(invoice, dict) else None
+
+
+def past_due_plans() -> Listed[PastDuePlan]:
+    """Plans past due, the oldest plan first, each with its last failed payment and next retry."""
+    listed = _listed(
+        sa.select(RecurringPlan).where(RecurringPlan.status == PlanStatus.PAST_DUE).order_by(RecurringPlan.id)
+    )
+    rows = []
+    for plan in listed.rows:
+        failure = _last_failure(plan)
+        rows.append(PastDuePlan(plan, failure, _next_retry(failure)))
+    return Listed(rows, listed.total)
+
+
+def events_since(since: datetime) -> int:
+    """How many events were received since `since` (from the index on received_at)."""
+    query = sa.select(sa.func.count()).select_from(StripeEvent).where(StripeEvent.received_at >= since)
+    return db.session.scalar(query) or 0
+
+
+def health(now: datetime | None = None) -> Health:
+    """The payments' health as the page shows it."""
+    now = now or utcnow()
+    return Health(
+        now=now,
+        last_webhook=last_webhook(now),
+        events_last_day=db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(StripeEvent)
+            .where(StripeEvent.received_at >= now - timedelta(days=1))
+        )
+        or 0,
+        to_review=_listed(_to_review()),
+        waiting=_listed(waiting_events_query(now - WINDOW)),
+        pending=_listed(pending_too_long(now)),
+        past_due=past_due_plans(),
+        mismatches=_listed(_to_review(_MISMATCH)),
+        paid_twice=_listed(_to_review(_PAID_TWICE)),
+    )
