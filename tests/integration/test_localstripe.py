@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from supporters.extensions import db
 from supporters.models import (
+    AuditEvent,
     Campaign,
     Frequency,
     Gift,
@@ -23,6 +24,7 @@ from supporters.models import (
     Supporter,
 )
 from supporters.payments import gateway
+from tests import factories
 from tests.conftest import LiveServer, wait_for
 
 SUCCEEDS, DECLINED, THREE_D_SECURE = "4242424242424242", "4000000000000341", "4000002500003155"
@@ -186,3 +188,30 @@ def test_reconcile_repairs_a_gift_whose_webhook_never_arrived(site: LiveServer) 
     assert "0 applied" in again.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 1
+
+
+def test_the_health_page_checks_with_localstripe_and_applies_reconcile(site: LiveServer) -> None:
+    app = site.app
+    with app.app_context():
+        gateway().register_webhook("http://127.0.0.1:9/nowhere")  # type: ignore[attr-defined]
+        user = factories.staff("fundraiser")
+        db.session.commit()
+    client = app.test_client()
+    assert pay(client, start_gift(client), SUCCEEDS).status_code == 303
+    assert gift_status(app) is GiftStatus.PENDING
+
+    dry = app.test_cli_runner().invoke(args=["stripe", "reconcile", "--since", "1h", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "Dry run, nothing was changed." in dry.output and "succeeded" in dry.output
+    assert gift_status(app) is GiftStatus.PENDING
+
+    staff = app.test_client()
+    assert factories.sign_in(staff, user).status_code == 303
+    preview = staff.get("/dashboard/health/reconcile")
+    assert preview.status_code == 200 and "succeeded" in preview.get_data(as_text=True)
+    assert gift_status(app) is GiftStatus.PENDING
+    assert staff.post("/dashboard/health/reconcile").status_code == 303
+    assert gift_status(app) is GiftStatus.SUCCEEDED
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 1
+        assert db.session.scalar(select(AuditEvent).filter_by(action="stripe.reconcile")).staff_user_id == user.id
