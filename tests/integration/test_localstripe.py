@@ -196,6 +196,7 @@ def test_the_health_page_checks_with_localstripe_and_applies_reconcile(site: Liv
         gateway().register_webhook("http://127.0.0.1:9/nowhere")  # type: ignore[attr-defined]
         user = factories.staff("fundraiser")
         db.session.commit()
+        email, user_id = user.email, user.id
     client = app.test_client()
     assert pay(client, start_gift(client), SUCCEEDS).status_code == 303
     assert gift_status(app) is GiftStatus.PENDING
@@ -206,12 +207,16 @@ def test_the_health_page_checks_with_localstripe_and_applies_reconcile(site: Liv
     assert gift_status(app) is GiftStatus.PENDING
 
     staff = app.test_client()
-    assert factories.sign_in(staff, user).status_code == 303
+    login = {"email": email, "password": factories.STAFF_PASSWORD, "csrf_token": csrf_token(staff.get("/login").text)}
+    assert staff.post("/login", data=login).status_code == 303
     preview = staff.get("/dashboard/health/reconcile")
-    assert preview.status_code == 200 and "succeeded" in preview.get_data(as_text=True)
+    assert preview.status_code == 200 and "succeeded" in preview.text
     assert gift_status(app) is GiftStatus.PENDING
-    assert staff.post("/dashboard/health/reconcile").status_code == 303
+    assert staff.post("/dashboard/health/reconcile").status_code == 400  # no CSRF token: refused
+    assert gift_status(app) is GiftStatus.PENDING
+    applied = staff.post("/dashboard/health/reconcile", data={"csrf_token": csrf_token(preview.text)})
+    assert applied.status_code == 303
     assert gift_status(app) is GiftStatus.SUCCEEDED
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 1
-        assert db.session.scalar(select(AuditEvent).filter_by(action="stripe.reconcile")).staff_user_id == user.id
+        assert db.session.scalar(select(AuditEvent).filter_by(action="stripe.reconcile")).staff_user_id == user_id
