@@ -28,9 +28,11 @@ def _render(
 ) -> ResponseReturnValue:
     report = health.health()
     events = [*report.to_review.rows, *report.waiting.rows, *report.mismatches.rows, *report.paid_twice.rows]
+    events += [due.last_failure for due in report.past_due.rows if due.last_failure is not None]
     if report.last_webhook is not None:
         events.append(report.last_webhook.event)
-    references = [change.reference for change in preview.changes] if preview is not None else []
+    payments = [change.reference for change in preview.changes if change.kind == "gift"] if preview else []
+    references = [change.reference for change in preview.changes if change.kind == "event"] if preview else []
     return render_template(
         "dashboard/health/index.html",
         report=report,
@@ -41,8 +43,8 @@ def _render(
             reference: stripe_dashboard_url("events", reference)
             for reference in [event.id for event in events] + references
             if reference.startswith("evt_")
-        },
-        form=ReconcileForm(formdata=None),
+        }
+        | {reference: stripe_dashboard_url("payments", reference) for reference in payments},
         error=error,
     ), status
 
