@@ -24,7 +24,7 @@ from supporters.giving import lifecycle, stripe_events
 from supporters.giving.stripe_events import DuplicateEvent, process_event
 from supporters.lib import audit
 from supporters.mail.outbox import send_due
-from supporters.models import Gift, GiftStatus, StaffRole, StaffUser, derived
+from supporters.models import Gift, GiftStatus, StaffRole, StaffUser, StripeEvent, derived
 from supporters.payments import PaymentsUnavailable, gateway
 from supporters.payments.offline import OfflineGateway
 
@@ -146,13 +146,40 @@ def stripe_reconcile(since: datetime) -> None:
             continue
         applied += 1
         click.echo(f"  {event['id']} {event['type']}: {outcome}")
+    woken, waiting, wake_failed = _apply_waiting_events()
+    failed += wake_failed
     settled = _settle_pending_payments(since)
     click.echo(
         f"Events: {applied} applied, {skipped} already recorded, {failed} failed. "
+        f"Waiting events applied: {woken}, still waiting: {waiting}. "
         f"Pending payments settled from Stripe: {settled}."
     )
     if failed:
         sys.exit(1)
+
+
+def _apply_waiting_events() -> tuple[int, int, int]:
+    """Try every event still waiting for an object again, each in its own transaction:
+    (applied, still waiting, failed). Whatever their age: a waiting event is never dropped."""
+    applied = still = failed = 0
+    for event_id in stripe_events.waiting_event_ids():
+        try:
+            outcome = stripe_events.retry_waiting(event_id)
+            db.session.commit()
+        except Exception as exc:  # one broken event must not stop the rest
+            db.session.rollback()
+            failed += 1
+            click.echo(f"  {event_id} (waiting): FAILED ({exc})")
+            continue
+        if outcome is None:
+            continue  # applied already, woken by an event tried before it
+        record = db.session.get(StripeEvent, event_id)
+        if record is not None and record.waiting_for:
+            still += 1
+        else:
+            applied += 1
+            click.echo(f"  {event_id} (waiting): {outcome}")
+    return applied, still, failed
 
 
 def _settle_pending_payments(since: datetime) -> int:
