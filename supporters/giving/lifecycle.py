@@ -82,6 +82,7 @@ def mark_paid(
         )
         if paid_at is not None and gift.paid_at is not None and paid_at < gift.paid_at:
             gift.paid_at = paid_at
+            _note_start(gift)
             _refresh_for(gift)
         db.session.flush()
         return False
@@ -96,7 +97,7 @@ def mark_paid(
     plan = gift.recurring_plan
     if plan is not None:
         move_plan(plan, PlanStatus.ACTIVE, at=reported_at or gift.paid_at)
-        plan.started_at = plan.started_at or gift.paid_at
+    _note_start(gift)
     refresh_supporter_totals(supporter)
     receipts.queue_receipt(gift)
     # The payment is what makes the form's newsletter box worth an e-mail: a stranger can
@@ -104,6 +105,13 @@ def mark_paid(
     newsletter.queue_confirmation(gift)
     widget_service.count_gift(gift)
     return True
+
+
+def _note_start(gift: Gift) -> None:
+    """A plan started when its earliest instalment was paid."""
+    plan = gift.recurring_plan
+    if plan is not None and gift.paid_at is not None and (plan.started_at is None or gift.paid_at < plan.started_at):
+        plan.started_at = gift.paid_at
 
 
 def mark_failed(gift: Gift, payment_intent_id: str | None = None) -> bool:

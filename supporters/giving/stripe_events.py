@@ -149,7 +149,9 @@ def process_event(event: Obj) -> str:
         assert isinstance(kind, str) and isinstance(obj, dict)
         outcome = _handle(kind, obj, subject)
     outcome = _conclude(record, outcome, subject)
-    apply_waiting(_linked_ids(subject))
+    if record.waiting_for is None and not record.needs_review:
+        # applied: what it linked or changed may be what other events wait for
+        apply_waiting(_linked_ids(subject), _linked_rows(subject))
     return outcome
 
 
@@ -184,13 +186,27 @@ def _linked_ids(subject: _Subject) -> set[str]:
     return {i for i in ids if i}
 
 
+def _linked_rows(subject: _Subject) -> tuple[set[int], set[int]]:
+    """The ids of the gift and the plan an event was about: events waiting while about
+    them are tried again too (what changed may settle them, one way or the other)."""
+    gifts = {subject.gift.id} if subject.gift is not None and subject.gift.id is not None else set()
+    plans = {subject.plan.id} if subject.plan is not None and subject.plan.id is not None else set()
+    return gifts, plans
+
+
 #: how many times one event's waking may wake further events (an invoice waking a refund)
 WAKE_DEPTH = 4
 
 
-def apply_waiting(object_ids: Iterable[str] | None = None, *, _depth: int = 0) -> list[tuple[str, str]]:
+def apply_waiting(
+    object_ids: Iterable[str] | None = None,
+    rows_about: tuple[set[int], set[int]] = (set(), set()),
+    *,
+    _depth: int = 0,
+) -> list[tuple[str, str]]:
     """Apply the events waiting for any of `object_ids` (every waiting event when None),
-    oldest first, each once: returns (event id, outcome) for each one tried.
+    or waiting while about one of the gifts or plans `rows_about` names (gift ids, plan
+    ids), oldest first, each once: returns (event id, outcome) for each one tried.
 
     The rows are locked and their marker cleared in the caller's transaction, so two
     deliveries that link the same object cannot both apply what waited for it. An event
@@ -199,12 +215,19 @@ def apply_waiting(object_ids: Iterable[str] | None = None, *, _depth: int = 0) -
     its subscription). Flushes; the caller commits. Raises what a handler raises when a
     retry can mend it (Stripe unreachable): nothing is then applied.
     """
-    wanted = sorted(set(object_ids)) if object_ids is not None else None
-    if wanted is not None and not wanted:
-        return []
     query = select(StripeEvent).where(StripeEvent.waiting_for.isnot(None))
-    if wanted is not None:
-        query = query.where(StripeEvent.waiting_for.in_(wanted))
+    if object_ids is not None:
+        gift_ids, plan_ids = rows_about
+        clauses: list[ColumnElement[bool]] = []
+        if wanted := sorted(set(object_ids)):
+            clauses.append(StripeEvent.waiting_for.in_(wanted))
+        if gift_ids:
+            clauses.append(StripeEvent.gift_id.in_(sorted(gift_ids)))
+        if plan_ids:
+            clauses.append(StripeEvent.plan_id.in_(sorted(plan_ids)))
+        if not clauses:
+            return []
+        query = query.where(or_(*clauses))
     rows = db.session.scalars(
         query.order_by(StripeEvent.received_at, StripeEvent.id)
         .with_for_update()
@@ -212,6 +235,8 @@ def apply_waiting(object_ids: Iterable[str] | None = None, *, _depth: int = 0) -
     ).all()
     done: list[tuple[str, str]] = []
     linked: set[str] = set()
+    linked_gifts: set[int] = set()
+    linked_plans: set[int] = set()
     for record in rows:
         if record.waiting_for is None:
             continue  # applied by a delivery that held the lock first
@@ -225,8 +250,11 @@ def apply_waiting(object_ids: Iterable[str] | None = None, *, _depth: int = 0) -
         done.append((record.id, outcome))
         if record.waiting_for is None:
             linked |= _linked_ids(subject)
+            gifts, plans_ = _linked_rows(subject)
+            linked_gifts |= gifts
+            linked_plans |= plans_
     if linked and _depth < WAKE_DEPTH:
-        done += apply_waiting(linked, _depth=_depth + 1)
+        done += apply_waiting(linked, (linked_gifts, linked_plans), _depth=_depth + 1)
     return done
 
 
@@ -481,14 +509,14 @@ def _find_gift_for_charge(charge: Obj) -> tuple[Gift | None, str | None]:
 
 def _paid_by(gift: Gift, charge: Obj) -> None:
     """A refund or a dispute of a charge proves the charge was paid: record that first,
-    in case the payment's own event has not arrived yet."""
-    if gift.status.value in ("pending", "failed", "canceled"):
-        lifecycle.mark_paid(
-            gift,
-            paid_at=utc_from_timestamp(charge.get("created")),
-            payment_intent_id=_id(charge.get("payment_intent")),
-            charge_id=_id(charge.get("id")) if charge.get("object") == "charge" else _id(charge.get("charge")),
-        )
+    in case the payment's own event has not arrived yet (for a paid gift: its charge id,
+    and the charge's time if that is earlier than the one the gift has)."""
+    lifecycle.mark_paid(
+        gift,
+        paid_at=utc_from_timestamp(charge.get("created")),
+        payment_intent_id=_id(charge.get("payment_intent")),
+        charge_id=_id(charge.get("id")) if charge.get("object") == "charge" else _id(charge.get("charge")),
+    )
 
 
 def _said(changed: bool, gift: Gift | None, what: str) -> str:
@@ -579,12 +607,12 @@ def payment_intent_succeeded(intent: Obj) -> str:
     if intent_id is None or intent_id != gift.stripe_payment_intent_id:
         if (
             intent_id is not None
-            and gift.stripe_payment_intent_id is None
             and gift.stripe_checkout_session_id is not None
             and gift.status in (GiftStatus.PENDING, GiftStatus.FAILED)
         ):
-            # Checkout's own intent, before its session's event: that event links and pays it,
-            # and this one is applied then (it brings the charge).
+            # Checkout's own intent (perhaps after a declined attempt), before its session's
+            # event: that event links and pays it, and this one is applied then (it brings the
+            # charge). If the session links another intent, this one is held for review then.
             return wait(intent_id, "payment intent", "its checkout session links it")
         return hold(
             f"payment intent {_shown(intent_id)} is not the one linked to gift {gift.id} "
@@ -703,7 +731,9 @@ def invoice_payment_failed(invoice: Obj) -> str:
         if paid is not None and paid.status is not GiftStatus.PENDING:
             _about_gift(paid)
             return f"plan {plan.id} unchanged: invoice {_shown(invoice_id)} was paid since"
-    if plan.status is PlanStatus.INCOMPLETE:
+    if plan.status is PlanStatus.INCOMPLETE and invoice.get("billing_reason") in (None, "subscription_create"):
+        # the first invoice: the donor's first payment failed (a renewal's failure that
+        # comes before the first payment's events still puts the plan past due, below)
         first = _about_gift(
             db.session.execute(
                 select(Gift).filter_by(recurring_plan_id=plan.id).order_by(Gift.id).limit(1)
