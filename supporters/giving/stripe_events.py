@@ -607,12 +607,13 @@ def payment_intent_succeeded(intent: Obj) -> str:
     if intent_id is None or intent_id != gift.stripe_payment_intent_id:
         if (
             intent_id is not None
+            and gift.stripe_payment_intent_id is None
             and gift.stripe_checkout_session_id is not None
             and gift.status in (GiftStatus.PENDING, GiftStatus.FAILED)
         ):
-            # Checkout's own intent (perhaps after a declined attempt), before its session's
-            # event: that event links and pays it, and this one is applied then (it brings the
-            # charge). If the session links another intent, this one is held for review then.
+            # Checkout's own intent, before its session's event: that event links and pays it,
+            # and this one is applied then (it brings the charge). If the session links another
+            # intent, this one is held for review then.
             return wait(intent_id, "payment intent", "its checkout session links it")
         return hold(
             f"payment intent {_shown(intent_id)} is not the one linked to gift {gift.id} "

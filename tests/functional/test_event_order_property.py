@@ -73,8 +73,12 @@ class Story:
     kind: str  # "one_time" | "monthly"
     amount: int
     trouble: Trouble
-    #: one-time: a declined attempt first. monthly: the first invoice comes without the plan's metadata
+    #: one-time: a declined attempt first (on Checkout, of the same payment intent; on the
+    #: offline payment page, of an earlier one). monthly: the first invoice comes without
+    #: the plan's metadata, as localstripe sends it
     quirk: bool = False
+    #: one-time: paid on the offline payment page, which links each attempt's intent first
+    offline_page: bool = False
     renewals: tuple[Renewal, ...] = ()
     canceled: bool = False
 
@@ -97,6 +101,7 @@ def stories(draw: st.DrawFn) -> Story:
         amount=amount,
         trouble=draw(troubles(amount)),
         quirk=draw(st.booleans()),
+        offline_page=kind == "one_time" and draw(st.booleans()),
         renewals=renewals,
         canceled=kind == "monthly" and draw(st.booleans()),
     )
@@ -133,7 +138,8 @@ def one_time_events(story: Story, gift_id: int) -> Timeline:
     t = se.T0
     line.references["pi_ot"] = {"gift_id": str(gift_id)}
     if story.quirk:
-        declined = se.payment_intent(gift_id, "requires_payment_method", id="pi_ot_old", amount=story.amount)
+        attempt = "pi_ot_old" if story.offline_page else "pi_ot"
+        declined = se.payment_intent(gift_id, "requires_payment_method", id=attempt, amount=story.amount)
         line.add("payment_intent.payment_failed", declined, t)
     paid = se.checkout_session(gift_id, payment_intent="pi_ot", customer="cus_ot", amount_total=story.amount)
     line.add("checkout.session.completed", paid, t + 60)
@@ -280,6 +286,8 @@ def live(
             recurring_plan_id=plan.id if plan else None,
         )
         gift.stripe_checkout_session_id = se.checkout_session_id(gift.id)
+        if story.offline_page:
+            gift.stripe_payment_intent_id = "pi_ot"  # checkout.record_payment_attempt
         _db.session.flush()
         line = monthly_events(story, gift.id, plan.id) if plan else one_time_events(story, gift.id)
         references.clear()
