@@ -30,6 +30,7 @@ from supporters.models import (
 from supporters.payments import gateway
 from tests import factories
 from tests import stripe_events as se
+from tests.functional.test_webhook_lifecycles import active_plan_with_a_paid_first_gift, fire_concurrently, signed
 
 Deliver = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -401,3 +402,37 @@ def test_a_checkout_intent_before_its_session_waits_and_brings_its_charge_when_l
     final = fresh(Gift, gift.id)
     assert (final.status, final.stripe_charge_id) == (GiftStatus.SUCCEEDED, "ch_c")
     assert event_row(intent["id"]).waiting_for is None and receipts() == 1
+
+
+def test_a_waiting_refund_is_applied_once_when_both_events_of_its_invoice_come_at_once(
+    committed_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stripe sends invoice.paid and invoice.payment_succeeded for one invoice within
+    milliseconds; both may link it. The refund waiting for it is applied by one of them."""
+    monkeypatch.setattr(
+        committed_app.extensions["payments"],
+        "payment_reference",
+        lambda intent: {"invoice_id": "in_cc2"} if intent == "pi_cc2" else {},
+    )
+    plan_id, first_id, supporter_id = active_plan_with_a_paid_first_gift(committed_app)
+    client = committed_app.test_client()
+    refund = se.event("charge.refunded", se.charge("ch_cc2", "pi_cc2", 3000, 1000))
+    assert se.post_raw(client, *signed(committed_app, refund)).status_code == 200
+    renewal = se.invoice("sub_cc", 3000, "pln", "in_cc2", se.gift_metadata(first_id, plan_id), payment_intent="pi_cc2")
+    deliveries = [
+        signed(committed_app, se.event(kind, renewal))
+        for kind in ("invoice.paid", "invoice.payment_succeeded")
+        for _ in range(2)
+    ]
+
+    statuses = fire_concurrently(committed_app, deliveries)
+
+    assert set(statuses) <= {200, 500}
+    retried = [delivery for delivery, status in zip(deliveries, statuses, strict=True) if status != 200]
+    assert all(se.post_raw(client, *delivery).status_code == 200 for delivery in retried)
+    with committed_app.app_context():
+        gift = _db.session.execute(select(Gift).filter_by(stripe_invoice_id="in_cc2")).scalar_one()
+        assert (gift.status, gift.refunded_minor) == (GiftStatus.PARTIALLY_REFUNDED, 1000)
+        assert lifetime(supporter_id) == (2, 5000)
+        row = _db.session.get(StripeEvent, refund["id"])
+        assert row is not None and row.waiting_for is None and row.gift_id == gift.id
