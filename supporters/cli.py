@@ -171,12 +171,10 @@ def _apply_waiting_events() -> tuple[int, int, int]:
             failed += 1
             click.echo(f"  {event_id} (waiting): FAILED ({exc})")
             continue
-        if outcome is None:
-            continue  # applied already, woken by an event tried before it
         record = db.session.get(StripeEvent, event_id)
         if record is not None and record.waiting_for:
             still += 1
-        else:
+        elif outcome is not None:  # None: applied already, woken by an event tried before it
             applied += 1
             click.echo(f"  {event_id} (waiting): {outcome}")
     return applied, still, failed

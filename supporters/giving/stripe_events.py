@@ -46,7 +46,7 @@ from supporters.giving import lifecycle, plans
 from supporters.lib import money
 from supporters.lib.forms import whole_number
 from supporters.models import Gift, GiftStatus, PlanStatus, RecurringPlan, StripeEvent, utcnow
-from supporters.payments import gateway
+from supporters.payments import PaymentsUnavailable, gateway
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +212,9 @@ def apply_waiting(
     deliveries that link the same object cannot both apply what waited for it. An event
     whose object is still unknown keeps waiting. What an applied event links in turn
     wakes the events waiting for that (a refund waiting for an invoice that waited for
-    its subscription). Flushes; the caller commits. Raises what a handler raises when a
-    retry can mend it (Stripe unreachable): nothing is then applied.
+    its subscription). Flushes; the caller commits. One that cannot be applied now because
+    Stripe is unreachable keeps waiting; any other error a retry can mend (the database)
+    raises.
     """
     query = select(StripeEvent).where(StripeEvent.waiting_for.isnot(None))
     if object_ids is not None:
@@ -245,7 +246,14 @@ def apply_waiting(
         if not isinstance(kind, str) or not isinstance(obj, dict):
             continue
         subject = _Subject(at=utc_from_timestamp(event.get("created")))
-        outcome = _conclude(record, _handle(kind, obj, subject), subject)
+        try:
+            handled = _handle(kind, obj, subject)
+        except PaymentsUnavailable as exc:
+            # Its own changes rolled back with its savepoint: it keeps waiting, for the next
+            # event about its object or reconcile; the event that woke it is applied all the same.
+            log.warning("Stripe event %s, waiting, not applied yet: %s", record.id, exc)
+            continue
+        outcome = _conclude(record, handled, subject)
         log.info("Stripe event %s, waiting, applied: %s", record.id, outcome)
         done.append((record.id, outcome))
         if record.waiting_for is None:

@@ -27,7 +27,7 @@ from supporters.models import (
     StripeEvent,
     Supporter,
 )
-from supporters.payments import gateway
+from supporters.payments import PaymentsUnavailable, gateway
 from tests import factories
 from tests import stripe_events as se
 from tests.functional.test_webhook_lifecycles import active_plan_with_a_paid_first_gift, fire_concurrently, signed
@@ -436,3 +436,34 @@ def test_a_waiting_refund_is_applied_once_when_both_events_of_its_invoice_come_a
         assert lifetime(supporter_id) == (2, 5000)
         row = _db.session.get(StripeEvent, refund["id"])
         assert row is not None and row.waiting_for is None and row.gift_id == gift.id
+
+
+def test_stripe_unreachable_while_a_waiting_refund_wakes_keeps_it_waiting_for_reconcile(
+    deliver: Deliver, cli: Any, stripe_knows: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan, first = active_plan()
+    stripe_knows["pi_o2"] = {"invoice_id": "in_o2"}
+    refund = se.event("charge.refunded", se.charge("ch_o2", "pi_o2", 3000, 3000))
+    deliver(refund)
+    real = gateway().payment_reference
+
+    def down(intent: str) -> dict[str, str]:
+        raise PaymentsUnavailable("Stripe is not answering")
+
+    monkeypatch.setattr(gateway(), "payment_reference", down)
+    # an invoice that does not carry its payment intent: the refund must ask Stripe which gift it is
+    invoice = se.invoice("sub_o", 3000, "pln", "in_o2", se.gift_metadata(first.id, plan.id), payment_intent=None)
+
+    deliver(se.event("invoice.paid", invoice))  # recorded all the same: 200
+
+    renewal = _db.session.execute(select(Gift).filter_by(stripe_invoice_id="in_o2")).scalar_one()
+    assert renewal.status is GiftStatus.SUCCEEDED
+    assert event_row(refund["id"]).waiting_for == "in_o2"
+    monkeypatch.setattr(gateway(), "payment_reference", real)
+    monkeypatch.setattr(gateway(), "events_since", lambda since: iter([]))
+
+    result = cli.invoke(args=["stripe", "reconcile", "--since", "2020-01-01"])
+
+    assert "Waiting events applied: 1, still waiting: 0" in result.output, result.output
+    assert fresh(Gift, renewal.id).status is GiftStatus.REFUNDED
+    assert lifetime(plan.supporter_id) == (1, 3000)
