@@ -146,7 +146,7 @@ def stripe_reconcile(since: datetime, dry_run: bool) -> None:
     else:
         db.session.commit()
     for change in report.changes:
-        if change.kind == "event":
+        if change.kind in ("event", "waiting"):
             said = f"FAILED ({change.outcome})" if change.failed else change.outcome
             click.echo(f"  {change.reference} {change.what}: {said}")
         else:
@@ -156,6 +156,7 @@ def stripe_reconcile(since: datetime, dry_run: bool) -> None:
     click.echo(
         f"{'Dry run, nothing was changed. ' if dry_run else ''}"
         f"Events: {report.applied} {verb}, {report.already_recorded} already recorded, {report.failed} failed. "
+        f"Waiting events {verb}: {report.woken}, still waiting: {report.still_waiting}. "
         f"Pending payments {settled} from Stripe: {report.settled}."
     )
     if report.stripe_error is not None:

@@ -82,19 +82,13 @@ class Health:
     paid_twice: Listed[StripeEvent]
 
 
-def waiting_events_query(since: datetime) -> sa.Select[StripeEvent]:
-    """The events received since `since` that name an object we did not know yet (a gift,
-    a plan or a payment not linked yet), newest first.
-
-    Read from the outcome the event was recorded with, until events carry a marker of
-    their own: then this is the one function to change.
-    """
+def waiting_events_query() -> sa.Select[StripeEvent]:
+    """The events that name an object we do not know yet and wait for it
+    (`stripe_event.waiting_for`, indexed), newest first, whatever their age: a waiting
+    event is never dropped, and counts nowhere until its object appears."""
     return (
         sa.select(StripeEvent)
-        .where(
-            StripeEvent.received_at >= since,
-            sa.or_(StripeEvent.outcome.like("ignored: no matching%"), StripeEvent.outcome.like("% waits for %")),
-        )
+        .where(StripeEvent.waiting_for.isnot(None))
         .order_by(StripeEvent.received_at.desc(), StripeEvent.id.desc())
     )
 
@@ -187,7 +181,7 @@ def health(now: datetime | None = None) -> Health:
         )
         or 0,
         to_review=_listed(_to_review()),
-        waiting=_listed(waiting_events_query(now - WINDOW)),
+        waiting=_listed(waiting_events_query()),
         pending=_listed(pending_too_long(now)),
         past_due=past_due_plans(),
         mismatches=_listed(_to_review(_MISMATCH)),

@@ -63,9 +63,16 @@ def mark_paid(
     charge_id: str | None = None,
     invoice_id: str | None = None,
     customer_id: str | None = None,
+    reported_at: datetime | None = None,
 ) -> bool:
     """Record proof of payment. Returns False (changing only missing ids) when the gift
-    was already paid: a second "paid" for the same gift is a duplicate, not new money."""
+    was already paid: a second "paid" for the same gift is a duplicate, not new money.
+
+    `paid_at` is when Stripe says the money moved; the gift keeps the earliest time any
+    proof names, so the day it counts on does not depend on which proof came first.
+    `reported_at` is when Stripe reported it (the event's time, by default `paid_at`):
+    a plan's status follows the latest report (`move_plan`).
+    """
     lock(gift)
     supporter = gift.supporter
     fill_missing(supporter, stripe_customer_id=customer_id)
@@ -73,6 +80,10 @@ def mark_paid(
         fill_missing(
             gift, stripe_payment_intent_id=payment_intent_id, stripe_charge_id=charge_id, stripe_invoice_id=invoice_id
         )
+        if paid_at is not None and gift.paid_at is not None and paid_at < gift.paid_at:
+            gift.paid_at = paid_at
+            _note_start(gift)
+            _refresh_for(gift)
         db.session.flush()
         return False
     # The attempt that succeeded is the gift's payment, whatever attempt failed before it.
@@ -85,8 +96,8 @@ def mark_paid(
     gift.receipt_number = gift.receipt_number or receipt_number(gift)
     plan = gift.recurring_plan
     if plan is not None:
-        move_plan(plan, PlanStatus.ACTIVE)
-        plan.started_at = plan.started_at or gift.paid_at
+        move_plan(plan, PlanStatus.ACTIVE, at=reported_at or gift.paid_at)
+    _note_start(gift)
     refresh_supporter_totals(supporter)
     receipts.queue_receipt(gift)
     # The payment is what makes the form's newsletter box worth an e-mail: a stranger can
@@ -94,6 +105,13 @@ def mark_paid(
     newsletter.queue_confirmation(gift)
     widget_service.count_gift(gift)
     return True
+
+
+def _note_start(gift: Gift) -> None:
+    """A plan started when its earliest instalment was paid."""
+    plan = gift.recurring_plan
+    if plan is not None and gift.paid_at is not None and (plan.started_at is None or gift.paid_at < plan.started_at):
+        plan.started_at = gift.paid_at
 
 
 def mark_failed(gift: Gift, payment_intent_id: str | None = None) -> bool:
@@ -120,47 +138,72 @@ def mark_canceled(gift: Gift) -> bool:
     return True
 
 
+#: a paid gift's statuses: which one it has follows from its refunds and its dispute (`_settle`)
+PAID = frozenset({GiftStatus.SUCCEEDED, GiftStatus.PARTIALLY_REFUNDED, GiftStatus.REFUNDED, GiftStatus.DISPUTED})
+#: a dispute's states in the order they happen: a closed dispute ("won", "lost") is final
+DISPUTE_RANK = {None: 0, "open": 1, "won": 2, "lost": 2}
+
+
+def _settled_status(gift: Gift) -> GiftStatus:
+    """A paid gift's status from the facts Stripe reported, whatever order they came in:
+    all of it refunded (or the dispute lost) is refunded; else an open dispute holds it;
+    else it is partly refunded or simply paid."""
+    if gift.refunded_minor >= gift.amount_minor:
+        return GiftStatus.REFUNDED
+    if gift.dispute_status == "open":
+        return GiftStatus.DISPUTED
+    return GiftStatus.PARTIALLY_REFUNDED if gift.refunded_minor else GiftStatus.SUCCEEDED
+
+
+def _settle(gift: Gift) -> bool:
+    """Give a paid gift the status its facts say; True when that changed it."""
+    target = _settled_status(gift)
+    if gift.status is target:
+        return False
+    gift.status = target
+    return True
+
+
 def apply_refund_total(gift: Gift, refunded_minor: int, at: datetime | None = None) -> bool:
     """Stripe says `refunded_minor` of the gift has been refunded in all.
 
     Totals only ever grow, so an older event arriving late changes nothing. The
     gift must be paid: callers holding proof of a refunded charge mark it paid first.
+    An open dispute still holds what is left (`_settled_status`).
     """
     lock(gift)
     refunded_minor = min(refunded_minor, gift.amount_minor)
-    if refunded_minor <= gift.refunded_minor:
-        return False
-    target = GiftStatus.REFUNDED if refunded_minor == gift.amount_minor else GiftStatus.PARTIALLY_REFUNDED
-    if not _can_move(gift, target):
+    if gift.status not in PAID or refunded_minor <= gift.refunded_minor:
         return False
     gift.refunded_minor = refunded_minor
-    gift.status = target
     gift.refunded_at = at or utcnow()
+    _settle(gift)
     _refresh_for(gift)
     return True
 
 
 def mark_disputed(gift: Gift) -> bool:
-    """The donor's bank disputes the payment: its money no longer counts."""
-    lock(gift)
-    if not _can_move(gift, GiftStatus.DISPUTED):
-        return False
-    gift.status = GiftStatus.DISPUTED
-    _refresh_for(gift)
-    return True
+    """The donor's bank disputes the payment: its money no longer counts (until the
+    dispute is won). A dispute already closed, whose close came first, stays closed."""
+    return _dispute(gift, "open")
 
 
 def close_dispute(gift: Gift, won: bool) -> bool:
-    """A dispute ended: won, the money counts again; lost, it is gone as if refunded."""
+    """A dispute ended: won, the money counts again; lost, it is gone as if refunded.
+    Applies whether or not the dispute's opening was seen (events come in any order)."""
+    return _dispute(gift, "won" if won else "lost")
+
+
+def _dispute(gift: Gift, state: str) -> bool:
+    """Record the dispute's `state` if it is later than the one known, and settle the gift."""
     lock(gift)
-    if gift.status is not GiftStatus.DISPUTED:
+    if gift.status not in PAID or DISPUTE_RANK[state] <= DISPUTE_RANK.get(gift.dispute_status, 0):
         return False
-    if won:
-        gift.status = GiftStatus.PARTIALLY_REFUNDED if gift.refunded_minor else GiftStatus.SUCCEEDED
-    else:
+    gift.dispute_status = state
+    if state == "lost" and gift.refunded_minor < gift.amount_minor:
         gift.refunded_minor = gift.amount_minor
-        gift.status = GiftStatus.REFUNDED
-        gift.refunded_at = utcnow()
+        gift.refunded_at = gift.refunded_at or utcnow()
+    _settle(gift)
     _refresh_for(gift)
     return True
 
@@ -171,8 +214,18 @@ def _refresh_for(gift: Gift) -> None:
     refresh_supporter_totals(supporter)
 
 
-def move_plan(plan: RecurringPlan, status: PlanStatus) -> bool:
-    """Move a plan if its transition table allows it; an older event never moves it back."""
+def move_plan(plan: RecurringPlan, status: PlanStatus, *, at: datetime | None = None) -> bool:
+    """Move a plan if its transition table allows it; an older event never moves it back.
+
+    `at` is Stripe's time of the fact the status comes from (a payment, a failure, a
+    subscription update). A fact older than the one the status was last taken from
+    changes nothing: a late "past due" cannot undo the payment that came after it. An
+    end (canceled) is final whenever it comes.
+    """
+    if status is not PlanStatus.CANCELED and at is not None:
+        if plan.status_at is not None and at < plan.status_at:
+            return False
+        plan.status_at = max(at, plan.status_at) if plan.status_at else at
     if plan.status is status or status not in PLAN_TRANSITIONS[plan.status]:
         return False
     plan.status = status

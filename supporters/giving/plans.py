@@ -70,11 +70,18 @@ def record_instalment(
     charge_id: str | None = None,
     period_end: datetime | None = None,
     renewal: bool = False,
+    reported_at: datetime | None = None,
 ) -> Gift | None:
     """One paid invoice of a plan: the first pays the gift made on the form, each
     later one (`renewal`, or any once the form's gift is paid) records a new
-    recurring gift. An invoice is recorded once."""
-    if db.session.execute(select(Gift.id).filter_by(stripe_invoice_id=invoice_id)).first():
+    recurring gift. An invoice is recorded once. `reported_at`: when Stripe reported
+    the payment (orders the plan's status, see `lifecycle.move_plan`)."""
+    recorded = db.session.execute(select(Gift).filter_by(stripe_invoice_id=invoice_id)).scalar_one_or_none()
+    if recorded is not None:
+        # Recorded already (its checkout's event, or the invoice's other event): only the
+        # ids still missing and an earlier time of payment are taken from this one.
+        mark_paid(recorded, paid_at=paid_at, payment_intent_id=payment_intent_id, charge_id=charge_id)
+        extend_period(plan, period_end)
         return None
     extend_period(plan, period_end)
     first = (
@@ -90,7 +97,12 @@ def record_instalment(
     )
     if first is not None:
         mark_paid(
-            first, paid_at=paid_at, invoice_id=invoice_id, payment_intent_id=payment_intent_id, charge_id=charge_id
+            first,
+            paid_at=paid_at,
+            invoice_id=invoice_id,
+            payment_intent_id=payment_intent_id,
+            charge_id=charge_id,
+            reported_at=reported_at,
         )
         return first
     previous = db.session.execute(
@@ -112,7 +124,12 @@ def record_instalment(
     db.session.add(instalment)
     db.session.flush()
     mark_paid(
-        instalment, paid_at=paid_at, invoice_id=invoice_id, payment_intent_id=payment_intent_id, charge_id=charge_id
+        instalment,
+        paid_at=paid_at,
+        invoice_id=invoice_id,
+        payment_intent_id=payment_intent_id,
+        charge_id=charge_id,
+        reported_at=reported_at,
     )
     return instalment
 

@@ -67,7 +67,8 @@ def since_from(text: str, now: datetime | None = None) -> datetime:
 class Change:
     """One thing a run did (or, in a dry run, would do)."""
 
-    #: "event" (a Stripe event not recorded here) or "gift" (a pending gift Stripe completed)
+    #: "event" (a Stripe event not recorded here), "waiting" (one recorded that waited for an
+    #: object, applied now) or "gift" (a pending gift Stripe completed)
     kind: str
     #: the event id, or the gift's payment intent
     reference: str
@@ -92,6 +93,8 @@ class Report:
     stopped_at_limit: bool = False
     #: why Stripe could not be reached (None: it answered); the run stopped there
     stripe_error: str | None = None
+    #: events that waited for an object and still do after the run (never dropped)
+    still_waiting: int = 0
 
     @property
     def applied(self) -> int:
@@ -102,9 +105,14 @@ class Report:
         return sum(1 for change in self.changes if change.kind == "gift" and not change.failed)
 
     @property
+    def woken(self) -> int:
+        """Events that had been waiting for an object and were applied by this run."""
+        return sum(1 for change in self.changes if change.kind == "waiting" and not change.failed)
+
+    @property
     def failed(self) -> int:
         """Events that could not be applied (a gift left unsettled is shown, not counted here)."""
-        return sum(1 for change in self.changes if change.kind == "event" and change.failed)
+        return sum(1 for change in self.changes if change.kind in ("event", "waiting") and change.failed)
 
 
 def reconcile(
@@ -141,6 +149,7 @@ def reconcile(
     except PaymentsUnavailable as exc:
         report.stripe_error = str(exc)[:300]
     if report.stripe_error is None:
+        _retry_waiting(report, after_each)
         _settle_pending(report, limit, after_each)
     if not dry_run:
         audit.record(
@@ -149,6 +158,8 @@ def reconcile(
             actor_name=actor_name,
             since=since.isoformat(),
             applied=report.applied,
+            woken=report.woken,
+            still_waiting=report.still_waiting,
             settled=report.settled,
             failed=report.failed,
             already_recorded=report.already_recorded,
@@ -156,6 +167,33 @@ def reconcile(
             stripe_error=report.stripe_error,
         )
     return report
+
+
+def _retry_waiting(report: Report, after_each: Callable[[], None] | None) -> None:
+    """Try every event still waiting for an object again (its object may be linked by now,
+    or Stripe may now tell us), each once and in a savepoint of its own, whatever its age:
+    a waiting event is never dropped. A dry run undoes each."""
+    for event_id in stripe_events.waiting_event_ids():
+        savepoint = db.session.begin_nested()
+        try:
+            outcome = stripe_events.retry_waiting(event_id)
+            record = db.session.get(StripeEvent, event_id)
+            still = record is not None and record.waiting_for is not None
+            gift_id, plan_id = (record.gift_id, record.plan_id) if record is not None else (None, None)
+        except Exception as exc:  # one broken event must not stop the rest
+            savepoint.rollback()
+            report.changes.append(Change("waiting", event_id, "waiting event", f"failed: {exc}"[:200], failed=True))
+            continue
+        if report.dry_run:
+            savepoint.rollback()
+        else:
+            savepoint.commit()
+        if still:
+            report.still_waiting += 1
+        elif outcome is not None:  # None: applied already, woken by an event tried before it
+            report.changes.append(Change("waiting", event_id, "waiting event", outcome, gift_id, plan_id))
+            if after_each is not None and not report.dry_run:
+                after_each()
 
 
 def _settle_pending(report: Report, limit: int | None, after_each: Callable[[], None] | None) -> None:

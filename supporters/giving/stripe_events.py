@@ -17,6 +17,14 @@ metadata only says which gift an event claims to be about. Anything else, and an
 event we cannot read, is kept, counted nowhere, and marked `needs_review` with the
 reason (`hold()`), for staff's list of payments to review. Only a failure that a retry
 can mend (the database, Stripe unreachable) raises, so Stripe retries.
+
+Events come in any order (docs/payments.md, "The ordering rules"). What an event says is
+a fact about its object (a dispute's state, a charge's refunded total, an invoice paid at
+a time), and the state kept is the one the facts give, whatever their order. An event
+about a Stripe object we do not know yet (a subscription no plan is linked to, an invoice
+not recorded) is not ignored: it *waits* (`wait()`: `StripeEvent.waiting_for` holds the
+object's id) and is applied once, when an event links that object (`apply_waiting`, run
+after every event) or when reconcile runs.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +46,7 @@ from supporters.giving import lifecycle, plans
 from supporters.lib import money
 from supporters.lib.forms import whole_number
 from supporters.models import Gift, GiftStatus, PlanStatus, RecurringPlan, StripeEvent, utcnow
-from supporters.payments import gateway
+from supporters.payments import PaymentsUnavailable, gateway
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,10 @@ class _Subject:
     plan: RecurringPlan | None = None
     #: why the event is kept for staff instead of counted (the first reason found)
     review: str | None = None
+    #: when Stripe made the event (its `created`): the time of what it reports
+    at: datetime | None = None
+    #: the Stripe object the event waits for (see `wait`)
+    waiting: str | None = None
 
 
 _subject: ContextVar[_Subject | None] = ContextVar("stripe_event_subject", default=None)
@@ -96,6 +108,21 @@ def hold(reason: str) -> str:
     return f"needs review: {reason}"
 
 
+def wait(object_id: str, what: str, until: str = "") -> str:
+    """Keep the event being handled waiting for Stripe object `object_id` (`what` it is),
+    which we do not know yet (`until` says what will link it); returns the outcome to
+    record. It is applied when the object appears (`apply_waiting`)."""
+    subject = _subject.get()
+    if subject is not None:
+        subject.waiting = object_id
+    return f"waiting for {what} {_shown(object_id, 60)}" + (f" ({until})" if until else "")
+
+
+def _event_time() -> datetime | None:
+    subject = _subject.get()
+    return subject.at if subject is not None else None
+
+
 def process_event(event: Obj) -> str:
     """Record `event` once and apply it; returns what happened, in a few words.
 
@@ -113,7 +140,7 @@ def process_event(event: Obj) -> str:
     if problem is None and not isinstance(obj, dict):
         problem = "the event carries no object"
     record = _new_record(event_id, event)
-    subject = _Subject()
+    subject = _Subject(at=utc_from_timestamp(event.get("created")))
     if problem is not None:
         log.warning("Stripe event %s kept for review: %s", event_id, problem)
         subject.review = problem
@@ -121,16 +148,143 @@ def process_event(event: Obj) -> str:
     else:
         assert isinstance(kind, str) and isinstance(obj, dict)
         outcome = _handle(kind, obj, subject)
-        if subject.review is not None and not outcome.startswith("needs review"):
-            outcome = f"needs review: {subject.review}"
+    outcome = _conclude(record, outcome, subject)
+    if record.waiting_for is None and not record.needs_review:
+        # applied: what it linked or changed may be what other events wait for
+        apply_waiting(_linked_ids(subject), _linked_rows(subject))
+    return outcome
+
+
+def _conclude(record: StripeEvent, outcome: str, subject: _Subject) -> str:
+    """Write what handling the event found and did onto its record; returns the outcome."""
+    if subject.review is not None and not outcome.startswith("needs review"):
+        outcome = f"needs review: {subject.review}"
     record.gift_id = subject.gift.id if subject.gift is not None else None
     record.plan_id = subject.plan.id if subject.plan is not None else None
     record.needs_review = subject.review is not None
     record.review_reason = subject.review
+    record.waiting_for = subject.waiting if subject.review is None else None
     record.processed_at = utcnow()
     record.outcome = _printable(outcome, OUTCOME_LENGTH)
     db.session.flush()
     return outcome
+
+
+def _linked_ids(subject: _Subject) -> set[str]:
+    """The Stripe ids of the gift and plan an event was about: what waiting events may wait for."""
+    ids: set[str | None] = set()
+    if subject.gift is not None:
+        gift = subject.gift
+        ids |= {
+            gift.stripe_payment_intent_id,
+            gift.stripe_charge_id,
+            gift.stripe_invoice_id,
+            gift.stripe_checkout_session_id,
+        }
+    if subject.plan is not None:
+        ids.add(subject.plan.stripe_subscription_id)
+    return {i for i in ids if i}
+
+
+def _linked_rows(subject: _Subject) -> tuple[set[int], set[int]]:
+    """The ids of the gift and the plan an event was about: events waiting while about
+    them are tried again too (what changed may settle them, one way or the other)."""
+    gifts = {subject.gift.id} if subject.gift is not None and subject.gift.id is not None else set()
+    plans = {subject.plan.id} if subject.plan is not None and subject.plan.id is not None else set()
+    return gifts, plans
+
+
+#: how many times one event's waking may wake further events (an invoice waking a refund)
+WAKE_DEPTH = 4
+
+
+def apply_waiting(
+    object_ids: Iterable[str] | None = None,
+    rows_about: tuple[set[int], set[int]] = (set(), set()),
+    *,
+    _depth: int = 0,
+) -> list[tuple[str, str]]:
+    """Apply the events waiting for any of `object_ids` (every waiting event when None),
+    or waiting while about one of the gifts or plans `rows_about` names (gift ids, plan
+    ids), oldest first, each once: returns (event id, outcome) for each one tried.
+
+    The rows are locked and their marker cleared in the caller's transaction, so two
+    deliveries that link the same object cannot both apply what waited for it. An event
+    whose object is still unknown keeps waiting. What an applied event links in turn
+    wakes the events waiting for that (a refund waiting for an invoice that waited for
+    its subscription). Flushes; the caller commits. One that cannot be applied now because
+    Stripe is unreachable keeps waiting; any other error a retry can mend (the database)
+    raises.
+    """
+    query = select(StripeEvent).where(StripeEvent.waiting_for.isnot(None))
+    if object_ids is not None:
+        gift_ids, plan_ids = rows_about
+        clauses: list[ColumnElement[bool]] = []
+        if wanted := sorted(set(object_ids)):
+            clauses.append(StripeEvent.waiting_for.in_(wanted))
+        if gift_ids:
+            clauses.append(StripeEvent.gift_id.in_(sorted(gift_ids)))
+        if plan_ids:
+            clauses.append(StripeEvent.plan_id.in_(sorted(plan_ids)))
+        if not clauses:
+            return []
+        query = query.where(or_(*clauses))
+    rows = db.session.scalars(
+        query.order_by(StripeEvent.received_at, StripeEvent.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    done: list[tuple[str, str]] = []
+    linked: set[str] = set()
+    linked_gifts: set[int] = set()
+    linked_plans: set[int] = set()
+    for record in rows:
+        if record.waiting_for is None:
+            continue  # applied by a delivery that held the lock first
+        event = record.payload
+        kind, obj = event.get("type"), _obj(event.get("data")).get("object")
+        if not isinstance(kind, str) or not isinstance(obj, dict):
+            continue
+        subject = _Subject(at=utc_from_timestamp(event.get("created")))
+        try:
+            handled = _handle(kind, obj, subject)
+        except PaymentsUnavailable as exc:
+            # Its own changes rolled back with its savepoint: it keeps waiting, for the next
+            # event about its object or reconcile; the event that woke it is applied all the same.
+            log.warning("Stripe event %s, waiting, not applied yet: %s", record.id, exc)
+            continue
+        outcome = _conclude(record, handled, subject)
+        log.info("Stripe event %s, waiting, applied: %s", record.id, outcome)
+        done.append((record.id, outcome))
+        if record.waiting_for is None:
+            linked |= _linked_ids(subject)
+            gifts, plans_ = _linked_rows(subject)
+            linked_gifts |= gifts
+            linked_plans |= plans_
+    if linked and _depth < WAKE_DEPTH:
+        done += apply_waiting(linked, (linked_gifts, linked_plans), _depth=_depth + 1)
+    return done
+
+
+def waiting_event_ids() -> list[str]:
+    """The ids of every event still waiting for an object, oldest first (for reconcile)."""
+    return list(
+        db.session.scalars(
+            select(StripeEvent.id)
+            .where(StripeEvent.waiting_for.isnot(None))
+            .order_by(StripeEvent.received_at, StripeEvent.id)
+        )
+    )
+
+
+def retry_waiting(event_id: str) -> str | None:
+    """Apply one waiting event again (reconcile: its object may be known by now, or Stripe
+    may now tell us); returns its outcome, None when it no longer waits. Flushes."""
+    record = db.session.get(StripeEvent, event_id, with_for_update=True, populate_existing=True)
+    if record is None or record.waiting_for is None:
+        return None
+    done = apply_waiting([record.waiting_for])
+    return next((outcome for done_id, outcome in done if done_id == event_id), None)
 
 
 def record_unreadable(payload: bytes, reason: str) -> str:
@@ -183,7 +337,7 @@ def _handle(kind: str, obj: Obj, subject: _Subject) -> str:
     except SHAPE_ERRORS as exc:
         log.exception("Stripe event of type %s could not be read; kept for review", kind)
         subject.gift = subject.plan = None  # what the handler found was rolled back with it
-        subject.review = None
+        subject.review = subject.waiting = None
         return hold(f"the event could not be read ({type(exc).__name__})")
     finally:
         _subject.reset(token)
@@ -323,19 +477,28 @@ def _plan_for_subscription(subscription_id: str | None, metadata: Obj, *, link: 
     return _about_plan(plans.plan_for_subscription(subscription_id, _plan_named(metadata), link=link))
 
 
-def _gift_for_charge(charge: Obj) -> Gift | None:
+def _gift_for_charge(charge: Obj, what: str) -> tuple[Gift | None, str | None]:
     """The gift a charge (or a dispute of one) paid for: by the ids we stored, else by
-    asking Stripe which gift or invoice its payment intent belongs to."""
+    asking Stripe which gift or invoice its payment intent belongs to. With no gift, also
+    the outcome when the event is to wait (`what` it is): for an invoice Stripe names
+    that we have not recorded yet (a renewal's refund before the renewal's invoice)."""
+    gift, invoice_id = _find_gift_for_charge(charge)
+    if gift is None and invoice_id:
+        return None, wait(invoice_id, "invoice", f"of {what}")
+    return gift, None
+
+
+def _find_gift_for_charge(charge: Obj) -> tuple[Gift | None, str | None]:
     ids = [i for i in (_id(charge.get("id")), _id(charge.get("charge"))) if i]
     intent = _id(charge.get("payment_intent"))
     clauses: list[ColumnElement[bool]] = [Gift.stripe_charge_id.in_(ids)] if ids else []
     if intent:
         clauses.append(Gift.stripe_payment_intent_id == intent)
     if not clauses:
-        return None
+        return None, None
     gift = db.session.execute(select(Gift).where(or_(*clauses)).limit(1)).scalar_one_or_none()
     if gift is not None or not intent:
-        return _about_gift(gift)
+        return _about_gift(gift), None
     # Not linked yet (events out of order, or an instalment whose invoice event
     # carried no payment intent). A failure to ask raises: Stripe retries later.
     reference = gateway().payment_reference(intent)
@@ -348,19 +511,20 @@ def _gift_for_charge(charge: Obj) -> Gift | None:
         ).scalar_one_or_none()
     if gift is not None:
         lifecycle.fill_missing(gift, stripe_payment_intent_id=intent)
-    return _about_gift(gift)
+        return _about_gift(gift), None
+    return None, _id(reference.get("invoice_id"))
 
 
 def _paid_by(gift: Gift, charge: Obj) -> None:
     """A refund or a dispute of a charge proves the charge was paid: record that first,
-    in case the payment's own event has not arrived yet."""
-    if gift.status.value in ("pending", "failed", "canceled"):
-        lifecycle.mark_paid(
-            gift,
-            paid_at=utc_from_timestamp(charge.get("created")),
-            payment_intent_id=_id(charge.get("payment_intent")),
-            charge_id=_id(charge.get("id")) if charge.get("object") == "charge" else _id(charge.get("charge")),
-        )
+    in case the payment's own event has not arrived yet (for a paid gift: its charge id,
+    and the charge's time if that is earlier than the one the gift has)."""
+    lifecycle.mark_paid(
+        gift,
+        paid_at=utc_from_timestamp(charge.get("created")),
+        payment_intent_id=_id(charge.get("payment_intent")),
+        charge_id=_id(charge.get("id")) if charge.get("object") == "charge" else _id(charge.get("charge")),
+    )
 
 
 def _said(changed: bool, gift: Gift | None, what: str) -> str:
@@ -413,11 +577,14 @@ def checkout_session_completed(session: Obj) -> str:
         # The invoice events record the instalment; this fills in what they need.
         invoice_id = _id(session.get("invoice"))
         if invoice_id and gift.status.value in ("pending", "failed"):
-            changed = lifecycle.mark_paid(gift, invoice_id=invoice_id, customer_id=_id(session.get("customer")))
+            changed = lifecycle.mark_paid(
+                gift, paid_at=_event_time(), invoice_id=invoice_id, customer_id=_id(session.get("customer"))
+            )
             return _said(changed, gift, "succeeded")
         return _said(False, gift, "")
     changed = lifecycle.mark_paid(
         gift,
+        paid_at=_event_time(),
         payment_intent_id=_id(session.get("payment_intent")),
         customer_id=_id(session.get("customer")),
     )
@@ -452,14 +619,17 @@ def payment_intent_succeeded(intent: Obj) -> str:
             and gift.stripe_checkout_session_id is not None
             and gift.status in (GiftStatus.PENDING, GiftStatus.FAILED)
         ):
-            # Checkout's own intent, before its session's event: that event links and pays it.
-            return f"gift {gift.id} waits for its checkout session ({intent_id} not linked yet)"
+            # Checkout's own intent, before its session's event: that event links and pays it,
+            # and this one is applied then (it brings the charge). If the session links another
+            # intent, this one is held for review then.
+            return wait(intent_id, "payment intent", "its checkout session links it")
         return hold(
             f"payment intent {_shown(intent_id)} is not the one linked to gift {gift.id} "
             f"({_shown(gift.stripe_payment_intent_id or 'none')})"
         )
     changed = lifecycle.mark_paid(
         gift,
+        paid_at=_event_time(),
         payment_intent_id=intent_id,
         charge_id=_id(intent.get("latest_charge")),
         customer_id=_id(intent.get("customer")),
@@ -516,6 +686,8 @@ def invoice_paid(invoice: Obj) -> str:
                 f"invoice {invoice_id} of subscription {_shown(subscription_id or 'none')} names plan {other.id}, "
                 f"whose subscription is {_shown(other.stripe_subscription_id or 'none')}"
             )
+        if subscription_id:
+            return wait(subscription_id, "subscription")
         return "ignored: no matching recurring plan"
     amount = invoice.get("amount_paid")
     if amount_minor(amount) == 0:
@@ -540,6 +712,7 @@ def invoice_paid(invoice: Obj) -> str:
             charge_id=_id(invoice.get("charge")),
             period_end=period_end,
             renewal=invoice.get("billing_reason") not in (None, "subscription_create"),
+            reported_at=_event_time(),
         )
     )
     if gift is None:
@@ -547,12 +720,29 @@ def invoice_paid(invoice: Obj) -> str:
     return f"gift {gift.id} succeeded (plan {plan.id})"
 
 
+def _no_plan(subscription_id: str | None) -> str:
+    """The outcome for an event about a subscription no plan is linked to (yet)."""
+    if subscription_id:
+        return wait(subscription_id, "subscription")
+    return "ignored: no matching recurring plan"
+
+
 def invoice_payment_failed(invoice: Obj) -> str:
+    """A plan's invoice could not be paid: the first one fails the form's gift, a later one
+    puts the plan past due, unless that invoice, or a later payment, was paid since."""
     subscription_id, metadata = _subscription_of(invoice)
     plan = _plan_for_subscription(subscription_id, metadata)
     if plan is None:
-        return "ignored: no matching recurring plan"
-    if plan.status is PlanStatus.INCOMPLETE:
+        return _no_plan(subscription_id)
+    invoice_id = _id(invoice.get("id"))
+    if invoice_id:
+        paid = db.session.execute(select(Gift).filter_by(stripe_invoice_id=invoice_id)).scalar_one_or_none()
+        if paid is not None and paid.status is not GiftStatus.PENDING:
+            _about_gift(paid)
+            return f"plan {plan.id} unchanged: invoice {_shown(invoice_id)} was paid since"
+    if plan.status is PlanStatus.INCOMPLETE and invoice.get("billing_reason") in (None, "subscription_create"):
+        # the first invoice: the donor's first payment failed (a renewal's failure that
+        # comes before the first payment's events still puts the plan past due, below)
         first = _about_gift(
             db.session.execute(
                 select(Gift).filter_by(recurring_plan_id=plan.id).order_by(Gift.id).limit(1)
@@ -561,7 +751,7 @@ def invoice_payment_failed(invoice: Obj) -> str:
         if first is not None:
             return _said(lifecycle.mark_failed(first), first, "failed")
         return f"plan {plan.id} unchanged"
-    moved = lifecycle.move_plan(plan, PlanStatus.PAST_DUE)
+    moved = lifecycle.move_plan(plan, PlanStatus.PAST_DUE, at=_event_time())
     return f"plan {plan.id} past due" if moved else f"plan {plan.id} unchanged ({plan.status.value})"
 
 
@@ -578,7 +768,7 @@ SUBSCRIPTION_STATUSES = {
 def subscription_changed(subscription: Obj) -> str:
     plan = _plan_for_subscription(_id(subscription.get("id")), _obj(subscription.get("metadata")))
     if plan is None:
-        return "ignored: no matching recurring plan"
+        return _no_plan(_id(subscription.get("id")))
     target = SUBSCRIPTION_STATUSES.get(str(subscription.get("status")))
     # Stripe keeps the period on each item now; older shapes have it on the subscription.
     ends = [subscription.get("current_period_end")]
@@ -589,14 +779,14 @@ def subscription_changed(subscription: Obj) -> str:
         return f"plan {plan.id} unchanged ({plan.status.value})"
     if target is PlanStatus.CANCELED:
         _note_cancellation(plan, subscription)
-    moved = lifecycle.move_plan(plan, target)
+    moved = lifecycle.move_plan(plan, target, at=_event_time())
     return f"plan {plan.id} {target.value}" if moved else f"plan {plan.id} unchanged ({plan.status.value})"
 
 
 def subscription_deleted(subscription: Obj) -> str:
     plan = _plan_for_subscription(_id(subscription.get("id")), _obj(subscription.get("metadata")))
     if plan is None:
-        return "ignored: no matching recurring plan"
+        return _no_plan(_id(subscription.get("id")))
     _note_cancellation(plan, subscription)
     moved = lifecycle.move_plan(plan, PlanStatus.CANCELED)
     return f"plan {plan.id} canceled" if moved else f"plan {plan.id} unchanged ({plan.status.value})"
@@ -614,9 +804,9 @@ def _note_cancellation(plan: Any, subscription: Obj) -> None:
 
 
 def charge_refunded(charge: Obj) -> str:
-    gift = _gift_for_charge(charge)
+    gift, waiting = _gift_for_charge(charge, "a refund")
     if gift is None:
-        return "ignored: no matching gift"
+        return waiting or "ignored: no matching gift"
     refunded = amount_minor(charge.get("amount_refunded"))
     if refunded is None:
         return hold(f"refund of gift {gift.id}: refunded amount {_shown(charge.get('amount_refunded'))} is no amount")
@@ -626,9 +816,13 @@ def charge_refunded(charge: Obj) -> str:
 
 
 def dispute_created(dispute: Obj) -> str:
-    gift = _gift_for_charge(dispute)
-    if gift is not None:
-        _paid_by(gift, dispute)
+    gift, waiting = _gift_for_charge(dispute, "a dispute")
+    if gift is None:
+        return waiting or "ignored: no matching gift"
+    _paid_by(gift, dispute)
+    if dispute.get("status") in ("won", "lost"):
+        # the dispute as it is now (a late copy, or one replayed by reconcile): closed
+        return dispute_closed_for(gift, dispute)
     return _apply(gift, lifecycle.mark_disputed, "disputed")
 
 
@@ -640,19 +834,28 @@ def invoice_payment_paid(invoice_payment: Obj) -> str:
         return "ignored: not a payment intent"
     gift = _about_gift(db.session.execute(select(Gift).filter_by(stripe_invoice_id=invoice_id)).scalar_one_or_none())
     if gift is None:
-        return "ignored: invoice not recorded (its payment is looked up when needed)"
+        return wait(invoice_id, "invoice")
     changed = not gift.stripe_payment_intent_id
     lifecycle.fill_missing(gift, stripe_payment_intent_id=intent)
     return _said(changed, gift, f"linked to {intent}")
 
 
 def dispute_closed(dispute: Obj) -> str:
-    won = dispute.get("status") == "won"
-    return _apply(
-        _gift_for_charge(dispute),
-        lambda gift: lifecycle.close_dispute(gift, won),
-        "dispute won" if won else "dispute lost",
-    )
+    """A dispute ended, won or lost: applies whether or not its opening was seen first."""
+    gift, waiting = _gift_for_charge(dispute, "a dispute")
+    if gift is None:
+        return waiting or "ignored: no matching gift"
+    _paid_by(gift, dispute)
+    return dispute_closed_for(gift, dispute)
+
+
+def dispute_closed_for(gift: Gift, dispute: Obj) -> str:
+    status = dispute.get("status")
+    if status not in ("won", "lost"):
+        # "warning_closed": an inquiry closed without a chargeback; the money stays counted
+        return _apply(gift, lambda g: lifecycle.close_dispute(g, True), "dispute closed")
+    won = status == "won"
+    return _apply(gift, lambda g: lifecycle.close_dispute(g, won), "dispute won" if won else "dispute lost")
 
 
 HANDLERS: dict[str, Callable[[Obj], str]] = {

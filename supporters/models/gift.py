@@ -141,6 +141,9 @@ class Gift(Timestamps, Base):
     dedication_kind: Mapped[str | None] = mapped_column(sa.String(16))
     dedication: Mapped[str | None] = mapped_column(sa.String(200))
     comment: Mapped[str | None] = mapped_column(sa.String(500))
+    #: the gift's dispute as Stripe last reported it: "open", then "won" or "lost" (final);
+    #: None: never disputed. The gift's status follows from it and refunded_minor
+    dispute_status: Mapped[str | None] = mapped_column(sa.String(16))
     #: receipt number, given when the gift succeeds
     receipt_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
     #: bank transfer title, cheque number… for offline gifts

@@ -68,6 +68,9 @@ class RecurringPlan(Timestamps, Base):
     campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id"))
     #: the Stripe Subscription; unique
     stripe_subscription_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    #: Stripe's time of the fact the status was last taken from (a payment, a failure, a
+    #: subscription update): an older fact arriving late never moves the status
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: when the first instalment was paid
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: end of the period already paid for

@@ -22,6 +22,8 @@ class StripeEvent(Base):
         sa.Index("ix_stripe_event_plan_id", "plan_id", "received_at"),
         # the list of payments to review: the open ones, newest first, from the index
         sa.Index("ix_stripe_event_needs_review", "needs_review", "received_at"),
+        # the events waiting for an object: found when it appears, listed on the health page
+        sa.Index("ix_stripe_event_waiting_for", "waiting_for"),
     )
 
     #: Stripe's event id (evt_…); the primary key makes a second copy impossible
@@ -43,6 +45,10 @@ class StripeEvent(Base):
     needs_review: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     #: why it was not counted, with what was expected and what came ("amount 1 PLN, expected 25.00 PLN")
     review_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    #: the Stripe object (subscription, invoice or payment intent id) the event names but
+    #: we did not know when it came: it waits, and is applied once when that object
+    #: appears (an event links it) or when reconcile runs; None: nothing to wait for
+    waiting_for: Mapped[str | None] = mapped_column(sa.String(255))
     #: when and by whom it was marked reviewed, and what they noted
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id", ondelete="SET NULL"))

@@ -171,19 +171,23 @@ def test_events_kept_for_review_are_listed_with_their_reason_and_gift(finance: A
     assert "(1)" in listed
 
 
-def test_events_waiting_for_an_object_are_listed_and_old_or_applied_ones_are_not(finance: Any) -> None:
+def test_events_waiting_for_an_object_are_listed_whatever_their_age_and_applied_ones_are_not(finance: Any) -> None:
     plan = factories.plan()
-    waiting = stored_event("charge.refunded", outcome="ignored: no matching gift")
-    checkout = stored_event(outcome="gift 7 waits for its checkout session (pi_1 not linked yet)", plan_id=plan.id)
-    old = stored_event(outcome="ignored: no matching recurring plan", ago=timedelta(days=40))
+    waiting = stored_event("charge.refunded", outcome="waiting for invoice in_1 (of a refund)", waiting_for="in_1")
+    checkout = stored_event(
+        outcome="waiting for payment intent pi_1 (its checkout session links it)", plan_id=plan.id, waiting_for="pi_1"
+    )
+    old = stored_event(outcome="waiting for subscription sub_1", ago=timedelta(days=40), waiting_for="sub_1")
     applied = stored_event(outcome="gift 7 succeeded")
+    ignored = stored_event("charge.refunded", outcome="ignored: no matching gift")
 
-    rows = list(_db.session.scalars(health.waiting_events_query(now() - health.WINDOW)))
+    rows = list(_db.session.scalars(health.waiting_events_query()))
     listed = section(page(finance), "waiting")
 
-    assert {row.id for row in rows} == {checkout.id, waiting.id}
-    assert waiting.id in listed and checkout.id in listed and "ignored: no matching gift" in listed
-    assert old.id not in listed and applied.id not in listed
+    assert {row.id for row in rows} == {checkout.id, waiting.id, old.id}
+    assert waiting.id in listed and checkout.id in listed and old.id in listed
+    assert "waiting for invoice in_1 (of a refund)" in listed
+    assert applied.id not in listed and ignored.id not in listed
     assert f'href="/dashboard/plans/{plan.id}"' in listed
 
 
@@ -260,8 +264,8 @@ def test_payments_seen_twice_are_listed(finance: Any) -> None:
 
 
 def test_a_long_list_shows_its_first_rows_and_how_many_there_are(finance: Any) -> None:
-    for _ in range(health.LIST_LIMIT + 3):
-        stored_event(outcome="ignored: no matching gift")
+    for number in range(health.LIST_LIMIT + 3):
+        stored_event(outcome=f"waiting for subscription sub_{number}", waiting_for=f"sub_{number}")
 
     report = health.health()
 

@@ -240,7 +240,7 @@ def test_checkout_intent_arriving_before_its_session_waits_and_the_session_pays(
     early = deliver(
         se.event("payment_intent.succeeded", se.payment_intent(gift.id, "succeeded", id="pi_co", amount=2500))
     )
-    assert early["outcome"] == f"gift {gift.id} waits for its checkout session (pi_co not linked yet)"
+    assert early["outcome"] == "waiting for payment intent pi_co (its checkout session links it)"
     assert fresh(gift).status is GiftStatus.PENDING
 
     deliver(

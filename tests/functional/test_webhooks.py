@@ -584,9 +584,10 @@ def test_failed_renewal_makes_the_plan_past_due_and_a_later_payment_reactivates_
     assert [g.status for g in plan_gifts(plan)] == [GiftStatus.SUCCEEDED, GiftStatus.SUCCEEDED]
 
 
-def test_invoice_of_an_unknown_subscription_is_ignored(deliver: Deliver) -> None:
+def test_invoice_of_an_unknown_subscription_waits_for_it(deliver: Deliver) -> None:
+    """Not ignored: the subscription may be linked to its plan a moment later (issue 11)."""
     reply = deliver(se.event("invoice.paid", se.invoice("sub_unknown", 3000, "pln", "in_x", {})))
-    assert reply["outcome"] == "ignored: no matching recurring plan"
+    assert reply["outcome"] == "waiting for subscription sub_unknown"
 
 
 CANCELLATIONS = {
