@@ -118,7 +118,9 @@ def _contributions(session: Session, gift_ids: set[int], *, lock: bool = False) 
     columns = [getattr(Gift, name) for name in FIELDS]
     statement = sa.select(Gift.id, *columns).where(Gift.id.in_(sorted(gift_ids))).order_by(Gift.id)
     if lock:
-        statement = statement.with_for_update()
+        # FOR NO KEY UPDATE, as the flush's UPDATE will take: it lets rows that refer to
+        # the gift (its events, its e-mails) be written meanwhile, as FOR UPDATE would not.
+        statement = statement.with_for_update(key_share=True)
     return {
         row.id: contribution(dict(zip(FIELDS, row[1:], strict=True))) for row in session.connection().execute(statement)
     }
