@@ -623,6 +623,12 @@ def payment_intent_succeeded(intent: Obj) -> str:
             # and this one is applied then (it brings the charge). If the session links another
             # intent, this one is held for review then.
             return wait(intent_id, "payment intent", "its checkout session links it")
+        if gift.paid_at is not None and gift.stripe_payment_intent_id:
+            # The donor's money arrived a second time (Pay pressed twice, two tabs): staff refund one.
+            return hold(
+                f"paid twice: payment intent {_shown(intent_id)} succeeded for gift {gift.id}, "
+                f"already paid by {_shown(gift.stripe_payment_intent_id)}"
+            )
         return hold(
             f"payment intent {_shown(intent_id)} is not the one linked to gift {gift.id} "
             f"({_shown(gift.stripe_payment_intent_id or 'none')})"

@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from supporters.extensions import limiter
-from supporters.giving import checkout
+from supporters.giving import checkout, lifecycle
 from supporters.lib.transactions import keep_changes
 from supporters.models import Gift, GiftStatus
 from supporters.payments import PaymentsUnavailable, gateway
@@ -59,19 +59,36 @@ def page(session_id: str) -> ResponseReturnValue:
     return _page(gift, session_id)
 
 
+def _attempt(gift: Gift) -> str:
+    """The name of the attempt about to be made: the gift and the attempt before it (a
+    declined card's intent), so a retry is a new attempt and a repeated press is not."""
+    return f"offline-pay:gift-{gift.id}:after-{gift.stripe_payment_intent_id or 'none'}"
+
+
 @bp.post("/<session_id>")
 @limiter.limit("30 per hour")
 def pay(session_id: str) -> ResponseReturnValue:
-    """Pay with the chosen test card."""
+    """Pay with the chosen test card: once, however many times Pay is pressed.
+
+    Presses take turns on the gift's row (held until this request commits, charge
+    included), and each asks localstripe what the attempt before it became: one that
+    succeeded, is processing or waits for 3-D Secure is not paid again (its webhook
+    may not have arrived yet, so the gift alone cannot tell).
+    """
     offline = _offline()
-    gift = _gift(session_id)
+    gift = lifecycle.lock(_gift(session_id))
     if gift.status not in (GiftStatus.PENDING, GiftStatus.FAILED):
         return redirect(url_for("donate.thanks", session_id=session_id), 303)
     card = request.form.get("card", "")
     if card not in TEST_CARDS:
         return _page(gift, session_id, _("Choose one of the test cards."), 400)
     try:
-        result = offline.pay(checkout.checkout_request(gift), card)
+        standing = offline.standing_attempt(gift.stripe_payment_intent_id)
+        if standing == "requires_action":
+            return redirect(url_for("offline_pay.authenticate", session_id=session_id), 303)
+        if standing is not None:
+            return redirect(url_for("donate.thanks", session_id=session_id), 303)
+        result = offline.pay(checkout.checkout_request(gift), card, _attempt(gift))
     except PaymentsUnavailable:
         return render_template("donate/unavailable.html"), 503
     checkout.record_payment_attempt(

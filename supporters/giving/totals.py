@@ -54,9 +54,16 @@ def refresh_supporter_totals(supporter: Supporter) -> None:
     The supporter's row is locked first (PostgreSQL): two of their gifts paid at
     once then recompute in turn, the second seeing the first, instead of the later
     commit writing figures that leave the other gift out.
+
+    The lock is FOR NO KEY UPDATE (what an UPDATE of these columns takes), not FOR
+    UPDATE: a transaction that has updated one of the supporter's gifts twice already
+    holds FOR KEY SHARE on the supporter (PostgreSQL checks the foreign key again
+    when a row written by the same transaction is updated), and two such
+    transactions each asking FOR UPDATE would wait for each other: a deadlock, and a
+    500 for one of two events about two gifts of one donor arriving together.
     """
     db.session.flush()
-    db.session.get(Supporter, supporter.id, with_for_update=True, populate_existing=True)
+    db.session.get(Supporter, supporter.id, with_for_update={"key_share": True}, populate_existing=True)
     counted = (Gift.supporter_id == supporter.id) & Gift.status.in_(GIFT_COUNTED)
     first, last, count, total = db.session.execute(
         select(

@@ -12,9 +12,9 @@ amount in the reporting currency and a count of one to three rows:
 - ("article", the first day of that month, the article slug), if it came from one
 
 Flush listeners work out, in the same transaction, for every gift added, changed
-or deleted in the flush, its contribution before (read from its row) and after,
-and add the difference with an atomic upsert (so concurrent transactions add up
-rather than overwrite each other). Nothing else writes these rows, except
+or deleted in the flush, its contribution before (read from its row, locked) and
+after (read back from its row), and add the difference with an atomic upsert (so
+concurrent transactions add up rather than overwrite each other). Nothing else writes these rows, except
 `rebuild()`, which recomputes them all from the gifts (`flask derived rebuild`,
 after data was changed outside the app).
 """
@@ -113,43 +113,54 @@ def apply_deltas(connection: sa.Connection, deltas: dict[Key, list[int]]) -> Non
         )
 
 
+def _contributions(session: Session, gift_ids: set[int], *, lock: bool = False) -> dict[int, Counter[Key] | None]:
+    """What these gifts contribute as their rows now say (locked first, if asked)."""
+    columns = [getattr(Gift, name) for name in FIELDS]
+    statement = sa.select(Gift.id, *columns).where(Gift.id.in_(sorted(gift_ids))).order_by(Gift.id)
+    if lock:
+        # FOR NO KEY UPDATE, as the flush's UPDATE will take: it lets rows that refer to
+        # the gift (its events, its e-mails) be written meanwhile, as FOR UPDATE would not.
+        statement = statement.with_for_update(key_share=True)
+    return {
+        row.id: contribution(dict(zip(FIELDS, row[1:], strict=True))) for row in session.connection().execute(statement)
+    }
+
+
 @event.listens_for(Session, "before_flush")
 def _read_before(session: Session, _context: Any, _instances: Any) -> None:
-    """What the gifts about to change or go contribute now, read from their rows.
+    """What the gifts about to change or go contribute now, read from their locked rows.
 
     From the rows, not from the session's memory of them: an attribute's history
-    cannot tell "it was None" from "it was never loaded". (Rows other transactions
-    change meanwhile are another matter: donations locks a gift before changing it.)
+    cannot tell "it was None" from "it was never loaded", and the object may have been
+    read before another transaction changed the row (a refund's handler reads the gift
+    while its payment commits). Locked (PostgreSQL; SQLite lets one writer in at a
+    time), so no other transaction can change the row between this read and the
+    flush's own write: the difference is the flush's alone.
     """
     changing = {
-        gift.id: gift
+        gift.id
         for gift in session.dirty
         if isinstance(gift, Gift) and gift.id is not None and session.is_modified(gift)
     }
-    going = {gift.id: gift for gift in session.deleted if isinstance(gift, Gift) and gift.id is not None}
-    before: dict[int, Counter[Key] | None] = {}
-    if changing or going:
-        columns = [getattr(Gift, name) for name in FIELDS]
-        for row in session.connection().execute(
-            sa.select(Gift.id, *columns).where(Gift.id.in_(sorted({*changing, *going})))
-        ):
-            before[row.id] = contribution(dict(zip(FIELDS, row[1:], strict=True)))
+    going = {gift.id for gift in session.deleted if isinstance(gift, Gift) and gift.id is not None}
+    before = _contributions(session, changing | going, lock=True) if changing or going else {}
     session.info["giving_before"] = (changing, before)
 
 
 @event.listens_for(Session, "after_flush")
 def _keep_totals(session: Session, _context: Any) -> None:
     """Add the difference each gift made: after the flush, when new gifts have their
-    column defaults."""
-    changing, before = session.info.pop("giving_before", ({}, {}))
+    column defaults. A changed gift's contribution after is read back from its row,
+    as written (the columns the flush did not write are the row's, not the object's)."""
+    changing, before = session.info.pop("giving_before", (set(), {}))
     deltas: dict[Key, list[int]] = {}
     for gift in session.new:
         if isinstance(gift, Gift):
             _add(deltas, contribution({name: getattr(gift, name) for name in FIELDS}), +1)
+    after = _contributions(session, changing) if changing else {}
     for gift_id, was in before.items():
         _add(deltas, was, -1)
-        if gift_id in changing:
-            _add(deltas, contribution({name: getattr(changing[gift_id], name) for name in FIELDS}), +1)
+        _add(deltas, after.get(gift_id), +1)
     if deltas:
         apply_deltas(session.connection(), deltas)
 

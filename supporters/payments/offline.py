@@ -111,33 +111,49 @@ class OfflineGateway:
         except requests.RequestException:
             return False
 
-    def pay(self, request: CheckoutRequest, card_number: str) -> OfflinePayment:
-        """Pay for the gift with a test card, as Checkout would after the donor clicks Pay."""
+    def standing_attempt(self, payment_intent_id: str | None) -> str | None:
+        """What an earlier attempt to pay still is, when it is not over: "succeeded",
+        "processing" or "requires_action" (3-D Secure waiting for the donor). None when
+        there was none, or it failed or was canceled, so a new attempt may charge."""
+        if not payment_intent_id:
+            return None
+        status = stripe_api.retrieve_payment_intent(self.client, payment_intent_id).get("status")
+        return status if status in ("succeeded", "processing", "requires_action") else None
+
+    def pay(self, request: CheckoutRequest, card_number: str, attempt: str) -> OfflinePayment:
+        """Pay for the gift with a test card, as Checkout would after the donor clicks Pay.
+
+        `attempt` names this attempt (the gift and the attempt before it): every object
+        created for it carries an idempotency key made from it, as Checkout makes one
+        payment per session. (localstripe ignores the keys; the page also takes turns
+        on the gift's row and asks `standing_attempt` first.)
+        """
         try:
-            customer_id = self._customer(request)
+            customer_id = self._customer(request, attempt)
             method = self.client.v1.payment_methods.create(
                 {"type": "card", "card": {"number": card_number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}}
             )
             if request.interval is None:
-                return self._pay_once(request, customer_id, method.id)
-            return self._subscribe(request, customer_id, method.id)
+                return self._pay_once(request, customer_id, method.id, attempt)
+            return self._subscribe(request, customer_id, method.id, attempt)
         except stripe.CardError as exc:
             return OfflinePayment("declined", customer_id="", message=exc.user_message or "Your card was declined.")
         except stripe.StripeError as exc:
             raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
 
-    def _customer(self, request: CheckoutRequest) -> str:
+    def _customer(self, request: CheckoutRequest, attempt: str) -> str:
         if request.customer_id:
             try:
                 return self.client.v1.customers.retrieve(request.customer_id).id
             except stripe.InvalidRequestError:
                 pass  # localstripe keeps nothing across restarts
         customer = self.client.v1.customers.create(
-            {"email": request.email, "name": request.name, "metadata": request.all_metadata}
+            {"email": request.email, "name": request.name, "metadata": request.all_metadata},
+            {"idempotency_key": f"{attempt}:customer"},
         )
         return customer.id
 
-    def _pay_once(self, request: CheckoutRequest, customer_id: str, method_id: str) -> OfflinePayment:
+    def _pay_once(self, request: CheckoutRequest, customer_id: str, method_id: str, attempt: str) -> OfflinePayment:
         intent = self.client.v1.payment_intents.create(
             {
                 "amount": request.amount_minor,
@@ -145,10 +161,13 @@ class OfflineGateway:
                 "customer": customer_id,
                 "payment_method": method_id,
                 "metadata": request.all_metadata,
-            }
+            },
+            {"idempotency_key": f"{attempt}:payment_intent"},
         )
         try:
-            intent = self.client.v1.payment_intents.confirm(intent.id)
+            intent = self.client.v1.payment_intents.confirm(
+                intent.id, options={"idempotency_key": f"{attempt}:confirm"}
+            )
         except stripe.CardError as exc:
             return OfflinePayment(
                 "declined", customer_id, intent.id, message=exc.user_message or "Your card was declined."
@@ -156,7 +175,7 @@ class OfflineGateway:
         status = "requires_action" if intent.status == "requires_action" else "succeeded"
         return OfflinePayment(status, customer_id, intent.id, client_secret=intent.client_secret)
 
-    def _subscribe(self, request: CheckoutRequest, customer_id: str, method_id: str) -> OfflinePayment:
+    def _subscribe(self, request: CheckoutRequest, customer_id: str, method_id: str, attempt: str) -> OfflinePayment:
         interval = request.interval
         assert interval is not None, "only recurring gifts subscribe"
         self.client.v1.payment_methods.attach(method_id, {"customer": customer_id})
@@ -176,7 +195,8 @@ class OfflineGateway:
                 "items": [{"plan": plan.id}],
                 "metadata": request.all_metadata,
                 "expand": ["latest_invoice.payment_intent"],
-            }
+            },
+            {"idempotency_key": f"{attempt}:subscription"},
         )
         data: dict[str, Any] = subscription.to_dict()
         intent = (data.get("latest_invoice") or {}).get("payment_intent") or {}
