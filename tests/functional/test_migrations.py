@@ -35,6 +35,7 @@ MODEL_TABLES = {
     "supporter_note",
     "giving_total",
     "supporter_search_key",
+    "receipt_sequence",
 }
 
 
