@@ -46,7 +46,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from supporters.extensions import db as _db
-from supporters.models import AppealVariant, Article, Campaign, StaffRole, StaffUser, StripeEvent
+from supporters.models import AppealVariant, Article, Campaign, GiftMethod, StaffRole, StaffUser, StripeEvent
 from supporters.models.base import Base
 from supporters.people import consent
 from supporters.staff import sessions
@@ -226,6 +226,8 @@ def seed() -> Dataset:
     plan = factories.plan(person)
     gift = factories.paid_gift(person, campaign_id=campaign.id, stripe_payment_intent_id="pi_sweep_paid")
     factories.gift(person, stripe_checkout_session_id="cs_offline_sweep")
+    # an offline gift, so the pages that void and correct one show their forms
+    cash = factories.paid_gift(person, method=GiftMethod.CASH, receipt_number="2026-900001")
     other = staff_user("viewer")
     staff_user("viewer").active = False  # the staff page offers to activate it
     _db.session.flush()
@@ -249,6 +251,7 @@ def seed() -> Dataset:
         ids={
             "supporter_id": str(person.id),
             "gift_id": str(gift.id),
+            "offline_gift_id": str(cash.id),
             "plan_id": str(plan.id),
             "campaign_id": str(campaign.id),
             "article_id": str(article.id),
@@ -439,6 +442,8 @@ VALID: dict[str, dict[str, str]] = {
         "reference": "Darowizna",
         "submission_id": "sweep-1",
     },
+    "dashboard.gifts.void": {"reason": "Recorded twice"},
+    "dashboard.gifts.correct": {"reason": "Typo in the amount", "amount": "12,00"},
     "dashboard.campaigns.new": {"slug": "sweep-new", "name": "New", "goal_currency": "PLN"},
     "dashboard.articles.new": {"slug": "sweep-new", "title": "New", "published_on": "2026-01-01", "body": "Text"},
 }
