@@ -19,6 +19,7 @@ from supporters.campaigns.operations import campaign_totals
 from supporters.config import ConfigError, load_config
 from supporters.extensions import db
 from supporters.giving import lifecycle, offline_gifts
+from supporters.lib.errors import Refused
 from supporters.models import (
     AuditEvent,
     Campaign,
@@ -278,6 +279,9 @@ def test_a_correction_fixes_every_total_keeps_the_original_and_sends_a_corrected
     assert audits("gift.record_offline")[0].details["amount_minor"] == 125050
     detail = page(client, f"/dashboard/gifts/{gift.id}")
     assert "gift.correct" in detail and "Typo in the amount" in detail
+    assert "amount_minor: 125050; method: bank_transfer;" in detail, "the original values, as text"
+    assert "reference: Darowizna 2026/03" in detail
+    assert "{&#39;" not in detail and "{'" not in detail
 
 
 def test_each_correction_sends_its_own_receipt_only_when_asked(client: Any, db: Any, fundraiser: Any) -> None:
@@ -532,3 +536,45 @@ def test_gifts_recorded_at_once_never_share_a_receipt_number(committed_app: Flas
     with app.app_context():
         numbers = sorted(db.session.scalars(sa.select(Gift.receipt_number)))
         assert numbers == [f"{DAY.year}-{n:06d}" for n in range(1, 25)]
+
+
+def test_two_people_voiding_one_gift_at_once_void_it_once(committed_app: Flask) -> None:
+    app = committed_app
+    with app.app_context():
+        owner = Supporter(email="twice@example.org", name="Voided Twice")
+        db.session.add(owner)
+        db.session.flush()
+        gift = offline_gifts.record_offline_gift(
+            owner, amount_minor=5000, currency="PLN", method=GiftMethod.CASH, received_on=DAY, staff_user=None
+        )
+        db.session.commit()
+        gift_id = gift.id
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def void() -> None:
+        with app.test_request_context(method="POST"):  # as the staff request would be
+            start.wait(20)
+            found = db.session.get(Gift, gift_id)
+            assert found is not None
+            try:
+                offline_gifts.void_offline_gift(found, reason="Entered twice", staff_user=None, notify=True)
+                db.session.commit()
+                outcomes.append("voided")
+            except Refused as refused:
+                db.session.rollback()
+                outcomes.append(f"refused {refused.status}")
+
+    threads = [threading.Thread(target=void) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["refused 409", "voided"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent).filter_by(action="gift.void")) == 1
+        assert db.session.scalar(select(func.count()).select_from(OutboxEmail).filter_by(kind="receipt_cancelled")) == 1
+        owner_row = db.session.scalars(select(Supporter).filter_by(email="twice@example.org")).one()
+        assert owner_row.gift_count == 0 and owner_row.lifetime_total_minor == 0
+        connection = db.session.connection()
+        assert giving.stored_totals(connection) == giving.totals_from_gifts(connection)
