@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,29 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def _founded_on(env: Mapping[str, str]) -> date:
+    """The organisation's founding date: no gift can have been received before it."""
+    value = env.get("SUPPORTERS_FOUNDED_ON", "").strip() or "2000-01-01"
+    try:
+        founded = date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"SUPPORTERS_FOUNDED_ON must be a date like 2004-05-17, not {value!r}.") from None
+    if founded > date.today():
+        raise ConfigError(f"SUPPORTERS_FOUNDED_ON is in the future ({value}).")
+    return founded
+
+
+def _offline_limits(env: Mapping[str, str]) -> tuple[int, int]:
+    """The offline amount above which staff confirm, and the largest one recorded at all."""
+    confirm_above = _int(env, "SUPPORTERS_OFFLINE_CONFIRM_ABOVE", 50_000)
+    largest = _int(env, "SUPPORTERS_OFFLINE_MAX_GIFT", 10_000_000)
+    if confirm_above <= 0 or largest <= 0:
+        raise ConfigError("SUPPORTERS_OFFLINE_CONFIRM_ABOVE and SUPPORTERS_OFFLINE_MAX_GIFT must be more than zero.")
+    if largest > 10**12:
+        raise ConfigError("SUPPORTERS_OFFLINE_MAX_GIFT must be at most 1000000000000.")
+    return confirm_above, largest
 
 
 def _currency_list(value: str, name: str) -> list[str]:
@@ -230,6 +254,7 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         )
 
     secret_key = _secret_key(env, instance_path, production)
+    offline_confirm_above, offline_max = _offline_limits(env)
     public_url = _public_url(env, production)
 
     return {
@@ -263,6 +288,12 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "MAIL_REPLY_TO": env.get("MAIL_REPLY_TO", "").strip(),
         "BABEL_DEFAULT_TIMEZONE": env.get("SUPPORTERS_TIMEZONE", "Europe/Warsaw").strip() or "UTC",
         "SUPPORTERS_MAX_GIFT": _int(env, "SUPPORTERS_MAX_GIFT", 10_000),
+        #: the organisation's founding date: offline gifts received before it are refused
+        "SUPPORTERS_FOUNDED_ON": _founded_on(env),
+        #: offline gifts above this many units of their currency ask staff to confirm the amount
+        "SUPPORTERS_OFFLINE_CONFIRM_ABOVE": offline_confirm_above,
+        #: the largest offline gift staff may record, in units of its currency
+        "SUPPORTERS_OFFLINE_MAX_GIFT": offline_max,
         "SUPPORTERS_EXCHANGE_RATES": _rates(env.get("SUPPORTERS_EXCHANGE_RATES", ""), "SUPPORTERS_EXCHANGE_RATES"),
         "SUPPORTERS_FEE_PERCENT": env.get("SUPPORTERS_FEE_PERCENT", "1.5").strip(),
         "SUPPORTERS_FEE_FIXED": _amounts_by_currency(

@@ -16,6 +16,7 @@ GIFT_STATUS_LABELS = {
     GiftStatus.PARTIALLY_REFUNDED: _l("partially refunded"),
     GiftStatus.REFUNDED: _l("refunded"),
     GiftStatus.DISPUTED: _l("disputed"),
+    GiftStatus.VOIDED: _l("voided"),
 }
 GIFT_KIND_LABELS = {GiftKind.ONE_TIME: _l("one-time"), GiftKind.RECURRING: _l("recurring")}
 GIFT_METHOD_LABELS = {

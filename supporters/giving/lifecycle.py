@@ -10,8 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
 from supporters.extensions import db
 from supporters.giving.totals import refresh_supporter_totals
+from supporters.lib.dates import org_timezone
 from supporters.mail import newsletter, receipts
 from supporters.models import (
     GIFT_TRANSITIONS,
@@ -19,6 +23,7 @@ from supporters.models import (
     Gift,
     GiftStatus,
     PlanStatus,
+    ReceiptSequence,
     RecurringPlan,
     utcnow,
 )
@@ -236,6 +241,27 @@ def move_plan(plan: RecurringPlan, status: PlanStatus, *, at: datetime | None = 
 
 
 def receipt_number(gift: Gift) -> str:
-    """The receipt number of a gift: its year and id, e.g. 2026-000042 (needs a flushed gift)."""
-    assert gift.id is not None and gift.paid_at is not None
-    return f"{gift.paid_at.year}-{gift.id:06d}"
+    """The next receipt number of the year the gift was received, e.g. 2026-000042.
+
+    The year is the date received where the organisation is (an offline gift's date, a
+    payment's moment in its time zone), not the day it was recorded. Each year is one
+    sequence (`receipt_sequence`): the number is taken with an atomic UPDATE of that
+    year's row, so two gifts recorded at once wait for each other's commit and never
+    share a number (a rolled-back payment leaves its number unused, rather than two
+    gifts one). Numbers only grow, so a voided gift's number is never given again.
+    """
+    assert gift.paid_at is not None
+    year = gift.paid_at.astimezone(org_timezone()).year
+    connection = db.session.connection()
+    table = ReceiptSequence.__table__
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(
+        dialect.insert(table).values(year=year, last_number=0).on_conflict_do_nothing(index_elements=[table.c.year])
+    )
+    number = connection.execute(
+        sa.update(ReceiptSequence)
+        .where(ReceiptSequence.year == year)
+        .values(last_number=ReceiptSequence.last_number + 1)
+        .returning(ReceiptSequence.last_number)
+    ).scalar_one()
+    return f"{year}-{number:06d}"

@@ -280,6 +280,7 @@ def detail(gift_id: int) -> ResponseReturnValue:
         refusal=refunds.refund_refusal(gift),
         stripe_payment_url=stripe_dashboard_url("payments", gift.stripe_payment_intent_id),
         to_review=payment_review.open_reviews_of_gift(gift.id),
+        correctable=offline_gifts.correction_refusal(gift) is None,
         base_currency=current_app.config["SUPPORTERS_BASE_CURRENCY"],
     )
 
@@ -431,6 +432,14 @@ def _fresh_form(gift: Gift, submitted: RefundForm) -> RefundForm:
 # --- Offline gifts ------------------------------------------------------------------------
 
 
+#: how money arrives without Stripe, as the offline forms offer it
+OFFLINE_METHOD_CHOICES = [
+    (GiftMethod.BANK_TRANSFER.value, _l("Bank transfer")),
+    (GiftMethod.CHEQUE.value, _l("Cheque")),
+    (GiftMethod.CASH.value, _l("Cash")),
+]
+
+
 class OfflineGiftForm(Form):
     """Money that arrived without Stripe: who gave it, how much, how and when."""
 
@@ -447,16 +456,7 @@ class OfflineGiftForm(Form):
         validators=[DataRequired(_l("Enter the amount received.")), Length(max=40), no_control_characters],
     )
     currency = SelectField(_l("Currency"), choices=[])
-    method = SelectField(
-        _l("How it arrived"),
-        choices=choices(
-            [
-                (GiftMethod.BANK_TRANSFER.value, _l("Bank transfer")),
-                (GiftMethod.CHEQUE.value, _l("Cheque")),
-                (GiftMethod.CASH.value, _l("Cash")),
-            ]
-        ),
-    )
+    method = SelectField(_l("How it arrived"), choices=choices(OFFLINE_METHOD_CHOICES))
     received_on = DateField(_l("Date received"), validators=[DataRequired(_l("Enter the date the money arrived."))])
     reference = StringField(
         _l("Reference (transfer title, cheque number)"),
@@ -466,6 +466,8 @@ class OfflineGiftForm(Form):
     campaign_id = SelectField(_l("Campaign"), choices=[], validators=[Optional()])
     comment = TextAreaField(_l("Comment"), filters=[strip], validators=[Length(max=500), no_control_characters])
     send_receipt = BooleanField(_l("Send the supporter a receipt by e-mail"), default=True)
+    #: ticked when the form asked to confirm a large amount
+    confirm_amount = BooleanField(_l("Yes, this amount is right"))
     submission_id = HiddenField()
 
 
@@ -535,10 +537,15 @@ def new_offline() -> ResponseReturnValue:
             comment=form.comment.data,
             send_receipt=bool(form.send_receipt.data),
             submission_key=key,
+            confirmed=bool(form.confirm_amount.data),
         )
     except Refused as refused:
         return _render_offline(
-            form, _prefilled_supporter(form.supporter_id.data), 400, error=show_refusal(form, refused)
+            form,
+            _prefilled_supporter(form.supporter_id.data),
+            400,
+            error=show_refusal(form, refused),
+            ask_confirmation=isinstance(refused, offline_gifts.NeedsConfirmation),
         )
     flash(
         _(
@@ -552,8 +559,188 @@ def new_offline() -> ResponseReturnValue:
 
 
 def _render_offline(
-    form: OfflineGiftForm, supporter: Supporter | None, status: int = 200, error: str | None = None
+    form: OfflineGiftForm,
+    supporter: Supporter | None,
+    status: int = 200,
+    error: str | None = None,
+    ask_confirmation: bool = False,
 ) -> ResponseReturnValue:
     return render_template(
-        "dashboard/gifts/new_offline.html", form=form, supporter=supporter, error=error, today=org_today().isoformat()
+        "dashboard/gifts/new_offline.html",
+        form=form,
+        supporter=supporter,
+        error=error,
+        today=org_today().isoformat(),
+        founded=current_app.config["SUPPORTERS_FOUNDED_ON"].isoformat(),
+        ask_confirmation=ask_confirmation,
     ), status
+
+
+# --- Corrections of offline gifts -----------------------------------------------------------
+
+
+class VoidGiftForm(Form):
+    """Why an offline gift is voided, and whether the donor is told."""
+
+    reason = TextAreaField(
+        _l("Why is it voided?"),
+        filters=[strip],
+        validators=[DataRequired(_l("Say why, for the gift's history.")), Length(max=500), no_control_characters],
+    )
+    notify = BooleanField(_l("Send the supporter a notice that the receipt is cancelled"))
+    #: the gift's values when the form was shown (offline_gifts.values_seen)
+    seen = HiddenField()
+
+
+class CorrectGiftForm(Form):
+    """What was entered wrongly for an offline gift, corrected, with a reason."""
+
+    amount = StringField(
+        _l("Amount received"),
+        filters=[strip],
+        validators=[DataRequired(_l("Enter the amount received.")), Length(max=40), no_control_characters],
+    )
+    received_on = DateField(_l("Date received"), validators=[DataRequired(_l("Enter the date the money arrived."))])
+    method = SelectField(_l("How it arrived"), choices=choices(OFFLINE_METHOD_CHOICES))
+    reference = StringField(
+        _l("Reference (transfer title, cheque number)"),
+        filters=[strip],
+        validators=[Length(max=200), no_control_characters],
+    )
+    reason = TextAreaField(
+        _l("Why is it corrected?"),
+        filters=[strip],
+        validators=[DataRequired(_l("Say why, for the gift's history.")), Length(max=500), no_control_characters],
+    )
+    notify = BooleanField(_l("Send the supporter a corrected receipt"))
+    confirm_amount = BooleanField(_l("Yes, this amount is right"))
+    seen = HiddenField()
+
+
+def _correctable(gift_id: int) -> tuple[Gift, Refused | None]:
+    gift = fetch(Gift, gift_id)
+    return gift, offline_gifts.correction_refusal(gift)
+
+
+def _render_correction(
+    template: str,
+    gift: Gift,
+    form: Form | None,
+    status: int = 200,
+    error: str | None = None,
+    ask_confirmation: bool = False,
+) -> ResponseReturnValue:
+    refusal = offline_gifts.correction_refusal(gift)
+    return render_template(
+        template,
+        gift=gift,
+        supporter=gift.supporter,
+        form=form if refusal is None else None,
+        error=error,
+        refusal=refusal.message() if refusal else None,
+        today=org_today().isoformat(),
+        founded=current_app.config["SUPPORTERS_FOUNDED_ON"].isoformat(),
+        ask_confirmation=ask_confirmation,
+    ), status
+
+
+@bp.get("/<int:offline_gift_id>/void")
+@requires("write")
+def void_form(offline_gift_id: int) -> ResponseReturnValue:
+    """The void form of an offline gift recorded by mistake: a reason, and whether to tell
+    the donor (ticked when a receipt was sent)."""
+    gift, refusal = _correctable(offline_gift_id)
+    if refusal is not None:
+        return _render_correction("dashboard/gifts/void.html", gift, None)
+    form = VoidGiftForm(formdata=None)
+    form.notify.data = offline_gifts.receipt_sent(gift)
+    form.seen.data = offline_gifts.values_seen(gift)
+    return _render_correction("dashboard/gifts/void.html", gift, form)
+
+
+@bp.post("/<int:offline_gift_id>/void")
+@requires("write")
+def void(offline_gift_id: int) -> ResponseReturnValue:
+    """Void the gift, tell the donor if asked, and go back to the gift."""
+    gift, refusal = _correctable(offline_gift_id)
+    if refusal is not None:
+        return _render_correction("dashboard/gifts/void.html", gift, None, refusal.status)
+    form = VoidGiftForm()
+    if not form.validate():
+        return _render_correction("dashboard/gifts/void.html", gift, form, 400)
+    try:
+        offline_gifts.void_offline_gift(
+            gift,
+            reason=form.reason.data or "",
+            staff_user=acting_staff(),
+            notify=bool(form.notify.data),
+            seen=form.seen.data or None,
+        )
+    except Refused as refused:
+        return _render_correction(
+            "dashboard/gifts/void.html", gift, form, refused.status, error=show_refusal(form, refused)
+        )
+    flash(_("The gift was voided; it no longer counts in any total."), "info")
+    return redirect(url_for(".detail", gift_id=gift.id), 303)
+
+
+@bp.get("/<int:offline_gift_id>/correct")
+@requires("write")
+def correct_form(offline_gift_id: int) -> ResponseReturnValue:
+    """The correction form of an offline gift, filled with what was entered."""
+    gift, refusal = _correctable(offline_gift_id)
+    if refusal is not None:
+        return _render_correction("dashboard/gifts/correct.html", gift, None)
+    form = CorrectGiftForm(formdata=None)
+    form.amount.data = money.format_amount_plain(gift.amount_minor, gift.currency, current_locale())
+    assert gift.paid_at is not None
+    form.received_on.data = gift.paid_at.astimezone(UTC).date()
+    form.method.data = GiftMethod(gift.method).value
+    form.reference.data = gift.offline_reference or ""
+    form.notify.data = offline_gifts.receipt_sent(gift)
+    form.seen.data = offline_gifts.values_seen(gift)
+    return _render_correction("dashboard/gifts/correct.html", gift, form)
+
+
+@bp.post("/<int:offline_gift_id>/correct")
+@requires("write")
+def correct(offline_gift_id: int) -> ResponseReturnValue:
+    """Correct the gift, send the corrected receipt if asked, and go back to the gift."""
+    gift, refusal = _correctable(offline_gift_id)
+    if refusal is not None:
+        return _render_correction("dashboard/gifts/correct.html", gift, None, refusal.status)
+    form = CorrectGiftForm()
+    valid = form.validate()
+    amount = None
+    if form.amount.data and not form.amount.errors:
+        try:
+            amount = money.parse_amount(form.amount.data, gift.currency)
+        except money.MoneyError as error:
+            form.amount.errors = [_(error.template, **error.params)]
+            valid = False
+    if not valid or amount is None or form.received_on.data is None:
+        return _render_correction("dashboard/gifts/correct.html", gift, form, 400)
+    try:
+        offline_gifts.correct_offline_gift(
+            gift,
+            amount_minor=amount,
+            received_on=form.received_on.data,
+            method=GiftMethod(form.method.data),
+            reference=form.reference.data,
+            reason=form.reason.data or "",
+            staff_user=acting_staff(),
+            notify=bool(form.notify.data),
+            confirmed=bool(form.confirm_amount.data),
+            seen=form.seen.data or None,
+        )
+    except Refused as refused:
+        return _render_correction(
+            "dashboard/gifts/correct.html",
+            gift,
+            form,
+            refused.status,
+            error=show_refusal(form, refused),
+            ask_confirmation=isinstance(refused, offline_gifts.NeedsConfirmation),
+        )
+    flash(_("The gift was corrected; every total follows."), "info")
+    return redirect(url_for(".detail", gift_id=gift.id), 303)

@@ -26,6 +26,8 @@ from supporters.models import (
 from supporters.models.recurring import PlanInterval
 
 RECEIPT = "receipt"
+CORRECTED_RECEIPT = "receipt_corrected"
+CANCELLATION = "receipt_cancelled"
 
 
 def receipt_dedupe_key(gift: Gift) -> str:
@@ -57,9 +59,63 @@ def queue_receipt(gift: Gift) -> OutboxEmail | None:
         return None
 
     subject, body_text, body_html = _render_receipt(gift, supporter)
+    return _queue(key, RECEIPT, supporter, subject, body_text, body_html)
+
+
+def receipt_was_queued(gift: Gift) -> bool:
+    """True when the gift's receipt was queued (and so sent, or about to be)."""
+    return _already_queued(receipt_dedupe_key(gift))
+
+
+def queue_corrected_receipt(gift: Gift, *, correction: int, replaces: str | None) -> OutboxEmail | None:
+    """Queue a corrected receipt for a gift staff corrected: the gift as it now is, saying it
+    replaces receipt `replaces`. `correction` counts the gift's corrections (1, 2…), so each
+    sends one e-mail however often its request is repeated. None for an anonymised supporter."""
+    supporter = gift.supporter
+    if supporter is None or supporter.anonymised_at is not None:
+        return None
+    key = f"receipt:gift:{gift.id}:correction:{correction}"
+    if _already_queued(key):
+        return None
+    subject, body_text, body_html = _render_receipt(gift, supporter, replaces=replaces or "")
+    return _queue(key, CORRECTED_RECEIPT, supporter, subject, body_text, body_html)
+
+
+def queue_cancellation_notice(gift: Gift) -> OutboxEmail | None:
+    """Queue the notice that a gift's receipt is cancelled: staff voided the gift, recorded by
+    mistake. One per gift; None for an anonymised supporter."""
+    supporter = gift.supporter
+    if supporter is None or supporter.anonymised_at is not None:
+        return None
+    key = f"receipt:gift:{gift.id}:cancelled"
+    if _already_queued(key):
+        return None
+    locale = mail_locale(supporter.language)
+    org_name = current_app.config.get("SUPPORTERS_ORG_NAME", "")
+    with force_locale(locale):
+        context = {
+            "lang": locale,
+            "org_name": org_name,
+            "supporter_name": supporter.name.strip(),
+            "amount": format_amount(gift.amount_minor, gift.currency, locale),
+            "paid_on": format_date(gift.paid_at, format="long") if gift.paid_at else "",
+            "receipt_number": gift.receipt_number,
+        }
+        if gift.receipt_number:
+            subject = _("Receipt %(number)s from %(org)s is cancelled", number=gift.receipt_number, org=org_name)
+        else:
+            subject = _("Your receipt from %(org)s is cancelled", org=org_name)
+        body_text = render_template("email/receipt_cancelled.txt", **context)
+        body_html = render_template("email/receipt_cancelled.html", **context)
+    return _queue(key, CANCELLATION, supporter, subject, body_text, body_html)
+
+
+def _queue(
+    key: str, kind: str, supporter: Supporter, subject: str, body_text: str, body_html: str
+) -> OutboxEmail | None:
     email = OutboxEmail(
         dedupe_key=key,
-        kind=RECEIPT,
+        kind=kind,
         to_address=supporter.email,
         subject=subject,
         body_text=body_text,
@@ -84,8 +140,9 @@ def _already_queued(dedupe_key: str) -> bool:
     return db.session.scalar(select(OutboxEmail.id).filter_by(dedupe_key=dedupe_key)) is not None
 
 
-def _render_receipt(gift: Gift, supporter: Supporter) -> tuple[str, str, str]:
-    """Subject, plain text and HTML of a gift's receipt, in the supporter's language."""
+def _render_receipt(gift: Gift, supporter: Supporter, replaces: str | None = None) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of a gift's receipt, in the supporter's language; with
+    `replaces` (a receipt number, or "" when the first had none), a corrected receipt."""
     locale = mail_locale(supporter.language)
     org_name = current_app.config.get("SUPPORTERS_ORG_NAME", "")
     plan = gift.recurring_plan
@@ -106,8 +163,14 @@ def _render_receipt(gift: Gift, supporter: Supporter) -> tuple[str, str, str]:
             "dedication": _dedication(gift),
             "recurring": recurring,
             "test_mode": test_mode,
+            "corrected": replaces is not None,
+            "replaces": replaces,
         }
-        if gift.receipt_number:
+        if replaces is not None:
+            subject = _(
+                "Corrected receipt %(number)s for your gift to %(org)s", number=gift.receipt_number, org=org_name
+            )
+        elif gift.receipt_number:
             subject = _("Receipt %(number)s for your gift to %(org)s", number=gift.receipt_number, org=org_name)
         else:
             subject = _("Thank you for your gift to %(org)s", org=org_name)

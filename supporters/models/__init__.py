@@ -16,6 +16,7 @@ from supporters.models.gift import (
 )
 from supporters.models.giving import GivingTotal
 from supporters.models.outbox import OutboxEmail
+from supporters.models.receipt import ReceiptSequence
 from supporters.models.recurring import (
     PLAN_TRANSITIONS,
     PlanInterval,
@@ -61,6 +62,7 @@ __all__ = [
     "OutboxEmail",
     "PlanInterval",
     "PlanStatus",
+    "ReceiptSequence",
     "RecurringPlan",
     "StaffRole",
     "StaffSession",

@@ -32,6 +32,8 @@ class GiftStatus(enum.StrEnum):
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
     DISPUTED = "disputed"
+    #: an offline gift staff recorded by mistake: kept, with its receipt number, but never counted
+    VOIDED = "voided"
 
 
 class GiftKind(enum.StrEnum):
@@ -50,15 +52,17 @@ S = GiftStatus
 #: every allowed status change of a gift; anything else raises InvalidTransition.
 #: A failed attempt may still succeed (the donor retries in the same checkout), and
 #: proof of payment for a canceled gift is recorded rather than lost; nothing ever
-#: goes back to pending, and nothing is paid twice.
+#: goes back to pending, and nothing is paid twice. Only staff void a gift (an offline
+#: gift recorded by mistake, giving/offline_gifts.py), and a voided gift stays voided.
 GIFT_TRANSITIONS: dict[enum.Enum, frozenset[enum.Enum]] = {
     S.PENDING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELED}),
     S.FAILED: frozenset({S.SUCCEEDED, S.CANCELED}),
     S.CANCELED: frozenset({S.SUCCEEDED}),
-    S.SUCCEEDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED}),
+    S.SUCCEEDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.VOIDED}),
     S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED}),
     S.DISPUTED: frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED}),
     S.REFUNDED: frozenset(),
+    S.VOIDED: frozenset(),
 }
 #: a Stripe gift starts pending; an offline gift is recorded when the money is in
 GIFT_INITIAL = frozenset({S.PENDING, S.SUCCEEDED})
@@ -151,6 +155,9 @@ class Gift(Timestamps, Base):
     #: when the money arrived (for offline gifts: the date staff entered)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: when staff voided the gift (recorded by mistake), and why
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    void_reason: Mapped[str | None] = mapped_column(sa.String(500))
     is_demo: Mapped[bool] = mapped_column(default=False)
 
     supporter: Mapped[Supporter] = relationship(back_populates="gifts")

@@ -34,6 +34,7 @@ def sample_ids(db: Any) -> dict[str, int]:
     person = factories.supporter()
     plan = factories.plan(person)
     gift = factories.paid_gift(person)
+    cash = factories.paid_gift(person, method="cash")
     campaign = Campaign(slug="matrix", name="Matrix", goal_currency="PLN")
     db.session.add(campaign)
     db.session.flush()
@@ -43,6 +44,7 @@ def sample_ids(db: Any) -> dict[str, int]:
     return {
         "supporter_id": person.id,
         "gift_id": gift.id,
+        "offline_gift_id": cash.id,
         "plan_id": plan.id,
         "campaign_id": campaign.id,
         "article_id": article.id,
@@ -115,11 +117,15 @@ def test_a_viewer_cannot_reach_write_export_or_staff_pages_by_guessing(app: Flas
         "/dashboard/gifts/export.csv",
         "/dashboard/supporters/<int:supporter_id>/notes",
         "/dashboard/gifts/<int:gift_id>/refund",
+        "/dashboard/gifts/<int:offline_gift_id>/void",
+        "/dashboard/gifts/<int:offline_gift_id>/correct",
     } <= guarded
 
 
 def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, db: Any, client: Any) -> None:
-    missing = dict.fromkeys(["supporter_id", "gift_id", "plan_id", "campaign_id", "article_id", "staff_id"], 999_999)
+    missing = dict.fromkeys(
+        ["supporter_id", "gift_id", "offline_gift_id", "plan_id", "campaign_id", "article_id", "staff_id"], 999_999
+    )
     ids = sample_ids(db)
     factories.sign_in(client, factories.staff("admin"))
     for _endpoint, rule, method in dashboard_routes(app):

@@ -35,6 +35,7 @@ MODEL_TABLES = {
     "supporter_note",
     "giving_total",
     "supporter_search_key",
+    "receipt_sequence",
 }
 
 
@@ -206,3 +207,48 @@ def test_the_migration_links_the_events_already_there_to_the_gift_or_plan_their_
         with db.engine.connect() as connection:
             assert dict(connection.execute(sa.text("SELECT id, outcome FROM stripe_event")).all()) == outcomes
         db.engine.dispose()
+
+
+def test_the_receipt_sequences_start_above_the_numbers_already_given_and_the_gifts_keep_their_links(
+    databases: DatabaseFactory,
+) -> None:
+    app = make_app(databases.create())
+    with app.app_context():
+        upgrade(directory=MIGRATIONS, revision="0009")
+        now = datetime(2026, 5, 2, 10, tzinfo=UTC)
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO supporter (id, email, email_normalised, name, name_sort, language, gift_count, "
+                    "lifetime_total_minor, is_demo, newsletter, created_at, updated_at) "
+                    "VALUES (1, 'a@example.org', 'a@example.org', 'A', 'a', 'en', 0, 0, false, false, :now, :now)"
+                ),
+                {"now": now},
+            )
+            numbers = {1: "2025-000007", 2: "2026-000042", 3: "2026-000005", 4: None, 5: "DEMO-1"}
+            for gift_id, number in numbers.items():
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO gift (id, supporter_id, amount_minor, currency, status, kind, method, "
+                        "refunded_minor, covers_fee, anonymous, is_demo, receipt_number, paid_at, created_at, "
+                        "updated_at) VALUES (:id, 1, 2000, 'PLN', 'succeeded', 'one_time', 'cash', 0, false, false, "
+                        "false, :number, :now, :now, :now)"
+                    ),
+                    {"id": gift_id, "number": number, "now": now},
+                )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO stripe_event (id, type, livemode, received_at, outcome, payload, gift_id, "
+                    "needs_review) VALUES ('evt_1', 'charge.refunded', false, :now, 'gift 2 unchanged', '{}', 2, false)"
+                ),
+                {"now": now},
+            )
+        upgrade(directory=MIGRATIONS)
+        with db.engine.connect() as connection:
+            sequences = dict(connection.execute(sa.text("SELECT year, last_number FROM receipt_sequence")).all())
+            linked = connection.execute(sa.text("SELECT gift_id FROM stripe_event WHERE id = 'evt_1'")).scalar()
+            gifts = connection.execute(sa.text("SELECT count(*) FROM gift")).scalar()
+        db.engine.dispose()
+    assert sequences == {2025: 7, 2026: 42}
+    assert linked == 2, "rebuilding the gift table (SQLite) keeps the events' links to their gifts"
+    assert gifts == 5

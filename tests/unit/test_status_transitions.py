@@ -20,10 +20,11 @@ EXPECTED_GIFT_TRANSITIONS: dict[GiftStatus, set[GiftStatus]] = {
     G.PENDING: {G.SUCCEEDED, G.FAILED, G.CANCELED},
     G.FAILED: {G.SUCCEEDED, G.CANCELED},
     G.CANCELED: {G.SUCCEEDED},
-    G.SUCCEEDED: {G.PARTIALLY_REFUNDED, G.REFUNDED, G.DISPUTED},
+    G.SUCCEEDED: {G.PARTIALLY_REFUNDED, G.REFUNDED, G.DISPUTED, G.VOIDED},
     G.PARTIALLY_REFUNDED: {G.PARTIALLY_REFUNDED, G.REFUNDED, G.DISPUTED},
     G.DISPUTED: {G.SUCCEEDED, G.PARTIALLY_REFUNDED, G.REFUNDED},
     G.REFUNDED: set(),
+    G.VOIDED: set(),
 }
 
 #: every allowed move of a recurring plan, written out
@@ -61,6 +62,7 @@ def gift_in(status: GiftStatus) -> Gift:
         GiftStatus.PARTIALLY_REFUNDED: [GiftStatus.SUCCEEDED, GiftStatus.PARTIALLY_REFUNDED],
         GiftStatus.REFUNDED: [GiftStatus.SUCCEEDED, GiftStatus.REFUNDED],
         GiftStatus.DISPUTED: [GiftStatus.SUCCEEDED, GiftStatus.DISPUTED],
+        GiftStatus.VOIDED: [GiftStatus.SUCCEEDED, GiftStatus.VOIDED],
     }
     gift = Gift(amount_minor=100, currency="PLN")
     for step in paths[status]:
