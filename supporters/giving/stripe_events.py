@@ -485,6 +485,14 @@ def _gift_for_charge(charge: Obj, what: str) -> tuple[Gift | None, str | None]:
     gift, invoice_id = _find_gift_for_charge(charge)
     if gift is None and invoice_id:
         return None, wait(invoice_id, "invoice", f"of {what}")
+    intent = _id(charge.get("payment_intent"))
+    if gift is not None and intent and gift.paid_at is not None and gift.stripe_payment_intent_id not in (None, intent):
+        # A second payment that names the same gift (Pay pressed twice, two tabs; the first
+        # is held as "paid twice"): its refund or dispute is not one of the gift's own payment.
+        return None, hold(
+            f"{what} of payment intent {_shown(intent)}, which is not the payment of gift {gift.id} "
+            f"({_shown(gift.stripe_payment_intent_id)})"
+        )
     return gift, None
 
 

@@ -467,3 +467,30 @@ def test_stripe_unreachable_while_a_waiting_refund_wakes_keeps_it_waiting_for_re
     assert "Waiting events applied: 1, still waiting: 0" in result.output, result.output
     assert fresh(Gift, renewal.id).status is GiftStatus.REFUNDED
     assert lifetime(plan.supporter_id) == (1, 3000)
+
+
+# --- A refund or dispute of a second payment of a gift already paid -------------------------
+
+
+@pytest.mark.parametrize("kind", ["refund", "dispute"])
+def test_a_refund_or_dispute_of_a_second_payment_leaves_the_gifts_own_payment_counted(
+    deliver: Deliver, stripe_knows: dict[str, dict[str, str]], kind: str
+) -> None:
+    """Pay pressed twice, two tabs: a second payment names the same gift, and staff refund it
+    (or the bank disputes it). That is not a refund of the gift's own payment (pi_o)."""
+    gift = paid_one_time_gift()
+    before = lifetime(gift.supporter_id)
+    stripe_knows["pi_second"] = {"gift_id": str(gift.id)}
+    if kind == "refund":
+        evt = se.event("charge.refunded", se.charge("ch_second", "pi_second", 5000, 5000))
+    else:
+        evt = se.event("charge.dispute.created", se.dispute("ch_second", "pi_second", "needs_response", id="dp_2"))
+
+    reply = deliver(evt)
+
+    final = fresh(Gift, gift.id)
+    assert (final.status, final.refunded_minor, final.stripe_payment_intent_id) == (GiftStatus.SUCCEEDED, 0, "pi_o")
+    assert lifetime(gift.supporter_id) == before
+    assert reply["outcome"].startswith("needs review:") and "pi_second" in reply["outcome"]
+    row = event_row(evt["id"])
+    assert row.needs_review and row.gift_id == gift.id
