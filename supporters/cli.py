@@ -21,8 +21,8 @@ from werkzeug.serving import run_simple
 
 from supporters.demo import content as demo
 from supporters.extensions import db
-from supporters.giving import reconcile
-from supporters.lib import audit
+from supporters.giving import currency, reconcile, settlement
+from supporters.lib import audit, nbp
 from supporters.mail.outbox import send_due
 from supporters.models import StaffRole, StaffUser, derived
 from supporters.payments import gateway
@@ -35,6 +35,7 @@ demo_cli = AppGroup("demo", help="Demo content for trying the app.")
 staff_cli = AppGroup("staff", help="Staff accounts for the dashboard.")
 stripe_cli = AppGroup("stripe", help="Payments: repair what missed webhooks left behind.")
 dev_cli = AppGroup("dev", help="Local development: the app with its offline payment stack.")
+rates_cli = AppGroup("rates", help="Exchange rates: the National Bank of Poland's table A.")
 derived_cli = AppGroup("derived", help="What is kept from other rows (giving totals, search keys, newsletter flags).")
 
 
@@ -54,6 +55,57 @@ def derived_rebuild() -> None:
         f"Newsletter flags: {rebuilt.newsletter_flags} corrected."
         if rebuilt.newsletter_flags
         else "Newsletter flags: in step."
+    )
+
+
+@rates_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+def rates_import(path: str) -> None:
+    """Load table A from a file the bank publishes (the API's JSON or the yearly archive CSV),
+    then convert the gifts that were waiting for these rates."""
+    with open(path, "rb") as handle:
+        data = handle.read(nbp.MAX_FILE_BYTES + 1)
+    _import_rates(data, path)
+
+
+@rates_cli.command("fetch")
+@click.option(
+    "--last",
+    type=click.IntRange(1, nbp.MOST_TABLES),
+    default=10,
+    show_default=True,
+    help="How many of the latest tables to ask the bank for (a table a working day).",
+)
+def rates_fetch(last: int) -> None:
+    """Ask the bank's API (SUPPORTERS_NBP_API_URL) for its latest tables A and load them."""
+    url = nbp.tables_url(current_app.config["SUPPORTERS_NBP_API_URL"], last)
+    try:
+        data = nbp.download(url)
+    except nbp.RatesFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    _import_rates(data, url)
+
+
+def _import_rates(data: bytes, source: str) -> None:
+    try:
+        report = currency.import_tables(nbp.read_tables(data))
+    except (nbp.RatesFileError, currency.RatesConflict) as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{source}: {exc}") from None
+    audit.record(
+        None,
+        "rates.import",
+        actor_name="cli",
+        source=source[:200],
+        tables=report.tables,
+        new_rates=report.new_rates,
+        converted=report.converted,
+    )
+    db.session.commit()
+    span = f"{report.first.isoformat()} to {report.last.isoformat()}" if report.first and report.last else "none"
+    click.echo(
+        f"Tables: {report.tables} ({span}); rates new: {report.new_rates}, already loaded: {report.known_rates}. "
+        f"Gifts converted now: {report.converted}; still waiting for a rate: {currency.waiting_count()}."
     )
 
 
@@ -151,13 +203,15 @@ def stripe_reconcile(since: datetime, dry_run: bool) -> None:
             click.echo(f"  {change.reference} {change.what}: {said}")
         else:
             click.echo(f"  gift {change.gift_id}: {change.outcome} (from payment {change.reference})")
+    filled = "" if dry_run else f", filled in {report.balances_filled}, not settled yet {report.balances_unsettled}"
     verb = "would be applied" if dry_run else "applied"
     settled = "would be settled" if dry_run else "settled"
     click.echo(
         f"{'Dry run, nothing was changed. ' if dry_run else ''}"
         f"Events: {report.applied} {verb}, {report.already_recorded} already recorded, {report.failed} failed. "
         f"Waiting events {verb}: {report.woken}, still waiting: {report.still_waiting}. "
-        f"Pending payments {settled} from Stripe: {report.settled}."
+        f"Pending payments {settled} from Stripe: {report.settled}. "
+        f"Paid gifts without their fee and net: {report.balances_missing}{filled}."
     )
     if report.stripe_error is not None:
         raise click.ClickException(f"Stripe could not be reached: {report.stripe_error}")
@@ -203,8 +257,12 @@ def dev_serve(port: int) -> None:
             with app.app_context():
                 try:
                     send_due()
+                    # the offline stack settles at once: staff see fee and net on the next page
+                    settlement.settle_due(after_each=db.session.commit)
+                    db.session.commit()
                 except Exception:
-                    app.logger.exception("the e-mail worker failed; trying again")
+                    db.session.rollback()
+                    app.logger.exception("the worker failed; trying again")
             stop.wait(2)
 
     threading.Thread(target=worker, name="mail-worker", daemon=True).start()

@@ -11,7 +11,6 @@ import re
 import secrets
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -92,21 +91,6 @@ def _amounts_by_currency(value: str, name: str) -> dict[str, int]:
         except MoneyError as exc:
             raise ConfigError(f"{name}: {item!r} is not CURRENCY=AMOUNT ({exc}).") from None
     return amounts
-
-
-def _rates(value: str, name: str) -> dict[str, str]:
-    """Parse "EUR=4.25,USD=3.90": how many units of the base currency one unit buys."""
-    rates: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        code, _, rate = item.partition("=")
-        try:
-            minor_unit_exponent(code.strip().upper())
-            if not Decimal(rate.strip()) > 0:
-                raise InvalidOperation
-        except (MoneyError, InvalidOperation):
-            raise ConfigError(f"{name}: {item!r} is not CURRENCY=RATE with a positive rate.") from None
-        rates[code.strip().upper()] = rate.strip()
-    return rates
 
 
 def _public_url(env: Mapping[str, str], production: bool) -> str:
@@ -294,7 +278,8 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "SUPPORTERS_OFFLINE_CONFIRM_ABOVE": offline_confirm_above,
         #: the largest offline gift staff may record, in units of its currency
         "SUPPORTERS_OFFLINE_MAX_GIFT": offline_max,
-        "SUPPORTERS_EXCHANGE_RATES": _rates(env.get("SUPPORTERS_EXCHANGE_RATES", ""), "SUPPORTERS_EXCHANGE_RATES"),
+        #: the National Bank of Poland's web API, for `flask rates fetch`
+        "SUPPORTERS_NBP_API_URL": env.get("SUPPORTERS_NBP_API_URL", "https://api.nbp.pl/api").strip().rstrip("/"),
         "SUPPORTERS_FEE_PERCENT": env.get("SUPPORTERS_FEE_PERCENT", "1.5").strip(),
         "SUPPORTERS_FEE_FIXED": _amounts_by_currency(
             env.get("SUPPORTERS_FEE_FIXED", "PLN=1.00,EUR=0.25,USD=0.30,GBP=0.20"), "SUPPORTERS_FEE_FIXED"

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from supporters.payments import (
+    Balance,
     CheckoutRequest,
     CheckoutSession,
     InvalidEvent,
@@ -32,7 +33,7 @@ class FakeGateway:
     """Stands in for Stripe: records each call, and refunds each idempotency key once.
 
     With `fail` set, every call that would reach Stripe raises PaymentsUnavailable.
-    `events`, `references` and `intents` are what Stripe "knows": set them in a test.
+    `events`, `references`, `intents` and `balances` are what Stripe "knows": set them in a test.
     Signatures are not checked: any event whose shape and mode are right is accepted.
     """
 
@@ -50,6 +51,9 @@ class FakeGateway:
     events: list[dict[str, Any]] = field(default_factory=list)
     references: dict[str, dict[str, str]] = field(default_factory=dict)
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: payment intent id -> its charge's balance transaction; missing: not settled yet
+    balances: dict[str, Balance] = field(default_factory=dict)
+    balance_asked: list[str] = field(default_factory=list)
 
     def _reach_stripe(self) -> None:
         if self.fail:
@@ -100,6 +104,11 @@ class FakeGateway:
         if payment_intent_id not in self.intents:
             raise PaymentsUnavailable(f"No such payment_intent: {payment_intent_id}")
         return dict(self.intents[payment_intent_id])
+
+    def balance_of_payment(self, payment_intent_id: str) -> Balance | None:
+        self._reach_stripe()
+        self.balance_asked.append(payment_intent_id)
+        return self.balances.get(payment_intent_id)
 
 
 if TYPE_CHECKING:

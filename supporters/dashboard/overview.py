@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from supporters.extensions import db
-from supporters.giving import totals
+from supporters.giving import currency, totals
 from supporters.models import (
     GIFT_COUNTED,
     GIFT_NET_BASE,
@@ -53,6 +53,8 @@ class Overview:
     top_campaigns: list[tuple[str, int]] = field(default_factory=list)
     top_articles: list[tuple[str, int]] = field(default_factory=list)
     recent: list[Any] = field(default_factory=list)
+    #: counted gifts these figures leave out until they are converted, per currency
+    not_converted: list[currency.NotConverted] = field(default_factory=list)
 
 
 def _year_ago(moment: datetime) -> datetime:
@@ -174,6 +176,7 @@ def overview(now: datetime | None = None, months: int = 12) -> Overview:
     }
     report.top_campaigns = [(names[int(key)], amount) for key, amount in top_campaigns if int(key) in names]
     report.top_articles = _top("article", twelve_months)
+    report.not_converted = currency.not_converted()
     report.recent = list(
         db.session.execute(
             select(Gift, Supporter.name)

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from supporters.extensions import db
+from supporters.giving.currency import convert_gift
 from supporters.giving.lifecycle import lock
-from supporters.giving.totals import to_base_currency
 from supporters.lib.money import minor_unit_exponent
 from supporters.lib.web import public_url
 from supporters.models import (
@@ -153,7 +153,6 @@ def start_gift(intent: GiftIntent) -> Gift:
                 supporter_id=supporter.id,
                 amount_minor=intent.amount_minor,
                 currency=intent.currency,
-                amount_base_minor=to_base_currency(intent.amount_minor, intent.currency),
                 kind=GiftKind.RECURRING if plan else GiftKind.ONE_TIME,
                 method=GiftMethod.STRIPE,
                 recurring_plan_id=plan.id if plan else None,
@@ -171,6 +170,7 @@ def start_gift(intent: GiftIntent) -> Gift:
                 utm_medium=intent.utm_medium,
                 utm_campaign=intent.utm_campaign,
             )
+            convert_gift(gift)
             db.session.add(gift)
             db.session.flush()
     except IntegrityError:

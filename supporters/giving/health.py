@@ -14,13 +14,14 @@ here: the page asks Stripe for it on demand, through `reconcile.reconcile(dry_ru
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
 from supporters.extensions import db
-from supporters.giving import stripe_events
+from supporters.giving import currency, settlement, stripe_events
+from supporters.lib.dates import org_today
 from supporters.models import Gift, GiftMethod, GiftStatus, PlanStatus, RecurringPlan, StripeEvent, utcnow
 
 #: how many rows each list shows
@@ -29,6 +30,8 @@ LIST_LIMIT = 20
 WINDOW = timedelta(days=30)
 #: a payment through Stripe pending longer than this needs a look
 PENDING_TOO_LONG = timedelta(hours=1)
+#: the newest exchange-rate table older than this many days is late (a long weekend is four)
+RATES_LATE_AFTER = timedelta(days=4)
 #: what the reason of an event kept for a payment of the wrong amount or currency says
 _MISMATCH = "%amount % expected %"
 #: what the reason of an event kept for a second payment of a paid gift says
@@ -80,6 +83,13 @@ class Health:
     past_due: Listed[PastDuePlan]
     mismatches: Listed[StripeEvent]
     paid_twice: Listed[StripeEvent]
+    #: gifts whose money moved but is not in the reporting currency yet (counted nowhere)
+    not_converted: Listed[Gift]
+    #: the newest exchange-rate table loaded (day, number), and whether it is late
+    latest_rates: tuple[date, str] | None
+    rates_late: bool
+    #: Stripe gifts of the window without their fee and net (the worker fetches them)
+    without_balance: int
 
 
 def waiting_events_query() -> sa.Select[StripeEvent]:
@@ -171,6 +181,7 @@ def events_since(since: datetime) -> int:
 def health(now: datetime | None = None) -> Health:
     """The payments' health as the page shows it."""
     now = now or utcnow()
+    latest = currency.latest_table()
     return Health(
         now=now,
         last_webhook=last_webhook(now),
@@ -186,4 +197,13 @@ def health(now: datetime | None = None) -> Health:
         past_due=past_due_plans(),
         mismatches=_listed(_to_review(_MISMATCH)),
         paid_twice=_listed(_to_review(_PAID_TWICE)),
+        not_converted=_listed(currency.waiting_gifts()),
+        latest_rates=latest,
+        rates_late=latest is None or org_today() - latest[0] > RATES_LATE_AFTER,
+        without_balance=db.session.scalar(
+            sa.select(sa.func.count()).select_from(
+                settlement.without_balance(now - WINDOW, now, due_only=False).order_by(None).subquery()
+            )
+        )
+        or 0,
     )

@@ -14,8 +14,9 @@ from flask_babel import lazy_gettext as _l
 
 from supporters.extensions import db
 from supporters.giving.checkout import gift_by_submission
+from supporters.giving.currency import convert_gift
 from supporters.giving.lifecycle import lock, receipt_number
-from supporters.giving.totals import refresh_supporter_totals, to_base_currency
+from supporters.giving.totals import refresh_supporter_totals
 from supporters.lib import audit
 from supporters.lib.dates import org_timezone, org_today
 from supporters.lib.errors import Refused
@@ -126,7 +127,6 @@ def record_offline_gift(
         supporter_id=supporter.id,
         amount_minor=amount_minor,
         currency=currency,
-        amount_base_minor=to_base_currency(amount_minor, currency),
         status=GiftStatus.SUCCEEDED,
         kind=GiftKind.ONE_TIME,
         method=method,
@@ -136,6 +136,7 @@ def record_offline_gift(
         submission_key=submission_key,
         paid_at=paid_at_for(received_on),
     )
+    convert_gift(gift)
     db.session.add(gift)
     db.session.flush()
     gift.receipt_number = receipt_number(gift)
@@ -291,10 +292,11 @@ def correct_offline_gift(
     assert gift.paid_at is not None
     old_year = gift.paid_at.astimezone(org_timezone()).year
     gift.amount_minor = amount_minor
-    gift.amount_base_minor = to_base_currency(amount_minor, gift.currency)
     gift.paid_at = paid_at_for(received_on)
     gift.method = method
     gift.offline_reference = reference
+    gift.amount_base_minor = gift.base_rate_table = None  # the old amount's conversion is void
+    convert_gift(gift)
     db.session.flush()
     if gift.paid_at.astimezone(org_timezone()).year != old_year:
         gift.receipt_number = receipt_number(gift)

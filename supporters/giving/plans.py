@@ -10,8 +10,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from supporters.extensions import db
+from supporters.giving.currency import convert_gift
 from supporters.giving.lifecycle import fill_missing, mark_paid, move_plan
-from supporters.giving.totals import to_base_currency
 from supporters.lib import audit
 from supporters.lib.errors import Refused
 from supporters.models import (
@@ -112,7 +112,6 @@ def record_instalment(
         supporter_id=plan.supporter_id,
         amount_minor=amount_minor,
         currency=currency,
-        amount_base_minor=to_base_currency(amount_minor, currency),
         kind=GiftKind.RECURRING,
         method=GiftMethod.STRIPE,
         recurring_plan_id=plan.id,
@@ -121,6 +120,7 @@ def record_instalment(
         source_article=previous.source_article if previous else None,
         source_variant=previous.source_variant if previous else None,
     )
+    convert_gift(instalment)
     db.session.add(instalment)
     db.session.flush()
     mark_paid(

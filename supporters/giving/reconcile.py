@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from supporters.extensions import db
-from supporters.giving import lifecycle, stripe_events
+from supporters.giving import lifecycle, settlement, stripe_events
 from supporters.giving.stripe_events import DuplicateEvent, process_event
 from supporters.lib import audit
 from supporters.lib.audit import Actor
@@ -95,6 +95,11 @@ class Report:
     stripe_error: str | None = None
     #: events that waited for an object and still do after the run (never dropped)
     still_waiting: int = 0
+    #: paid Stripe gifts of the period without their fee and net: filled in by a real run
+    #: (balances_filled), counted by a dry run; balances_unsettled: Stripe has none yet
+    balances_missing: int = 0
+    balances_filled: int = 0
+    balances_unsettled: int = 0
 
     @property
     def applied(self) -> int:
@@ -151,6 +156,7 @@ def reconcile(
     if report.stripe_error is None:
         _retry_waiting(report, after_each)
         _settle_pending(report, limit, after_each)
+        _fill_balances(report, limit, after_each)
     if not dry_run:
         audit.record(
             actor,
@@ -161,6 +167,7 @@ def reconcile(
             woken=report.woken,
             still_waiting=report.still_waiting,
             settled=report.settled,
+            balances_filled=report.balances_filled,
             failed=report.failed,
             already_recorded=report.already_recorded,
             stopped_at_limit=report.stopped_at_limit,
@@ -207,6 +214,21 @@ def _settle_pending(report: Report, limit: int | None, after_each: Callable[[], 
             report.changes.append(change)
             if after_each is not None and not report.dry_run:
                 after_each()
+
+
+def _fill_balances(report: Report, limit: int | None, after_each: Callable[[], None] | None) -> None:
+    """Fetch the balance transactions (fee, net) the worker has not recorded yet, for
+    the whole period; a dry run only counts them."""
+    missing = settlement.without_balance(report.since, due_only=False)
+    report.balances_missing = db.session.scalar(sa.select(sa.func.count()).select_from(missing.subquery())) or 0
+    if report.dry_run or not report.balances_missing:
+        return
+    settled = settlement.settle_due(
+        since=report.since, limit=limit or report.balances_missing, due_only=False, after_each=after_each
+    )
+    report.balances_filled, report.balances_unsettled = settled.settled, settled.waiting
+    if settled.error is not None:
+        report.stripe_error = settled.error[:300]
 
 
 def _replay(event: dict[str, Any], dry_run: bool) -> Change | None:

@@ -1,19 +1,16 @@
-"""The money figures, one function each: a gift's net of refunds, conversion to the
-reporting currency, monthly recurring income, and a supporter's giving totals.
+"""The money figures, one function each: a gift's net of refunds, monthly recurring
+income, and a supporter's giving totals. (Conversion to the reporting currency is
+giving/currency.py.)
 
 Every page and aggregate that shows one of these calls the function here.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy import func, select
 
 from supporters.extensions import db
-from supporters.lib.money import minor_unit_exponent
 from supporters.models import (
     GIFT_COUNTED,
     GIFT_NET_BASE,
@@ -22,25 +19,6 @@ from supporters.models import (
     RecurringPlan,
     Supporter,
 )
-
-
-def to_base_currency(amount_minor: int, currency: str) -> int | None:
-    """The amount in the reporting currency, by the configured rate; None when there is no rate.
-
-    Conversion is explicit (SUPPORTERS_EXCHANGE_RATES): two currencies are never
-    added as if they were one.
-    """
-    base = current_app.config["SUPPORTERS_BASE_CURRENCY"]
-    if currency == base:
-        return amount_minor
-    rate = current_app.config.get("SUPPORTERS_EXCHANGE_RATES", {}).get(currency)
-    if rate is None:
-        return None
-
-    shift = Decimal(10) ** (minor_unit_exponent(base) - minor_unit_exponent(currency))
-    converted = (Decimal(amount_minor) * Decimal(rate) * shift).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    return max(int(converted), 1)
-
 
 # --- Totals --------------------------------------------------------------------
 

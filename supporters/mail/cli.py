@@ -1,4 +1,5 @@
-"""`flask worker`: send what the outbox holds, as it comes due."""
+"""`flask worker`: send what the outbox holds, as it comes due; and, once a minute, fetch
+the fee and net of Stripe payments just made (giving/settlement.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 
 from supporters.extensions import db
+from supporters.giving import settlement
 from supporters.mail.outbox import Backend, SendReport, get_backend, send_due
 
 log = logging.getLogger(__name__)
@@ -18,10 +20,11 @@ log = logging.getLogger(__name__)
 @click.option(
     "--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Seconds to wait between rounds."
 )
-@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--once", is_flag=True, help="Send what is due now (and fetch due fees), then exit.")
 @with_appcontext
 def worker_cli(interval: float, once: bool) -> None:
-    """Send queued e-mails: for ever (stop with Ctrl-C), or with --once what is due now."""
+    """Send queued e-mails and fetch new payments' fees: for ever (stop with Ctrl-C), or
+    with --once what is due now."""
     limit = 50
     try:
         backend = get_backend()
@@ -37,9 +40,14 @@ def worker_cli(interval: float, once: bool) -> None:
                 if report.sent + report.failed < limit:
                     break
             click.echo(f"Sent {sent} e-mail(s), {failed} failed.")
+            _settle_round()
             return
         click.echo(f"Sending queued e-mails every {interval:g} s (Ctrl-C stops).")
+        settled_at = 0.0
         while True:
+            if time.monotonic() - settled_at >= SETTLE_EVERY:
+                _settle_round()
+                settled_at = time.monotonic()
             report = _worker_round(limit, backend)
             if report.sent or report.failed:
                 click.echo(f"Sent {report.sent} e-mail(s), {report.failed} failed.")
@@ -48,6 +56,26 @@ def worker_cli(interval: float, once: bool) -> None:
     except KeyboardInterrupt:
         db.session.rollback()
         click.echo("Worker stopped.")
+
+
+#: seconds between two rounds of asking Stripe for new payments' balance transactions
+SETTLE_EVERY = 60.0
+
+
+def _settle_round() -> settlement.SettleReport:
+    """Record the fee and net of payments made lately; Stripe out of reach is logged, not fatal."""
+    try:
+        report = settlement.settle_due(after_each=db.session.commit)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("fetching Stripe's fees failed")
+        return settlement.SettleReport()
+    if report.settled or report.waiting:
+        click.echo(f"Fees recorded for {report.settled} payment(s); {report.waiting} not settled by Stripe yet.")
+    if report.error is not None:
+        log.warning("Stripe could not be asked for fees: %s", report.error)
+    return report
 
 
 def _worker_round(limit: int, backend: Backend) -> SendReport:

@@ -16,6 +16,7 @@ from supporters.models.gift import (
 )
 from supporters.models.giving import GivingTotal
 from supporters.models.outbox import OutboxEmail
+from supporters.models.rates import ExchangeRate
 from supporters.models.receipt import ReceiptSequence
 from supporters.models.recurring import (
     PLAN_TRANSITIONS,
@@ -52,6 +53,7 @@ __all__ = [
     "Campaign",
     "Consent",
     "ConsentRequest",
+    "ExchangeRate",
     "Frequency",
     "Gift",
     "GiftKind",

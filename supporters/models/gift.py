@@ -90,6 +90,15 @@ class Gift(Timestamps, Base):
         currency_check("currency"),
         sa.CheckConstraint("amount_base_minor IS NULL OR amount_base_minor > 0", name="amount_base_positive"),
         sa.CheckConstraint("fee_minor IS NULL OR fee_minor >= 0", name="fee_not_negative"),
+        # a balance transaction belongs to one charge: one gift
+        sa.Index("ix_gift_stripe_balance_transaction_id", "stripe_balance_transaction_id", unique=True),
+        # the few gifts not converted yet, found without reading the others (overview, health)
+        sa.Index(
+            "ix_gift_not_converted",
+            "currency",
+            postgresql_where=sa.text("amount_base_minor IS NULL"),
+            sqlite_where=sa.text("amount_base_minor IS NULL"),
+        ),
         sa.CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_within_amount"),
         sa.CheckConstraint("comment IS NULL OR length(comment) <= 500", name="comment_length"),
         sa.Index("ix_gift_supporter_id_created_at", "supporter_id", "created_at"),
@@ -108,7 +117,8 @@ class Gift(Timestamps, Base):
     amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
     #: ISO 4217 code of amount_minor
     currency: Mapped[str] = mapped_column(sa.String(3))
-    #: the same gift in the reporting currency, once converted explicitly
+    #: the same gift in the reporting currency: Stripe's balance transaction, or the central
+    #: bank's rate (giving/currency.py); None until converted ("not converted yet", never 0)
     amount_base_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
     status: Mapped[GiftStatus] = mapped_column(enum_column(GiftStatus, "gift_status"), default=S.PENDING)
     kind: Mapped[GiftKind] = mapped_column(enum_column(GiftKind, "gift_kind"), default=GiftKind.ONE_TIME)
@@ -132,9 +142,17 @@ class Gift(Timestamps, Base):
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     stripe_charge_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     stripe_invoice_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
-    #: processing fee and what reached the bank, in the gift's currency, when known
+    #: Stripe's processing fee and what reached the account, from the charge's balance
+    #: transaction, in its currency (balance_currency: the account's, usually the reporting one)
     fee_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
     net_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
+    balance_currency: Mapped[str | None] = mapped_column(sa.String(3))
+    stripe_balance_transaction_id: Mapped[str | None] = mapped_column(sa.String(255))
+    #: when we last asked Stripe for the balance transaction (and it had none yet)
+    balance_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the exchange-rate table amount_base_minor was converted by ("232/A/NBP/2026");
+    #: None when no rate was needed (same currency, or Stripe's own conversion)
+    base_rate_table: Mapped[str | None] = mapped_column(sa.String(32))
     #: how much has been refunded so far
     refunded_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     #: the donor chose to add the estimated fee to the gift

@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app
 
 from supporters.payments.base import (
+    Balance,
     CheckoutRequest,
     CheckoutSession,
     InvalidEvent,
@@ -26,6 +27,7 @@ from supporters.payments.base import (
 )
 
 __all__ = [
+    "Balance",
     "CheckoutRequest",
     "CheckoutSession",
     "InvalidEvent",

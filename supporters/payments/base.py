@@ -76,6 +76,18 @@ class RefundResult:
     status: str
 
 
+@dataclass(frozen=True)
+class Balance:
+    """What a charge put in the account: Stripe's balance transaction for it."""
+
+    id: str
+    #: the gross amount, fee and net, in minor units of `currency` (the account's, upper case)
+    amount_minor: int
+    fee_minor: int
+    net_minor: int
+    currency: str
+
+
 class PaymentGateway(Protocol):
     """What the app asks of a payment provider: exactly the members it uses, nothing more.
 
@@ -140,4 +152,9 @@ class PaymentGateway(Protocol):
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         """The payment intent as Stripe sees it now."""
+        ...
+
+    def balance_of_payment(self, payment_intent_id: str) -> Balance | None:
+        """The balance transaction of the payment intent's charge: what reached the
+        account, with the fee. None while Stripe has none (the charge is not settled yet)."""
         ...

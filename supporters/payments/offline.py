@@ -21,6 +21,7 @@ from flask import url_for
 
 from supporters.payments import stripe_api
 from supporters.payments.base import (
+    Balance,
     CheckoutRequest,
     CheckoutSession,
     PaymentsUnavailable,
@@ -91,6 +92,9 @@ class OfflineGateway:
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return stripe_api.retrieve_payment_intent(self.client, payment_intent_id)
+
+    def balance_of_payment(self, payment_intent_id: str) -> Balance | None:
+        return stripe_api.balance_of_payment(self.client, payment_intent_id)
 
     def register_webhook(self, url: str) -> None:
         """Tell localstripe where to send its signed events (it forgets on restart)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import stripe
 
-from supporters.payments.base import InvalidEvent, PaymentsUnavailable, RefundResult, UnreadableEvent
+from supporters.payments.base import Balance, InvalidEvent, PaymentsUnavailable, RefundResult, UnreadableEvent
 
 
 def verify_event(payload: bytes, signature: str | None, secret: str, livemode: bool, tolerance: int) -> dict[str, Any]:
@@ -133,3 +133,27 @@ def retrieve_payment_intent(client: stripe.StripeClient, payment_intent_id: str)
         return client.v1.payment_intents.retrieve(payment_intent_id).to_dict()
     except stripe.StripeError as exc:
         raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+
+
+def balance_of_payment(client: stripe.StripeClient, payment_intent_id: str) -> Balance | None:
+    """The balance transaction of the payment intent's latest charge, in one request
+    (expanded); None while the charge has none (not settled yet, or no charge)."""
+    try:
+        intent = client.v1.payment_intents.retrieve(
+            payment_intent_id, {"expand": ["latest_charge.balance_transaction"]}
+        ).to_dict()
+    except stripe.StripeError as exc:
+        raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+    charge = intent.get("latest_charge")
+    txn = charge.get("balance_transaction") if isinstance(charge, dict) else None
+    if not isinstance(txn, dict):
+        return None
+    try:
+        amount, fee, net = (int(txn[name]) for name in ("amount", "fee", "net"))
+        currency = str(txn["currency"]).upper()
+        txn_id = str(txn["id"])
+    except (KeyError, TypeError, ValueError):
+        raise PaymentsUnavailable(f"Stripe's balance transaction for {payment_intent_id} is not readable") from None
+    if amount <= 0 or fee < 0 or net != amount - fee or len(currency) != 3:
+        raise PaymentsUnavailable(f"Stripe's balance transaction for {payment_intent_id} does not add up")
+    return Balance(id=txn_id, amount_minor=amount, fee_minor=fee, net_minor=net, currency=currency)

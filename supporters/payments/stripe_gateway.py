@@ -11,6 +11,7 @@ from stripe.params.checkout import SessionCreateParams
 
 from supporters.payments import stripe_api
 from supporters.payments.base import (
+    Balance,
     CheckoutRequest,
     CheckoutSession,
     PaymentsUnavailable,
@@ -101,3 +102,6 @@ class StripeGateway:
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return stripe_api.retrieve_payment_intent(self.client, payment_intent_id)
+
+    def balance_of_payment(self, payment_intent_id: str) -> Balance | None:
+        return stripe_api.balance_of_payment(self.client, payment_intent_id)

@@ -28,6 +28,7 @@ from wtforms.validators import DataRequired, Email, Length
 
 from supporters.dashboard.access import acting_staff, fetch, requires
 from supporters.extensions import db
+from supporters.giving import currency
 from supporters.lib.dates import in_order, swapped_note
 from supporters.lib.errors import Refused
 from supporters.lib.exporting import csv_response
@@ -335,6 +336,7 @@ def _detail_page(
         address=[line for line in (supporter.address_line1, supporter.address_line2, town) if line],
         problems=[field for form in (profile_form, note_form, tags_form) for field in form if field.errors],
         gifts=gifts,
+        not_converted=currency.not_converted(supporter.id),
         plans=plans,
         consents=consents,
         newsletter=current_consents.get(NEWSLETTER),

@@ -36,6 +36,7 @@ MODEL_TABLES = {
     "giving_total",
     "supporter_search_key",
     "receipt_sequence",
+    "exchange_rate",
 }
 
 

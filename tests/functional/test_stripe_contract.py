@@ -77,8 +77,10 @@ READ: dict[str, list[str]] = {
         "cancellation_details.feedback",
         "cancellation_details.reason",
     ],
-    "charge": ["id", "payment_intent", "amount_refunded"],
+    "charge": ["id", "payment_intent", "amount_refunded", "balance_transaction"],
     "dispute": ["id", "charge", "payment_intent", "status"],
+    # payments/stripe_api.py balance_of_payment: the charge's, expanded from the payment intent
+    "balance_transaction": ["id", "amount", "fee", "net", "currency"],
 }
 
 #: fields the handlers read only as a fallback for localstripe, which still sends the shape
@@ -382,3 +384,57 @@ def test_stripes_event_envelope_is_what_verify_event_accepts(app: Flask, db: Any
     body = json.dumps(evt).encode()
     secret = gateway().webhook_secret
     assert gateway().verify_event(body, se.sign(body, secret)) == evt
+
+
+# --- The balance transaction, asked of a second origin standing in for api.stripe.com ----------
+
+
+def test_the_fee_and_net_are_read_from_stripes_expanded_payment_intent() -> None:
+    """balance_of_payment asks for the payment intent with its charge's balance transaction
+    expanded, in one request, and reads Stripe's own objects: here served from a local
+    port in Stripe's shape, since the tests never reach Stripe."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    from supporters.payments import Balance, PaymentsUnavailable, stripe_api
+
+    txn = dict(STRIPE["balance_transaction"], amount=5000, fee=175, net=4825, currency="pln")
+    charge = dict(STRIPE["charge"], balance_transaction=txn)
+    intent = dict(STRIPE["payment_intent"], latest_charge=charge)
+    unsettled = dict(STRIPE["payment_intent"], id="pi_unsettled", latest_charge=dict(charge, balance_transaction=None))
+    asked: list[tuple[str, dict[str, list[str]]]] = []
+
+    class StripeApi(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            asked.append((url.path, parse_qs(url.query)))
+            found = {f"/v1/payment_intents/{intent['id']}": intent, "/v1/payment_intents/pi_unsettled": unsettled}
+            body = json.dumps(found.get(url.path, {"error": {"type": "invalid_request_error", "message": "No such"}}))
+            self.send_response(200 if url.path in found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StripeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = stripe.StripeClient(
+            "sk_test_contract", base_addresses={"api": f"http://127.0.0.1:{server.server_address[1]}"}
+        )
+        assert stripe_api.balance_of_payment(client, intent["id"]) == Balance(
+            id=txn["id"], amount_minor=5000, fee_minor=175, net_minor=4825, currency="PLN"
+        )
+        assert asked[0] == (
+            f"/v1/payment_intents/{intent['id']}",
+            {"expand[0]": ["latest_charge.balance_transaction"]},
+        )
+        assert stripe_api.balance_of_payment(client, "pi_unsettled") is None
+        with pytest.raises(PaymentsUnavailable):
+            stripe_api.balance_of_payment(client, "pi_unknown")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -39,7 +39,11 @@ def csrf_token(page: str) -> str:
 
 
 def start_gift(
-    client: FlaskClient, frequency: str = "one_time", amount: str = "50", email: str = "ewa@example.org"
+    client: FlaskClient,
+    frequency: str = "one_time",
+    amount: str = "50",
+    email: str = "ewa@example.org",
+    currency: str = "PLN",
 ) -> str:
     """Fill in the donation form and return the local payment page it leads to."""
     page = client.get(f"/donate/?amount={amount}&frequency={frequency}&article=baltic-grid").get_data(as_text=True)
@@ -51,7 +55,7 @@ def start_gift(
             "frequency": frequency,
             "amount_choice": "other",
             "custom_amount": amount,
-            "currency": "PLN",
+            "currency": currency,
             "email": email,
             "name": "Ewa Zielińska",
         }
@@ -108,6 +112,33 @@ def test_one_time_gift_succeeds_through_localstripe_webhooks(site: LiveServer) -
         )
     thanks = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Thank you!" in thanks
+
+
+def test_the_worker_records_the_fee_and_net_of_localstripe_s_balance_transactions(site: LiveServer) -> None:
+    client = site.app.test_client()
+    assert pay(client, start_gift(client, amount="50"), SUCCEEDS).status_code == 303
+    assert pay(client, start_gift(client, amount="30", frequency="monthly"), SUCCEEDS).status_code == 303
+    assert pay(client, start_gift(client, amount="20", currency="EUR"), SUCCEEDS).status_code == 303
+
+    def all_paid() -> bool:
+        with site.app.app_context():
+            return set(db.session.scalars(select(Gift.status))) == {GiftStatus.SUCCEEDED}
+
+    wait_for(all_paid)
+    with site.app.app_context():
+        assert db.session.scalars(select(Gift).filter_by(currency="EUR")).one().amount_base_minor is None
+    result = site.app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 0 and "Fees recorded for 3 payment(s)" in result.output, result.output
+    with site.app.app_context():
+        gifts = {g.amount_minor: g for g in db.session.scalars(select(Gift))}
+        # localstripe's balance transactions, with the fee this app's wrapper gives them (1.5 % + fixed)
+        one_time, monthly, in_eur = gifts[5000], gifts[3000], gifts[2000]
+        assert (one_time.fee_minor, one_time.net_minor, one_time.balance_currency) == (175, 4825, "PLN")
+        assert one_time.stripe_balance_transaction_id.startswith("txn_") and one_time.amount_base_minor == 5000
+        assert (monthly.fee_minor, monthly.net_minor, monthly.recurring_plan_id is not None) == (145, 2855, True)
+        # localstripe settles in the charge's currency: EUR, converted at the bank's rate once one is loaded
+        assert (in_eur.fee_minor, in_eur.net_minor, in_eur.balance_currency) == (55, 1945, "EUR")
+        assert in_eur.amount_base_minor is None
 
 
 def test_declined_card_fails_the_gift_and_a_retry_succeeds(site: LiveServer) -> None:
