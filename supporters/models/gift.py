@@ -92,6 +92,7 @@ class Gift(Timestamps, Base):
         sa.CheckConstraint("fee_minor IS NULL OR fee_minor >= 0", name="fee_not_negative"),
         # a balance transaction belongs to one charge: one gift
         sa.Index("ix_gift_stripe_balance_transaction_id", "stripe_balance_transaction_id", unique=True),
+        sa.Index("ix_gift_transfer_reference", "transfer_reference", unique=True),
         # the few gifts not converted yet, found without reading the others (overview, health)
         sa.Index(
             "ix_gift_not_converted",
@@ -168,6 +169,9 @@ class Gift(Timestamps, Base):
     dispute_status: Mapped[str | None] = mapped_column(sa.String(16))
     #: receipt number, given when the gift succeeds
     receipt_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    #: the transfer title a bank-transfer pledge asks the donor to use ("DAR 2026 000153 0"),
+    #: unique: a statement line that quotes it pays this gift (giving/transfers.py)
+    transfer_reference: Mapped[str | None] = mapped_column(sa.String(32))
     #: bank transfer title, cheque number… for offline gifts
     offline_reference: Mapped[str | None] = mapped_column(sa.String(200))
     #: when the money arrived (for offline gifts: the date staff entered)
