@@ -197,6 +197,79 @@ def _secret_key(env: Mapping[str, str], instance_path: Path, production: bool) -
     return key
 
 
+#: what the demo shows for the organisation when nothing is set (never in production)
+DEMO_ORGANISATION = {
+    "SUPPORTERS_ORG_NAME": "Supporters demo foundation",
+    "SUPPORTERS_ORG_ADDRESS": "ul. Przykładowa 1; 00-001 Warszawa",
+    "SUPPORTERS_ORG_EMAIL": "kontakt@example.org",
+    # the example account of ISO 13616 (a valid Polish IBAN that belongs to no one here)
+    "SUPPORTERS_ORG_IBAN": "PL61 1090 1014 0000 0712 1981 2874",
+}
+
+
+def _organisation(env: Mapping[str, str], production: bool) -> dict[str, Any]:
+    """The organisation's own details: on the form, every receipt, the privacy page and
+    the bank-transfer instructions. Production needs the name, address and contact
+    e-mail set; each identifier is checked (NIP, REGON, KRS, IBAN, BIC) and kept compact."""
+    from schwifty import BIC, IBAN
+    from schwifty.exceptions import SchwiftyException
+    from stdnum.pl import nip, regon
+
+    def value(name: str) -> str:
+        given = env.get(name, "").strip()
+        if not given and not production:
+            given = DEMO_ORGANISATION.get(name, "")
+        return given
+
+    missing = [
+        name for name in ("SUPPORTERS_ORG_NAME", "SUPPORTERS_ORG_ADDRESS", "SUPPORTERS_ORG_EMAIL") if not value(name)
+    ]
+    if missing:
+        raise ConfigError(
+            f"{', '.join(missing)} must be set in production: the donation form, every receipt and the "
+            "privacy page name the organisation, its address and how to reach it."
+        )
+    email = value("SUPPORTERS_ORG_EMAIL")
+    if email and ("@" not in email or any(c.isspace() for c in email)):
+        raise ConfigError(f"SUPPORTERS_ORG_EMAIL must be an e-mail address, not {email!r}.")
+    numbers: dict[str, str] = {}
+    for name, module in (("SUPPORTERS_ORG_NIP", nip), ("SUPPORTERS_ORG_REGON", regon)):
+        given = value(name)
+        if given and not module.is_valid(given):
+            raise ConfigError(f"{name} {given!r} is not a valid number (its check digit does not match).")
+        numbers[name] = module.compact(given) if given else ""
+    krs = value("SUPPORTERS_ORG_KRS").replace(" ", "")
+    if krs and not (krs.isascii() and krs.isdigit() and len(krs) == 10):
+        raise ConfigError(f"SUPPORTERS_ORG_KRS must be the 10 digits of the KRS number, not {krs!r}.")
+    iban_text, bic_text = value("SUPPORTERS_ORG_IBAN"), value("SUPPORTERS_ORG_BIC")
+    iban = bic = ""
+    try:
+        if iban_text:
+            account = IBAN(iban_text)
+            iban = account.compact
+            bic = str(BIC(bic_text)) if bic_text else str(account.bic or "")
+        elif bic_text:
+            raise ConfigError("SUPPORTERS_ORG_BIC is set but SUPPORTERS_ORG_IBAN is not.")
+    except SchwiftyException as exc:
+        raise ConfigError(f"SUPPORTERS_ORG_IBAN / SUPPORTERS_ORG_BIC: {exc}.") from None
+    address = [line.strip() for line in value("SUPPORTERS_ORG_ADDRESS").replace("\n", ";").split(";") if line.strip()]
+    return {
+        "SUPPORTERS_ORG_NAME": value("SUPPORTERS_ORG_NAME"),
+        #: the postal address, one line an item ("; " between lines in the setting)
+        "SUPPORTERS_ORG_ADDRESS": address,
+        "SUPPORTERS_ORG_EMAIL": email,
+        "SUPPORTERS_ORG_PHONE": value("SUPPORTERS_ORG_PHONE"),
+        "SUPPORTERS_ORG_KRS": krs,
+        "SUPPORTERS_ORG_NIP": numbers["SUPPORTERS_ORG_NIP"],
+        "SUPPORTERS_ORG_REGON": numbers["SUPPORTERS_ORG_REGON"],
+        #: the account donors transfer to, compact ("PL61109010140000071219812874"); empty: no bank transfers
+        "SUPPORTERS_ORG_IBAN": iban,
+        "SUPPORTERS_ORG_BIC": bic,
+        #: who answers questions about personal data (the privacy page); the contact e-mail by default
+        "SUPPORTERS_PRIVACY_CONTACT": value("SUPPORTERS_PRIVACY_CONTACT") or email,
+    }
+
+
 def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read the app's settings from `env` (default: the process environment).
 
@@ -250,7 +323,7 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SUPPORTERS_BASE_CURRENCY": base_currency,
         "SUPPORTERS_CURRENCIES": currencies,
-        "SUPPORTERS_ORG_NAME": env.get("SUPPORTERS_ORG_NAME", "Supporters demo foundation").strip(),
+        **_organisation(env, production),
         "SUPPORTERS_CREDIT_NOTICE": env.get("SUPPORTERS_CREDIT_NOTICE", "").strip(),
         "WIDGET_ALLOWED_ORIGINS": _frame_origins(env),
         #: widget beacons (impressions, clicks) one address may send: what one reader can add to the counters

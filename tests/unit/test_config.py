@@ -16,6 +16,9 @@ PRODUCTION = {
     "SUPPORTERS_ENV": "production",
     "SUPPORTERS_PUBLIC_URL": "https://support.example.org",
     "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+    "SUPPORTERS_ORG_NAME": "Fundacja Przykładowa",
+    "SUPPORTERS_ORG_ADDRESS": "ul. Wiejska 1; 00-001 Warszawa",
+    "SUPPORTERS_ORG_EMAIL": "kontakt@fundacja.example.org",
 }
 
 
@@ -170,3 +173,58 @@ def test_no_site_may_frame_the_widget_unless_listed(tmp_path: Path) -> None:
     assert load_config(tmp_path, env={})["WIDGET_ALLOWED_ORIGINS"] == []
     listed = load_config(tmp_path, env={"WIDGET_ALLOWED_ORIGINS": "https://blog.example.org/ https://news.example"})
     assert listed["WIDGET_ALLOWED_ORIGINS"] == ["https://blog.example.org", "https://news.example"]
+
+
+# --- The organisation's details ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", ["SUPPORTERS_ORG_NAME", "SUPPORTERS_ORG_ADDRESS", "SUPPORTERS_ORG_EMAIL"])
+def test_production_needs_the_organisation_s_name_address_and_contact(tmp_path: Path, missing: str) -> None:
+    env = {**PRODUCTION, "SECRET_KEY": STRONG, "DATABASE_URL": PG}
+    del env[missing]
+    with pytest.raises(ConfigError, match=f"{missing} must be set in production"):
+        load_config(tmp_path, env=env)
+
+
+def test_the_organisation_s_numbers_are_checked_and_kept_compact(tmp_path: Path) -> None:
+    config = load_config(
+        tmp_path,
+        env={
+            "SUPPORTERS_ORG_NIP": "526-025-02-74",
+            "SUPPORTERS_ORG_REGON": "012345675",
+            "SUPPORTERS_ORG_KRS": "0000123456",
+            "SUPPORTERS_ORG_IBAN": "pl61 1090 1014 0000 0712 1981 2874",
+            "SUPPORTERS_ORG_ADDRESS": "ul. Wiejska 1; 00-001 Warszawa",
+        },
+    )
+    assert config["SUPPORTERS_ORG_NIP"] == "5260250274" and config["SUPPORTERS_ORG_REGON"] == "012345675"
+    assert config["SUPPORTERS_ORG_IBAN"] == "PL61109010140000071219812874"
+    assert config["SUPPORTERS_ORG_BIC"] == "WBKPPLPPXXX"  # from the bank's number in the IBAN
+    assert config["SUPPORTERS_ORG_ADDRESS"] == ["ul. Wiejska 1", "00-001 Warszawa"]
+    assert config["SUPPORTERS_PRIVACY_CONTACT"] == config["SUPPORTERS_ORG_EMAIL"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("SUPPORTERS_ORG_NIP", "5260250275", "SUPPORTERS_ORG_NIP"),
+        ("SUPPORTERS_ORG_REGON", "012345678", "SUPPORTERS_ORG_REGON"),
+        ("SUPPORTERS_ORG_KRS", "12345", "10 digits"),
+        ("SUPPORTERS_ORG_IBAN", "PL61 1090 1014 0000 0712 1981 2875", "SUPPORTERS_ORG_IBAN"),
+        ("SUPPORTERS_ORG_BIC", "NOT A BIC", "SUPPORTERS_ORG_BIC"),
+        ("SUPPORTERS_ORG_EMAIL", "kontakt at fundacja", "e-mail address"),
+    ],
+)
+def test_a_wrong_organisation_number_stops_the_start_and_says_which(
+    tmp_path: Path, setting: str, value: str, says: str
+) -> None:
+    with pytest.raises(ConfigError, match=says):
+        load_config(tmp_path, env={setting: value})
+
+
+def test_locally_a_demo_organisation_stands_in_and_production_never_gets_it(tmp_path: Path) -> None:
+    local = load_config(tmp_path, env={})
+    assert local["SUPPORTERS_ORG_NAME"] == "Supporters demo foundation" and local["SUPPORTERS_ORG_IBAN"]
+    production = load_config(tmp_path, env={**PRODUCTION, "SECRET_KEY": STRONG, "DATABASE_URL": PG})
+    assert production["SUPPORTERS_ORG_IBAN"] == ""  # no bank transfers until an account is set
+    assert production["SUPPORTERS_ORG_ADDRESS"] == ["ul. Wiejska 1", "00-001 Warszawa"]
