@@ -13,10 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from supporters.extensions import db
+from supporters.giving import transfer_details, transfers
 from supporters.giving.currency import convert_gift
 from supporters.giving.lifecycle import lock
 from supporters.lib.money import minor_unit_exponent
 from supporters.lib.web import public_url
+from supporters.mail import pledges
 from supporters.models import (
     Frequency,
     Gift,
@@ -106,6 +108,8 @@ class GiftIntent:
     utm_source: str | None = None
     utm_medium: str | None = None
     utm_campaign: str | None = None
+    #: how the donor pays: through Stripe, or by a bank transfer of their own (a pledge)
+    method: GiftMethod = GiftMethod.STRIPE
 
     def fingerprint(self) -> str:
         """Same form, same answers: same fingerprint. A changed answer makes a new gift."""
@@ -154,7 +158,7 @@ def start_gift(intent: GiftIntent) -> Gift:
                 amount_minor=intent.amount_minor,
                 currency=intent.currency,
                 kind=GiftKind.RECURRING if plan else GiftKind.ONE_TIME,
-                method=GiftMethod.STRIPE,
+                method=intent.method,
                 recurring_plan_id=plan.id if plan else None,
                 campaign_id=intent.campaign_id,
                 submission_key=key,
@@ -178,6 +182,9 @@ def start_gift(intent: GiftIntent) -> Gift:
         if existing is None:
             raise
         return existing
+    if intent.method is GiftMethod.BANK_TRANSFER:
+        transfers.assign_reference(gift)
+        pledges.queue_instructions(gift, transfer_details.page_url(gift))
     if intent.newsletter:
         # A request, not a consent: the address confirms it once the gift is paid (people/consent.py).
         consent.request_newsletter(supporter, wording=intent.newsletter_wording, source="donation form", gift=gift)

@@ -33,6 +33,9 @@ FREQUENCIES = choices(
 )
 DEDICATIONS = choices([("", _l("No dedication")), ("honour", _l("In honour of")), ("memory", _l("In memory of"))])
 OTHER = "other"
+ONLINE, BANK_TRANSFER = "online", "bank_transfer"
+#: the currencies a donor may pledge a bank transfer in (the QR codes read PLN and EUR)
+TRANSFER_CURRENCIES = ("PLN", "EUR")
 NEWSLETTER_WORDING = _l(
     "Yes, send me occasional e-mails about your work and how my gift helps. I can unsubscribe at any time."
 )
@@ -82,6 +85,7 @@ class DonationForm(Form):
     )
     newsletter = BooleanField(NEWSLETTER_WORDING)
     covers_fee = BooleanField(_l("I'll cover the processing fee"))
+    payment = RadioField(_l("How you pay"), choices=[], default=ONLINE, validators=[Optional()])
     campaign = HiddenField()
     src = HiddenField()
     article = HiddenField()
@@ -109,6 +113,15 @@ class DonationForm(Form):
             ]
         )
         self.country.choices = choices(country_choices())
+        ways = [(ONLINE, str(_l("Card, BLIK or online bank")))]
+        if current_app.config.get("SUPPORTERS_ORG_IBAN"):
+            ways.append((BANK_TRANSFER, str(_l("Bank transfer"))))
+        self.payment.choices = choices(ways)
+
+    @property
+    def by_transfer(self) -> bool:
+        """True when the donor chose to pay by a bank transfer of their own."""
+        return self.payment.data == BANK_TRANSFER and len(self.payment.choices or []) > 1
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
@@ -141,8 +154,19 @@ class DonationForm(Form):
                 *self.dedication.errors,
                 _l("Enter the name of the person you dedicate the gift to."),
             ]
+        if self.by_transfer:
+            if self.frequency.data != Frequency.ONE_TIME.value:
+                self.payment.errors = [
+                    *self.payment.errors,
+                    _l("A bank transfer is a gift made once. For a monthly or yearly gift, please pay online."),
+                ]
+            elif currency not in TRANSFER_CURRENCIES:
+                self.payment.errors = [
+                    *self.payment.errors,
+                    _("A bank transfer can be made in %(currencies)s.", currencies=", ".join(TRANSFER_CURRENCIES)),
+                ]
         self.amount_minor = amount
-        return valid and amount is not None and not self.dedication.errors
+        return valid and amount is not None and not self.dedication.errors and not self.payment.errors
 
     def _amount(self, currency: str) -> int | None:
         if self.custom_amount.errors or self.amount_choice.errors:

@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from supporters.extensions import db, limiter
-from supporters.giving import checkout
+from supporters.giving import checkout, transfer_details, transfers
 from supporters.giving.forms import NEWSLETTER_WORDING, OTHER, DonationForm
 from supporters.lib import limits, money
 from supporters.lib.forms import whole_number
@@ -34,6 +34,7 @@ from supporters.models import (
     Campaign,
     Frequency,
     Gift,
+    GiftMethod,
     GiftStatus,
     normalise_email,
 )
@@ -183,7 +184,8 @@ def start() -> ResponseReturnValue:
         return _render(form, campaign, 400)
     assert form.amount_minor is not None
     amount = form.amount_minor
-    if form.covers_fee.data:
+    by_transfer = form.by_transfer
+    if form.covers_fee.data and not by_transfer:  # a transfer of one's own has no processing fee
         amount += checkout.estimate_fee(amount, form.currency.data)
     intent = checkout.GiftIntent(
         email=form.email.data,
@@ -204,7 +206,7 @@ def start() -> ResponseReturnValue:
         dedication_kind=(form.dedication_kind.data or "").strip() or None,
         dedication=form.dedication.data or None,
         comment=form.comment.data or None,
-        covers_fee=bool(form.covers_fee.data),
+        covers_fee=bool(form.covers_fee.data) and not by_transfer,
         newsletter=bool(form.newsletter.data),
         newsletter_wording=str(NEWSLETTER_WORDING),
         source_article=_clean(form.article.data, 200),
@@ -213,8 +215,11 @@ def start() -> ResponseReturnValue:
         utm_source=_clean(form.utm_source.data, 100),
         utm_medium=_clean(form.utm_medium.data, 100),
         utm_campaign=_clean(form.utm_campaign.data, 100),
+        method=GiftMethod.BANK_TRANSFER if by_transfer else GiftMethod.STRIPE,
     )
     gift = checkout.start_gift(intent)
+    if by_transfer:
+        return redirect(url_for("donate.transfer", token=transfer_details.page_token(gift)), 303)
     commit_now()  # the gift exists before Stripe hears of it: every Stripe object can point back at it
     if gift.status is GiftStatus.SUCCEEDED and gift.stripe_checkout_session_id:
         return redirect(url_for("donate.thanks", session_id=gift.stripe_checkout_session_id), 303)
@@ -233,6 +238,20 @@ def _after_currency_change(form: DonationForm, campaign: Campaign | None) -> Non
         form.shown_currency.data = currency
         form.amount_choice.data = None
         form.setup(_presets(campaign, currency))
+
+
+@bp.get("/transfer/<token>")
+def transfer(token: str) -> ResponseReturnValue:
+    """A bank-transfer pledge's instructions: account, amount, title and QR code."""
+    gift = transfer_details.pledge_for_token(token)
+    if gift is None:
+        abort(404, _("We could not find this pledge. The e-mail we sent has its details."))
+    return render_template(
+        "donate/transfer.html",
+        gift=gift,
+        details=transfer_details.details(gift, current_locale(), with_qr=True),
+        awaiting=transfers.is_awaiting(gift),
+    )
 
 
 @bp.get("/thanks")

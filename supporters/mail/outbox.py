@@ -23,6 +23,7 @@ from email.utils import format_datetime, parseaddr
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from supporters.extensions import db
 from supporters.models import (
@@ -50,6 +51,38 @@ Backend = Callable[[OutboxEmail, EmailMessage], None]
 sent_messages: list[EmailMessage] = []
 
 _LAST_ERROR_LENGTH = 300
+
+
+# --- Queueing --------------------------------------------------------------------
+
+
+def queue_once(
+    dedupe_key: str, kind: str, to_address: str, subject: str, body_text: str, body_html: str
+) -> OutboxEmail | None:
+    """Queue a message to send now, unless one with `dedupe_key` was queued before (then
+    None); flush, never commit. In a savepoint, so a duplicate queued by a concurrent
+    transaction costs only this row, not the caller's transaction."""
+    if db.session.scalar(select(OutboxEmail.id).filter_by(dedupe_key=dedupe_key)) is not None:
+        return None
+    email = OutboxEmail(
+        dedupe_key=dedupe_key,
+        kind=kind,
+        to_address=to_address,
+        subject=subject[:300],
+        body_text=body_text,
+        body_html=body_html,
+        send_after=utcnow(),
+    )
+    savepoint = db.session.begin_nested()
+    db.session.add(email)
+    try:
+        savepoint.commit()
+    except IntegrityError:
+        savepoint.rollback()
+        if db.session.scalar(select(OutboxEmail.id).filter_by(dedupe_key=dedupe_key)) is None:
+            raise
+        return None
+    return email
 
 
 # --- Sending ---------------------------------------------------------------------
