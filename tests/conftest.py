@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import flask_babel
 import pytest
 import requests
 import sqlalchemy as sa
@@ -72,7 +73,7 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFact
 
 
 class RequestScopedClient(FlaskClient):
-    """A test client whose every request starts with no cached signed-in user.
+    """A test client whose every request starts with no cached signed-in user or locale.
 
     Tests keep an app context pushed (for the rolled-back session), so requests
     share its `g` and its session; in production each request has an app context,
@@ -85,6 +86,7 @@ class RequestScopedClient(FlaskClient):
     def open(self, *args: Any, **kwargs: Any) -> Any:
         if has_app_context():
             g.pop("_login_user", None)
+            flask_babel.refresh()  # nor the locale a request before it chose
             _db.session.commit()
         return super().open(*args, **kwargs)
 

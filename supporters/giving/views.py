@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import unicodedata
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -16,16 +18,19 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import format_decimal
+from flask_babel import format_decimal, format_time, ngettext
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from supporters.core.errors import render_error
 from supporters.extensions import db, limiter
 from supporters.giving import checkout, transfer_details, transfers
-from supporters.giving.forms import NEWSLETTER_WORDING, OTHER, DonationForm
+from supporters.giving.forms import BANK_TRANSFER, NEWSLETTER_WORDING, OTHER, DonationForm
 from supporters.lib import limits, money
 from supporters.lib.forms import whole_number
 from supporters.lib.i18n import current_locale
@@ -140,16 +145,110 @@ def _prefill(form: DonationForm, campaign: Campaign | None) -> None:
     form.submission_id.data = secrets.token_hex(16)
 
 
-def _render(form: DonationForm, campaign: Campaign | None, status: int = 200) -> ResponseReturnValue:
-    currency = form.currency.data if form.currency.data in current_app.config["SUPPORTERS_CURRENCIES"] else None
-    currency = currency or current_app.config["SUPPORTERS_CURRENCIES"][0]
-    sample = form.amount_minor or _first_amount(form) or checkout.minimum_gift(currency)
+def _render(
+    form: DonationForm, campaign: Campaign | None, status: int = 200, limited: str | None = None
+) -> ResponseReturnValue:
+    currency = _shown_currency(form)
+    locale = current_locale()
+    chosen = form.amount_minor or _chosen_amount(form, currency)
+    sample = chosen or checkout.minimum_gift(currency)
     fee = {
         "percent": format_decimal(Decimal(current_app.config["SUPPORTERS_FEE_PERCENT"])),
-        "example": money.format_amount(checkout.estimate_fee(sample, currency), currency, current_locale()),
-        "on": money.format_amount(sample, currency, current_locale()),
+        "example": money.format_amount(checkout.estimate_fee(sample, currency), currency, locale),
+        "on": money.format_amount(sample, currency, locale),
     }
-    return render_template("donate/form.html", form=form, campaign=campaign, fee=fee), status
+    return render_template(
+        "donate/form.html",
+        form=form,
+        campaign=campaign,
+        fee=fee,
+        button=_button_label(form, chosen, currency),
+        client=_client_data(campaign),
+        keep=_link_state(form, chosen, currency),
+        limited=limited,
+    ), status
+
+
+def _shown_currency(form: DonationForm) -> str:
+    currencies: list[str] = current_app.config["SUPPORTERS_CURRENCIES"]
+    return form.currency.data if form.currency.data in currencies else currencies[0]
+
+
+def _chosen_amount(form: DonationForm, currency: str) -> int | None:
+    """The amount the form shows as chosen (a preset, or a readable own amount), in minor units."""
+    typed = form.custom_amount.data or ""
+    if typed:
+        try:
+            return money.parse_amount(typed, currency)
+        except money.MoneyError:
+            return None
+    return _first_amount(form)
+
+
+#: what the pay button says, by how often and how the donor pays ("%(amount)s" filled in)
+BUTTON_LABELS = {
+    Frequency.ONE_TIME.value: _l("Give %(amount)s"),
+    Frequency.MONTHLY.value: _l("Give %(amount)s every month"),
+    Frequency.YEARLY.value: _l("Give %(amount)s every year"),
+    "transfer": _l("Get the transfer details for %(amount)s"),
+}
+
+
+def _button_label(form: DonationForm, amount: int | None, currency: str) -> str:
+    """ "Give 102,54 zł every month": the amount (with the fee, if the donor covers it) and how often."""
+    if amount is None:
+        return _("Continue to payment")
+    by_transfer = form.payment.data == BANK_TRANSFER
+    if form.covers_fee.data and not by_transfer:
+        amount += checkout.estimate_fee(amount, currency)
+    key = "transfer" if by_transfer else (form.frequency.data or Frequency.ONE_TIME.value)
+    label = BUTTON_LABELS.get(key, BUTTON_LABELS[Frequency.ONE_TIME.value])
+    return str(label) % {"amount": money.format_amount(amount, currency, current_locale())}
+
+
+def _client_data(campaign: Campaign | None) -> dict[str, Any]:
+    """What donate.js needs to follow the donor's choices without a round trip: each
+    currency's presets (labels formatted here, as the page formats them), the fee rule's
+    figures, and the texts with "{amount}" / "{fee}" where the numbers go. The server
+    computes the gift and its fee again on submission; the page only previews them."""
+    locale = current_locale()
+    currencies: list[str] = current_app.config["SUPPORTERS_CURRENCIES"]
+    fixed = current_app.config["SUPPORTERS_FEE_FIXED"]
+    return {
+        "locale": locale.replace("_", "-"),
+        "presets": {
+            code: [[str(amount), money.format_amount(amount, code, locale)] for amount in _presets(campaign, code)]
+            for code in currencies
+        },
+        "exponent": {code: money.minor_unit_exponent(code) for code in currencies},
+        "fee": {
+            "percent": str(current_app.config["SUPPORTERS_FEE_PERCENT"]),
+            "fixed": {c: fixed.get(c, 0) for c in currencies},
+        },
+        "labels": {key: str(label) % {"amount": "{amount}"} for key, label in BUTTON_LABELS.items()},
+        "fallback": _("Continue to payment"),
+        "fee_hint": _(
+            "About %(fee)s on a gift of %(amount)s (%(percent)s%% plus a fixed fee), "
+            "so that all of your gift reaches us.",
+            fee="{fee}",
+            amount="{amount}",
+            percent=format_decimal(Decimal(current_app.config["SUPPORTERS_FEE_PERCENT"])),
+        ),
+    }
+
+
+def _link_state(form: DonationForm, amount: int | None, currency: str) -> dict[str, str]:
+    """The gift's choices as the form's own link would carry them (no personal data): the
+    language switch sends them along, so a new language keeps the gift as it was."""
+    state = {
+        "campaign": form.campaign.data or "",
+        "frequency": form.frequency.data or "",
+        "currency": currency,
+        "amount": money.plain(amount, currency) if amount else "",
+    }
+    for name in ATTRIBUTION_LIMITS:
+        state[name] = getattr(form, name).data or ""
+    return {name: value for name, value in state.items() if value}
 
 
 def _first_amount(form: DonationForm) -> int | None:
@@ -163,8 +262,43 @@ def form() -> ResponseReturnValue:
     campaign = _campaign(request.args.get("campaign"))
     form = DonationForm(formdata=None)
     _prefill(form, campaign)
+    # back from the payment page: who was giving (kept in the signed session, never in the link)
+    donor = session.pop(DONOR_KEPT, None)
+    if isinstance(donor, dict):
+        form.email.data = str(donor.get("email", ""))[:254]
+        form.name.data = str(donor.get("name", ""))[:200]
     form.setup(_presets(campaign, form.currency.data))
     return _render(form, campaign)
+
+
+#: the session key that carries the donor's e-mail and name from the payment page back to the form
+DONOR_KEPT = "donate.donor"
+
+
+@bp.errorhandler(429)
+def too_many(exc: Exception) -> ResponseReturnValue:
+    """A form sent over the limit comes back as it was sent, saying when to try again."""
+    if request.endpoint != "donate.start":
+        return render_error(429)
+    campaign = _campaign(request.form.get("campaign"))
+    form = DonationForm()
+    currency = request.form.get("shown_currency") or request.form.get("currency") or ""
+    if currency not in current_app.config["SUPPORTERS_CURRENCIES"]:
+        currency = current_app.config["SUPPORTERS_CURRENCIES"][0]
+    form.setup(_presets(campaign, currency))
+    hit = limiter.current_limit
+    when = ""
+    if hit is not None:
+        reset = datetime.fromtimestamp(hit.reset_at, UTC)
+        minutes = max(1, math.ceil((reset - datetime.now(UTC)).total_seconds() / 60))
+        when = " " + ngettext(
+            "You can try again in about %(num)d minute, at %(time)s.",
+            "You can try again in about %(num)d minutes, at %(time)s.",
+            minutes,
+            time=format_time(reset, format="short"),
+        )
+    response = _render(form, campaign, 429, limited=_limited_message() + when)
+    return response
 
 
 @bp.post("/")
@@ -276,6 +410,9 @@ def cancelled() -> ResponseReturnValue:
     campaign = gift.campaign
     if gift.status in (GiftStatus.PENDING, GiftStatus.FAILED):
         flash(_("You left the payment page. Nothing was charged; you can try again below."), "info")
+        supporter = gift.supporter
+        if supporter is not None and supporter.anonymised_at is None:
+            session[DONOR_KEPT] = {"email": supporter.email, "name": supporter.name}
     return redirect(_retry_url(gift, campaign), 303)
 
 

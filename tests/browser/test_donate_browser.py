@@ -49,7 +49,7 @@ def test_donor_gives_50_pln_monthly_and_sees_the_thank_you_page(site: LiveServer
     page.get_by_label("Monthly").check()
     page.get_by_label("PLN50.00").check()
     fill_donor(page)
-    page.get_by_role("button", name="Continue to payment").click()
+    page.locator(".donate-button").click()
 
     page.wait_for_url("**/pay/test/**")
     assert "Local test-payment page" in page.content()
@@ -71,7 +71,7 @@ def test_donor_gives_50_pln_monthly_and_sees_the_thank_you_page(site: LiveServer
 def test_declined_card_shows_a_clear_message_and_the_donor_can_retry(site: LiveServer, page: Any) -> None:
     page.goto(f"{site.url}/donate/?amount=25")
     fill_donor(page)
-    page.get_by_role("button", name="Continue to payment").click()
+    page.locator(".donate-button").click()
     page.wait_for_url("**/pay/test/**")
 
     page.get_by_label("card is declined", exact=False).check()
@@ -89,7 +89,7 @@ def test_declined_card_shows_a_clear_message_and_the_donor_can_retry(site: LiveS
 def test_form_errors_are_announced_and_tied_to_their_fields(site: LiveServer, page: Any) -> None:
     page.goto(f"{site.url}/donate/")
     page.get_by_role("textbox", name="Your own amount").fill("0,50")
-    page.get_by_role("button", name="Continue to payment").click()
+    page.locator(".donate-button").click()
     summary = page.get_by_role("alert")
     assert "Please check the form" in summary.inner_text()
     email = page.get_by_role("textbox", name="E-mail")

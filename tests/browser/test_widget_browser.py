@@ -142,7 +142,7 @@ def test_our_article_page_shows_the_card_and_leads_to_a_prefilled_donation_form(
     assert query["campaign"] == ["general"] and query["article"] == ["grid-story"] and query["variant"] == ["only"]
     assert query["amount"] == ["100.00"] and query["src"][0].endswith("/articles/grid-story")
     assert page.locator("input[name=amount_choice][value='10000']").is_checked()
-    assert page.locator("input[name=article]").input_value() == "grid-story"
+    assert page.locator(".donate-form input[name=article]").input_value() == "grid-story"
 
 
 def test_a_hostile_page_on_another_origin_cannot_break_the_card(site: LiveServer, other_site: Any, page: Any) -> None:
@@ -201,7 +201,7 @@ def test_a_gift_made_from_an_article_is_attributed_and_every_counter_moves(site:
 
     page.get_by_role("textbox", name="E-mail").fill("reader@example.org")
     page.get_by_role("textbox", name="Full name").fill("Jan Reader")
-    page.get_by_role("button", name="Continue to payment").click()
+    page.locator(".donate-button").click()
     page.wait_for_url("**/pay/test/**")
     page.get_by_role("button", name="Pay").click()
     page.wait_for_url("**/donate/thanks?session_id=*")

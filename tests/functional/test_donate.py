@@ -1044,7 +1044,11 @@ def test_the_third_gift_for_one_email_within_the_hour_is_refused(build_app: Call
     assert statuses == [303, 303]
     assert third.status_code == 429
     page = third.get_data(as_text=True)
-    assert LIMITED_MESSAGE.search(page) and "<h1>Too many requests</h1>" in page
+    assert LIMITED_MESSAGE.search(page)
+    # the form comes back as it was sent, saying when to try again (issue 12)
+    assert "Please wait before trying again" in page and re.search(r"try again in about \d+ minutes?, at ", page)
+    assert 'value="Ada@Example.org"' in page and 'value="Ada Lovelace"' in page
+    assert 'class="donate-form"' in page
 
 
 def test_refused_forms_do_not_count_against_the_limits(build_app: Callable[..., Flask]) -> None:

@@ -152,3 +152,35 @@ def test_pledges_never_reach_the_gateway(client: Any, campaign: Any, app: Flask)
         app.extensions["payments"] = real
     assert fake.checkouts == []
     assert _db.session.scalar(select(func.count()).select_from(Gift)) == 1
+
+
+def test_back_from_the_payment_page_the_form_keeps_the_e_mail_and_name(client: Any, campaign: Any) -> None:
+    response = client.post("/donate/", data=valid_form(email="ewa@example.org", name="Ewa Zielińska"))
+    session_id = response.headers["Location"].rsplit("/", 1)[1]
+    back = client.get(f"/donate/cancelled?session_id={session_id}")
+    assert back.status_code == 303 and "email" not in back.headers["Location"]  # never in the link
+    page = client.get(back.headers["Location"]).get_data(as_text=True)
+    assert 'value="ewa@example.org"' in page and 'value="Ewa Zielińska"' in page
+    assert 'value="ewa@example.org"' not in client.get("/donate/").get_data(as_text=True)  # once only
+
+
+def test_the_language_switch_carries_the_gift_s_choices_but_nothing_personal(client: Any, campaign: Any) -> None:
+    page = client.get("/donate/?amount=100&frequency=one_time&article=baltic-grid&currency=PLN").get_data(as_text=True)
+    switch = page.split('<form class="lang"', 1)[1].split("</form>", 1)[0]
+    kept = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)" data-keep>', switch))
+    assert kept == {
+        "campaign": "general",
+        "frequency": "one_time",
+        "currency": "PLN",
+        "amount": "100.00",
+        "article": "baltic-grid",
+    }
+    again = client.get("/donate/?" + "&".join(f"{k}={v}" for k, v in kept.items()) + "&lang=pl").get_data(as_text=True)
+    assert 'lang="pl"' in again
+    tags = re.findall(r"<input[^>]*>", again)
+    (chosen,) = [tag for tag in tags if 'name="amount_choice"' in tag and "checked" in tag]
+    (own,) = [tag for tag in tags if 'name="custom_amount"' in tag]
+    # 100 zł is not one of this campaign's suggestions: it comes back as the donor's own amount
+    assert 'value="other"' in chosen and re.search(r'value="100[.,]00"', own)
+    (often,) = [tag for tag in tags if 'name="frequency"' in tag and "checked" in tag]
+    assert 'value="one_time"' in often
