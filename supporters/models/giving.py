@@ -153,6 +153,14 @@ def _contributions(session: Session, gift_ids: set[int], *, lock: bool = False) 
     }
 
 
+def _counts(gift: Gift) -> bool:
+    """Whether the flush will write a column the gift's contribution is made of. One that
+    writes none of them (a receipt number, a Stripe id) leaves its row's contribution as
+    it was, so it has nothing to read, lock or add."""
+    attributes = sa.inspect(gift).attrs
+    return any(attributes[name].history.has_changes() for name in FIELDS)
+
+
 @event.listens_for(Session, "before_flush")
 def _read_before(session: Session, _context: Any, _instances: Any) -> None:
     """What the gifts about to change or go contribute now, read from their locked rows.
@@ -164,11 +172,7 @@ def _read_before(session: Session, _context: Any, _instances: Any) -> None:
     time), so no other transaction can change the row between this read and the
     flush's own write: the difference is the flush's alone.
     """
-    changing = {
-        gift.id
-        for gift in session.dirty
-        if isinstance(gift, Gift) and gift.id is not None and session.is_modified(gift)
-    }
+    changing = {gift.id for gift in session.dirty if isinstance(gift, Gift) and gift.id is not None and _counts(gift)}
     going = {gift.id for gift in session.deleted if isinstance(gift, Gift) and gift.id is not None}
     before = _contributions(session, changing | going, lock=True) if changing or going else {}
     session.info["giving_before"] = (changing, before)

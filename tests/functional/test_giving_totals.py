@@ -252,3 +252,25 @@ def test_the_chart_counts_a_gift_dated_ahead_of_utc_in_its_month(db: Any) -> Non
     report = overview.overview(now=now, months=12)
     assert report.by_month[-1] == ("2026-11", 950, 0)
     assert report.month.amount_minor == 50  # this month so far: up to now
+
+
+def test_a_change_to_no_counted_column_reads_nothing_and_adds_nothing(db: Any) -> None:
+    """A receipt number or a Stripe id written to a paid gift leaves its contribution as it
+    was: the flush neither reads (and locks) the gift's row for the totals nor adds to them."""
+    gift = factories.paid_gift(paid_at=PAID, amount_minor=5000, amount_base_minor=5000)
+    assert stored(("kind", date(2026, 3, 14), "one_time")) == (5000, 1)
+    statements: list[str] = []
+    connection = db.session.connection()
+
+    def listener(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(connection, "before_cursor_execute", listener)
+    try:
+        gift.receipt_number, gift.stripe_charge_id = "2026-000001", "ch_noted"
+        db.session.flush()
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", listener)
+    assert [statement.split()[0] for statement in statements] == ["UPDATE"]
+    assert stored(("kind", date(2026, 3, 14), "one_time")) == (5000, 1)
+    assert_in_step()
