@@ -1,4 +1,4 @@
-"""Running totals of counted giving, kept in step with the gifts in the same flush.
+"""Running totals of counted giving, kept in step with the gifts in the same transaction.
 
 The staff overview compares this month and year with last year, draws giving per
 month and ranks campaigns and articles. Summing a million gifts for that on every
@@ -229,6 +229,7 @@ def _write_at_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_transaction_create")
 def _note_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    """Remember what was pending when a savepoint began: what it rolls back to."""
     if transaction.nested:
         pending: Deltas = session.info.get(PENDING, {})
         session.info.setdefault(AT_SAVEPOINT, {})[transaction] = {key: list(entry) for key, entry in pending.items()}
