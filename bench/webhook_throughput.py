@@ -17,7 +17,8 @@ What it does:
    every gift is paid the same UTC day, so every payment adds to the same
    ("kind", today, "one_time") giving_total row;
 4. meanwhile samples PostgreSQL every 20 ms: how many backends wait for a lock, and
-   how many of those wait on a statement writing giving_total;
+   how many of those wait on a statement writing giving_total, or taking a receipt
+   number (receipt_sequence);
 5. checks the outcome (every gift paid once, one receipt each, every event recorded
    once, duplicates acknowledged, totals equal to their recomputation) and prints a
    table; every figure goes to bench/results/webhooks-<time>.json.
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -145,25 +147,35 @@ def add_pending_gifts(url: str, count: int, hot: int) -> list[int]:
 
 
 class LockSampler(threading.Thread):
-    """Every 20 ms: backends waiting for a lock, and those of them writing giving_total."""
+    """Every 20 ms: backends waiting for a lock, those of them writing giving_total, and
+    those taking a receipt number (the year's receipt_sequence row)."""
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
         self.engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
         self.stop = threading.Event()
-        self.samples: list[tuple[int, int, int]] = []
+        self.samples: list[tuple[int, int, int, int]] = []
+        #: how often each statement (its first words) was seen waiting for a lock
+        self.waiting: Counter[str] = Counter()
 
     def run(self) -> None:
         query = sa.text(
             "SELECT count(*) FILTER (WHERE state = 'active' AND backend_type = 'client backend'),"
             " count(*) FILTER (WHERE wait_event_type = 'Lock'),"
-            " count(*) FILTER (WHERE wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO giving_total%')"
+            " count(*) FILTER (WHERE wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO giving_total%'),"
+            " count(*) FILTER (WHERE wait_event_type = 'Lock' AND query ILIKE '% receipt_sequence %')"
             " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        which = sa.text(
+            "SELECT wait_event || ': ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 60) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         with self.engine.connect() as connection:
             while not self.stop.is_set():
-                active, waiting, on_totals = connection.execute(query).one()
-                self.samples.append((active, waiting, on_totals))
+                active, waiting, on_totals, on_receipts = connection.execute(query).one()
+                self.samples.append((active, waiting, on_totals, on_receipts))
+                if waiting:
+                    self.waiting.update(connection.execute(which).scalars())
                 time.sleep(0.02)
         self.engine.dispose()
 
@@ -259,6 +271,7 @@ def main() -> int:
         with gunicorn(env, workdir) as port:
             warm = [se.event("customer.created", {"id": f"cus_warm{n}", "object": "customer"}) for n in range(40)]
             post_all(port, warm, secret, args.clients)
+            load_before = os.getloadavg()
             sampler = LockSampler(url)
             sampler.start()
             seconds, statuses = post_all(port, deliveries, secret, args.clients)
@@ -282,17 +295,22 @@ def main() -> int:
             "mean_active": round(sum(s[0] for s in samples) / max(len(samples), 1), 2),
             "share_with_a_lock_wait": round(sum(1 for s in samples if s[1]) / max(len(samples), 1), 3),
             "share_waiting_on_giving_total": round(sum(1 for s in samples if s[2]) / max(len(samples), 1), 3),
+            "share_waiting_on_receipt_sequence": round(sum(1 for s in samples if s[3]) / max(len(samples), 1), 3),
+            "waiting_statements": dict(sampler.waiting.most_common(8)),
+            "load_average_before_and_after": [load_before, os.getloadavg()],
         }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"webhooks-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
     print(
-        f"\n| gifts loaded | events | clients | events/s | lost | doubled | lock wait seen | on giving_total |\n"
-        f"|---|---|---|---|---|---|---|---|\n"
+        f"\n| gifts loaded | events | clients | events/s | lost | doubled | lock wait seen | on giving_total "
+        f"| on receipt_sequence |\n"
+        f"|---|---|---|---|---|---|---|---|---|\n"
         f"| {args.gifts:,} | {len(deliveries):,} ({len(duplicates)} duplicates) | {args.clients} "
         f"| {figures['events_per_s']} | {figures['lost']} | {figures['doubled']} "
-        f"| {figures['share_with_a_lock_wait']:.0%} of samples | {figures['share_waiting_on_giving_total']:.0%} |"
+        f"| {figures['share_with_a_lock_wait']:.0%} of samples | {figures['share_waiting_on_giving_total']:.0%} "
+        f"| {figures['share_waiting_on_receipt_sequence']:.0%} |"
     )
     return 0 if figures["lost"] == 0 and figures["doubled"] == 0 and result["totals_in_step"] else 1
 

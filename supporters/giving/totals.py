@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
 
 from supporters.extensions import db
 from supporters.models import (
@@ -41,7 +42,15 @@ def refresh_supporter_totals(supporter: Supporter) -> None:
     500 for one of two events about two gifts of one donor arriving together.
     """
     db.session.flush()
-    db.session.get(Supporter, supporter.id, with_for_update={"key_share": True}, populate_existing=True)
+    # Reloaded whole (the row as it is once ours), but not its tags: the lock is on the
+    # supporter's row, and nothing here needs them (they load again if asked for).
+    db.session.get(
+        Supporter,
+        supporter.id,
+        with_for_update={"key_share": True},
+        populate_existing=True,
+        options=[lazyload(Supporter.tags)],
+    )
     counted = (Gift.supporter_id == supporter.id) & Gift.status.in_(GIFT_COUNTED)
     first, last, count, total = db.session.execute(
         select(

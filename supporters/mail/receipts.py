@@ -8,7 +8,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from supporters.extensions import db
 from supporters.lib.money import format_amount
@@ -54,12 +54,11 @@ def queue_receipt(gift: Gift) -> OutboxEmail | None:
     supporter = gift.supporter
     if supporter is None or supporter.anonymised_at is not None:
         return None
-    key = receipt_dedupe_key(gift)
-    if _already_queued(key):
-        return None
-
+    # No look for an existing receipt first: a gift is paid once, so there almost never
+    # is one, and the insert's ON CONFLICT answers the rare repeat (a second of a
+    # statement every payment would pay for).
     subject, body_text, body_html = _render_receipt(gift, supporter)
-    return _queue(key, RECEIPT, supporter, subject, body_text, body_html)
+    return _queue(receipt_dedupe_key(gift), RECEIPT, supporter, subject, body_text, body_html)
 
 
 def receipt_was_queued(gift: Gift) -> bool:
@@ -113,27 +112,27 @@ def queue_cancellation_notice(gift: Gift) -> OutboxEmail | None:
 def _queue(
     key: str, kind: str, supporter: Supporter, subject: str, body_text: str, body_html: str
 ) -> OutboxEmail | None:
-    email = OutboxEmail(
-        dedupe_key=key,
-        kind=kind,
-        to_address=supporter.email,
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
-        send_after=utcnow(),
+    """The e-mail added to the outbox, or None when one with its key is there already.
+
+    One statement, INSERT … ON CONFLICT (dedupe_key) DO NOTHING: a duplicate from a
+    concurrent transaction (it waits for that one's commit) adds nothing and leaves the
+    caller's transaction, which records the payment, as it was."""
+    dialect = postgresql if db.session.connection().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(OutboxEmail)
+        .values(
+            dedupe_key=key,
+            kind=kind,
+            to_address=supporter.email,
+            subject=subject,
+            body_text=body_text,
+            body_html=body_html,
+            send_after=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=[OutboxEmail.dedupe_key])
+        .returning(OutboxEmail)
     )
-    # A savepoint, so a duplicate from a concurrent transaction costs only this row,
-    # not the caller's transaction that records the payment.
-    savepoint = db.session.begin_nested()
-    db.session.add(email)
-    try:
-        savepoint.commit()
-    except IntegrityError:
-        savepoint.rollback()
-        if not _already_queued(key):
-            raise
-        return None
-    return email
+    return db.session.scalars(statement).one_or_none()
 
 
 def _already_queued(dedupe_key: str) -> bool:

@@ -1,4 +1,4 @@
-"""Running totals of counted giving, kept in step with the gifts in the same flush.
+"""Running totals of counted giving, kept in step with the gifts in the same transaction.
 
 The staff overview compares this month and year with last year, draws giving per
 month and ranks campaigns and articles. Summing a million gifts for that on every
@@ -13,14 +13,28 @@ amount in the reporting currency and a count of one to three rows:
 
 Flush listeners work out, in the same transaction, for every gift added, changed
 or deleted in the flush, its contribution before (read from its row, locked) and
-after (read back from its row), and add the difference with an atomic upsert (so
-concurrent transactions add up rather than overwrite each other). Nothing else writes these rows, except
-`rebuild()`, which recomputes them all from the gifts (`flask derived rebuild`,
-after data was changed outside the app).
+after (read back from its row). The differences are collected in the session and
+added once, at commit, with an atomic upsert (so concurrent transactions add up
+rather than overwrite each other). Writing them at commit rather than at each flush
+matters under load: every payment of a day adds to that day's one row, and the
+upsert's row lock lasts until the transaction ends. Taken in the first flush, it made
+each payment wait for the whole of the one before it (receipt, counters, commit);
+taken at commit, it is held for the commit alone (docs/benchmarks.md, "Webhooks at
+1,000,000 gifts").
+
+What is collected follows the transaction: a savepoint rolled back forgets what was
+collected inside it, a rollback forgets all. Anything in the same transaction that
+reads or writes these rows sees them as if the differences were written at once: an
+ORM statement on `GivingTotal` (the overview's reads) and `stored_totals()` write
+what is collected first. (SQL written by hand in that transaction would not; none is.)
+
+Nothing else writes these rows, except `rebuild()`, which recomputes them all from
+the gifts (`flask derived rebuild`, after data was changed outside the app).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
@@ -28,7 +42,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
+from sqlalchemy.sql.util import find_tables
 
 from supporters.models.base import Base
 from supporters.models.gift import GIFT_COUNTED, Gift, net_base
@@ -46,6 +61,18 @@ FIELDS = (
 )
 
 Key = tuple[str, date, str]
+Deltas = dict[Key, list[int]]
+
+#: session.info: the differences flushed in this transaction and not yet written, {key: [amount, count]}
+PENDING = "giving_total_pending"
+#: session.info: for each savepoint open, what was pending when it began (restored if it rolls back)
+AT_SAVEPOINT = "giving_total_at_savepoint"
+#: session.info: set once the commit has written what was pending; later flushes write at once
+COMMITTING = "giving_total_committing"
+#: connection.info: the sessions with differences pending on this connection, for `stored_totals()`
+SESSIONS = "giving_total_sessions"
+#: session.info: the connection.info its session is named in (to leave it when the transaction ends)
+NAMED_IN = "giving_total_named_in"
 
 
 class GivingTotal(Base):
@@ -84,14 +111,14 @@ def contribution(values: dict[str, Any]) -> Counter[Key] | None:
     return keys
 
 
-def _add(deltas: dict[Key, list[int]], keys: Counter[Key] | None, sign: int) -> None:
+def _add(deltas: Deltas, keys: Counter[Key] | None, sign: int) -> None:
     for key, net in (keys or {}).items():
         entry = deltas.setdefault(key, [0, 0])
         entry[0] += sign * net
         entry[1] += sign
 
 
-def apply_deltas(connection: sa.Connection, deltas: dict[Key, list[int]]) -> None:
+def apply_deltas(connection: sa.Connection, deltas: Deltas) -> None:
     """Add each (amount, count) to its row, creating rows as needed, in one statement."""
     rows = [
         {"dimension": d, "period": p, "key": k, "amount_base_minor": amount, "gifts": count}
@@ -126,6 +153,14 @@ def _contributions(session: Session, gift_ids: set[int], *, lock: bool = False) 
     }
 
 
+def _counts(gift: Gift) -> bool:
+    """Whether the flush will write a column the gift's contribution is made of. One that
+    writes none of them (a receipt number, a Stripe id) leaves its row's contribution as
+    it was, so it has nothing to read, lock or add."""
+    attributes = sa.inspect(gift).attrs
+    return any(attributes[name].history.has_changes() for name in FIELDS)
+
+
 @event.listens_for(Session, "before_flush")
 def _read_before(session: Session, _context: Any, _instances: Any) -> None:
     """What the gifts about to change or go contribute now, read from their locked rows.
@@ -137,11 +172,7 @@ def _read_before(session: Session, _context: Any, _instances: Any) -> None:
     time), so no other transaction can change the row between this read and the
     flush's own write: the difference is the flush's alone.
     """
-    changing = {
-        gift.id
-        for gift in session.dirty
-        if isinstance(gift, Gift) and gift.id is not None and session.is_modified(gift)
-    }
+    changing = {gift.id for gift in session.dirty if isinstance(gift, Gift) and gift.id is not None and _counts(gift)}
     going = {gift.id for gift in session.deleted if isinstance(gift, Gift) and gift.id is not None}
     before = _contributions(session, changing | going, lock=True) if changing or going else {}
     session.info["giving_before"] = (changing, before)
@@ -153,7 +184,7 @@ def _keep_totals(session: Session, _context: Any) -> None:
     column defaults. A changed gift's contribution after is read back from its row,
     as written (the columns the flush did not write are the row's, not the object's)."""
     changing, before = session.info.pop("giving_before", (set(), {}))
-    deltas: dict[Key, list[int]] = {}
+    deltas: Deltas = {}
     for gift in session.new:
         if isinstance(gift, Gift):
             _add(deltas, contribution({name: getattr(gift, name) for name in FIELDS}), +1)
@@ -161,8 +192,80 @@ def _keep_totals(session: Session, _context: Any) -> None:
     for gift_id, was in before.items():
         _add(deltas, was, -1)
         _add(deltas, after.get(gift_id), +1)
-    if deltas:
+    if not deltas:
+        return
+    if session.info.get(COMMITTING):  # a flush after the commit wrote what was pending
         apply_deltas(session.connection(), deltas)
+        return
+    pending: Deltas = session.info.setdefault(PENDING, {})
+    for key, (amount, count) in deltas.items():
+        entry = pending.setdefault(key, [0, 0])
+        entry[0] += amount
+        entry[1] += count
+    if NAMED_IN not in session.info:
+        named_in = session.info[NAMED_IN] = session.connection().info
+        named_in.setdefault(SESSIONS, weakref.WeakSet()).add(session)
+
+
+def write_pending(session: Session) -> None:
+    """Add what this session's transaction has collected to the rows now (it is then
+    held locked until the transaction ends)."""
+    pending: Deltas | None = session.info.pop(PENDING, None)
+    if pending:
+        apply_deltas(session.connection(), pending)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_at_commit(session: Session) -> None:
+    """The transaction's differences, written as it commits: after its last flush, so
+    the day's row is locked only for the commit itself. (A savepoint's commit writes
+    nothing: what it collected is the transaction's, kept for the transaction's commit.)"""
+    if session.get_nested_transaction() is not None:
+        return
+    session.flush()
+    write_pending(session)
+    session.info[COMMITTING] = True
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _note_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    """Remember what was pending when a savepoint began: what it rolls back to."""
+    if transaction.nested:
+        pending: Deltas = session.info.get(PENDING, {})
+        session.info.setdefault(AT_SAVEPOINT, {})[transaction] = {key: list(entry) for key, entry in pending.items()}
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    """What was collected since the savepoint that rolled back (or in the whole
+    transaction) never happened: the database has forgotten the gifts' changes too."""
+    savepoint = session.get_nested_transaction()  # the savepoint that rolled back, if it was one
+    if savepoint is None:
+        session.info.pop(PENDING, None)
+    else:
+        session.info[PENDING] = session.info.get(AT_SAVEPOINT, {}).get(savepoint, {})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end(session: Session, transaction: SessionTransaction) -> None:
+    session.info.get(AT_SAVEPOINT, {}).pop(transaction, None)
+    if transaction.parent is None:  # the transaction is over: committed (written) or rolled back
+        for name in (PENDING, AT_SAVEPOINT, COMMITTING):
+            session.info.pop(name, None)
+        named_in = session.info.pop(NAMED_IN, None)
+        if named_in is not None:
+            named_in.get(SESSIONS, weakref.WeakSet()).discard(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_before_reading(state: ORMExecuteState) -> None:
+    """A statement on the totals in the same transaction sees its differences (the
+    overview, a test reading the rows)."""
+    statement = state.statement
+    if not state.session.info.get(PENDING) or not isinstance(statement, sa.ClauseElement):
+        return
+    if GivingTotal.__table__ in find_tables(statement, include_crud=True, check_columns=True):
+        write_pending(state.session)
 
 
 def totals_from_gifts(connection: sa.Connection) -> dict[Key, tuple[int, int]]:
@@ -173,14 +276,18 @@ def totals_from_gifts(connection: sa.Connection) -> dict[Key, tuple[int, int]]:
         .where(Gift.status.in_(GIFT_COUNTED), Gift.paid_at.is_not(None))
         .execution_options(yield_per=5000)
     )
-    deltas: dict[Key, list[int]] = {}
+    deltas: Deltas = {}
     for row in connection.execute(statement):
         _add(deltas, contribution(dict(zip(FIELDS, row, strict=True))), +1)
     return {key: (amount, count) for key, (amount, count) in deltas.items()}
 
 
 def stored_totals(connection: sa.Connection) -> dict[Key, tuple[int, int]]:
-    """The totals as stored, leaving out rows that came back to zero."""
+    """The totals as stored, leaving out rows that came back to zero; what a session on
+    this connection has collected and not yet written is written first."""
+    for session in list(connection.info.get(SESSIONS, ())):
+        if session.info.get(PENDING):
+            write_pending(session)
     table = GivingTotal.__table__
     return {
         (row.dimension, row.period, row.key): (row.amount_base_minor, row.gifts)

@@ -4,6 +4,7 @@ after `flask derived rebuild` repairs rows changed behind the app's back."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -252,3 +253,42 @@ def test_the_chart_counts_a_gift_dated_ahead_of_utc_in_its_month(db: Any) -> Non
     report = overview.overview(now=now, months=12)
     assert report.by_month[-1] == ("2026-11", 950, 0)
     assert report.month.amount_minor == 50  # this month so far: up to now
+
+
+def test_a_change_to_no_counted_column_reads_nothing_and_adds_nothing(db: Any) -> None:
+    """A receipt number or a Stripe id written to a paid gift leaves its contribution as it
+    was: the flush neither reads (and locks) the gift's row for the totals nor adds to them."""
+    gift = factories.paid_gift(paid_at=PAID, amount_minor=5000, amount_base_minor=5000)
+    assert stored(("kind", date(2026, 3, 14), "one_time")) == (5000, 1)
+    statements: list[str] = []
+    connection = db.session.connection()
+
+    def listener(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(connection, "before_cursor_execute", listener)
+    try:
+        gift.receipt_number, gift.stripe_charge_id = "2026-000001", "ch_noted"
+        db.session.flush()
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", listener)
+    assert [statement.split()[0] for statement in statements] == ["UPDATE"]
+    assert stored(("kind", date(2026, 3, 14), "one_time")) == (5000, 1)
+    assert_in_step()
+
+
+def test_a_savepoint_whose_flush_fails_takes_its_payment_out_of_the_totals(db: Any) -> None:
+    """The totals' differences are written at commit; a savepoint the database rolled back
+    (here: its flush broke a constraint) must not leave its payment's behind to be written."""
+    taken = factories.supporter()
+    gift = factories.gift(amount_minor=5000, amount_base_minor=5000)
+    with contextlib.suppress(sa.exc.IntegrityError), db.session.begin_nested():
+        gift.status, gift.paid_at = GiftStatus.SUCCEEDED, PAID
+        db.session.flush()  # the payment's difference is collected
+        db.session.add(Supporter(email=taken.email, name="Same address"))
+        db.session.flush()  # refused: the savepoint rolls back, the payment with it
+    assert db.session.get(Gift, gift.id).status is GiftStatus.PENDING
+    assert stored(("kind", date(2026, 3, 14), "one_time")) == (0, 0)
+    db.session.commit()
+    assert stored(("kind", date(2026, 3, 14), "one_time")) == (0, 0)
+    assert_in_step()
