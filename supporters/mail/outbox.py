@@ -23,7 +23,7 @@ from email.utils import format_datetime, parseaddr
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from supporters.extensions import db
 from supporters.models import (
@@ -59,30 +59,28 @@ _LAST_ERROR_LENGTH = 300
 def queue_once(
     dedupe_key: str, kind: str, to_address: str, subject: str, body_text: str, body_html: str
 ) -> OutboxEmail | None:
-    """Queue a message to send now, unless one with `dedupe_key` was queued before (then
-    None); flush, never commit. In a savepoint, so a duplicate queued by a concurrent
-    transaction costs only this row, not the caller's transaction."""
-    if db.session.scalar(select(OutboxEmail.id).filter_by(dedupe_key=dedupe_key)) is not None:
-        return None
-    email = OutboxEmail(
-        dedupe_key=dedupe_key,
-        kind=kind,
-        to_address=to_address,
-        subject=subject[:300],
-        body_text=body_text,
-        body_html=body_html,
-        send_after=utcnow(),
+    """Queue a message to send now, or None when one with `dedupe_key` is there already;
+    never commits.
+
+    One statement, INSERT … ON CONFLICT (dedupe_key) DO NOTHING: a duplicate from a
+    concurrent transaction (it waits for that one's commit) adds nothing and leaves the
+    caller's transaction (the one that records a payment, say) as it was."""
+    dialect = postgresql if db.session.connection().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(OutboxEmail)
+        .values(
+            dedupe_key=dedupe_key,
+            kind=kind,
+            to_address=to_address,
+            subject=subject[:300],
+            body_text=body_text,
+            body_html=body_html,
+            send_after=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=[OutboxEmail.dedupe_key])
+        .returning(OutboxEmail)
     )
-    savepoint = db.session.begin_nested()
-    db.session.add(email)
-    try:
-        savepoint.commit()
-    except IntegrityError:
-        savepoint.rollback()
-        if db.session.scalar(select(OutboxEmail.id).filter_by(dedupe_key=dedupe_key)) is None:
-            raise
-        return None
-    return email
+    return db.session.scalars(statement).one_or_none()
 
 
 # --- Sending ---------------------------------------------------------------------

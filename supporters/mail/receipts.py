@@ -8,11 +8,11 @@ from flask import current_app, render_template
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from supporters.extensions import db
 from supporters.lib.money import format_amount
 from supporters.mail.language import mail_locale
+from supporters.mail.outbox import queue_once
 from supporters.models import (
     Gift,
     GiftKind,
@@ -21,7 +21,6 @@ from supporters.models import (
     OutboxEmail,
     RecurringPlan,
     Supporter,
-    utcnow,
 )
 from supporters.models.recurring import PlanInterval
 
@@ -112,27 +111,8 @@ def queue_cancellation_notice(gift: Gift) -> OutboxEmail | None:
 def _queue(
     key: str, kind: str, supporter: Supporter, subject: str, body_text: str, body_html: str
 ) -> OutboxEmail | None:
-    """The e-mail added to the outbox, or None when one with its key is there already.
-
-    One statement, INSERT … ON CONFLICT (dedupe_key) DO NOTHING: a duplicate from a
-    concurrent transaction (it waits for that one's commit) adds nothing and leaves the
-    caller's transaction, which records the payment, as it was."""
-    dialect = postgresql if db.session.connection().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(OutboxEmail)
-        .values(
-            dedupe_key=key,
-            kind=kind,
-            to_address=supporter.email,
-            subject=subject,
-            body_text=body_text,
-            body_html=body_html,
-            send_after=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=[OutboxEmail.dedupe_key])
-        .returning(OutboxEmail)
-    )
-    return db.session.scalars(statement).one_or_none()
+    """The e-mail added to the outbox, or None when one with its key is there already."""
+    return queue_once(key, kind, supporter.email, subject, body_text, body_html)
 
 
 def _already_queued(dedupe_key: str) -> bool:
