@@ -11,10 +11,12 @@ import pytest
 from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from supporters.giving import plans
 from supporters.giving.fees import estimate_fee, split_covered_fee
-from supporters.models import GiftKind
+from supporters.mail.receipts import receipt_dedupe_key
+from supporters.models import GiftKind, OutboxEmail
 from tests import factories
 
 PAID = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -70,3 +72,5 @@ def test_a_renewal_of_the_same_amount_covers_the_fee_as_the_first_gift_did(db: A
 
     assert same is not None and same.covers_fee is True
     assert changed is not None and changed.covers_fee is False
+    receipt = db.session.scalars(select(OutboxEmail).filter_by(dedupe_key=receipt_dedupe_key(same))).one()
+    assert "Your gift: PLN30.00" in receipt.body_text
