@@ -89,7 +89,7 @@ def register_transactions(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from supporters.extensions import babel, csrf, db, login_manager, migrate
-    from supporters.lib import i18n, limits
+    from supporters.lib import i18n, limits, organisation
 
     db.init_app(app)
     _configure_sqlite(app)
@@ -97,6 +97,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     i18n.init_app(app)
+    organisation.init_app(app)  # the organisation's details in every template (see supporters/lib/organisation.py)
     limits.init_app(app)  # the limiter, counting before the work (see supporters/lib/limits.py)
     login_manager.init_app(app)
 

@@ -1,4 +1,4 @@
-"""The public home page and the health check."""
+"""The public home page, the privacy page and the health check."""
 
 from __future__ import annotations
 
@@ -24,6 +24,14 @@ def refuse_nul_in_paths() -> None:
 @bp.get("/")
 def home() -> ResponseReturnValue:
     return render_template("home.html")
+
+
+@bp.get("/privacy")
+def privacy() -> ResponseReturnValue:
+    """The information clause (GDPR art. 13, in Polish RODO): who holds a donor's data, why,
+    on what legal basis, who receives it, for how long, the donor's rights and where to
+    complain. The organisation's details come from the settings (lib/organisation.py)."""
+    return render_template("privacy.html")
 
 
 @bp.get("/healthz")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from supporters.extensions import db
 from supporters.giving import transfer_details, transfers
 from supporters.giving.currency import convert_gift
+from supporters.giving.fees import estimate_fee as estimate_fee  # the form adds it (giving/views.py)
 from supporters.giving.lifecycle import lock
 from supporters.lib.money import minor_unit_exponent
 from supporters.lib.web import public_url
@@ -64,15 +64,6 @@ def maximum_gift(currency: str) -> int:
     """The largest online gift in `currency`, in minor units (SUPPORTERS_MAX_GIFT units)."""
 
     return int(current_app.config["SUPPORTERS_MAX_GIFT"]) * int(10 ** minor_unit_exponent(currency))
-
-
-def estimate_fee(amount_minor: int, currency: str) -> int:
-    """What to add to `amount_minor` so that, after the estimated processing fee
-    (SUPPORTERS_FEE_PERCENT + SUPPORTERS_FEE_FIXED), the full amount arrives."""
-    percent = Decimal(current_app.config["SUPPORTERS_FEE_PERCENT"]) / 100
-    fixed = current_app.config["SUPPORTERS_FEE_FIXED"].get(currency, 0)
-    gross = ((Decimal(amount_minor) + fixed) / (1 - percent)).to_integral_value(rounding="ROUND_CEILING")
-    return int(gross) - amount_minor
 
 
 # --- Starting a gift ---------------------------------------------------------

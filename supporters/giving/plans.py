@@ -117,6 +117,11 @@ def record_instalment(
         recurring_plan_id=plan.id,
         campaign_id=plan.campaign_id,
         anonymous=previous.anonymous if previous else False,
+        # The same amount as the form's gift still holds the fee the donor chose to cover
+        # (the receipt shows it apart); a changed amount says nothing about it.
+        covers_fee=bool(
+            previous and previous.covers_fee and (previous.amount_minor, previous.currency) == (amount_minor, currency)
+        ),
         source_article=previous.source_article if previous else None,
         source_variant=previous.source_variant if previous else None,
     )

@@ -1,9 +1,11 @@
-"""The language an e-mail is written in."""
+"""The language an e-mail is written in, and the pages every e-mail links to in it."""
 
 from __future__ import annotations
 
 from babel import Locale, UnknownLocaleError
 from flask import current_app
+
+from supporters.lib.web import public_url
 
 
 def mail_locale(language: str | None) -> str:
@@ -24,3 +26,9 @@ def mail_locale(language: str | None) -> str:
             if candidate in supported:
                 return candidate
     return default
+
+
+def privacy_link(locale: str) -> str:
+    """The privacy page in `locale`, on SUPPORTERS_PUBLIC_URL (in a request or not): every
+    e-mail's footer links to it."""
+    return public_url("core.privacy", lang=locale)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from supporters.extensions import db
 from supporters.lib.web import public_url
-from supporters.mail.language import mail_locale
+from supporters.mail.language import mail_locale, privacy_link
 from supporters.models import ConsentRequest, Gift, OutboxEmail, Supporter, utcnow
 from supporters.people import consent
 
@@ -58,6 +58,7 @@ def queue_confirmation(gift: Gift) -> OutboxEmail | None:
             "link": confirmation_link(token, locale),
             "asked_on": format_date(request.requested_at, format="long"),
             "valid_until": format_date(request.expires_at, format="long"),
+            "privacy_link": privacy_link(locale),
         }
         subject = _("Please confirm your subscription to the %(org)s newsletter", org=org_name)
         body_text = render_template("email/newsletter_confirmation.txt", **context)

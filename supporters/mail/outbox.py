@@ -143,12 +143,15 @@ def send_due(now: datetime | None = None, limit: int = 50, backend: Backend | No
 
 
 def build_message(email: OutboxEmail, now: datetime | None = None) -> EmailMessage:
-    """The RFC 5322 message for an outbox row: plain text, with the HTML as an alternative."""
+    """The RFC 5322 message for an outbox row: plain text, with the HTML as an alternative,
+    and a Reply-To that reaches someone (MAIL_REPLY_TO, else SUPPORTERS_ORG_EMAIL)."""
     sender = current_app.config.get("MAIL_DEFAULT_SENDER", "Supporters <noreply@localhost>")
     message = EmailMessage()
     message["From"] = sender
     message["To"] = email.to_address
-    reply_to = current_app.config.get("MAIL_REPLY_TO")
+    # Receipts and notices invite a reply, and the sender is often a no-reply address:
+    # replies go to MAIL_REPLY_TO, else to the organisation's contact address.
+    reply_to = current_app.config.get("MAIL_REPLY_TO") or current_app.config.get("SUPPORTERS_ORG_EMAIL")
     if reply_to:
         message["Reply-To"] = reply_to
     message["Subject"] = email.subject

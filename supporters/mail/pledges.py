@@ -14,7 +14,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from supporters.giving import transfer_details
-from supporters.mail.language import mail_locale
+from supporters.mail.language import mail_locale, privacy_link
 from supporters.mail.outbox import queue_once
 from supporters.models import Gift, OutboxEmail
 
@@ -35,6 +35,7 @@ def queue_instructions(gift: Gift, page_url: str) -> OutboxEmail | None:
             "supporter_name": supporter.name.strip(),
             "details": transfer_details.details(gift, locale),
             "page_url": page_url,
+            "privacy_link": privacy_link(locale),
         }
         subject = _("How to complete your gift to %(org)s by bank transfer", org=org_name)
         body_text = render_template("email/transfer_instructions.txt", **context)

@@ -7,11 +7,13 @@ from __future__ import annotations
 from flask import current_app, render_template
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from supporters.extensions import db
+from supporters.giving.fees import split_covered_fee
 from supporters.lib.money import format_amount
-from supporters.mail.language import mail_locale
+from supporters.mail.language import mail_locale, privacy_link
 from supporters.mail.outbox import queue_once
 from supporters.models import (
     Gift,
@@ -27,6 +29,14 @@ from supporters.models.recurring import PlanInterval
 RECEIPT = "receipt"
 CORRECTED_RECEIPT = "receipt_corrected"
 CANCELLATION = "receipt_cancelled"
+
+#: how the donor paid, as the receipt says it
+PAYMENT_METHODS = {
+    GiftMethod.STRIPE: _l("Online payment through Stripe"),
+    GiftMethod.BANK_TRANSFER: _l("Bank transfer"),
+    GiftMethod.CHEQUE: _l("Cheque"),
+    GiftMethod.CASH: _l("Cash"),
+}
 
 
 def receipt_dedupe_key(gift: Gift) -> str:
@@ -98,6 +108,7 @@ def queue_cancellation_notice(gift: Gift) -> OutboxEmail | None:
             "amount": format_amount(gift.amount_minor, gift.currency, locale),
             "paid_on": format_date(gift.paid_at, format="long") if gift.paid_at else "",
             "receipt_number": gift.receipt_number,
+            "privacy_link": privacy_link(locale),
         }
         if gift.receipt_number:
             subject = _("Receipt %(number)s from %(org)s is cancelled", number=gift.receipt_number, org=org_name)
@@ -135,6 +146,9 @@ def _render_receipt(gift: Gift, supporter: Supporter, replaces: str | None = Non
             "org_name": org_name,
             "supporter_name": supporter.name.strip(),
             "amount": format_amount(gift.amount_minor, gift.currency, locale),
+            "covers_fee": gift.covers_fee,
+            "covered_fee": _covered_fee(gift, locale),
+            "method": str(PAYMENT_METHODS.get(gift.method, gift.method)),
             "paid_on": format_date(gift.paid_at, format="long"),
             "receipt_number": gift.receipt_number,
             "frequency": _frequency(gift, plan),
@@ -144,6 +158,7 @@ def _render_receipt(gift: Gift, supporter: Supporter, replaces: str | None = Non
             "test_mode": test_mode,
             "corrected": replaces is not None,
             "replaces": replaces,
+            "privacy_link": privacy_link(locale),
         }
         if replaces is not None:
             subject = _(
@@ -156,6 +171,21 @@ def _render_receipt(gift: Gift, supporter: Supporter, replaces: str | None = Non
         body_text = render_template("email/receipt.txt", **context)
         body_html = render_template("email/receipt.html", **context)
     return subject, body_text, body_html
+
+
+def _covered_fee(gift: Gift, locale: str) -> dict[str, str] | None:
+    """The gift and the processing fee the donor chose to add, apart (formatted), or None
+    when the donor covered no fee or the two cannot be told apart any more."""
+    if not gift.covers_fee:
+        return None
+    split = split_covered_fee(gift.amount_minor, gift.currency)
+    if split is None:
+        return None
+    gift_minor, fee_minor = split
+    return {
+        "gift": format_amount(gift_minor, gift.currency, locale),
+        "fee": format_amount(fee_minor, gift.currency, locale),
+    }
 
 
 def _frequency(gift: Gift, plan: RecurringPlan | None) -> str:
