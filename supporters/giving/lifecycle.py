@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from supporters.extensions import db
 from supporters.giving.totals import refresh_supporter_totals
@@ -98,18 +100,58 @@ def mark_paid(
     gift.status = GiftStatus.SUCCEEDED
     gift.paid_at = paid_at or utcnow()
     db.session.flush()
-    gift.receipt_number = gift.receipt_number or receipt_number(gift)
     plan = gift.recurring_plan
     if plan is not None:
         move_plan(plan, PlanStatus.ACTIVE, at=reported_at or gift.paid_at)
     _note_start(gift)
     refresh_supporter_totals(supporter)
-    receipts.queue_receipt(gift)
+    receipt_at_commit(gift)
     # The payment is what makes the form's newsletter box worth an e-mail: a stranger can
     # type anyone's address into the form, but does not pay to do it (mail/newsletter.py).
     newsletter.queue_confirmation(gift)
     widget_service.count_gift(gift)
     return True
+
+
+# --- The receipt, numbered as the transaction commits ------------------------------
+
+_RECEIPTS_DUE = "receipts_due"
+
+
+def receipt_at_commit(gift: Gift) -> None:
+    """Number the paid gift's receipt and queue it when this transaction commits.
+
+    The number comes from the year's `receipt_sequence` row, which the taking
+    transaction holds locked until it ends: taken in the middle of a payment's work,
+    every other payment of the year waited for the rest of that work (the queue the
+    webhook bench saw). Taken last, in `before_commit`, the row is held for the
+    commit alone. The receipt is rendered then too, as it prints the number. A
+    transaction that rolls back takes neither (the payment is not recorded either).
+    """
+    db.session.info.setdefault(_RECEIPTS_DUE, set()).add(gift.id)
+
+
+@event.listens_for(Session, "before_commit")
+def _number_and_queue_receipts(session: Session) -> None:
+    due: set[int] = session.info.pop(_RECEIPTS_DUE, set())
+    for gift_id in sorted(due):
+        gift = session.get(Gift, gift_id)
+        # a savepoint rolled back since (a reconcile dry run) leaves the gift unpaid: no receipt;
+        # a refund or dispute applied in the same transaction (it waited for the payment) does
+        # not take back the receipt the payment earned
+        if gift is None or gift.status not in receipts.RECEIVED or gift.paid_at is None:
+            continue
+        if gift.receipt_number is None:
+            gift.receipt_number = receipt_number(gift)
+            session.flush()
+        receipts.queue_receipt(gift)
+    if due:
+        session.flush()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_receipts(session: Session) -> None:
+    session.info.pop(_RECEIPTS_DUE, None)
 
 
 def _note_start(gift: Gift) -> None:

@@ -72,5 +72,6 @@ def test_a_renewal_of_the_same_amount_covers_the_fee_as_the_first_gift_did(db: A
 
     assert same is not None and same.covers_fee is True
     assert changed is not None and changed.covers_fee is False
+    db.session.commit()  # receipts are numbered and queued as the payment's transaction commits
     receipt = db.session.scalars(select(OutboxEmail).filter_by(dedupe_key=receipt_dedupe_key(same))).one()
     assert "Your gift: PLN30.00" in receipt.body_text

@@ -16,7 +16,7 @@ from flask import Flask
 
 from supporters.extensions import db
 from supporters.giving import lifecycle
-from supporters.models import Gift, GiftStatus, Supporter, giving
+from supporters.models import Gift, GiftStatus, OutboxEmail, Supporter, giving
 
 PAID = datetime(2026, 6, 10, 12, tzinfo=UTC)
 LATER = datetime(2026, 6, 10, 15, tzinfo=UTC)
@@ -112,3 +112,54 @@ def test_what_a_transaction_did_not_keep_is_not_counted(committed_app: Flask, ou
         gift = db.session.get(Gift, pending_id)
         assert gift is not None and gift.status is GiftStatus.PENDING
     assert_counted(app, (700 - 200, 1))
+
+
+# --- The year's receipt numbers: taken as the payment commits ---------------------------------
+
+
+def three_pending(app: Flask) -> list[int]:
+    with app.app_context():
+        owners = [Supporter(email=f"payer{n}@example.org", name=f"Payer {n}") for n in range(3)]
+        db.session.add_all(owners)
+        db.session.flush()
+        gifts = [Gift(supporter_id=o.id, amount_minor=1000, currency="PLN", amount_base_minor=1000) for o in owners]
+        db.session.add_all(gifts)
+        db.session.commit()
+        return [gift.id for gift in gifts]
+
+
+def test_a_payment_left_open_does_not_hold_the_year_s_receipt_numbers(committed_app: Flask) -> None:
+    app = committed_app
+    first, second, _ = three_pending(app)
+    with app.app_context():
+        assert lifecycle.mark_paid(db.session.get(Gift, first), paid_at=PAID)
+        thread, done = in_another_transaction(
+            app, lambda: lifecycle.mark_paid(db.session.get(Gift, second), paid_at=LATER)
+        )
+        if db.engine.dialect.name == "postgresql":
+            assert done.wait(NO_WAIT_S), "the second payment waited for the first one's receipt number"
+        db.session.commit()
+    thread.join(NO_WAIT_S)
+    assert done.is_set()
+    with app.app_context():
+        numbers = {db.session.get(Gift, gift_id).receipt_number for gift_id in (first, second)}
+        # each its own number, in the order the payments committed
+        assert numbers == {"2026-000001", "2026-000002"}
+        assert db.session.query(OutboxEmail).filter_by(kind="receipt").count() == 2
+
+
+def test_a_payment_rolled_back_takes_no_number_and_sends_no_receipt(committed_app: Flask) -> None:
+    app = committed_app
+    first, second, third = three_pending(app)
+    with app.app_context():
+        lifecycle.mark_paid(db.session.get(Gift, first), paid_at=PAID)
+        db.session.rollback()
+        savepoint = db.session.begin_nested()
+        lifecycle.mark_paid(db.session.get(Gift, second), paid_at=PAID)
+        savepoint.rollback()
+        lifecycle.mark_paid(db.session.get(Gift, third), paid_at=PAID)
+        db.session.commit()
+    with app.app_context():
+        gifts = [db.session.get(Gift, gift_id) for gift_id in (first, second, third)]
+        assert [g.receipt_number for g in gifts] == [None, None, "2026-000001"]
+        assert db.session.query(OutboxEmail).filter_by(kind="receipt").count() == 1
