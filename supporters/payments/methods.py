@@ -2,15 +2,16 @@
 
 What Stripe's documentation of Checkout says each method supports (checked for issue 12):
 
-| method | one-time (`mode=payment`) | recurring (`mode=subscription`) | settles |
-|---|---|---|---|
-| `card` (Apple Pay, Google Pay and Link come with it) | every currency | every currency | at once |
-| `blik` | PLN | PLN only through the BLIK recurring preview (Model O mandates, up to 2,000 PLN a charge) | at once |
-| `p24` (Przelewy24) | PLN, EUR | not supported ("recurring subscription plans are not supported") | at once, sometimes later |
-| `sepa_debit` | EUR | EUR | later (about 5 business days) |
+- `card`, with Apple Pay, Google Pay and Link: every currency, once and recurring; settles at once.
+- `blik`: PLN, once ("Subscription mode: Not yet"); recurring only through Stripe's BLIK
+  recurring preview (Model O mandates, PLN, up to 2,000 PLN a charge); settles at once.
+- `p24` (Przelewy24): PLN and EUR, once only ("recurring subscription plans are not
+  supported"); settles at once, sometimes later.
+- `sepa_debit`: EUR, once and recurring; settles later (about 5 business days).
 
 SEPA Direct Debit is offered for recurring EUR gifts only (a one-time gift in EUR has
-P24 and cards). Each method must also be turned on in Stripe's dashboard
+P24 and cards). Checkout filters the named methods by those turned on in Stripe's
+dashboard (`allowed_payment_method_types`): one the dashboard has off is not shown
 (docs/payments.md, "Payment methods").
 """
 

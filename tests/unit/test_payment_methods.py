@@ -27,7 +27,9 @@ def test_a_one_time_gift_offers_blik_in_pln_and_przelewy24_in_pln_and_eur(curren
 
 @pytest.mark.parametrize("interval", ["month", "year"])
 @pytest.mark.parametrize("currency,expected", [("PLN", ("card",)), ("EUR", ("card", "sepa_debit")), ("USD", ("card",))])
-def test_a_recurring_gift_offers_cards_and_sepa_direct_debit_in_eur(interval: str, currency: str, expected: tuple) -> None:
+def test_a_recurring_gift_offers_cards_and_sepa_direct_debit_in_eur(
+    interval: str, currency: str, expected: tuple
+) -> None:
     assert for_gift(ALL, currency, interval, 5000) == expected
 
 
@@ -96,7 +98,9 @@ def test_every_method_is_on_by_default_but_blik_recurring(tmp_path: Path) -> Non
 
 
 def test_the_methods_setting_is_read_and_checked(tmp_path: Path) -> None:
-    config = load_config(tmp_path, env={"SUPPORTERS_PAYMENT_METHODS": " Card, p24 ,card", "SUPPORTERS_BLIK_RECURRING": ""})
+    config = load_config(
+        tmp_path, env={"SUPPORTERS_PAYMENT_METHODS": " Card, p24 ,card", "SUPPORTERS_BLIK_RECURRING": ""}
+    )
     assert config["SUPPORTERS_PAYMENT_METHODS"] == ["card", "p24"]
     with pytest.raises(ConfigError, match="'ideal' is not one of card, blik, p24, sepa_debit"):
         load_config(tmp_path, env={"SUPPORTERS_PAYMENT_METHODS": "card,ideal"})
