@@ -93,6 +93,29 @@ def _amounts_by_currency(value: str, name: str) -> dict[str, int]:
     return amounts
 
 
+def _payment_methods(env: Mapping[str, str]) -> tuple[list[str], bool]:
+    """The Checkout payment methods turned on (the card always among them), and whether the
+    BLIK recurring preview is on (it needs BLIK, and Stripe's preview access)."""
+    from supporters.payments.methods import KNOWN
+
+    value = env.get("SUPPORTERS_PAYMENT_METHODS", "").strip() or ",".join(KNOWN)
+    methods = [name.strip().lower() for name in value.split(",") if name.strip()]
+    unknown = [name for name in methods if name not in KNOWN]
+    if unknown:
+        raise ConfigError(
+            f"SUPPORTERS_PAYMENT_METHODS: {', '.join(map(repr, unknown))} is not one of {', '.join(KNOWN)}."
+        )
+    if "card" not in methods:
+        raise ConfigError(
+            "SUPPORTERS_PAYMENT_METHODS must include card: it is the one method every currency and "
+            "every monthly or yearly gift can be paid with (Apple Pay and Google Pay come with it)."
+        )
+    blik_recurring = _flag(env, "SUPPORTERS_BLIK_RECURRING")
+    if blik_recurring and "blik" not in methods:
+        raise ConfigError("SUPPORTERS_BLIK_RECURRING=1 needs blik in SUPPORTERS_PAYMENT_METHODS.")
+    return list(dict.fromkeys(methods)), blik_recurring
+
+
 def _public_url(env: Mapping[str, str], production: bool) -> str:
     """The origin readers reach the app at, e.g. https://support.example.org.
 
@@ -310,6 +333,7 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
             "STRIPE_SECRET_KEY is a live key. Live payments are refused unless SUPPORTERS_ALLOW_LIVE_PAYMENTS=1 is set."
         )
 
+    payment_methods, blik_recurring = _payment_methods(env)
     secret_key = _secret_key(env, instance_path, production)
     offline_confirm_above, offline_max = _offline_limits(env)
     public_url = _public_url(env, production)
@@ -334,6 +358,11 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "STRIPE_PUBLISHABLE_KEY": env.get("STRIPE_PUBLISHABLE_KEY", "").strip(),
         "STRIPE_WEBHOOK_SECRET": webhook_secret,
         "SUPPORTERS_ALLOW_LIVE_PAYMENTS": allow_live,
+        #: the Checkout payment methods turned on (card, blik, p24, sepa_debit); each gift is
+        #: offered those its currency and kind allow (payments/methods.py)
+        "SUPPORTERS_PAYMENT_METHODS": payment_methods,
+        #: BLIK for monthly and yearly PLN gifts: Stripe's preview, off unless asked for
+        "SUPPORTERS_BLIK_RECURRING": blik_recurring,
         "LOCALSTRIPE_URL": env.get("LOCALSTRIPE_URL", "http://127.0.0.1:8420").strip(),
         "MAIL_BACKEND": env.get("MAIL_BACKEND", "file" if not production else "smtp").strip(),
         "MAIL_SERVER": env.get("MAIL_SERVER", "localhost").strip(),

@@ -28,7 +28,7 @@ from supporters.models import (
     PlanStatus,
     RecurringPlan,
 )
-from supporters.payments import CheckoutRequest, PaymentGateway
+from supporters.payments import CheckoutRequest, PaymentGateway, methods
 from supporters.people import consent
 from supporters.people.edits import ADDRESS_FIELDS, find_or_create_supporter
 
@@ -210,6 +210,13 @@ def checkout_request(gift: Gift) -> CheckoutRequest:
         customer_id=supporter.stripe_customer_id,
         recurring_plan_id=plan.id if plan else None,
         metadata={"campaign": campaign.slug} if campaign else {},
+        payment_methods=methods.for_gift(
+            current_app.config["SUPPORTERS_PAYMENT_METHODS"],
+            gift.currency,
+            plan.interval.value if plan else None,
+            gift.amount_minor,
+            blik_recurring=current_app.config["SUPPORTERS_BLIK_RECURRING"],
+        ),
     )
 
 

@@ -30,6 +30,8 @@ LIST_LIMIT = 20
 WINDOW = timedelta(days=30)
 #: a payment through Stripe pending longer than this needs a look
 PENDING_TOO_LONG = timedelta(hours=1)
+#: a payment Stripe said settles later (a SEPA debit: about 5 business days) needs a look after this
+PROCESSING_TOO_LONG = timedelta(days=14)
 #: the newest exchange-rate table older than this many days is late (a long weekend is four)
 RATES_LATE_AFTER = timedelta(days=4)
 #: what the reason of an event kept for a payment of the wrong amount or currency says
@@ -132,13 +134,15 @@ def last_webhook(now: datetime) -> LastWebhook | None:
 
 
 def pending_too_long(now: datetime) -> sa.Select[Gift]:
-    """Gifts paid through Stripe, pending for more than an hour (within the window), oldest first."""
+    """Gifts paid through Stripe, pending for more than an hour (within the window), oldest first;
+    a payment processing at the bank (SEPA Direct Debit) only once it has been for two weeks."""
     return (
         sa.select(Gift)
         .where(
             Gift.status == GiftStatus.PENDING,
             Gift.method == GiftMethod.STRIPE,
             Gift.created_at < now - PENDING_TOO_LONG,
+            sa.or_(Gift.processing_at.is_(None), Gift.processing_at < now - PROCESSING_TOO_LONG),
             Gift.created_at >= now - WINDOW,
         )
         .order_by(Gift.created_at, Gift.id)

@@ -175,6 +175,23 @@ def mark_failed(gift: Gift, payment_intent_id: str | None = None) -> bool:
     return True
 
 
+def mark_processing(gift: Gift, at: datetime | None = None) -> bool:
+    """Stripe says the gift's payment was submitted and settles later (SEPA Direct Debit takes
+    days, a Przelewy24 payment sometimes minutes): the gift stays pending, and is shown as
+    processing, until the payment succeeds or fails. Not proof of payment: nothing counts yet.
+
+    Only a pending gift; it keeps the earliest time Stripe named (`at`, else now), so the
+    order the reports come in changes nothing. True when that changed the gift.
+    """
+    lock(gift)
+    at = at or utcnow()
+    if gift.status is not GiftStatus.PENDING or (gift.processing_at is not None and gift.processing_at <= at):
+        return False
+    gift.processing_at = at
+    db.session.flush()
+    return True
+
+
 def mark_canceled(gift: Gift) -> bool:
     """The checkout expired unpaid."""
     lock(gift)

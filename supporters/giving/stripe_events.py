@@ -576,11 +576,11 @@ def checkout_session_completed(session: Obj) -> str:
     plan_id = _id(session.get("subscription"))
     if plan_id and gift.recurring_plan_id:
         _plan_for_subscription(plan_id, _obj(session.get("metadata")))
-    if session.get("payment_status") not in ("paid", "no_payment_required"):
-        return f"gift {gift.id} waits for its payment"
     wrong = not_as_asked(session.get("amount_total"), session.get("currency"), gift.amount_minor, gift.currency)
     if wrong is not None:
         return hold(f"checkout session for gift {gift.id}: {wrong}")
+    if session.get("payment_status") not in ("paid", "no_payment_required"):
+        return _checkout_processing(gift, session)
     if session.get("mode") == "subscription":
         # The invoice events record the instalment; this fills in what they need.
         invoice_id = _id(session.get("invoice"))
@@ -597,6 +597,17 @@ def checkout_session_completed(session: Obj) -> str:
         customer_id=_id(session.get("customer")),
     )
     return _said(changed, gift, "succeeded")
+
+
+def _checkout_processing(gift: Gift, session: Obj) -> str:
+    """The donor finished Checkout with a method that settles later (SEPA Direct Debit, some
+    Przelewy24 payments): `checkout.session.async_payment_succeeded` or `_failed` follows. The
+    gift is processing; its payment intent is linked now, so the intent's own events (a
+    success, a failure) find it whichever comes first."""
+    if session.get("mode") != "subscription":
+        lifecycle.fill_missing(gift, stripe_payment_intent_id=_id(session.get("payment_intent")))
+    lifecycle.fill_missing(gift.supporter, stripe_customer_id=_id(session.get("customer")))
+    return _said(lifecycle.mark_processing(gift, _event_time()), gift, "processing")
 
 
 def checkout_session_async_failed(session: Obj) -> str:
@@ -649,6 +660,29 @@ def payment_intent_succeeded(intent: Obj) -> str:
         customer_id=_id(intent.get("customer")),
     )
     return _said(changed, gift, "succeeded")
+
+
+def payment_intent_processing(intent: Obj) -> str:
+    """A payment was submitted and settles later (SEPA Direct Debit; localstripe sends this for
+    the offline page's debits): the gift whose current payment it is shows as processing. One
+    of Checkout's intents is not linked before its session completes, and that session's
+    event says the same, so an intent that is not the gift's current one changes nothing."""
+    intent_id = _id(intent.get("id"))
+    gift = _gift_named(intent, reference=False)
+    if gift is None and intent_id is not None:
+        # a subscription's first invoice carries no gift id: the offline page linked its intent
+        gift = _about_gift(
+            db.session.execute(select(Gift).filter_by(stripe_payment_intent_id=intent_id)).scalar_one_or_none()
+        )
+    if gift is None:
+        return "ignored: no matching gift"
+    lifecycle.lock(gift)
+    if intent_id is None or intent_id != gift.stripe_payment_intent_id:
+        return f"gift {gift.id} unchanged: payment intent {_shown(intent_id)} is not its current payment"
+    wrong = not_as_asked(intent.get("amount"), intent.get("currency"), gift.amount_minor, gift.currency)
+    if wrong is not None:
+        return f"gift {gift.id} unchanged: {wrong}"  # its success, if it comes, is held for review
+    return _said(lifecycle.mark_processing(gift, _event_time()), gift, "processing")
 
 
 def payment_intent_failed(intent: Obj) -> str:
@@ -765,8 +799,25 @@ def invoice_payment_failed(invoice: Obj) -> str:
         if first is not None:
             return _said(lifecycle.mark_failed(first), first, "failed")
         return f"plan {plan.id} unchanged"
+    _first_payment_failed(plan, invoice)
     moved = lifecycle.move_plan(plan, PlanStatus.PAST_DUE, at=_event_time())
     return f"plan {plan.id} past due" if moved else f"plan {plan.id} unchanged ({plan.status.value})"
+
+
+def _first_payment_failed(plan: RecurringPlan, invoice: Obj) -> None:
+    """A first payment that fails once the plan is active fails the form's gift: a SEPA
+    Direct Debit's subscription is active while the debit is processing, and the debit may
+    fail days later. The first invoice is Stripe's `subscription_create`, or (localstripe's
+    shape names no reason) the one whose payment intent the offline page linked to the gift."""
+    first = db.session.execute(
+        select(Gift).filter_by(recurring_plan_id=plan.id).order_by(Gift.id).limit(1)
+    ).scalar_one_or_none()
+    if first is None or first.status is not GiftStatus.PENDING:
+        return
+    intent = _invoice_payment_intent(invoice)
+    if invoice.get("billing_reason") == "subscription_create" or (intent and intent == first.stripe_payment_intent_id):
+        _about_gift(first)
+        lifecycle.mark_failed(first, intent)
 
 
 SUBSCRIPTION_STATUSES = {
@@ -878,6 +929,7 @@ HANDLERS: dict[str, Callable[[Obj], str]] = {
     "checkout.session.async_payment_failed": checkout_session_async_failed,
     "checkout.session.expired": checkout_session_expired,
     "payment_intent.succeeded": payment_intent_succeeded,
+    "payment_intent.processing": payment_intent_processing,
     "payment_intent.payment_failed": payment_intent_failed,
     "invoice.paid": invoice_paid,
     "invoice.payment_succeeded": invoice_paid,

@@ -10,13 +10,24 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
 
 from supporters.extensions import limiter
 from supporters.giving import checkout, lifecycle
 from supporters.lib.transactions import keep_changes
 from supporters.models import Gift, GiftStatus
 from supporters.payments import PaymentsUnavailable, gateway
-from supporters.payments.offline import TEST_CARDS, OfflineGateway
+from supporters.payments.offline import (
+    P24_FAILING_BANK,
+    TEST_BLIK_CODES,
+    TEST_CARDS,
+    TEST_IBANS,
+    TEST_P24_BANKS,
+    OfflineChoice,
+    OfflineGateway,
+)
 
 bp = Blueprint("offline_pay", __name__, url_prefix="/pay/test")
 
@@ -35,23 +46,70 @@ def _gift(session_id: str) -> Gift:
     return gift
 
 
-def _page(gift: Gift, session_id: str, error: str | None = None, status: int = 200) -> ResponseReturnValue:
+def _page(
+    gift: Gift, session_id: str, error: str | None = None, status: int = 200, chosen: str | None = None
+) -> ResponseReturnValue:
     plan = gift.recurring_plan
     cancel = url_for("donate.cancelled", session_id=session_id)
+    offered = checkout.checkout_request(gift).payment_methods
     return render_template(
         "donate/offline_pay.html",
         gift=gift,
         plan=plan,
+        methods=offered,
+        chosen=chosen if chosen in offered else offered[0],
         cards=TEST_CARDS,
+        blik_codes=TEST_BLIK_CODES,
+        banks=TEST_P24_BANKS,
+        failing_bank=P24_FAILING_BANK,
+        ibans=TEST_IBANS,
+        form=request.form if request.method == "POST" else {},
         session_id=session_id,
         error=error,
         cancel_url=cancel,
     ), status
 
 
+def _choice(gift: Gift) -> OfflineChoice | str:
+    """What the donor chose on the page, checked; or what to tell them when it is no choice."""
+    form = request.form
+    method = form.get("method", "card")
+    if method not in checkout.checkout_request(gift).payment_methods:
+        return _("Choose one of the ways to pay.")
+    if method == "card":
+        card = form.get("card", "")
+        return OfflineChoice("card", card) if card in TEST_CARDS else _("Choose one of the test cards.")
+    if method == "blik":
+        code = form.get("blik_code", "").strip()
+        if len(code) == 6 and code.isascii() and code.isdigit():
+            return OfflineChoice("blik", code)
+        return _("Enter the 6-digit BLIK code from your banking app.")
+    if method == "p24":
+        bank = form.get("p24_bank", "")
+        return OfflineChoice("p24", bank) if bank in TEST_P24_BANKS else _("Choose your bank.")
+    try:
+        iban = IBAN(form.get("iban", "")[:64])
+    except SchwiftyException:
+        return _("This is not a valid IBAN. Check it and try again.")
+    return OfflineChoice("sepa_debit", iban.compact)
+
+
+#: what the page says when a payment is declined, by `OfflineChoice.declined_because`
+DECLINED = {
+    "card": _l("Your card was declined. Nothing was charged. Try another card."),
+    "blik_refused": _l(
+        "The BLIK code was refused. Nothing was charged. Get a new code in your banking app and try again."
+    ),
+    "blik_timed_out": _l(
+        "The payment was not confirmed in your banking app in time. Nothing was charged. Get a new code and try again."
+    ),
+    "bank": _l("Your bank refused the payment. Nothing was charged. Choose another bank or another way to pay."),
+}
+
+
 @bp.get("/<session_id>")
 def page(session_id: str) -> ResponseReturnValue:
-    """The test card choice for one gift."""
+    """The ways to pay one gift, as Checkout would offer them, with their test values."""
     _offline()
     gift = _gift(session_id)
     if gift.status not in (GiftStatus.PENDING, GiftStatus.FAILED):
@@ -68,7 +126,7 @@ def _attempt(gift: Gift) -> str:
 @bp.post("/<session_id>")
 @limiter.limit("30 per hour")
 def pay(session_id: str) -> ResponseReturnValue:
-    """Pay with the chosen test card: once, however many times Pay is pressed.
+    """Pay as the donor chose (test card, BLIK code, bank, IBAN): once, however many times Pay is pressed.
 
     Presses take turns on the gift's row (held until this request commits, charge
     included), and each asks localstripe what the attempt before it became: one that
@@ -79,16 +137,16 @@ def pay(session_id: str) -> ResponseReturnValue:
     gift = lifecycle.lock(_gift(session_id))
     if gift.status not in (GiftStatus.PENDING, GiftStatus.FAILED):
         return redirect(url_for("donate.thanks", session_id=session_id), 303)
-    card = request.form.get("card", "")
-    if card not in TEST_CARDS:
-        return _page(gift, session_id, _("Choose one of the test cards."), 400)
+    choice = _choice(gift)
+    if isinstance(choice, str):
+        return _page(gift, session_id, choice, 400, chosen=request.form.get("method"))
     try:
         standing = offline.standing_attempt(gift.stripe_payment_intent_id)
         if standing == "requires_action":
             return redirect(url_for("offline_pay.authenticate", session_id=session_id), 303)
         if standing is not None:
             return redirect(url_for("donate.thanks", session_id=session_id), 303)
-        result = offline.pay(checkout.checkout_request(gift), card, _attempt(gift))
+        result = offline.pay(checkout.checkout_request(gift), choice, _attempt(gift))
     except PaymentsUnavailable:
         return render_template("donate/unavailable.html"), 503
     checkout.record_payment_attempt(
@@ -101,7 +159,7 @@ def pay(session_id: str) -> ResponseReturnValue:
     if result.status == "requires_action":
         return redirect(url_for("offline_pay.authenticate", session_id=session_id), 303)
     if result.status == "declined":
-        return _page(gift, session_id, _("Your card was declined. Nothing was charged. Try another card."), 402)
+        return _page(gift, session_id, str(DECLINED[choice.declined_because]), 402, chosen=choice.method)
     return redirect(url_for("donate.thanks", session_id=session_id), 303)
 
 

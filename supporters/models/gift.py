@@ -174,6 +174,9 @@ class Gift(Timestamps, Base):
     transfer_reference: Mapped[str | None] = mapped_column(sa.String(32))
     #: bank transfer title, cheque number… for offline gifts
     offline_reference: Mapped[str | None] = mapped_column(sa.String(200))
+    #: when Stripe first said the gift's payment was submitted but settles later (SEPA Direct
+    #: Debit, some Przelewy24 payments): Stripe's time. A pending gift with it is "processing"
+    processing_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: when the money arrived (for offline gifts: the date staff entered)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -195,6 +198,11 @@ class Gift(Timestamps, Base):
         new = GiftStatus(new)
         check_transition("gift", GIFT_TRANSITIONS, GIFT_INITIAL, self.status, new)
         return new
+
+    @property
+    def processing(self) -> bool:
+        """True while the payment is on its way: submitted, not settled (nor failed) yet."""
+        return self.status is GiftStatus.PENDING and self.processing_at is not None
 
     @property
     def counts(self) -> bool:

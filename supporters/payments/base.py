@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from supporters.payments.methods import Method
+
 
 class InvalidEvent(ValueError):
     """A webhook whose signature, age or shape is wrong; nothing of it may be written."""
@@ -49,6 +51,8 @@ class CheckoutRequest:
     customer_id: str | None = None
     recurring_plan_id: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    #: the payment methods offered for this gift, card first (`methods.for_gift`)
+    payment_methods: tuple[Method, ...] = ("card",)
 
     @property
     def all_metadata(self) -> dict[str, str]:

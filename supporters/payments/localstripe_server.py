@@ -6,6 +6,13 @@ each charge's balance transaction a fee as Stripe's standard European card price
 would (1.5 % plus a fixed amount), where localstripe's own is always 0: the fee and
 net that staff see offline then look like Stripe's, and net = amount - fee holds.
 
+And a SEPA Direct Debit settles later, as with Stripe: localstripe reports a debit that
+will succeed as succeeded at once (only its events wait half a second) and keeps only a
+failing one pending. Here every debit stays pending (its payment intent `processing`)
+until localstripe settles it, and is reported with `payment_intent.processing`, which
+Stripe sends and localstripe does not: the offline page's debits are processing first,
+by a signed event, then succeed or fail by localstripe's own.
+
     python -m supporters.payments.localstripe_server --port 8420
 """
 
@@ -43,6 +50,22 @@ def main(argv: list[str] | None = None) -> None:
             self.fee_details = [{"amount": self.fee, "currency": self.currency, "type": "stripe_fee"}]
 
     resources.BalanceTransaction.__init__ = with_fee
+    create_charge = resources.PaymentIntent._create_charge
+
+    def reporting_processing(self: Any, on_failure_now: Any) -> None:
+        create_charge(self, on_failure_now)
+        if self.status == "processing":
+            resources.schedule_webhook(resources.Event("payment_intent.processing", self))
+
+    resources.PaymentIntent._create_charge = reporting_processing
+    initialize_charge = resources.Charge._initialize_charge
+
+    def settling_later(self: Any, *args: Any, **kwargs: Any) -> None:
+        initialize_charge(self, *args, **kwargs)
+        if self.status == "succeeded" and self.balance_transaction is None and self._is_async_payment_method():
+            self.status = "pending"  # until _trigger_payment's callback settles it, half a second on
+
+    resources.Charge._initialize_charge = settling_later
     from aiohttp import web
     from localstripe.server import app
 

@@ -4,6 +4,18 @@ test-payment page stands in for Checkout (localstripe has no Checkout).
 The page creates the same objects Checkout would (Customer and PaymentIntent, or
 Product, Plan and Subscription) in localstripe, which then sends real signed
 webhooks to /webhooks/stripe. From there on it is the same code as with Stripe.
+
+The page offers the methods Checkout would offer the gift (`methods.for_gift`).
+localstripe makes card and SEPA Direct Debit payment methods only (its PaymentMethod
+refuses any other type), so:
+
+- a card and a SEPA debit are what they are: a debit stays `processing` for half a
+  second, then succeeds or (Stripe's failing test IBAN) fails, each by a signed event;
+- a BLIK code or a Przelewy24 bank is charged as a test card standing in for it: BLIK
+  and P24 are confirmed by the donor at once, as a card is, and succeed or fail at
+  once. The stand-in's events are localstripe's own (`payment_intent.succeeded`,
+  `payment_failed`), handled as Stripe's are; only the payment method's type in them
+  says "card".
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from supporters.payments.base import (
     PaymentsUnavailable,
     RefundResult,
 )
+from supporters.payments.methods import Method
 
 #: the cards the test-payment page offers, and what each does
 TEST_CARDS = {
@@ -34,14 +47,63 @@ TEST_CARDS = {
     "4000000000000341": "declined",
     "4000002500003155": "3ds",
 }
+#: BLIK codes the page explains, and what each does; any other six digits are refused, as a wrong code is
+TEST_BLIK_CODES = {"777123": "succeeds", "500500": "refused", "700700": "times_out"}
+#: Przelewy24's banks the page lists (Stripe's bank codes and names), and the one whose payment fails
+TEST_P24_BANKS = {
+    "pbac_z_ipko": "PKO Bank Polski",
+    "mbank_mtransfer": "mBank",
+    "ing": "ING Bank Śląski",
+    "bank_pekao_sa": "Bank Pekao",
+    "santander_przelew24": "Santander Bank Polska",
+    "noble_pay": "Noble Pay",
+}
+P24_FAILING_BANK = "noble_pay"
+#: Stripe's test IBANs (localstripe fails the second one too): debited, or failing later
+TEST_IBANS = {"DE89370400440532013000": "succeeds", "DE62370400440532013001": "fails_later"}
+#: the test cards localstripe charges for a BLIK or Przelewy24 payment it cannot make itself
+STAND_IN_SUCCEEDS = "4242424242424242"
+STAND_IN_DECLINED = "4000000000000341"
 OFFLINE_KEY = "sk_test_offline_supporters"
+
+
+@dataclass(frozen=True)
+class OfflineChoice:
+    """How the donor paid on the test page: a method and its one detail (the card number,
+    the BLIK code, the bank or the IBAN), already checked by the page."""
+
+    method: Method
+    value: str
+
+    def payment_method(self, name: str, email: str) -> dict[str, Any]:
+        """The localstripe PaymentMethod that makes this payment (see the module's docstring)."""
+        if self.method == "sepa_debit":
+            return {
+                "type": "sepa_debit",
+                "sepa_debit": {"iban": self.value},
+                "billing_details": {"name": name, "email": email},
+            }
+        number = self.value
+        if self.method == "blik":
+            number = STAND_IN_SUCCEEDS if TEST_BLIK_CODES.get(self.value) == "succeeds" else STAND_IN_DECLINED
+        elif self.method == "p24":
+            number = STAND_IN_DECLINED if self.value == P24_FAILING_BANK else STAND_IN_SUCCEEDS
+        return {"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}}
+
+    @property
+    def declined_because(self) -> str:
+        """Why a declined payment of this choice was declined, for the page to say:
+        "card", "blik_refused", "blik_timed_out" or "bank"."""
+        if self.method == "blik":
+            return "blik_timed_out" if TEST_BLIK_CODES.get(self.value) == "times_out" else "blik_refused"
+        return "bank" if self.method == "p24" else "card"
 
 
 @dataclass(frozen=True)
 class OfflinePayment:
     """What happened when the donor paid on the test page."""
 
-    #: "succeeded", "requires_action" (3-D Secure) or "declined"
+    #: "succeeded", "processing" (a debit that settles later), "requires_action" (3-D Secure) or "declined"
     status: str
     customer_id: str
     payment_intent_id: str | None = None
@@ -124,8 +186,9 @@ class OfflineGateway:
         status = stripe_api.retrieve_payment_intent(self.client, payment_intent_id).get("status")
         return status if status in ("succeeded", "processing", "requires_action") else None
 
-    def pay(self, request: CheckoutRequest, card_number: str, attempt: str) -> OfflinePayment:
-        """Pay for the gift with a test card, as Checkout would after the donor clicks Pay.
+    def pay(self, request: CheckoutRequest, choice: OfflineChoice, attempt: str) -> OfflinePayment:
+        """Pay for the gift as the donor chose (a test card, a BLIK code, a bank, an IBAN), as
+        Checkout would after the donor clicks Pay.
 
         `attempt` names this attempt (the gift and the attempt before it): every object
         created for it carries an idempotency key made from it, as Checkout makes one
@@ -135,7 +198,7 @@ class OfflineGateway:
         try:
             customer_id = self._customer(request, attempt)
             method = self.client.v1.payment_methods.create(
-                {"type": "card", "card": {"number": card_number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}}
+                choice.payment_method(request.name, request.email)  # type: ignore[arg-type]
             )
             if request.interval is None:
                 return self._pay_once(request, customer_id, method.id, attempt)
@@ -176,7 +239,7 @@ class OfflineGateway:
             return OfflinePayment(
                 "declined", customer_id, intent.id, message=exc.user_message or "Your card was declined."
             )
-        status = "requires_action" if intent.status == "requires_action" else "succeeded"
+        status = intent.status if intent.status in ("requires_action", "processing") else "succeeded"
         return OfflinePayment(status, customer_id, intent.id, client_secret=intent.client_secret)
 
     def _subscribe(self, request: CheckoutRequest, customer_id: str, method_id: str, attempt: str) -> OfflinePayment:
@@ -205,6 +268,9 @@ class OfflineGateway:
         data: dict[str, Any] = subscription.to_dict()
         intent = (data.get("latest_invoice") or {}).get("payment_intent") or {}
         intent_id = intent.get("id") if isinstance(intent, dict) else intent
+        if isinstance(intent, dict) and intent.get("status") == "processing":
+            # a SEPA debit: the subscription is active already, its first payment settles later
+            return OfflinePayment("processing", customer_id, intent_id, subscription_id=subscription.id)
         if data.get("status") == "active":
             return OfflinePayment("succeeded", customer_id, intent_id, subscription_id=subscription.id)
         if isinstance(intent, dict) and intent.get("status") == "requires_action":

@@ -39,6 +39,11 @@ def checkout_params(request: CheckoutRequest) -> SessionCreateParams:
         "success_url": request.success_url,
         "cancel_url": request.cancel_url,
         "locale": request.locale if request.locale in CHECKOUT_LOCALES else "auto",
+        # Since API version 2026-09-30.endive Checkout takes no `payment_method_types`: this list
+        # filters the methods turned on in Stripe's dashboard, so a method the setting names but
+        # the dashboard has off is left out rather than refused. Only methods Stripe supports for
+        # the gift's currency and mode are named (methods.py).
+        "allowed_payment_method_types": list(request.payment_methods),
     }
     if request.interval is None:
         params["mode"] = "payment"

@@ -803,6 +803,35 @@ def test_thanks_while_the_payment_is_unconfirmed_says_processing_and_refreshes(c
     assert "PLN50.00" in page
 
 
+@pytest.mark.parametrize("frequency", ["one_time", "monthly"])
+def test_thanks_while_a_payment_that_settles_later_is_processing_says_it_is_on_its_way(
+    client: Any, campaign: Campaign, frequency: str
+) -> None:
+    gift = start_gift(client, frequency=frequency)
+    assert lifecycle.mark_processing(gift)
+    _db.session.commit()
+
+    page = client.get(f"/donate/thanks?session_id={gift.stripe_checkout_session_id}").get_data(as_text=True)
+
+    assert "Your payment is on its way" in page and "Processing your gift" not in page
+    assert "we will e-mail your receipt as soon as the money arrives" in page
+    assert 'data-gift-status="processing"' in page
+    assert '<meta http-equiv="refresh" content="30">' in page
+    assert ("Your next gifts will be taken the same way" in page) is (frequency == "monthly")
+    assert "Try again" not in page
+
+
+def test_a_processing_payment_that_fails_shows_the_failure(client: Any, campaign: Campaign) -> None:
+    gift = start_gift(client)
+    lifecycle.mark_processing(gift)
+    lifecycle.mark_failed(gift)
+    _db.session.commit()
+
+    page = client.get(f"/donate/thanks?session_id={gift.stripe_checkout_session_id}").get_data(as_text=True)
+
+    assert "The payment did not go through" in page and "on its way" not in page
+
+
 @pytest.mark.parametrize(
     ("frequency", "wording"), [("one_time", "PLN50.00, once"), ("monthly", "PLN50.00 every month")]
 )

@@ -204,6 +204,16 @@ def test_gifts_pending_through_stripe_for_more_than_an_hour_are_listed(finance: 
         assert f'href="/dashboard/gifts/{other.id}"' not in listed
 
 
+def test_a_debit_processing_at_the_bank_is_not_pending_too_long_until_two_weeks_pass(finance: Any) -> None:
+    debit = factories.gift(created_at=now() - timedelta(days=3), processing_at=now() - timedelta(days=3))
+    forgotten = factories.gift(created_at=now() - timedelta(days=20), processing_at=now() - timedelta(days=20))
+
+    listed = section(page(finance), "pending")
+
+    assert f'href="/dashboard/gifts/{debit.id}"' not in listed
+    assert f'href="/dashboard/gifts/{forgotten.id}"' in listed
+
+
 def plan_in(status: PlanStatus, **fields: Any) -> RecurringPlan:
     """A plan that started and then moved to `status`, as the transition table allows."""
     plan = factories.plan(**fields)

@@ -325,9 +325,11 @@ def test_checkout_completed_unpaid_waits_until_the_async_payment_succeeds(delive
     gift = one_time_gift()
     session = se.checkout_session(gift.id, payment_status="unpaid", status="complete")
 
-    reply = deliver(se.event("checkout.session.completed", session))
-    assert reply["outcome"] == f"gift {gift.id} waits for its payment"
+    evt = se.event("checkout.session.completed", session)
+    reply = deliver(evt)
+    assert reply["outcome"] == f"gift {gift.id} processing"
     assert fresh(gift).status is GiftStatus.PENDING and receipts() == 0
+    assert fresh(gift).processing and fresh(gift).processing_at == ts(evt["created"])
 
     deliver(se.event("checkout.session.async_payment_succeeded", {**session, "payment_status": "paid"}))
     assert fresh(gift).status is GiftStatus.SUCCEEDED and receipts(gift) == 1
@@ -422,6 +424,126 @@ def test_expiry_arriving_after_payment_leaves_the_gift_paid(deliver: Deliver) ->
 def test_async_payment_failure_fails_the_gift(deliver: Deliver) -> None:
     gift = one_time_gift()
     deliver(se.event("checkout.session.async_payment_failed", se.checkout_session(gift.id, payment_status="unpaid")))
+    assert fresh(gift).status is GiftStatus.FAILED
+
+
+# --- Payments that settle later (SEPA Direct Debit, some Przelewy24) -------------------
+
+
+def test_a_payment_that_settles_later_leaves_the_gift_processing_and_counted_nowhere(deliver: Deliver) -> None:
+    gift = one_time_gift()
+    session = se.checkout_session(gift.id, payment_status="unpaid", status="complete", payment_intent="pi_p24_late")
+
+    deliver(se.event("checkout.session.completed", session))
+
+    processing = fresh(gift)
+    assert processing.status is GiftStatus.PENDING and processing.processing
+    assert processing.stripe_payment_intent_id == "pi_p24_late"  # its own events find the gift now
+    assert processing.receipt_number is None and receipts() == 0
+    assert supporter_of(gift).lifetime_total_minor == 0
+
+
+def test_the_async_failure_of_a_processing_payment_fails_the_gift(deliver: Deliver) -> None:
+    gift = one_time_gift()
+    session = se.checkout_session(gift.id, payment_status="unpaid", status="complete")
+    deliver(se.event("checkout.session.completed", session))
+
+    deliver(se.event("checkout.session.async_payment_failed", session))
+
+    failed = fresh(gift)
+    assert failed.status is GiftStatus.FAILED and not failed.processing and receipts() == 0
+
+
+def test_the_payment_intent_of_a_processing_checkout_pays_the_gift_before_the_async_event(deliver: Deliver) -> None:
+    gift = one_time_gift()
+    session = se.checkout_session(gift.id, payment_status="unpaid", status="complete", payment_intent="pi_sepa")
+    deliver(se.event("checkout.session.completed", session))
+
+    deliver(se.event("payment_intent.succeeded", se.payment_intent(gift.id, "succeeded", id="pi_sepa")))
+    assert fresh(gift).status is GiftStatus.SUCCEEDED and receipts(gift) == 1
+
+    deliver(se.event("checkout.session.async_payment_succeeded", {**session, "payment_status": "paid"}))
+    assert fresh(gift).status is GiftStatus.SUCCEEDED and receipts(gift) == 1
+
+
+def test_processing_reported_after_the_payment_succeeded_changes_nothing(deliver: Deliver) -> None:
+    gift = one_time_gift()
+    session = se.checkout_session(gift.id, payment_status="unpaid", status="complete")
+    deliver(se.event("checkout.session.async_payment_succeeded", {**session, "payment_status": "paid"}))
+
+    reply = deliver(se.event("checkout.session.completed", session))
+
+    assert reply["outcome"] == f"gift {gift.id} unchanged (succeeded)"
+    assert fresh(gift).status is GiftStatus.SUCCEEDED and not fresh(gift).processing
+
+
+def test_a_processing_checkout_for_another_amount_is_held_for_review(deliver: Deliver) -> None:
+    gift = one_time_gift()
+    session = se.checkout_session(gift.id, payment_status="unpaid", status="complete", amount_total=100)
+
+    reply = deliver(se.event("checkout.session.completed", session))
+
+    assert reply["outcome"].startswith("needs review")
+    assert not fresh(gift).processing
+
+
+def test_the_gifts_own_payment_intent_reported_processing_marks_it_processing(deliver: Deliver) -> None:
+    gift = one_time_gift(stripe_payment_intent_id="pi_debit")
+
+    other = deliver(se.event("payment_intent.processing", se.payment_intent(gift.id, "processing", id="pi_older")))
+    assert other["outcome"] == f"gift {gift.id} unchanged: payment intent pi_older is not its current payment"
+    assert not fresh(gift).processing
+
+    reply = deliver(se.event("payment_intent.processing", se.payment_intent(gift.id, "processing", id="pi_debit")))
+    assert reply["outcome"] == f"gift {gift.id} processing" and fresh(gift).processing
+
+    deliver(
+        se.event("payment_intent.payment_failed", se.payment_intent(gift.id, "requires_payment_method", id="pi_debit"))
+    )
+    assert fresh(gift).status is GiftStatus.FAILED and not fresh(gift).processing
+
+
+def test_a_subscriptions_first_debit_reported_processing_finds_the_gift_by_its_payment_intent(
+    deliver: Deliver,
+) -> None:
+    _plan, gift = monthly_plan()
+    gift.stripe_payment_intent_id = "pi_first_debit"  # the offline page links the first invoice's intent
+    _db.session.commit()
+
+    reply = deliver(
+        se.event("payment_intent.processing", se.payment_intent(None, "processing", id="pi_first_debit", amount=3000))
+    )
+
+    assert reply["outcome"] == f"gift {gift.id} processing" and fresh(gift).processing
+
+
+def test_a_first_debit_that_fails_after_the_plan_went_active_fails_the_form_gift(deliver: Deliver) -> None:
+    """A SEPA subscription is active while its first debit is processing; the debit may fail days later."""
+    plan, gift = monthly_plan()
+    meta = plan_metadata(plan, gift)
+    deliver(se.event("customer.subscription.created", se.subscription("sub_sepa", "active", meta)))
+    assert fresh(plan).status is PlanStatus.ACTIVE
+
+    deliver(
+        se.event(
+            "invoice.payment_failed",
+            se.invoice("sub_sepa", 3000, "eur", "in_sepa", meta, "subscription_create", status="open"),
+        )
+    )
+
+    assert fresh(gift).status is GiftStatus.FAILED and receipts() == 0
+
+
+def test_localstripes_failed_first_debit_fails_the_form_gift_by_its_payment_intent(deliver: Deliver) -> None:
+    plan, gift = monthly_plan()
+    meta = plan_metadata(plan, gift)
+    gift.stripe_payment_intent_id = "pi_ls_debit"
+    _db.session.commit()
+    deliver(se.event("customer.subscription.created", se.subscription("sub_ls", "active", meta)))
+
+    failed = se.legacy_invoice("sub_ls", 3000, "eur", "in_ls", meta, None, payment_intent="pi_ls_debit", status="open")  # type: ignore[arg-type]
+    deliver(se.event("invoice.payment_failed", failed))
+
     assert fresh(gift).status is GiftStatus.FAILED
 
 

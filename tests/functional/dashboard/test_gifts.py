@@ -673,3 +673,16 @@ def test_a_long_list_says_more_than_the_cap_and_still_pages_on(
     assert "page 3</span>" in last and 'rel="next"' not in last
     exact = client.get(f"/dashboard/gifts/?supporter_id={owner.id}&status=pending").get_data(as_text=True)
     assert "0 gifts" in exact
+
+
+def test_a_gift_processing_at_the_bank_says_so_on_its_page(client: Any, db: Any, fundraiser: Any) -> None:
+    gift = factories.gift(stripe_payment_intent_id="pi_debit_staff")
+    lifecycle.mark_processing(gift, datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    db.session.commit()
+
+    html = page(client, f"/dashboard/gifts/{gift.id}")
+
+    assert "Processing at the bank since" in html and "nothing counts until it succeeds" in html
+    lifecycle.mark_failed(gift)
+    db.session.commit()
+    assert "Processing at the bank since" not in page(client, f"/dashboard/gifts/{gift.id}")
