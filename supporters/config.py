@@ -68,6 +68,13 @@ def _offline_limits(env: Mapping[str, str]) -> tuple[int, int]:
     return confirm_above, largest
 
 
+def _pledge_days(env: Mapping[str, str]) -> int:
+    days = _int(env, "SUPPORTERS_PLEDGE_DAYS", 30)
+    if not 1 <= days <= 3650:
+        raise ConfigError("SUPPORTERS_PLEDGE_DAYS must be a number of days from 1 to 3650.")
+    return days
+
+
 def _currency_list(value: str, name: str) -> list[str]:
     codes = [code.strip().upper() for code in value.split(",") if code.strip()]
     if not codes:
@@ -351,6 +358,8 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "SUPPORTERS_OFFLINE_CONFIRM_ABOVE": offline_confirm_above,
         #: the largest offline gift staff may record, in units of its currency
         "SUPPORTERS_OFFLINE_MAX_GIFT": offline_max,
+        #: a bank-transfer pledge unmatched for this many days is closed as not received
+        "SUPPORTERS_PLEDGE_DAYS": _pledge_days(env),
         #: the National Bank of Poland's web API, for `flask rates fetch`
         "SUPPORTERS_NBP_API_URL": env.get("SUPPORTERS_NBP_API_URL", "https://api.nbp.pl/api").strip().rstrip("/"),
         "SUPPORTERS_FEE_PERCENT": env.get("SUPPORTERS_FEE_PERCENT", "1.5").strip(),
