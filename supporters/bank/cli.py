@@ -29,7 +29,9 @@ def _format_for(path: Path, given: str | None) -> str:
 
 @bank_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "file_format", type=click.Choice(FORMATS), help="The file's format (by default from its name).")
+@click.option(
+    "--format", "file_format", type=click.Choice(FORMATS), help="The file's format (by default from its name)."
+)
 @click.option("--preset", default=None, help=f"The CSV layout: {', '.join(PRESETS)} or one configured.")
 @click.option("--dry-run", is_flag=True, help="Say what would happen; write nothing.")
 def import_command(file: Path, file_format: str | None, preset: str | None, dry_run: bool) -> None:

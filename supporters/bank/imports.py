@@ -39,7 +39,9 @@ def _who(actor: Any) -> str:
     return actor.email if actor is not None else "cli"
 
 
-def upload_statement(content: bytes, *, file_name: str, file_format: str, preset: str | None, actor: Any) -> BankStatement:
+def upload_statement(
+    content: bytes, *, file_name: str, file_format: str, preset: str | None, actor: Any
+) -> BankStatement:
     """Keep an uploaded statement file for its preview and import; refused, keeping
     nothing, when it cannot be read. Audited."""
     if file_format not in FORMATS:
@@ -186,7 +188,9 @@ def _check_open(line: BankLine) -> None:
         raise Refused(_l("Someone decided about this line already."), status=409)
 
 
-def record_line_as_gift(line: BankLine, supporter: Supporter, *, actor: Any, campaign_id: int | None = None) -> BankLine:
+def record_line_as_gift(
+    line: BankLine, supporter: Supporter, *, actor: Any, campaign_id: int | None = None
+) -> BankLine:
     """Record an open (or skipped) incoming line as an offline gift of `supporter`: paid on
     the booking date, receipted, counted (offline_gifts.record_offline_gift). Audited with
     the line it came from. Refused for money going out and for a line decided already."""
@@ -244,4 +248,7 @@ def mark_not_a_gift(line: BankLine, *, reason: str, actor: Any) -> BankLine:
 
 def open_lines_count() -> int:
     """How many imported lines wait for staff."""
-    return db.session.scalar(sa.select(sa.func.count()).select_from(BankLine).where(BankLine.status == LineStatus.OPEN)) or 0
+    return (
+        db.session.scalar(sa.select(sa.func.count()).select_from(BankLine).where(BankLine.status == LineStatus.OPEN))
+        or 0
+    )

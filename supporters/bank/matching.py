@@ -81,12 +81,12 @@ class Preview:
     statement: Statement
     proposals: list[Proposal]
 
-    def count(self, match: LineMatch | None = None, *, known: bool | None = None) -> int:
+    def count(self, match: LineMatch | str | None = None, *, known: bool | None = None) -> int:
+        """How many lines have this match (any, with None), new or imported before (`known`)."""
         return sum(
             1
             for proposal in self.proposals
-            if (match is None or proposal.match is match)
-            and (known is None or (proposal.known is not None) is known)
+            if (match is None or proposal.match == match) and (known is None or (proposal.known is not None) is known)
         )
 
 
@@ -96,9 +96,7 @@ def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 
 def _in(values: Iterable[Any]) -> Iterator[Sequence[Any]]:
-    wanted = sorted(set(values))
-    for part in chunks(wanted):
-        yield part
+    yield from chunks(sorted(set(values)))
 
 
 def known_lines(keys: Iterable[str]) -> dict[str, BankLine]:
@@ -134,7 +132,8 @@ def _by_account(accounts: Iterable[str]) -> dict[str, int]:
             .order_by(BankLine.id)
         )
         for account, supporter_id in rows:
-            found[account] = supporter_id
+            if account is not None and supporter_id is not None:
+                found[account] = supporter_id
     return found
 
 
@@ -146,7 +145,7 @@ def _by_email(emails: Iterable[str]) -> dict[str, int]:
                 Supporter.email_normalised.in_(part), Supporter.anonymised_at.is_(None)
             )
         )
-        found.update({email: supporter_id for email, supporter_id in rows})
+        found.update({str(email): int(supporter_id) for email, supporter_id in rows})
     return found
 
 
@@ -216,7 +215,9 @@ def preview(statement: Statement) -> Preview:
         elif line.currency not in currencies:
             proposals.append(Proposal(line, LineMatch.OTHER_CURRENCY))
         else:
-            proposals.append(_propose(line, references[id(line)], pledges, claimed, accounts, emails, names, supporters))
+            proposals.append(
+                _propose(line, references[id(line)], pledges, claimed, accounts, emails, names, supporters)
+            )
     return Preview(statement, proposals)
 
 
@@ -242,7 +243,9 @@ def _propose(
         ]
         if fitting:
             claimed.add(fitting[0].id)
-            return Proposal(line, LineMatch.PLEDGE, pledge=fitting[0], supporter=fitting[0].supporter, matched_by="pledge")
+            return Proposal(
+                line, LineMatch.PLEDGE, pledge=fitting[0], supporter=fitting[0].supporter, matched_by="pledge"
+            )
         pledge = named[0]
         awaiting = transfers.is_awaiting(pledge) and pledge.id not in claimed
         match = LineMatch.AMOUNT_DIFFERS if awaiting else LineMatch.PLEDGE_NOT_AWAITING

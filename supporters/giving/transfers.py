@@ -145,7 +145,7 @@ def receive_transfer(
     return gift
 
 
-def stale_pledges(now: datetime, days: int) -> sa.Select[tuple[Gift]]:
+def stale_pledges(now: datetime, days: int) -> sa.Select[Gift]:
     """Pledges still awaiting their money `days` after they were made, oldest first."""
     return (
         sa.select(Gift)

@@ -27,9 +27,9 @@ def pledge(amount_minor: int = 15000, currency: str = "PLN", **fields: Any) -> G
 
 
 def receipts_for(gift: Gift) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count()).select_from(OutboxEmail).where(OutboxEmail.kind == "receipt")
-    ) or 0
+    return (
+        db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEmail).where(OutboxEmail.kind == "receipt")) or 0
+    )
 
 
 def test_the_money_for_a_pledge_pays_it_on_the_day_the_bank_booked_it(db: Any) -> None:
