@@ -26,7 +26,6 @@ from supporters.extensions import db
 from supporters.giving import lifecycle
 from supporters.giving.currency import convert_gift
 from supporters.giving.offline_gifts import paid_at_for
-from supporters.giving.totals import refresh_supporter_totals
 from supporters.lib import audit
 from supporters.lib.dates import org_timezone
 from supporters.lib.errors import Refused
@@ -124,11 +123,12 @@ def receive_transfer(
             received=format_amount(amount_minor, currency, locale),
             pledged=format_amount(gift.amount_minor, gift.currency, locale),
         )
-    lifecycle.mark_paid(gift, paid_at=paid_at_for(booked_on))
-    if convert_gift(gift):
-        # the rate is the one of the day the money arrived, known only now
-        db.session.flush()
-        refresh_supporter_totals(gift.supporter)
+    # The day the money arrived decides its rate: converted at it before the payment is
+    # recorded, so the totals mark_paid brings up to date count it once, converted.
+    paid_at = paid_at_for(booked_on)
+    gift.paid_at = paid_at
+    convert_gift(gift)
+    lifecycle.mark_paid(gift, paid_at=paid_at)
     audit.record(
         actor,
         "gift.transfer_received",

@@ -102,3 +102,19 @@ def test_the_cron_closes_stale_pledges_by_the_setting(app: Any, db: Any) -> None
     assert result.exit_code == 0, result.output
     assert "1" in result.output
     assert db.session.get(Gift, old.id, populate_existing=True).status is GiftStatus.CANCELED
+
+
+def test_a_pledge_in_euro_is_converted_at_the_rate_of_the_day_before_the_booking(db: Any) -> None:
+    from decimal import Decimal
+
+    from supporters.models import ExchangeRate
+
+    db.session.add(
+        ExchangeRate(
+            currency="EUR", effective_on=BOOKED - timedelta(days=1), rate=Decimal("4.2500"), table_no="1/A/NBP"
+        )
+    )
+    gift = pledge(10000, "EUR", amount_base_minor=None)
+    transfers.receive_transfer(gift, amount_minor=10000, currency="EUR", booked_on=BOOKED, actor=None)
+    assert (gift.amount_base_minor, gift.base_rate_table) == (42500, "1/A/NBP")
+    assert gift.supporter.lifetime_total_minor == 42500
