@@ -45,10 +45,10 @@ def import_command(file: Path, file_format: str | None, preset: str | None, dry_
         if dry_run:
             planned = preview(read_statement(content, file_format, preset))
             click.echo(
-                f"{len(planned.proposals)} lines: {planned.count(known=True)} imported before; "
-                f"{planned.count(LineMatch.PLEDGE, known=False)} would pay their pledge; "
-                f"{planned.count(known=False) - planned.count(LineMatch.PLEDGE, known=False)} would wait for staff "
-                "or be skipped. Nothing written."
+                f"Lines {len(planned.proposals)}: imported before {planned.count(known=True)}; "
+                f"would pay their pledge {planned.count(LineMatch.PLEDGE, known=False)}; "
+                f"would wait for staff or be skipped "
+                f"{planned.count(known=False) - planned.count(LineMatch.PLEDGE, known=False)}. Nothing written."
             )
             return
         statement = imports.upload_statement(
@@ -60,9 +60,9 @@ def import_command(file: Path, file_format: str | None, preset: str | None, dry_
         raise click.ClickException(refused.message()) from None
     db.session.commit()
     click.echo(
-        f"Statement {statement.id}: {statement.line_count} lines, {statement.new_count} new; "
-        f"{statement.paid_count} pledges paid, {statement.open_count} waiting for staff, "
-        f"{statement.skipped_count} skipped."
+        f"Statement {statement.id}: lines {statement.line_count}, new {statement.new_count}; "
+        f"pledges paid {statement.paid_count}, waiting for staff {statement.open_count}, "
+        f"skipped {statement.skipped_count}."
     )
 
 
@@ -74,4 +74,4 @@ def close_stale_pledges_command(days: int | None) -> None:
     days = days or int(current_app.config["SUPPORTERS_PLEDGE_DAYS"])
     closed = transfers.close_stale_pledges(datetime.now(UTC), days)
     db.session.commit()
-    click.echo(f"{closed} pledges unmatched for {days} days closed as not received.")
+    click.echo(f"Pledges unmatched for {days} days closed as not received: {closed}.")

@@ -172,7 +172,7 @@ def import_statement(statement_id: int) -> ResponseReturnValue:
     imports.import_statement(row, actor=acting_staff())
     flash(
         _(
-            "Imported: %(new)d new lines, %(paid)d pledges paid, %(open)d waiting for you.",
+            "Imported. New lines: %(new)d; pledges paid: %(paid)d; waiting for you: %(open)d.",
             new=row.new_count,
             paid=row.paid_count,
             open=row.open_count,

@@ -345,12 +345,12 @@ def test_the_cron_import_applies_only_the_sure_matches(app: Flask, world: dict[s
     assert db.session.scalar(sa.select(sa.func.count()).select_from(BankStatement)) == 1
     result = app.test_cli_runner().invoke(args=["bank", "import", str(path), "--format", "csv", "--preset", "generic"])
     assert result.exit_code == 0, result.output
-    assert "1 pledges paid, 5 waiting for staff, 2 skipped" in result.output
+    assert "pledges paid 1, waiting for staff 5, skipped 2" in result.output
     assert db.session.get(Gift, world["pledge"].id, populate_existing=True).status is GiftStatus.SUCCEEDED
     statement = db.session.scalars(sa.select(BankStatement).order_by(BankStatement.id.desc())).first()
     assert statement is not None and statement.uploaded_by == "cli"
     again = app.test_cli_runner().invoke(args=["bank", "import", str(path), "--preset", "generic"])
-    assert "0 new" in again.output
+    assert "new 0;" in again.output
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"nothing,here\n")
     refused = app.test_cli_runner().invoke(args=["bank", "import", str(bad)])
