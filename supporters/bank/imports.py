@@ -112,11 +112,16 @@ def import_statement(statement: BankStatement, *, actor: Any) -> BankStatement:
                     title=line.title,
                     bank_reference=line.bank_reference,
                     match=proposal.match,
-                    status=LineStatus.OPEN if proposal.match is LineMatch.PLEDGE else proposal.status,
+                    status=proposal.status,
                     matched_by=proposal.matched_by,
                     pledge_id=proposal.pledge.id if proposal.pledge else None,
                     supporter_id=proposal.supporter.id if proposal.supporter else None,
                 )
+                if proposal.match is LineMatch.PLEDGE:
+                    # written paid at once (one INSERT, no UPDATE per line); undone below
+                    # should the pledge refuse the money
+                    assert proposal.pledge is not None
+                    row.gift_id, row.decided_at, row.decided_by = proposal.pledge.id, utcnow(), _who(actor)
                 rows.append((row, proposal))
             db.session.add_all([row for row, _proposal in rows])
             db.session.flush()
@@ -139,13 +144,9 @@ def import_statement(statement: BankStatement, *, actor: Any) -> BankStatement:
             )
         except Refused:
             # paid or closed by someone else since the preview read it: for a person
-            row.match = LineMatch.PLEDGE_NOT_AWAITING
-            row.matched_by = "pledge"
+            row.match, row.status = LineMatch.PLEDGE_NOT_AWAITING, LineStatus.OPEN
+            row.gift_id = row.decided_at = row.decided_by = None
             continue
-        row.status = LineStatus.PAID
-        row.gift_id = proposal.pledge.id
-        row.decided_at = utcnow()
-        row.decided_by = _who(actor)
         paid += 1
     statement.status = StatementStatus.IMPORTED
     statement.imported_at = utcnow()

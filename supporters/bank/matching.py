@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql
 
 from supporters.bank.formats import Statement, StatementLine
 from supporters.extensions import db
@@ -99,11 +100,22 @@ def _in(values: Iterable[Any]) -> Iterator[Sequence[Any]]:
     yield from chunks(sorted(set(values)))
 
 
+def one_of(column: Any, values: Sequence[Any]) -> Any:
+    """`column IN (values)`, as each database plans it well. On PostgreSQL one array
+    parameter (`= ANY($1)`): a list of 900 parameters is one statement text, which the
+    driver prepares after a few runs, and the plan then kept for it (made when the table
+    was small, say before the first import) scans the whole table for each chunk."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        item = sa.Integer() if values and isinstance(values[0], int) else sa.String()
+        return column == sa.any_(sa.literal(list(values), type_=postgresql.ARRAY(item)))
+    return column.in_(values)
+
+
 def known_lines(keys: Iterable[str]) -> dict[str, BankLine]:
     """The lines already imported, by identity."""
     found: dict[str, BankLine] = {}
     for part in _in(keys):
-        for line in db.session.scalars(sa.select(BankLine).where(BankLine.identity_key.in_(part))):
+        for line in db.session.scalars(sa.select(BankLine).where(one_of(BankLine.identity_key, part))):
             found[line.identity_key] = line
     return found
 
@@ -111,7 +123,7 @@ def known_lines(keys: Iterable[str]) -> dict[str, BankLine]:
 def _pledges(titles: Iterable[str]) -> dict[str, Gift]:
     found: dict[str, Gift] = {}
     for part in _in(titles):
-        query = sa.select(Gift).where(Gift.transfer_reference.in_(part), Gift.method == GiftMethod.BANK_TRANSFER)
+        query = sa.select(Gift).where(one_of(Gift.transfer_reference, part), Gift.method == GiftMethod.BANK_TRANSFER)
         for gift in db.session.scalars(query):
             assert gift.transfer_reference is not None
             found[gift.transfer_reference] = gift
@@ -125,7 +137,7 @@ def _by_account(accounts: Iterable[str]) -> dict[str, int]:
         rows = db.session.execute(
             sa.select(BankLine.counterparty_account, BankLine.supporter_id)
             .where(
-                BankLine.counterparty_account.in_(part),
+                one_of(BankLine.counterparty_account, part),
                 BankLine.supporter_id.is_not(None),
                 BankLine.status.in_((LineStatus.PAID, LineStatus.GIFT)),
             )
@@ -142,7 +154,7 @@ def _by_email(emails: Iterable[str]) -> dict[str, int]:
     for part in _in(emails):
         rows = db.session.execute(
             sa.select(Supporter.email_normalised, Supporter.id).where(
-                Supporter.email_normalised.in_(part), Supporter.anonymised_at.is_(None)
+                one_of(Supporter.email_normalised, part), Supporter.anonymised_at.is_(None)
             )
         )
         found.update({str(email): int(supporter_id) for email, supporter_id in rows})
@@ -155,7 +167,7 @@ def _by_name(names: Iterable[str]) -> dict[str, int]:
     for part in _in(names):
         rows = db.session.execute(
             sa.select(Supporter.name_sort, Supporter.id).where(
-                Supporter.name_sort.in_(part), Supporter.anonymised_at.is_(None)
+                one_of(Supporter.name_sort, part), Supporter.anonymised_at.is_(None)
             )
         )
         for name, supporter_id in rows:
@@ -201,7 +213,7 @@ def preview(statement: Statement) -> Preview:
     supporters = {
         supporter.id: supporter
         for part in chunks(sorted(supporter_ids))
-        for supporter in db.session.scalars(sa.select(Supporter).where(Supporter.id.in_(part)))
+        for supporter in db.session.scalars(sa.select(Supporter).where(one_of(Supporter.id, part)))
     }
 
     claimed: set[int] = set()

@@ -355,3 +355,25 @@ def test_the_cron_import_applies_only_the_sure_matches(app: Flask, world: dict[s
     bad.write_bytes(b"nothing,here\n")
     refused = app.test_cli_runner().invoke(args=["bank", "import", str(bad)])
     assert refused.exit_code != 0 and "header row" in refused.output
+
+
+def test_a_pledge_paid_by_someone_else_during_the_import_leaves_its_line_for_review(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, app: Flask
+) -> None:
+    def paid_meanwhile(gift: Gift, **_kwargs: Any) -> Gift:
+        raise Refused("paid meanwhile", status=409)
+
+    statement = imports.upload_statement(
+        statement_for(world), file_name="s.csv", file_format="csv", preset="generic", actor=None
+    )
+    monkeypatch.setattr(transfers, "receive_transfer", paid_meanwhile)
+    with app.test_request_context():
+        imports.import_statement(statement, actor=None)
+    first = lines_of(statement)[0]
+    assert (first.match, first.status, first.gift_id, first.decided_at) == (
+        LineMatch.PLEDGE_NOT_AWAITING,
+        LineStatus.OPEN,
+        None,
+        None,
+    )
+    assert (statement.paid_count, statement.open_count) == (0, 6)
