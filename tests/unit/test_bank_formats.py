@@ -138,3 +138,15 @@ def test_a_layout_from_the_setting_needs_the_columns_read(tmp_path: Path) -> Non
         with pytest.raises(ConfigError, match=says):
             layouts(bad)
     assert {"mbank", "generic"} <= set(PRESETS)
+
+
+def test_an_mt940_file_of_several_daily_statements_is_read_whole(app: Any) -> None:
+    one = (DATA / "statement.mt940").read_bytes()
+    next_day = one.replace(b"261201", b"261203").replace(b"2612011201", b"2612031203")
+    for number in range(1, 5):
+        next_day = next_day.replace(f"2612010000{number}".encode(), f"2612030000{number}".encode())
+        next_day = next_day.replace(f"2612020000{number}".encode(), f"2612030000{number}".encode())
+    with app.app_context():
+        statement = read_statement(one + next_day, "mt940")
+    assert len(statement.lines) == 8
+    assert len({line.identity_key for line in statement.lines}) == 8
