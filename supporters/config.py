@@ -6,6 +6,7 @@ place that reads `os.environ` for the app's own settings.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -66,6 +67,59 @@ def _offline_limits(env: Mapping[str, str]) -> tuple[int, int]:
     if largest > 10**12:
         raise ConfigError("SUPPORTERS_OFFLINE_MAX_GIFT must be at most 1000000000000.")
     return confirm_above, largest
+
+
+def _pledge_days(env: Mapping[str, str]) -> int:
+    days = _int(env, "SUPPORTERS_PLEDGE_DAYS", 30)
+    if not 1 <= days <= 3650:
+        raise ConfigError("SUPPORTERS_PLEDGE_DAYS must be a number of days from 1 to 3650.")
+    return days
+
+
+#: what a bank's CSV layout in SUPPORTERS_BANK_CSV_LAYOUTS may say (bank/formats.py CsvLayout)
+CSV_LAYOUT_KEYS = frozenset(
+    {
+        "label",
+        "delimiter",
+        "booked_on",
+        "amount",
+        "title",
+        "counterparty_name",
+        "counterparty_account",
+        "currency_column",
+        "bank_reference",
+        "currency",
+    }
+)
+
+
+def _csv_layouts(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """More banks' CSV layouts, as JSON: {"pko": {"delimiter": ";", "booked_on": "Data
+    operacji", "amount": "Kwota", "title": "Opis transakcji", ...}, ...}."""
+    raw = env.get("SUPPORTERS_BANK_CSV_LAYOUTS", "").strip()
+    if not raw:
+        return {}
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        raise ConfigError("SUPPORTERS_BANK_CSV_LAYOUTS must be a JSON object of layouts.") from None
+    if not isinstance(found, dict):
+        raise ConfigError("SUPPORTERS_BANK_CSV_LAYOUTS must be a JSON object of layouts.")
+    layouts: dict[str, dict[str, str]] = {}
+    for key, spec in found.items():
+        where = f"SUPPORTERS_BANK_CSV_LAYOUTS[{key!r}]"
+        if not isinstance(spec, dict) or not all(isinstance(value, str) for value in spec.values()):
+            raise ConfigError(f"{where} must be an object of texts.")
+        unknown = set(spec) - CSV_LAYOUT_KEYS
+        if unknown:
+            raise ConfigError(f"{where} has unknown keys: {', '.join(sorted(unknown))}.")
+        missing = [name for name in ("booked_on", "amount", "title") if not spec.get(name)]
+        if missing:
+            raise ConfigError(f"{where} needs the column names of {', '.join(missing)}.")
+        if len(spec.get("delimiter", ",")) != 1:
+            raise ConfigError(f"{where}: the delimiter must be one character.")
+        layouts[str(key)[:40]] = {"label": str(key), "delimiter": ",", **spec}
+    return layouts
 
 
 def _currency_list(value: str, name: str) -> list[str]:
@@ -380,6 +434,10 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "SUPPORTERS_OFFLINE_CONFIRM_ABOVE": offline_confirm_above,
         #: the largest offline gift staff may record, in units of its currency
         "SUPPORTERS_OFFLINE_MAX_GIFT": offline_max,
+        #: a bank-transfer pledge unmatched for this many days is closed as not received
+        "SUPPORTERS_PLEDGE_DAYS": _pledge_days(env),
+        #: banks' CSV layouts besides the shipped presets (bank/formats.py)
+        "SUPPORTERS_BANK_CSV_LAYOUTS": _csv_layouts(env),
         #: the National Bank of Poland's web API, for `flask rates fetch`
         "SUPPORTERS_NBP_API_URL": env.get("SUPPORTERS_NBP_API_URL", "https://api.nbp.pl/api").strip().rstrip("/"),
         "SUPPORTERS_FEE_PERCENT": env.get("SUPPORTERS_FEE_PERCENT", "1.5").strip(),

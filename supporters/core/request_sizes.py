@@ -30,6 +30,9 @@ LIMITS: dict[str, int] = {
     # an article: up to 200,000 characters of Markdown (staff_articles.BODY_MAX), form-encoded
     "dashboard.articles.new": 2 * MIB,
     "dashboard.articles.update": 2 * MIB,
+    # a bank statement file: up to 5 MB (bank/formats.py MAX_FILE_BYTES), with the
+    # multipart framing and the form's two other fields
+    "dashboard.bank.upload": 5 * MIB + 64 * KIB,
 }
 
 

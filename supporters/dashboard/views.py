@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
 from supporters.articles import staff_articles
+from supporters.bank import staff_bank
 from supporters.campaigns import staff_campaigns
 from supporters.dashboard import exports, labels
 from supporters.dashboard import overview as figures
@@ -23,6 +24,7 @@ for area in (
     staff_plans,
     staff_payment_review,
     staff_health,
+    staff_bank,
     staff_campaigns,
     staff_articles,
     exports,

@@ -6,14 +6,17 @@ browser's Accept-Language, else the default. Only configured locales are chosen.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import format_number, get_locale
 
 from supporters.lib import money
 
 
 def select_locale() -> str:
-    """The locale for this request (Flask-Babel's locale selector)."""
+    """The locale for this request (Flask-Babel's locale selector); outside a request (a
+    CLI command refusing a file), the default one."""
+    if not has_request_context():
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     supported: list[str] = current_app.config["SUPPORTERS_LOCALES"]
     asked = request.args.get("lang", "").strip().lower()
     if asked in supported:

@@ -1,6 +1,7 @@
 """The one model of supporters and gifts; one module per aggregate."""
 
 from supporters.models.article import Article, ArticleTag
+from supporters.models.bank import BankLine, BankStatement, LineDirection, LineMatch, LineStatus, StatementStatus
 from supporters.models.base import Base, InvalidTransition, utcnow
 from supporters.models.campaign import AppealVariant, Campaign, Frequency
 from supporters.models.gift import (
@@ -49,6 +50,8 @@ __all__ = [
     "Article",
     "ArticleTag",
     "AuditEvent",
+    "BankLine",
+    "BankStatement",
     "Base",
     "Campaign",
     "Consent",
@@ -61,6 +64,9 @@ __all__ = [
     "GiftStatus",
     "GivingTotal",
     "InvalidTransition",
+    "LineDirection",
+    "LineMatch",
+    "LineStatus",
     "OutboxEmail",
     "PlanInterval",
     "PlanStatus",
@@ -69,6 +75,7 @@ __all__ = [
     "StaffRole",
     "StaffSession",
     "StaffUser",
+    "StatementStatus",
     "StripeEvent",
     "Supporter",
     "SupporterNote",

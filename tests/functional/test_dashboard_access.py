@@ -29,7 +29,7 @@ def sample_ids(db: Any) -> dict[str, int]:
     """Real objects for every kind of id a dashboard address may hold."""
     from datetime import date
 
-    from supporters.models import Article, Campaign
+    from supporters.models import Article, BankLine, BankStatement, Campaign
 
     person = factories.supporter()
     plan = factories.plan(person)
@@ -40,6 +40,27 @@ def sample_ids(db: Any) -> dict[str, int]:
     db.session.flush()
     article = Article(slug="matrix-article", title="T", published_on=date(2026, 1, 1))
     db.session.add(article)
+    statement = BankStatement(
+        uploaded_by="cli",
+        file_name="s.csv",
+        format="csv",
+        preset="generic",
+        sha256="0" * 64,
+        content=b"date,amount,currency,name,account,title,reference\n",
+    )
+    db.session.add(statement)
+    db.session.flush()
+    line = BankLine(
+        statement_id=statement.id,
+        identity_key="matrix-line",
+        booked_on=date(2026, 1, 2),
+        amount_minor=1000,
+        currency="PLN",
+        direction="credit",
+        match="nothing",
+        status="open",
+    )
+    db.session.add(line)
     db.session.flush()
     return {
         "supporter_id": person.id,
@@ -49,6 +70,8 @@ def sample_ids(db: Any) -> dict[str, int]:
         "campaign_id": campaign.id,
         "article_id": article.id,
         "staff_id": factories.staff("viewer").id,
+        "statement_id": statement.id,
+        "line_id": line.id,
     }
 
 
@@ -124,7 +147,18 @@ def test_a_viewer_cannot_reach_write_export_or_staff_pages_by_guessing(app: Flas
 
 def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, db: Any, client: Any) -> None:
     missing = dict.fromkeys(
-        ["supporter_id", "gift_id", "offline_gift_id", "plan_id", "campaign_id", "article_id", "staff_id"], 999_999
+        [
+            "supporter_id",
+            "gift_id",
+            "offline_gift_id",
+            "plan_id",
+            "campaign_id",
+            "article_id",
+            "staff_id",
+            "statement_id",
+            "line_id",
+        ],
+        999_999,
     )
     ids = sample_ids(db)
     factories.sign_in(client, factories.staff("admin"))

@@ -46,7 +46,17 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from supporters.extensions import db as _db
-from supporters.models import AppealVariant, Article, Campaign, GiftMethod, StaffRole, StaffUser, StripeEvent
+from supporters.models import (
+    AppealVariant,
+    Article,
+    BankLine,
+    BankStatement,
+    Campaign,
+    GiftMethod,
+    StaffRole,
+    StaffUser,
+    StripeEvent,
+)
 from supporters.models.base import Base
 from supporters.people import consent
 from supporters.staff import sessions
@@ -250,6 +260,34 @@ def seed() -> Dataset:
             review_reason="amount 0.01 PLN, expected 20.00 PLN",
         )
     )
+    # a statement uploaded but not imported (its page shows the import form), and an
+    # imported line waiting for staff (its page shows the decision forms)
+    uploaded = BankStatement(
+        uploaded_by="cli",
+        file_name="sweep.csv",
+        format="csv",
+        preset="generic",
+        sha256="0" * 64,
+        content=b"date,amount,currency,name,account,title,reference\n2026-01-02,12.00,PLN,Ada,,Gift,S-1\n",
+    )
+    imported = BankStatement(
+        uploaded_by="cli", file_name="old.csv", format="csv", sha256="1" * 64, content=b"", status="imported"
+    )
+    _db.session.add_all([uploaded, imported])
+    _db.session.flush()
+    line = BankLine(
+        statement_id=imported.id,
+        identity_key="sweep-line",
+        booked_on=date(2026, 1, 2),
+        amount_minor=1000,
+        currency="PLN",
+        direction="credit",
+        title="Darowizna",
+        match="nothing",
+        status="open",
+    )
+    _db.session.add(line)
+    _db.session.flush()
     return Dataset(
         ids={
             "supporter_id": str(person.id),
@@ -263,6 +301,8 @@ def seed() -> Dataset:
             "session_id": "cs_offline_sweep",
             "filename": "app.css",
             "token": token,
+            "statement_id": str(uploaded.id),
+            "line_id": str(line.id),
         },
         staff={role: staff_user(role) for role in ROLES[1:]},
     )
@@ -449,6 +489,9 @@ VALID: dict[str, dict[str, str]] = {
     "dashboard.gifts.correct": {"reason": "Typo in the amount", "amount": "12,00"},
     "dashboard.campaigns.new": {"slug": "sweep-new", "name": "New", "goal_currency": "PLN"},
     "dashboard.articles.new": {"slug": "sweep-new", "title": "New", "published_on": "2026-01-01", "body": "Text"},
+    "dashboard.bank.upload": {"format": "csv", "preset": "generic"},
+    "dashboard.bank.record_gift": {"email": "anna@example.org", "name": "Anna Kowalska"},
+    "dashboard.bank.not_a_gift": {"reason": "Bank interest"},
 }
 
 #: never spoiled: sent as the page has them (CSRF is off in tests; the login form would

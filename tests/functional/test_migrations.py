@@ -16,6 +16,8 @@ from supporters.models.base import include_object_for
 from tests.conftest import MIGRATIONS, DatabaseFactory, make_app
 
 MODEL_TABLES = {
+    "bank_statement",
+    "bank_line",
     "supporter",
     "supporter_tag",
     "gift",
