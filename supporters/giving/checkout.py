@@ -16,6 +16,7 @@ from supporters.giving import transfer_details, transfers
 from supporters.giving.currency import convert_gift
 from supporters.giving.fees import estimate_fee as estimate_fee  # the form adds it (giving/views.py)
 from supporters.giving.lifecycle import lock
+from supporters.giving.queries import gift_by_submission
 from supporters.lib.money import minor_unit_exponent
 from supporters.lib.web import public_url
 from supporters.mail import pledges
@@ -106,11 +107,6 @@ class GiftIntent:
         """Same form, same answers: same fingerprint. A changed answer makes a new gift."""
         canonical = json.dumps(asdict(self), sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def gift_by_submission(key: str) -> Gift | None:
-    """The gift a form submission already created, if any."""
-    return db.session.execute(select(Gift).filter_by(submission_key=key)).scalar_one_or_none()
 
 
 def start_gift(intent: GiftIntent) -> Gift:

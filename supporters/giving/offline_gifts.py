@@ -13,9 +13,9 @@ from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 
 from supporters.extensions import db
-from supporters.giving.checkout import gift_by_submission
 from supporters.giving.currency import convert_gift
 from supporters.giving.lifecycle import lock, receipt_number
+from supporters.giving.queries import gift_by_submission
 from supporters.giving.totals import refresh_supporter_totals
 from supporters.lib import audit
 from supporters.lib.dates import org_timezone, org_today

@@ -254,3 +254,8 @@ def gift_history(gift: Gift) -> list[HistoryItem]:
 def plan_history(plan: RecurringPlan) -> list[HistoryItem]:
     """What Stripe said and staff did about this plan, oldest first."""
     return history("plan", plan.id)
+
+
+def gift_by_submission(key: str) -> Gift | None:
+    """The gift a form submission already created, if any."""
+    return db.session.execute(sa.select(Gift).filter_by(submission_key=key)).scalar_one_or_none()

@@ -39,6 +39,7 @@ def test_staff_find_the_new_donor_refund_the_gift_and_see_the_totals_change(site
     page.get_by_role("textbox", name="Full name").fill("Zofia Liś")
     page.locator(".donate-button").click()
     page.wait_for_url("**/pay/test/**")
+    page.get_by_label("payment succeeds", exact=False).check()
     page.get_by_role("button", name="Pay").click()
     page.locator("[data-gift-status=succeeded]").wait_for()
 

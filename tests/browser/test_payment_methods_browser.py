@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 def to_payment_page(page: Any, url: str) -> None:
     page.goto(url)
     fill_donor(page)
-    page.get_by_role("button", name="Continue to payment").click()
+    page.locator(".donate-button").click()
     page.wait_for_url("**/pay/test/**")
 
 

@@ -203,6 +203,7 @@ def test_a_gift_made_from_an_article_is_attributed_and_every_counter_moves(site:
     page.get_by_role("textbox", name="Full name").fill("Jan Reader")
     page.locator(".donate-button").click()
     page.wait_for_url("**/pay/test/**")
+    page.get_by_label("payment succeeds", exact=False).check()
     page.get_by_role("button", name="Pay").click()
     page.wait_for_url("**/donate/thanks?session_id=*")
     page.locator("[data-gift-status=succeeded]").wait_for()

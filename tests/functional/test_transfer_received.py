@@ -38,6 +38,7 @@ def test_the_money_for_a_pledge_pays_it_on_the_day_the_bank_booked_it(db: Any) -
     transfers.receive_transfer(gift, amount_minor=15000, currency="PLN", booked_on=BOOKED, bank_line_id=7, actor=None)
     assert gift.status is GiftStatus.SUCCEEDED
     assert gift.paid_at == datetime.combine(BOOKED, datetime.min.time(), UTC).replace(hour=12)
+    db.session.commit()  # the receipt is numbered and queued as the transaction commits
     assert gift.receipt_number
     assert gift.amount_base_minor == 15000
     assert gift.supporter.gift_count == 1 and gift.supporter.lifetime_total_minor == 15000
