@@ -184,3 +184,37 @@ def test_the_language_switch_carries_the_gift_s_choices_but_nothing_personal(cli
     assert 'value="other"' in chosen and re.search(r'value="100[.,]00"', own)
     (often,) = [tag for tag in tags if 'name="frequency"' in tag and "checked" in tag]
     assert 'value="one_time"' in often
+
+
+# --- The two halves meet: the form's pledge, paid by the bank statement ------------------------
+
+
+def test_a_pledge_from_the_form_is_paid_by_the_statement_that_quotes_its_title(
+    client: Any, campaign: Any, app: Flask, tmp_path: Any
+) -> None:
+    location = pledge(client, amount_choice="", custom_amount="150").headers["Location"]
+    (gift,) = all_gifts()
+    title = gift.transfer_reference
+    # the donor's bank writes the title its own way: run together, in lower case
+    statement = tmp_path / "statement.csv"
+    statement.write_text(
+        "date,amount,currency,name,account,title,reference\n"
+        f"2026-12-01,150.00,PLN,Ada Lovelace,PL27114020040000300201355387,przelew {title.replace(' ', '').lower()},B-9\n",
+        encoding="utf-8",
+    )
+    _db.session.commit()
+    result = app.test_cli_runner().invoke(
+        args=["bank", "import", str(statement), "--format", "csv", "--preset", "generic"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "pledges paid 1" in result.output
+
+    paid = _db.session.get(Gift, gift.id, populate_existing=True)
+    assert paid.status is GiftStatus.SUCCEEDED and paid.receipt_number
+    assert paid.paid_at is not None and paid.paid_at.date().isoformat() == "2026-12-01"
+    supporter = _db.session.get(Supporter, paid.supporter_id, populate_existing=True)
+    assert (supporter.gift_count, supporter.lifetime_total_minor) == (1, 15000)
+    receipts = list(_db.session.scalars(select(OutboxEmail).filter_by(kind="receipt")))
+    assert len(receipts) == 1 and "bank transfer" in receipts[0].body_text.lower()
+    page = client.get(location).get_data(as_text=True)
+    assert "Your transfer has arrived" in page and paid.receipt_number in page
