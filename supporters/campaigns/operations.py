@@ -6,7 +6,7 @@ and the widget's cache is cleared after that commit, so the card shows the chang
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -39,6 +39,7 @@ CAMPAIGN_FIELDS = (
     "default_frequency",
     "appeal_heading",
     "appeal_text",
+    "texts",
     "starts_on",
     "ends_on",
     "active",
@@ -62,6 +63,8 @@ class CampaignValues:
     starts_on: date | None
     ends_on: date | None
     active: bool
+    #: the texts in other languages and the words beside the amounts (models.Campaign.texts)
+    texts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ def update_campaign(actor: Actor | None, campaign: Campaign, values: CampaignVal
     wanted = {name: getattr(values, name) for name in CAMPAIGN_FIELDS}
     wanted["preset_amounts"] = {**(campaign.preset_amounts or {}), **values.preset_amounts}
     wanted["preset_amounts"] = {code: amounts for code, amounts in wanted["preset_amounts"].items() if amounts}
+    if not values.texts and not campaign.texts:
+        del wanted["texts"]  # none before (an older row holds NULL), none now: no change
     changes = _apply(campaign, wanted)
     db.session.flush()
     if changes:

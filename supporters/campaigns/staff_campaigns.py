@@ -92,6 +92,60 @@ def parse_presets(text: str, currency: str) -> list[int]:
     return amounts
 
 
+#: the campaign's fields written again in each other language
+TRANSLATED = ("name", "appeal_heading", "appeal_text")
+#: the longest words beside one suggested amount
+NOTE_MAX = 60
+
+
+def all_locales() -> list[str]:
+    locales: list[str] = current_app.config["SUPPORTERS_LOCALES"]
+    return list(locales)
+
+
+def other_locales() -> list[str]:
+    """The languages besides the default one (the campaign's own fields are written in that)."""
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    return [locale for locale in all_locales() if locale != default]
+
+
+def parse_notes(text: str, currency: str, presets: list[int]) -> dict[str, str]:
+    """Lines "20 = a day of fact-checking" into {"2000": "a day of fact-checking"}: each amount
+    one of the campaign's suggested amounts in `currency`. Raises ValidationError, saying which line."""
+    notes: dict[str, str] = {}
+    offered = presets or [unit * 10 ** money.minor_unit_exponent(currency) for unit in (10, 25, 50, 100)]
+    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
+        if not line.strip():
+            continue
+        amount_text, sign, words = line.partition("=")
+        words = words.strip()
+        try:
+            amount = money.parse_amount(amount_text.strip(), currency) if sign else None
+        except money.MoneyError:
+            amount = None
+        if amount is None or not words:
+            raise ValidationError(
+                _("Line %(line)d: write an amount, “=”, and the words, e.g. 20 = a day of research.", line=number)
+            )
+        if amount not in offered:
+            raise ValidationError(
+                _(
+                    "Line %(line)d: %(amount)s is not one of the suggested amounts.",
+                    line=number,
+                    amount=amount_text.strip(),
+                )
+            )
+        if len(words) > NOTE_MAX:
+            raise ValidationError(_("Line %(line)d: at most %(max)d characters of words.", line=number, max=NOTE_MAX))
+        notes[str(amount)] = words
+    return notes
+
+
+def notes_text(notes: dict[str, str], currency: str) -> str:
+    """The words beside the amounts as staff type them, so that parse_notes reads them back."""
+    return "\n".join(f"{presets_text([int(amount)], currency)} = {words}" for amount, words in notes.items())
+
+
 def presets_text(amounts: list[int], currency: str) -> str:
     """Suggested amounts as staff type them, so that parse_presets reads them back."""
     exponent = money.minor_unit_exponent(currency)
@@ -129,10 +183,23 @@ class CampaignForm(Form):
     #: set by validate()
     goal_minor: int | None = None
     presets: dict[str, list[int]]
+    texts: dict[str, Any]
 
     def preset_fields(self) -> list[tuple[str, Any]]:
         """(currency, field) of every suggested-amounts field, in the configured order."""
         return [(code, self[f"presets_{code}"]) for code in service.configured_currencies()]
+
+    def language_fields(self) -> list[tuple[str, list[Any]]]:
+        """(locale, [name, heading, text fields]) for every language besides the default one."""
+        return [(locale, [self[f"{name}_{locale}"] for name in TRANSLATED]) for locale in other_locales()]
+
+    def note_fields(self) -> list[tuple[str, str, Any]]:
+        """(locale, currency, field) of the words beside the suggested amounts."""
+        return [
+            (locale, code, self[f"notes_{locale}_{code}"])
+            for locale in all_locales()
+            for code in service.configured_currencies()
+        ]
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
@@ -152,6 +219,22 @@ class CampaignForm(Form):
             except ValidationError as exc:
                 field.errors = [*field.errors, str(exc)]
                 valid = False
+        self.texts = {}
+        for locale, fields in self.language_fields():
+            for name, language_field in zip(TRANSLATED, fields, strict=True):
+                if language_field.data:
+                    self.texts.setdefault(locale, {})[name] = language_field.data.replace("\r\n", "\n")
+        for locale, code, note_field in self.note_fields():
+            if note_field.errors or not note_field.data:
+                continue
+            try:
+                notes = parse_notes(note_field.data, code, self.presets.get(code) or [])
+            except ValidationError as exc:
+                note_field.errors = [*note_field.errors, str(exc)]
+                valid = False
+                continue
+            if notes:
+                self.texts.setdefault(locale, {}).setdefault("notes", {})[code] = notes
         if self.starts_on.data and self.ends_on.data and self.ends_on.data < self.starts_on.data:
             self.ends_on.errors = [*self.ends_on.errors, _("The end date cannot be before the start date.")]
             valid = False
@@ -170,6 +253,7 @@ class CampaignForm(Form):
             starts_on=self.starts_on.data,
             ends_on=self.ends_on.data,
             active=bool(self.active.data),
+            texts=self.texts,
         )
 
 
@@ -193,6 +277,29 @@ def campaign_form(base: type[CampaignForm], campaign: Campaign | None = None, **
         )
         for code in service.configured_currencies()
     }
+    for locale in other_locales():
+        fields[f"name_{locale}"] = StringField(
+            _l("Name (%(language)s)", language=locale.upper()),
+            filters=[strip],
+            validators=[Length(max=NAME_MAX), no_control_characters],
+        )
+        fields[f"appeal_heading_{locale}"] = StringField(
+            _l("Appeal heading (%(language)s)", language=locale.upper()),
+            filters=[strip],
+            validators=[Length(max=HEADING_MAX), no_control_characters],
+        )
+        fields[f"appeal_text_{locale}"] = TextAreaField(
+            _l("Appeal text (%(language)s)", language=locale.upper()),
+            filters=[strip],
+            validators=[Length(max=APPEAL_TEXT_MAX), no_control_characters],
+        )
+    for locale in all_locales():
+        for code in service.configured_currencies():
+            fields[f"notes_{locale}_{code}"] = TextAreaField(
+                _l("Words beside the amounts in %(currency)s (%(language)s)", currency=code, language=locale.upper()),
+                filters=[strip],
+                validators=[Length(max=1000), no_control_characters],
+            )
     form_class = type(base.__name__, (base,), fields)
     if campaign is not None:
         kwargs["data"] = {
@@ -207,6 +314,18 @@ def campaign_form(base: type[CampaignForm], campaign: Campaign | None = None, **
             "active": campaign.active,
             **{
                 f"presets_{code}": presets_text(list((campaign.preset_amounts or {}).get(code) or []), code)
+                for code in service.configured_currencies()
+            },
+            **{
+                f"{name}_{locale}": ((campaign.texts or {}).get(locale) or {}).get(name, "")
+                for locale in other_locales()
+                for name in TRANSLATED
+            },
+            **{
+                f"notes_{locale}_{code}": notes_text(
+                    (((campaign.texts or {}).get(locale) or {}).get("notes") or {}).get(code) or {}, code
+                )
+                for locale in all_locales()
                 for code in service.configured_currencies()
             },
         }

@@ -41,6 +41,12 @@ NEWSLETTER_WORDING = _l(
 )
 
 
+def preset_label(amount_minor: int, currency: str, locale: str, note: str | None = None) -> str:
+    """A suggested amount as its button says it: "20,00 zł", or "20,00 zł · a day of research"."""
+    shown = money.format_amount(amount_minor, currency, locale)
+    return f"{shown} · {note}" if note else shown
+
+
 class DonationForm(Form):
     """A gift: how often, how much, in which currency, and who gives it."""
 
@@ -98,8 +104,9 @@ class DonationForm(Form):
     #: set by validate(): the gift in minor units, before any fee the donor adds
     amount_minor: int | None = None
 
-    def setup(self, presets: list[int]) -> None:
-        """Fill the choices that depend on the configuration and the campaign."""
+    def setup(self, presets: list[int], notes: dict[int, str] | None = None) -> None:
+        """Fill the choices that depend on the configuration and the campaign (`notes`: the
+        few words beside a suggested amount, in the page's language)."""
         currencies = current_app.config["SUPPORTERS_CURRENCIES"]
         self.currency.choices = choices((code, code) for code in currencies)
         shown = self.shown_currency.data if self.shown_currency.data in currencies else self.currency.data
@@ -108,7 +115,7 @@ class DonationForm(Form):
         locale = current_locale()
         self.amount_choice.choices = choices(
             [
-                *((str(amount), money.format_amount(amount, shown, locale)) for amount in presets),
+                *((str(amount), preset_label(amount, shown, locale, (notes or {}).get(amount))) for amount in presets),
                 (OTHER, str(_l("Other amount"))),
             ]
         )

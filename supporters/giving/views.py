@@ -30,7 +30,7 @@ from sqlalchemy import select
 from supporters.core.errors import render_error
 from supporters.extensions import db, limiter
 from supporters.giving import checkout, transfer_details, transfers
-from supporters.giving.forms import BANK_TRANSFER, NEWSLETTER_WORDING, OTHER, DonationForm
+from supporters.giving.forms import BANK_TRANSFER, NEWSLETTER_WORDING, OTHER, DonationForm, preset_label
 from supporters.lib import limits, money
 from supporters.lib.forms import whole_number
 from supporters.lib.i18n import current_locale
@@ -82,6 +82,18 @@ def _presets(campaign: Campaign | None, currency: str) -> list[int]:
     if amounts and all(isinstance(a, int) and a > 0 for a in amounts):
         return list(amounts)
     return [unit * 10 ** money.minor_unit_exponent(currency) for unit in DEFAULT_PRESETS]
+
+
+def _notes(campaign: Campaign | None, currency: str) -> dict[int, str]:
+    """The words beside each suggested amount, in the page's language."""
+    if campaign is None:
+        return {}
+    locale = current_locale()
+    return {amount: campaign.amount_note(currency, amount, locale) for amount in _presets(campaign, currency)}
+
+
+def _setup(form: DonationForm, campaign: Campaign | None, currency: str) -> None:
+    form.setup(_presets(campaign, currency), _notes(campaign, currency))
 
 
 def _email_key() -> str:
@@ -217,7 +229,10 @@ def _client_data(campaign: Campaign | None) -> dict[str, Any]:
     return {
         "locale": locale.replace("_", "-"),
         "presets": {
-            code: [[str(amount), money.format_amount(amount, code, locale)] for amount in _presets(campaign, code)]
+            code: [
+                [str(amount), preset_label(amount, code, locale, _notes(campaign, code).get(amount))]
+                for amount in _presets(campaign, code)
+            ]
             for code in currencies
         },
         "exponent": {code: money.minor_unit_exponent(code) for code in currencies},
@@ -267,7 +282,7 @@ def form() -> ResponseReturnValue:
     if isinstance(donor, dict):
         form.email.data = str(donor.get("email", ""))[:254]
         form.name.data = str(donor.get("name", ""))[:200]
-    form.setup(_presets(campaign, form.currency.data))
+    _setup(form, campaign, form.currency.data)
     return _render(form, campaign)
 
 
@@ -285,7 +300,7 @@ def too_many(exc: Exception) -> ResponseReturnValue:
     currency = request.form.get("shown_currency") or request.form.get("currency") or ""
     if currency not in current_app.config["SUPPORTERS_CURRENCIES"]:
         currency = current_app.config["SUPPORTERS_CURRENCIES"][0]
-    form.setup(_presets(campaign, currency))
+    _setup(form, campaign, currency)
     hit = limiter.current_limit
     when = ""
     if hit is not None:
@@ -312,7 +327,7 @@ def start() -> ResponseReturnValue:
     currency = request.form.get("shown_currency") or request.form.get("currency") or ""
     if currency not in current_app.config["SUPPORTERS_CURRENCIES"]:
         currency = current_app.config["SUPPORTERS_CURRENCIES"][0]
-    form.setup(_presets(campaign, currency))
+    _setup(form, campaign, currency)
     if not form.validate():
         _after_currency_change(form, campaign)
         return _render(form, campaign, 400)
@@ -371,7 +386,7 @@ def _after_currency_change(form: DonationForm, campaign: Campaign | None) -> Non
     if currency in current_app.config["SUPPORTERS_CURRENCIES"] and currency != form.shown_currency.data:
         form.shown_currency.data = currency
         form.amount_choice.data = None
-        form.setup(_presets(campaign, currency))
+        _setup(form, campaign, currency)
 
 
 @bp.get("/transfer/<token>")

@@ -155,7 +155,7 @@ def _render_receipt(gift: Gift, supporter: Supporter, replaces: str | None = Non
             "paid_on": format_date(gift.paid_at, format="long"),
             "receipt_number": gift.receipt_number,
             "frequency": _frequency(gift, plan),
-            "campaign_name": campaign.name if campaign else None,
+            "campaign_name": campaign.text("name", locale) if campaign else None,
             "dedication": _dedication(gift),
             "recurring": recurring,
             "test_mode": test_mode,

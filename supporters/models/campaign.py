@@ -43,10 +43,30 @@ class Campaign(Timestamps, Base):
     #: the appeal shown on the widget and the donation form (plain text)
     appeal_heading: Mapped[str] = mapped_column(sa.String(200), default="")
     appeal_text: Mapped[str] = mapped_column(sa.Text, default="")
+    #: the same in other languages, and a few words beside each suggested amount:
+    #: {"pl": {"name": …, "appeal_heading": …, "appeal_text": …,
+    #:         "notes": {"PLN": {"2000": "dzień pracy redakcji"}}}}. A text left empty
+    #: falls back to the fields above (written in the default language).
+    texts: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, default=dict)
     starts_on: Mapped[date | None]
     ends_on: Mapped[date | None]
     active: Mapped[bool] = mapped_column(default=True)
     is_demo: Mapped[bool] = mapped_column(default=False)
+
+    def text(self, field: str, locale: str) -> str:
+        """`field` ("name", "appeal_heading", "appeal_text") as readers of `locale` see it:
+        its translation, or the default language's when there is none."""
+        translated = ((self.texts or {}).get(locale) or {}).get(field)
+        if isinstance(translated, str) and translated.strip():
+            return translated
+        value: str = getattr(self, field) or ""
+        return value
+
+    def amount_note(self, currency: str, amount_minor: int, locale: str) -> str:
+        """The few words beside a suggested amount in `locale` ("a day of fact-checking"), or ""."""
+        notes = ((self.texts or {}).get(locale) or {}).get("notes") or {}
+        note = (notes.get(currency) or {}).get(str(amount_minor)) if isinstance(notes, dict) else None
+        return note if isinstance(note, str) else ""
 
     variants: Mapped[list[AppealVariant]] = relationship(
         back_populates="campaign", cascade="all, delete-orphan", lazy="selectin", order_by="AppealVariant.id"

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from supporters.extensions import db
 from supporters.lib import money
 from supporters.lib.web import public_url
-from supporters.models import GIFT_COUNTED, Article, Campaign, Gift
+from supporters.models import GIFT_COUNTED, GIFT_NET_BASE, Article, Campaign, Gift
 from supporters.widget import stats
 
 #: how long a campaign's widget data is reused before it is computed again
@@ -88,8 +88,8 @@ def _build_config(slug: str, lang: str) -> dict[str, Any] | None:
         appeals = [
             {
                 "key": DEFAULT_VARIANT,
-                "heading": campaign.appeal_heading or _("Support our work"),
-                "text": campaign.appeal_text,
+                "heading": campaign.text("appeal_heading", lang) or _("Support our work"),
+                "text": campaign.text("appeal_text", lang),
                 "weight": 1,
             }
         ]
@@ -130,9 +130,8 @@ def _progress(campaign: Campaign, lang: str) -> dict[str, Any]:
     """Raised so far (net of refunds, reporting currency) and how many supporters gave."""
     base = current_app.config["SUPPORTERS_BASE_CURRENCY"]
     counted = (Gift.campaign_id == campaign.id) & Gift.status.in_(GIFT_COUNTED)
-    net = Gift.amount_base_minor * (Gift.amount_minor - Gift.refunded_minor) // Gift.amount_minor
     raised, supporters = db.session.execute(
-        select(func.coalesce(func.sum(net), 0), func.count(func.distinct(Gift.supporter_id))).where(counted)
+        select(func.coalesce(func.sum(GIFT_NET_BASE), 0), func.count(func.distinct(Gift.supporter_id))).where(counted)
     ).one()
     raised = int(raised or 0)
     progress: dict[str, Any] = {

@@ -197,9 +197,10 @@ def test_a_pledge_from_the_form_is_paid_by_the_statement_that_quotes_its_title(
     title = gift.transfer_reference
     # the donor's bank writes the title its own way: run together, in lower case
     statement = tmp_path / "statement.csv"
+    written = "przelew " + title.replace(" ", "").lower()
     statement.write_text(
         "date,amount,currency,name,account,title,reference\n"
-        f"2026-12-01,150.00,PLN,Ada Lovelace,PL27114020040000300201355387,przelew {title.replace(' ', '').lower()},B-9\n",
+        f"2026-12-01,150.00,PLN,Ada Lovelace,PL27114020040000300201355387,{written},B-9\n",
         encoding="utf-8",
     )
     _db.session.commit()
