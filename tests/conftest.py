@@ -251,3 +251,16 @@ def live_app(databases: DatabaseFactory, localstripe: str) -> Iterator[LiveServe
         yield server
     with application.app_context():
         _db.engine.dispose()
+
+
+@pytest.fixture
+def fake_stripe(app: Flask) -> Iterator[Any]:
+    """The app's gateway swapped for a FakeGateway (tests/fakes.py) for one test."""
+    from tests.fakes import FakeGateway
+
+    fake, real = FakeGateway(), app.extensions["payments"]
+    app.extensions["payments"] = fake
+    try:
+        yield fake
+    finally:
+        app.extensions["payments"] = real

@@ -145,19 +145,6 @@ def test_demo_admin_is_created_once_and_its_login_printed_once(cli: Any, db: Any
 # --- flask stripe reconcile: --dry-run and a relative --since --------------------------------
 
 
-@pytest.fixture
-def fake_stripe(app: Any) -> Any:
-    """The app's gateway swapped for a FakeGateway (tests/fakes.py) for one test."""
-    from tests.fakes import FakeGateway
-
-    fake, real = FakeGateway(), app.extensions["payments"]
-    app.extensions["payments"] = fake
-    try:
-        yield fake
-    finally:
-        app.extensions["payments"] = real
-
-
 def _unrecorded_payment(db: Any, fake: Any, days_ago: float) -> tuple[Gift, dict[str, Any]]:
     """A pending gift whose payment Stripe completed `days_ago`, and the event we never received."""
     from datetime import UTC, datetime, timedelta

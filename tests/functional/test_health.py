@@ -4,12 +4,10 @@ the button applies and is audited."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
 from sqlalchemy import func, select
 
 from supporters.extensions import db as _db
@@ -29,17 +27,6 @@ from tests import stripe_events as se
 from tests.fakes import FakeGateway
 
 HEALTH = "/dashboard/health/"
-
-
-@pytest.fixture
-def fake_stripe(app: Flask) -> Iterator[FakeGateway]:
-    """The app's gateway swapped for a FakeGateway (tests/fakes.py) for one test."""
-    fake, real = FakeGateway(), app.extensions["payments"]
-    app.extensions["payments"] = fake
-    try:
-        yield fake
-    finally:
-        app.extensions["payments"] = real
 
 
 @pytest.fixture

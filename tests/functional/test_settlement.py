@@ -4,13 +4,10 @@ worker after the payment and by reconcile for whatever is still missing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from flask import Flask
 from sqlalchemy import select
 
 from supporters.extensions import db
@@ -25,16 +22,6 @@ from tests.fakes import FakeGateway
 TABLES = Path(__file__).resolve().parents[1] / "data" / "nbp" / "tables_a.json"
 #: Tuesday 1 December 2026, 10:00 UTC: the sample's last table (30 November) is the one before it
 PAID = datetime(2026, 12, 1, 10, tzinfo=UTC)
-
-
-@pytest.fixture
-def fake_stripe(app: Flask) -> Iterator[FakeGateway]:
-    fake, real = FakeGateway(), app.extensions["payments"]
-    app.extensions["payments"] = fake
-    try:
-        yield fake
-    finally:
-        app.extensions["payments"] = real
 
 
 def stripe_gift(amount_minor: int = 5000, code: str = "PLN", **fields: Any) -> Gift:

@@ -7,7 +7,7 @@ acknowledged and kept, never a 500; only a failure a retry can mend is a 500."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -289,17 +289,6 @@ def test_an_expiry_of_a_session_we_did_not_open_cancels_nothing(deliver: Deliver
     deliver(se.event("checkout.session.expired", se.checkout_session(gift.id, id="cs_link", payment_status="unpaid")))
 
     assert fresh(gift).status is GiftStatus.PENDING
-
-
-@pytest.fixture
-def fake_stripe(app: Flask) -> Iterator[FakeGateway]:
-    """The app's gateway swapped for a FakeGateway (tests/fakes.py) for one test."""
-    fake, real = FakeGateway(), app.extensions["payments"]
-    app.extensions["payments"] = fake
-    try:
-        yield fake
-    finally:
-        app.extensions["payments"] = real
 
 
 @pytest.mark.parametrize("amount,currency", [(1, "pln"), (2500, "jpy"), (2500, "usd")])
