@@ -23,7 +23,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from supporters.lib.errors import Refused
-from supporters.lib.money import MoneyError, minor_unit_exponent
+from supporters.lib.money import MAX_AMOUNT_MINOR, MoneyError, minor_unit_exponent
 from supporters.models import LineDirection
 
 FORMATS = ("mt940", "csv")
@@ -110,7 +110,10 @@ def with_identities(account: str | None, lines: Iterable[StatementLine]) -> list
     result = []
     for line in lines:
         if line.bank_reference:
-            parts = ["ref", account or "", line.bank_reference]
+            # with the date and the amount: a bank that gives each booking its own reference
+            # loses nothing by it, and one that reuses a customer's reference on other days
+            # does not hide a later booking behind an earlier one
+            parts = ["ref", account or "", line.bank_reference, line.booked_on.isoformat(), str(line.amount_minor)]
         else:
             parts = [
                 "line",
@@ -157,7 +160,16 @@ def _mt940_line(transaction: Any, statement_currency: str | None) -> StatementLi
         raise ValueError("a booking without an amount")
     currency = str(getattr(amount, "currency", None) or data.get("currency") or statement_currency or "").upper()
     value = Decimal(amount.amount)
-    direction = LineDirection.CREDIT if value > 0 else LineDirection.DEBIT
+    # the :61: mark says which way the money went: C in, D out, and their reversals the
+    # other way (RC takes a credit back: money out; RD gives a debit back: money in);
+    # the library signs only a plain D, so the sign alone would take RC for money in
+    mark = str(data.get("status") or "").upper()
+    if mark in ("C", "RD"):
+        direction = LineDirection.CREDIT
+    elif mark in ("D", "RC"):
+        direction = LineDirection.DEBIT
+    else:
+        direction = LineDirection.CREDIT if value > 0 else LineDirection.DEBIT
     booked = data.get("entry_date") or data.get("date")
     if booked is None:
         raise ValueError("a booking without a date")
@@ -208,9 +220,11 @@ def read_mt940(content: bytes) -> Statement:
     lines = []
     for number, transaction in enumerate(transactions, start=1):
         try:
-            lines.append(_mt940_line(transaction, currency))
+            line = _mt940_line(transaction, currency)
         except (ValueError, InvalidOperation, MoneyError, TypeError):
             raise _refused(_l("Booking %(number)s of this MT940 file cannot be read."), number=number) from None
+        if line.amount_minor:  # a booking of 0,00 moves no money (the CSV reader skips them too)
+            lines.append(line)
     return Statement(account, with_identities(account, lines))
 
 
@@ -326,7 +340,10 @@ def read_csv(content: bytes, layout: CsvLayout) -> Statement:
     """Every booking of a bank's CSV export laid out as `layout` says. Lines before the
     header row (the account's details) and after the bookings (the balances) are left."""
     text = _decode(content)
-    rows = list(csv.reader(io.StringIO(text), delimiter=layout.delimiter))
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=layout.delimiter))
+    except csv.Error as error:
+        raise _refused(_l("This CSV file cannot be read: %(detail)s"), detail=str(error)[:200]) from None
     wanted = {
         "booked_on": layout.booked_on,
         "amount": layout.amount,
@@ -422,11 +439,13 @@ def read_statement(content: bytes, file_format: str, preset: str | None = None) 
         raise Refused(_l("Choose the file's format: MT940 or CSV."), field="format")
     if len(statement.lines) > MAX_LINES:
         raise _refused(_l("This file holds more than %(count)s bookings: split it."), count=MAX_LINES)
-    for line in statement.lines:
+    for number, line in enumerate(statement.lines, start=1):
         try:
             minor_unit_exponent(line.currency)
         except MoneyError:
             raise _refused(
                 _l("The file names a currency that does not exist: %(code)s."), code=line.currency[:8]
             ) from None
+        if line.amount_minor > MAX_AMOUNT_MINOR:
+            raise _refused(_l("Booking %(number)s has an amount no bank account holds."), number=number)
     return statement

@@ -37,6 +37,7 @@ from wtforms.validators import (
 )
 
 from supporters.campaigns import operations as service
+from supporters.campaigns.presets import suggested_amounts
 from supporters.dashboard.access import acting_staff, can, fetch, requires
 from supporters.giving import checkout
 from supporters.giving.forms import FREQUENCIES
@@ -113,7 +114,7 @@ def parse_notes(text: str, currency: str, presets: list[int]) -> dict[str, str]:
     """Lines "20 = a day of fact-checking" into {"2000": "a day of fact-checking"}: each amount
     one of the campaign's suggested amounts in `currency`. Raises ValidationError, saying which line."""
     notes: dict[str, str] = {}
-    offered = presets or [unit * 10 ** money.minor_unit_exponent(currency) for unit in (10, 25, 50, 100)]
+    offered = presets or suggested_amounts(None, currency)
     for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         if not line.strip():
             continue

@@ -31,14 +31,12 @@ from supporters.giving.totals import refresh_supporter_totals
 from supporters.lib.dates import org_timezone
 from supporters.lib.money import minor_unit_exponent
 from supporters.lib.nbp import Table
-from supporters.models import GIFT_COUNTED, ExchangeRate, Gift, GiftMethod, GiftStatus, Supporter, utcnow
+from supporters.models import GIFT_COUNTED, GIFT_PAID, ExchangeRate, Gift, GiftMethod, Supporter, utcnow
 
 #: the currency the bank's rates are quoted in
 QUOTE = "PLN"
 #: the longest run of days without a table (Christmas Eve to the weekend after is four)
 LONGEST_GAP = timedelta(days=7)
-#: gifts whose money never moved have nothing to convert
-_NEVER_PAID = (GiftStatus.PENDING, GiftStatus.FAILED, GiftStatus.CANCELED)
 
 
 @dataclass(frozen=True)
@@ -137,7 +135,7 @@ def waiting_gifts() -> sa.Select[Gift]:
     """Gifts whose money moved but is not in the reporting currency yet, oldest first."""
     return (
         sa.select(Gift)
-        .where(Gift.amount_base_minor.is_(None), Gift.status.not_in(_NEVER_PAID))
+        .where(Gift.amount_base_minor.is_(None), Gift.status.in_(GIFT_PAID))
         .order_by(Gift.paid_at, Gift.id)
     )
 

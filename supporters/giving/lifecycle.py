@@ -20,6 +20,7 @@ from supporters.giving.totals import refresh_supporter_totals
 from supporters.lib.dates import org_timezone
 from supporters.mail import newsletter, receipts
 from supporters.models import (
+    GIFT_PAID,
     GIFT_TRANSITIONS,
     PLAN_TRANSITIONS,
     Gift,
@@ -131,15 +132,17 @@ def receipt_at_commit(gift: Gift) -> None:
     db.session.info.setdefault(_RECEIPTS_DUE, set()).add(gift.id)
 
 
-@event.listens_for(Session, "before_commit")
 def _number_and_queue_receipts(session: Session) -> None:
+    # A savepoint's release is not the commit: the numbers wait for the transaction's own.
+    if session.get_nested_transaction() is not None:
+        return
     due: set[int] = session.info.pop(_RECEIPTS_DUE, set())
     for gift_id in sorted(due):
         gift = session.get(Gift, gift_id)
         # a savepoint rolled back since (a reconcile dry run) leaves the gift unpaid: no receipt;
         # a refund or dispute applied in the same transaction (it waited for the payment) does
         # not take back the receipt the payment earned
-        if gift is None or gift.status not in receipts.RECEIVED or gift.paid_at is None:
+        if gift is None or gift.status not in GIFT_PAID or gift.paid_at is None:
             continue
         if gift.receipt_number is None:
             gift.receipt_number = receipt_number(gift)
@@ -151,7 +154,17 @@ def _number_and_queue_receipts(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_receipts(session: Session) -> None:
+    # A savepoint rolled back leaves the rest of the transaction's payments due; one of
+    # its own that it undid is found unpaid at commit and skipped.
+    if session.get_nested_transaction() is not None:
+        return
     session.info.pop(_RECEIPTS_DUE, None)
+
+
+# First among the commit's listeners: the year's receipt_sequence row is always locked
+# before the giving_total rows (models/giving.py writes those at commit too), whichever
+# path paid the gift, so two transactions never wait for each other's locks in turn.
+event.listen(Session, "before_commit", _number_and_queue_receipts, insert=True)
 
 
 def _note_start(gift: Gift) -> None:
@@ -203,7 +216,7 @@ def mark_canceled(gift: Gift) -> bool:
 
 
 #: a paid gift's statuses: which one it has follows from its refunds and its dispute (`_settle`)
-PAID = frozenset({GiftStatus.SUCCEEDED, GiftStatus.PARTIALLY_REFUNDED, GiftStatus.REFUNDED, GiftStatus.DISPUTED})
+PAID = GIFT_PAID
 #: a dispute's states in the order they happen: a closed dispute ("won", "lost") is final
 DISPUTE_RANK = {None: 0, "open": 1, "won": 2, "lost": 2}
 

@@ -24,15 +24,13 @@ from supporters.extensions import db
 from supporters.giving.currency import convert_gift
 from supporters.giving.lifecycle import lock
 from supporters.giving.totals import refresh_supporter_totals
-from supporters.models import Gift, GiftMethod, GiftStatus, utcnow
+from supporters.models import GIFT_PAID, Gift, GiftMethod, utcnow
 from supporters.payments import Balance, PaymentsUnavailable, gateway
 
 #: how long to wait before asking again about a charge Stripe had not settled
 RECHECK_AFTER = timedelta(minutes=10)
 #: how far back the worker looks for gifts without a balance (reconcile takes its own --since)
 LOOK_BACK = timedelta(days=30)
-#: statuses of a gift whose money moved
-_MOVED = (GiftStatus.SUCCEEDED, GiftStatus.PARTIALLY_REFUNDED, GiftStatus.REFUNDED, GiftStatus.DISPUTED)
 
 
 @dataclass
@@ -50,7 +48,7 @@ def without_balance(since: datetime, now: datetime | None = None, *, due_only: b
     now = now or utcnow()
     query = sa.select(Gift.id).where(
         Gift.method == GiftMethod.STRIPE,
-        Gift.status.in_(_MOVED),
+        Gift.status.in_(GIFT_PAID),
         Gift.stripe_balance_transaction_id.is_(None),
         Gift.stripe_payment_intent_id.is_not(None),
         Gift.paid_at >= since,

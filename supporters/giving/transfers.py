@@ -140,8 +140,7 @@ def receive_transfer(
         booked_on=booked_on.isoformat(),
         bank_line_id=bank_line_id,
         reference=gift.transfer_reference,
-        receipt_number=gift.receipt_number,
-    )
+    )  # (the receipt's number is given as the transaction commits: it is on the gift, not here)
     return gift
 
 

@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from supporters.campaigns.presets import suggested_amounts
 from supporters.core.errors import render_error
 from supporters.extensions import db, limiter
 from supporters.giving import checkout, transfer_details, transfers
@@ -55,7 +56,6 @@ ATTRIBUTION_LIMITS = {
     "utm_medium": 100,
     "utm_campaign": 100,
 }
-DEFAULT_PRESETS = [10, 25, 50, 100]  # in whole units, when a campaign names none for a currency
 
 
 def _clean(value: str | None, limit: int) -> str | None:
@@ -78,10 +78,7 @@ def _campaign(slug: str | None) -> Campaign | None:
 
 
 def _presets(campaign: Campaign | None, currency: str) -> list[int]:
-    amounts = (campaign.preset_amounts or {}).get(currency) if campaign else None
-    if amounts and all(isinstance(a, int) and a > 0 for a in amounts):
-        return list(amounts)
-    return [unit * 10 ** money.minor_unit_exponent(currency) for unit in DEFAULT_PRESETS]
+    return suggested_amounts(campaign, currency)
 
 
 def _notes(campaign: Campaign | None, currency: str) -> dict[int, str]:
@@ -367,6 +364,9 @@ def start() -> ResponseReturnValue:
         method=GiftMethod.BANK_TRANSFER if by_transfer else GiftMethod.STRIPE,
     )
     gift = checkout.start_gift(intent)
+    # What this browser typed, for the form if the donor comes back from the payment page;
+    # never the stored supporter's details (the address may be someone else's).
+    session[DONOR_KEPT] = {"email": form.email.data, "name": form.name.data}
     if by_transfer:
         return redirect(url_for("donate.transfer", token=transfer_details.page_token(gift)), 303)
     commit_now()  # the gift exists before Stripe hears of it: every Stripe object can point back at it
@@ -409,6 +409,8 @@ def thanks() -> ResponseReturnValue:
     gift = checkout.gift_by_checkout_session(request.args.get("session_id", ""))
     if gift is None:
         abort(404, _("We could not find this gift. If you were charged, your receipt is on its way by e-mail."))
+    if gift.status is not GiftStatus.PENDING:
+        session.pop(DONOR_KEPT, None)  # given: the next form starts empty
     plan = gift.recurring_plan
     campaign = gift.campaign
     return render_template(
@@ -425,9 +427,8 @@ def cancelled() -> ResponseReturnValue:
     campaign = gift.campaign
     if gift.status in (GiftStatus.PENDING, GiftStatus.FAILED):
         flash(_("You left the payment page. Nothing was charged; you can try again below."), "info")
-        supporter = gift.supporter
-        if supporter is not None and supporter.anonymised_at is None:
-            session[DONOR_KEPT] = {"email": supporter.email, "name": supporter.name}
+    else:
+        session.pop(DONOR_KEPT, None)
     return redirect(_retry_url(gift, campaign), 303)
 
 

@@ -159,7 +159,10 @@ def _rate(value: Any, units: Decimal, where: str) -> Decimal:
 
 
 def _from_csv(text: str) -> list[Table]:
-    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    except csv.Error as exc:
+        raise RatesFileError(f"The CSV file cannot be read: {exc}.") from None
     header_at = next((i for i, row in enumerate(rows) if row and row[0].strip().lower() == "data"), None)
     if header_at is None:
         raise RatesFileError('The file is neither the API\'s JSON nor the archive CSV (no header row "data;…").')

@@ -16,18 +16,15 @@ from supporters.lib.money import format_amount
 from supporters.mail.language import mail_locale, privacy_link
 from supporters.mail.outbox import queue_once
 from supporters.models import (
+    GIFT_PAID,
     Gift,
     GiftKind,
     GiftMethod,
-    GiftStatus,
     OutboxEmail,
     RecurringPlan,
     Supporter,
 )
 from supporters.models.recurring import PlanInterval
-
-#: the statuses of a gift whose money arrived: it earned its receipt, whatever happened after
-RECEIVED = frozenset({GiftStatus.SUCCEEDED, GiftStatus.PARTIALLY_REFUNDED, GiftStatus.REFUNDED, GiftStatus.DISPUTED})
 
 RECEIPT = "receipt"
 CORRECTED_RECEIPT = "receipt_corrected"
@@ -55,13 +52,13 @@ def queue_receipt(gift: Gift) -> OutboxEmail | None:
     the payment is recorded. Returns the new outbox row, or None when nothing was
     queued: the gift already has a receipt (also when another transaction queued it
     at the same moment: the UNIQUE dedupe key catches that) or its supporter was
-    anonymised. Raises ValueError for a gift whose money never arrived (not RECEIVED) or without a paid_at.
+    anonymised. Raises ValueError for a gift whose money never arrived (not GIFT_PAID) or without a paid_at.
     """
     if gift.id is None:
         db.session.flush()
     if gift.id is None:
         raise ValueError("the gift must be added to the session before its receipt is queued")
-    if gift.status not in RECEIVED or gift.paid_at is None:
+    if gift.status not in GIFT_PAID or gift.paid_at is None:
         raise ValueError(f"gift {gift.id} is not paid; only paid gifts get a receipt")
     supporter = gift.supporter
     if supporter is None or supporter.anonymised_at is not None:

@@ -7,6 +7,7 @@ from supporters.models.campaign import AppealVariant, Campaign, Frequency
 from supporters.models.gift import (
     GIFT_COUNTED,
     GIFT_NET_BASE,
+    GIFT_PAID,
     GIFT_TRANSITIONS,
     HAPPENED_AT,
     Gift,
@@ -43,6 +44,7 @@ from supporters.models.widget import WidgetStat
 __all__ = [
     "GIFT_COUNTED",
     "GIFT_NET_BASE",
+    "GIFT_PAID",
     "GIFT_TRANSITIONS",
     "HAPPENED_AT",
     "PLAN_TRANSITIONS",

@@ -66,6 +66,9 @@ GIFT_TRANSITIONS: dict[enum.Enum, frozenset[enum.Enum]] = {
 }
 #: a Stripe gift starts pending; an offline gift is recorded when the money is in
 GIFT_INITIAL = frozenset({S.PENDING, S.SUCCEEDED})
+#: statuses of a gift whose money arrived, whatever happened after (refunds, a dispute):
+#: it earned its receipt, and it has something to convert and a fee to know
+GIFT_PAID = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED})
 #: statuses whose money counts towards totals (net of refunded_minor); a disputed
 #: gift's money is held by the bank and counts again only if the dispute is won
 GIFT_COUNTED = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED})
@@ -93,12 +96,21 @@ class Gift(Timestamps, Base):
         # a balance transaction belongs to one charge: one gift
         sa.Index("ix_gift_stripe_balance_transaction_id", "stripe_balance_transaction_id", unique=True),
         sa.Index("ix_gift_transfer_reference", "transfer_reference", unique=True),
-        # the few gifts not converted yet, found without reading the others (overview, health)
+        # the few paid gifts not converted yet, found without reading the others (overview,
+        # health); by status first, so abandoned checkouts in another currency are passed by
         sa.Index(
             "ix_gift_not_converted",
+            "status",
             "currency",
             postgresql_where=sa.text("amount_base_minor IS NULL"),
             sqlite_where=sa.text("amount_base_minor IS NULL"),
+        ),
+        # the recent Stripe gifts still without their fee and net (the worker, every minute)
+        sa.Index(
+            "ix_gift_without_balance",
+            "paid_at",
+            postgresql_where=sa.text("stripe_balance_transaction_id IS NULL"),
+            sqlite_where=sa.text("stripe_balance_transaction_id IS NULL"),
         ),
         sa.CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_within_amount"),
         sa.CheckConstraint("comment IS NULL OR length(comment) <= 500", name="comment_length"),

@@ -25,6 +25,7 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from supporters.campaigns.presets import suggested_amounts
 from supporters.extensions import db
 from supporters.lib import money
 from supporters.lib.web import public_url
@@ -95,9 +96,7 @@ def _build_config(slug: str, lang: str) -> dict[str, Any] | None:
         ]
     presets = {}
     for currency in currencies:
-        amounts = (campaign.preset_amounts or {}).get(currency) or [
-            unit * 10 ** money.minor_unit_exponent(currency) for unit in (10, 25, 50, 100)
-        ]
+        amounts = suggested_amounts(campaign, currency)
         presets[currency] = [
             {
                 "amount": money.plain(a, currency),

@@ -219,3 +219,15 @@ def test_a_pledge_from_the_form_is_paid_by_the_statement_that_quotes_its_title(
     assert len(receipts) == 1 and "bank transfer" in receipts[0].body_text.lower()
     page = client.get(location).get_data(as_text=True)
     assert "Your transfer has arrived" in page and paid.receipt_number in page
+
+
+def test_back_from_the_payment_page_the_form_shows_what_this_browser_typed_not_the_stored_name(
+    client: Any, campaign: Any, app: Flask
+) -> None:
+    victim = factories.supporter(email="victim@example.org", name="Real Name Of Victim")
+    _db.session.commit()
+    response = client.post("/donate/", data=valid_form(email="victim@example.org", name="Someone Else"))
+    session_id = response.headers["Location"].rsplit("/", 1)[1]
+    page = client.get(client.get(f"/donate/cancelled?session_id={session_id}").headers["Location"])
+    text = page.get_data(as_text=True)
+    assert 'value="Someone Else"' in text and victim.name not in text

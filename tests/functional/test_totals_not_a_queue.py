@@ -163,3 +163,26 @@ def test_a_payment_rolled_back_takes_no_number_and_sends_no_receipt(committed_ap
         gifts = [db.session.get(Gift, gift_id) for gift_id in (first, second, third)]
         assert [g.receipt_number for g in gifts] == [None, None, "2026-000001"]
         assert db.session.query(OutboxEmail).filter_by(kind="receipt").count() == 1
+
+
+def test_a_savepoint_rolled_back_after_a_payment_leaves_its_receipt_due(committed_app: Flask) -> None:
+    """A payment, then an unrelated savepoint that rolls back (a duplicate e-mail refused
+    in its own savepoint, say), then the commit: the payment still gets its number and
+    its receipt, and nothing is numbered at the savepoint's release."""
+    app = committed_app
+    first, second, _ = three_pending(app)
+    with app.app_context():
+        lifecycle.mark_paid(db.session.get(Gift, first), paid_at=PAID)
+        savepoint = db.session.begin_nested()
+        db.session.get(Gift, second).comment = "never kept"
+        db.session.flush()
+        savepoint.rollback()
+        kept = db.session.begin_nested()
+        lifecycle.mark_paid(db.session.get(Gift, second), paid_at=PAID)
+        kept.commit()
+        assert db.session.get(Gift, second).receipt_number is None  # released, not committed
+        db.session.commit()
+    with app.app_context():
+        numbers = [db.session.get(Gift, gift_id).receipt_number for gift_id in (first, second)]
+        assert sorted(numbers) == ["2026-000001", "2026-000002"]
+        assert db.session.query(OutboxEmail).filter_by(kind="receipt").count() == 2

@@ -150,3 +150,75 @@ def test_an_mt940_file_of_several_daily_statements_is_read_whole(app: Any) -> No
         statement = read_statement(one + next_day, "mt940")
     assert len(statement.lines) == 8
     assert len({line.identity_key for line in statement.lines}) == 8
+
+
+MT940_WITH = """:20:STARTUMS
+:25:PL61109010140000071219812874
+:28C:1/1
+:60F:C261130PLN1000,00
+{lines}:62F:C261201PLN1000,00
+"""
+
+
+def mt940(*lines: str) -> bytes:
+    return MT940_WITH.format(lines="".join(lines)).encode()
+
+
+def test_the_mark_says_which_way_the_money_went_reversals_included(app: Any) -> None:
+    content = mt940(
+        ":61:2612011201C20,00NTRFNONREF//B1\n:86:020~00TRF~20DAR\n",
+        ":61:2612011201RC50,00NTRFNONREF//B2\n:86:020~00TRF~20ZWROT\n",
+        ":61:2612011201RD30,00NTRFNONREF//B3\n:86:020~00TRF~20STORNO\n",
+        ":61:2612011201D10,00NTRFNONREF//B4\n:86:020~00TRF~20OPLATA\n",
+    )
+    with app.app_context():
+        lines = read_statement(content, "mt940").lines
+    assert [(line.bank_reference, line.direction) for line in lines] == [
+        ("B1", LineDirection.CREDIT),
+        ("B2", LineDirection.DEBIT),  # a credit taken back is money out, never a gift
+        ("B3", LineDirection.CREDIT),
+        ("B4", LineDirection.DEBIT),
+    ]
+
+
+def test_a_booking_of_nothing_is_left_out(app: Any) -> None:
+    content = mt940(":61:2612011201C0,00NTRFNONREF//B1\n:86:020~00TRF~20ZERO\n", ":61:2612011201C5,00NTRFNONREF//B2\n")
+    with app.app_context():
+        assert [line.bank_reference for line in read_statement(content, "mt940").lines] == ["B2"]
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (
+            b"date,amount,currency,name,account,title,reference\n2026-12-01,99999999999999999999999.00,PLN,A,,t,R1\n",
+            "an amount no bank account holds",
+        ),
+        (
+            b'date,amount,currency,name,account,title,reference\n2026-12-01,5.00,PLN,"' + b"x" * 140_000 + b'",,t,R1\n',
+            "cannot be read",
+        ),
+    ],
+)
+def test_a_csv_no_bank_writes_is_refused_not_a_crash(app: Any, content: bytes, says: str) -> None:
+    with app.app_context(), pytest.raises(Refused) as refused:
+        read_statement(content, "csv", "generic")
+    with app.test_request_context():
+        assert says in refused.value.message()
+
+
+def test_a_bank_reference_reused_on_another_day_is_another_booking() -> None:
+    def line(day: int) -> StatementLine:
+        return StatementLine(
+            booked_on=date(2026, 12, day),
+            amount_minor=5000,
+            currency="PLN",
+            direction=LineDirection.CREDIT,
+            counterparty_name="A",
+            counterparty_account=None,
+            title="t",
+            bank_reference="CUSTREF-1",
+        )
+
+    first, second = with_identities("PL61109010140000071219812874", [line(1), line(2)])
+    assert first.identity_key != second.identity_key

@@ -101,6 +101,7 @@ def table(**changes: object) -> bytes:
         (table(rates=[{"code": "EUR", "mid": True}]), "not a rate"),
         (b'["a table"]', "not an object"),
         (b'{"table": "A"}', "is not a table A number"),
+        (b'data;1EUR;x\n20261130;"' + b"1" * 140_000 + b'";231/A/NBP/2026\n', "cannot be read"),
     ],
 )
 def test_a_file_that_is_not_table_a_says_what_is_wrong(data: bytes, says: str) -> None:
