@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from supporters.extensions import csrf, limiter
 from supporters.giving.stripe_events import DuplicateEvent, process_event, record_unreadable
+from supporters.lib.transactions import commit_now
 from supporters.payments import InvalidEvent, UnreadableEvent, gateway
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ limiter.exempt(bp)
 
 @bp.post("/stripe")
 def stripe_webhook() -> ResponseReturnValue:
-    """Verify, record once, apply; the request commits it (200), or any failure rolls
+    """Verify, record once, apply and commit (200), or any failure, at commit too, rolls
     everything back (500) and Stripe retries.
 
     A signed event that can never be processed (not an event, an odd shape, a payment
@@ -39,6 +40,10 @@ def stripe_webhook() -> ResponseReturnValue:
             return {"received": True, "duplicate": True}, 200
     try:
         outcome = process_event(event)
+        # Committed here, inside the try: what happens at commit (the receipt numbered and
+        # queued, the giving totals written) can fail too, and that is a failure a retry
+        # mends, answered like any other (transactions.commit_now, a named exception).
+        commit_now()
     except DuplicateEvent:
         return {"received": True, "duplicate": True}, 200
     except Exception:

@@ -8,7 +8,9 @@ or an unexpected error leave nothing behind, and no view calls commit or rollbac
 Three deliberate exceptions, each named here so they can be found:
 
 - `commit_now()`: the donation form commits the pending gift before it calls
-  Stripe, so that every Stripe object can point back at a row that exists.
+  Stripe, so that every Stripe object can point back at a row that exists; the
+  Stripe webhook commits inside its own error handling, since what runs at commit
+  (receipt numbers, giving totals) may fail and must be answered "retry later".
 - `keep_changes()`: an answer that is an error for the visitor but records
   something that really happened (the local test-payment page's declined card,
   which Stripe would remember too) is committed all the same.
