@@ -78,7 +78,8 @@ def apply() -> ResponseReturnValue:
         flash(said, "error")
     flash(
         _(
-            "Reconcile applied %(applied)s events and settled %(settled)s pending gifts; %(failed)s events failed.",
+            "Reconcile done. Events applied: %(applied)s; pending gifts settled: %(settled)s; "
+            "events failed: %(failed)s.",
             applied=done.applied,
             settled=done.settled,
             failed=done.failed,

@@ -314,7 +314,7 @@ def test_the_dry_run_shows_what_reconcile_would_change_and_changes_nothing(
 
     assert event["id"] in listed and f"gift {gift.id} succeeded" in listed
     assert f'href="/dashboard/gifts/{gift.id}"' in listed
-    assert "1 events would be applied" in listed and "1 events are recorded already" in listed
+    assert "Events to apply: 1;" in listed and "events recorded already: 1." in listed
     assert rows_of_everything() == before
     _db.session.expire_all()
     assert _db.session.get(Gift, gift.id).status is GiftStatus.PENDING  # type: ignore[union-attr]
@@ -351,7 +351,7 @@ def test_the_button_applies_reconcile_and_audits_who_pressed_it(finance: Any, fa
     audit = _db.session.scalars(select(AuditEvent).filter_by(action="stripe.reconcile")).one()
     assert audit.staff_user_id == finance.user.id
     assert audit.details["applied"] == 1 and audit.details["failed"] == 0
-    assert "Reconcile applied 1 events" in page(finance)
+    assert "Events applied: 1;" in page(finance)
 
 
 def test_pressing_the_button_twice_applies_once(finance: Any, fake_stripe: FakeGateway) -> None:
