@@ -4,6 +4,7 @@ from supporters.models.article import Article, ArticleTag
 from supporters.models.bank import BankLine, BankStatement, LineDirection, LineMatch, LineStatus, StatementStatus
 from supporters.models.base import Base, InvalidTransition, utcnow
 from supporters.models.campaign import AppealVariant, Campaign, Frequency
+from supporters.models.donor import DonorSignIn
 from supporters.models.gift import (
     GIFT_COUNTED,
     GIFT_NET_BASE,
@@ -57,6 +58,7 @@ __all__ = [
     "Base",
     "Campaign",
     "Consent",
+    "DonorSignIn",
     "ConsentRequest",
     "ExchangeRate",
     "Frequency",
