@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from supporters.extensions import db
 from supporters.lib.errors import Refused
+from supporters.lib.forms import MAX_ID
 from supporters.models import DonorSignIn, Supporter, normalise_email, utcnow
 
 LINK_VALID_MINUTES = 30
@@ -182,7 +183,13 @@ def signed_in_supporter(now: datetime | None = None) -> Supporter | None:
         ends = datetime.fromisoformat(str(until))
     except ValueError:
         ends = None
-    if type(supporter_id) is not int or ends is None or ends.tzinfo is None or ends <= now:
+    if (
+        type(supporter_id) is not int
+        or not 0 < supporter_id <= MAX_ID
+        or ends is None
+        or ends.tzinfo is None
+        or ends <= now
+    ):
         end_session()
         return None
     supporter = db.session.get(Supporter, supporter_id)

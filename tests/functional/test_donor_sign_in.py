@@ -19,7 +19,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from supporters.donors import signin
 from supporters.extensions import db as _db
 from supporters.models import Campaign, DonorSignIn, GiftMethod, OutboxEmail, Supporter, utcnow
 from tests import factories
@@ -44,9 +43,8 @@ def ask(client: Any, email: str) -> Any:
 
 
 def signed_in_as(client: Any, supporter: Supporter) -> None:
-    email = factories_email = supporter.email
-    ask(client, factories_email)
-    path, _code = link_and_code(emails_to(email)[-1])
+    ask(client, supporter.email)
+    path, _code = link_and_code(emails_to(supporter.email)[-1])
     response = client.post(path)
     assert response.status_code == 303 and response.headers["Location"].endswith("/my/gifts")
 
