@@ -268,3 +268,20 @@ def test_sign_ins_are_limited_per_address_and_per_connection(build_app: Callable
         for n in range(5)
     ]
     assert codes == [400, 400, 400, 400, 429]
+
+
+def test_links_and_codes_sent_to_an_old_address_stop_when_it_changes(client: Any, db: Any) -> None:
+    from supporters.people import edits
+
+    ada = factories.supporter(email="ada@example.org")
+    ask(client, "ada@example.org")
+    ask(client, "ada@example.org")
+    path, _code = link_and_code(emails_to("ada@example.org")[0])
+    _path, code = link_and_code(emails_to("ada@example.org")[1])
+
+    edits.update_profile(None, ada, email="ada.lovelace@example.org")
+    db.session.flush()
+
+    assert client.post(path).status_code == 410
+    assert client.post("/my/code", data={"email": "ada.lovelace@example.org", "code": code}).status_code == 400
+    assert client.get("/my/gifts").status_code == 302
