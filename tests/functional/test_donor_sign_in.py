@@ -260,6 +260,8 @@ def test_sign_ins_are_limited_per_address_and_per_connection(build_app: Callable
 
     per_connection = [ask_from("10.0.2.1", f"p{n}@example.org") for n in range(5)]
     assert per_connection == [200, 200, 200, 200, 429]
+    limited = client.post("/my/", data={"email": "z@example.org"}, environ_base={"REMOTE_ADDR": "10.0.2.1"})
+    assert "Several sign-ins were asked for from this connection" in limited.get_data(as_text=True)
 
     codes = [
         client.post(
