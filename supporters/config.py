@@ -446,6 +446,9 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         ),
         "DONATE_LIMIT_PER_IP": env.get("DONATE_LIMIT_PER_IP", "10 per hour").strip(),
         "DONATE_LIMIT_PER_EMAIL": env.get("DONATE_LIMIT_PER_EMAIL", "5 per hour").strip(),
+        #: a donor's sign-in e-mails (and codes typed) per connection and per address (Flask-Limiter syntax)
+        "DONOR_SIGN_IN_LIMIT_PER_IP": env.get("DONOR_SIGN_IN_LIMIT_PER_IP", "20 per hour").strip(),
+        "DONOR_SIGN_IN_LIMIT_PER_EMAIL": env.get("DONOR_SIGN_IN_LIMIT_PER_EMAIL", "5 per hour").strip(),
         "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR", "").strip() or str(instance_path / "mail"),
         "RATELIMIT_STORAGE_URI": _limit_storage(env, production),
         #: Strict-Transport-Security max-age in production (0 turns the header off)

@@ -4,6 +4,7 @@ from supporters.models.article import Article, ArticleTag
 from supporters.models.bank import BankLine, BankStatement, LineDirection, LineMatch, LineStatus, StatementStatus
 from supporters.models.base import Base, InvalidTransition, utcnow
 from supporters.models.campaign import AppealVariant, Campaign, Frequency
+from supporters.models.donor import DonorSignIn
 from supporters.models.gift import (
     GIFT_COUNTED,
     GIFT_NET_BASE,
@@ -58,6 +59,7 @@ __all__ = [
     "Campaign",
     "Consent",
     "ConsentRequest",
+    "DonorSignIn",
     "ExchangeRate",
     "Frequency",
     "Gift",

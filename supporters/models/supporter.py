@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 from sqlalchemy.orm.attributes import get_history
 
 from supporters.models.base import Base, Timestamps, UTCDateTime, utcnow
+from supporters.models.donor import DonorSignIn
 
 if TYPE_CHECKING:
     from supporters.models.gift import Gift
@@ -274,7 +275,8 @@ def _keep_derived(session: Session, _context: Any) -> None:
 def _close_links_sent_to_an_old_address(session: Session, _context: Any) -> None:
     """A confirmation link speaks for the address it was sent to: when a supporter's
     address changes, the links already sent to the old one stop working (a request not
-    yet e-mailed goes to the new address once its gift is paid)."""
+    yet e-mailed goes to the new address once its gift is paid). So do a donor's
+    sign-in links and codes."""
     moved = [row.id for row in session.dirty if isinstance(row, Supporter) and _changed(row, ("email_normalised",))]
     if moved:
         now = utcnow()
@@ -285,6 +287,16 @@ def _close_links_sent_to_an_old_address(session: Session, _context: Any) -> None
                 ConsentRequest.emailed_at.is_not(None),
                 ConsentRequest.confirmed_at.is_(None),
                 ConsentRequest.expires_at > now,
+            )
+            .values(expires_at=now)
+        )
+        # the same for a donor's sign-in links and codes (docs/donors.md)
+        session.connection().execute(
+            sa.update(DonorSignIn)
+            .where(
+                DonorSignIn.supporter_id.in_(sorted(moved)),
+                DonorSignIn.used_at.is_(None),
+                DonorSignIn.expires_at > now,
             )
             .values(expires_at=now)
         )

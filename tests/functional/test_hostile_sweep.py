@@ -45,6 +45,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
+from supporters.donors import signin as donor_signin
 from supporters.extensions import db as _db
 from supporters.models import (
     AppealVariant,
@@ -216,6 +217,8 @@ class Dataset:
     #: each route's form as first seen in this test: a random example that changed the data
     #: (voided the offline gift, so its form is gone) must not change what later ones draw
     forms: dict[str, Any] = field(default_factory=dict)
+    #: the supporter whose donor session shows the donor's own pages (/my/gifts)
+    donor_id: int = 0
 
 
 def seed() -> Dataset:
@@ -248,6 +251,10 @@ def seed() -> Dataset:
     asked = consent.request_newsletter(person, wording="Yes, e-mail me.", source="donation form", gift=gift)
     assert asked is not None
     token = consent.issue_link(asked)
+    # a donor's sign-in link waiting to be used
+    made = donor_signin.request_sign_in(person.email)
+    assert made is not None
+    sign_in_token = made[1]
     # a payment event kept for review, so the review page shows its form
     _db.session.add(
         StripeEvent(
@@ -301,10 +308,12 @@ def seed() -> Dataset:
             "session_id": "cs_offline_sweep",
             "filename": "app.css",
             "token": token,
+            "sign_in_token": sign_in_token,
             "statement_id": str(uploaded.id),
             "line_id": str(line.id),
         },
         staff={role: staff_user(role) for role in ROLES[1:]},
+        donor_id=person.id,
     )
 
 
@@ -318,6 +327,17 @@ def sign_in(app: Flask, client: Any, user: StaffUser | None) -> None:
     with client.session_transaction() as state:
         state["_user_id"] = user.get_id()
         state["_fresh"] = True
+
+
+def sign_in_donor(app: Flask, client: Any, supporter_id: int) -> None:
+    """A donor session (the link's button would start it), no staff one."""
+    client.delete_cookie(app.config.get("SESSION_COOKIE_NAME", "session"))
+    with client.session_transaction() as state:
+        state["donor"] = {"supporter_id": supporter_id, "until": "2999-01-01T00:00:00+00:00"}
+
+
+#: pages only a signed-in donor sees (their forms are read with a donor session)
+DONOR_PAGES = {"donors.gifts"}
 
 
 def row_counts() -> tuple[int, ...]:
@@ -492,6 +512,8 @@ VALID: dict[str, dict[str, str]] = {
     "dashboard.bank.upload": {"format": "csv", "preset": "generic"},
     "dashboard.bank.record_gift": {"email": "anna@example.org", "name": "Anna Kowalska"},
     "dashboard.bank.not_a_gift": {"reason": "Bank interest"},
+    "donors.ask": {"email": "ada@example.org"},
+    "donors.enter_code": {"email": "ada@example.org", "code": "123456"},
 }
 
 #: never spoiled: sent as the page has them (CSRF is off in tests; the login form would
@@ -513,6 +535,8 @@ def discover_form_pages(app: Flask, client: Any, data: Dataset) -> dict[str, lis
         for user in (None, data.staff["admin"]):
             sign_in(app, client, user)
             responses += [(route, client.get(route.url(data.ids))) for route in GETS if route.endpoint != "static"]
+        sign_in_donor(app, client, data.donor_id)
+        responses += [(route, client.get(route.url(data.ids))) for route in GETS if route.endpoint in DONOR_PAGES]
     finally:
         app.extensions["payments"] = swapped
     for route, response in responses:
@@ -545,7 +569,10 @@ def form_for(app: Flask, client: Any, data: Dataset, route: Route) -> FormSeen |
     if not pages:
         return None
     source = next(r for r in GETS if r.endpoint == pages[0])
-    sign_in(app, client, None if source.endpoint == "dashboard_auth.login" else data.staff["admin"])
+    if source.endpoint in DONOR_PAGES:
+        sign_in_donor(app, client, data.donor_id)
+    else:
+        sign_in(app, client, None if source.endpoint == "dashboard_auth.login" else data.staff["admin"])
     swapped, app.extensions["payments"] = app.extensions["payments"], _real_gateway[0]
     try:
         html = client.get(source.url(data.ids)).get_data(as_text=True)

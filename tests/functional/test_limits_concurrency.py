@@ -402,3 +402,31 @@ def test_a_hit_given_back_never_goes_below_zero_nor_outlives_its_window(kind: st
     limits.give_back([breached])  # a limit that refused the request gives nothing back
     assert storage.get(hit.key) == 1
     storage.clear(hit.key)
+
+
+# --- the donor's sign-in (/my) ----------------------------------------------------
+
+
+def test_twenty_simultaneous_sign_ins_for_one_address_send_at_most_three(serve: Callable[..., LiveServer]) -> None:
+    from supporters.models import DonorSignIn
+
+    server = serve({"DONOR_SIGN_IN_LIMIT_PER_EMAIL": "3 per hour", "DONOR_SIGN_IN_LIMIT_PER_IP": "100 per hour"})
+    with server.app.app_context():
+        factories.supporter(email="ada@example.org")
+        _db.session.commit()
+
+    statuses = all_at_once(server.url + "/my/", [{"data": {"email": "ada@example.org"}}] * 20)
+
+    no_server_errors(statuses)
+    assert statuses.count(200) == 3 and statuses.count(429) == 17, Counter(statuses)
+    assert number_of(server, DonorSignIn) == 3
+
+
+def test_twenty_simultaneous_codes_from_one_connection_try_at_most_five(serve: Callable[..., LiveServer]) -> None:
+    server = serve({"DONOR_SIGN_IN_LIMIT_PER_EMAIL": "100 per hour", "DONOR_SIGN_IN_LIMIT_PER_IP": "5 per hour"})
+    bodies = [{"data": {"email": f"p{n}@example.org", "code": "123456"}} for n in range(20)]
+
+    statuses = all_at_once(server.url + "/my/code", bodies)
+
+    no_server_errors(statuses)
+    assert statuses.count(400) == 5 and statuses.count(429) == 15, Counter(statuses)

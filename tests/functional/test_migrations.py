@@ -17,6 +17,7 @@ from tests.conftest import MIGRATIONS, DatabaseFactory, make_app
 
 MODEL_TABLES = {
     "bank_statement",
+    "donor_sign_in",
     "bank_line",
     "supporter",
     "supporter_tag",
