@@ -197,6 +197,16 @@ def _seed_campaign(currency: str, report: SeedReport) -> Campaign:
             appeal_heading="Support independent analysis",
             appeal_text="Our articles are free for everyone. Gifts from readers like you pay for the research "
             "behind them and keep it independent.",
+            texts={
+                "pl": {
+                    "name": "Niezależne analizy dla wszystkich",
+                    "appeal_heading": "Wesprzyj niezależne analizy",
+                    "appeal_text": "Nasze teksty są dla wszystkich za darmo. Darowizny czytelników opłacają "
+                    "badania, na których się opierają, i pozwalają nam zachować niezależność.",
+                    "notes": {"PLN": {"2000": "godzina sprawdzania faktów", "10000": "dzień pracy redakcji"}},
+                },
+                "en": {"notes": {"PLN": {"2000": "an hour of fact-checking", "10000": "a day of editing"}}},
+            },
             active=True,
             is_demo=True,
             variants=[

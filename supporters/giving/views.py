@@ -287,17 +287,23 @@ def form() -> ResponseReturnValue:
 DONOR_KEPT = "donate.donor"
 
 
-@bp.errorhandler(429)
-def too_many(exc: Exception) -> ResponseReturnValue:
-    """A form sent over the limit comes back as it was sent, saying when to try again."""
-    if request.endpoint != "donate.start":
-        return render_error(429)
+def _submitted_form() -> tuple[DonationForm, Campaign | None]:
+    """The donation form as it was sent, with the choices of the currency it showed."""
     campaign = _campaign(request.form.get("campaign"))
     form = DonationForm()
     currency = request.form.get("shown_currency") or request.form.get("currency") or ""
     if currency not in current_app.config["SUPPORTERS_CURRENCIES"]:
         currency = current_app.config["SUPPORTERS_CURRENCIES"][0]
     _setup(form, campaign, currency)
+    return form, campaign
+
+
+@bp.errorhandler(429)
+def too_many(exc: Exception) -> ResponseReturnValue:
+    """A form sent over the limit comes back as it was sent, saying when to try again."""
+    if request.endpoint != "donate.start":
+        return render_error(429)
+    form, campaign = _submitted_form()
     hit = limiter.current_limit
     when = ""
     if hit is not None:
@@ -309,8 +315,7 @@ def too_many(exc: Exception) -> ResponseReturnValue:
             minutes,
             time=format_time(reset, format="short"),
         )
-    response = _render(form, campaign, 429, limited=_limited_message() + when)
-    return response
+    return _render(form, campaign, 429, limited=_limited_message() + when)
 
 
 @bp.post("/")
@@ -319,12 +324,7 @@ def too_many(exc: Exception) -> ResponseReturnValue:
 @limits.give_back_when(_sent_back)
 def start() -> ResponseReturnValue:
     """Start the gift: record it, commit, then open the checkout and send the donor there."""
-    campaign = _campaign(request.form.get("campaign"))
-    form = DonationForm()
-    currency = request.form.get("shown_currency") or request.form.get("currency") or ""
-    if currency not in current_app.config["SUPPORTERS_CURRENCIES"]:
-        currency = current_app.config["SUPPORTERS_CURRENCIES"][0]
-    _setup(form, campaign, currency)
+    form, campaign = _submitted_form()
     if not form.validate():
         _after_currency_change(form, campaign)
         return _render(form, campaign, 400)

@@ -8,12 +8,10 @@ address: an e-mail that asks nothing of its reader but to ignore it.
 
 from __future__ import annotations
 
-from flask import current_app, render_template
-from flask_babel import force_locale
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from supporters.lib.web import public_url
-from supporters.mail.language import mail_locale, privacy_link
+from supporters.mail.language import mail_locale, render_email
 from supporters.mail.outbox import queue_once
 from supporters.models import DonorSignIn, OutboxEmail, Supporter
 
@@ -25,18 +23,13 @@ def queue_sign_in(supporter: Supporter, row: DonorSignIn, token: str, code: str,
     if supporter.anonymised_at is not None:
         return None
     locale = mail_locale(supporter.language)
-    org_name = current_app.config.get("SUPPORTERS_ORG_NAME", "")
-    with force_locale(locale):
-        context = {
-            "lang": locale,
-            "org_name": org_name,
-            "supporter_name": supporter.name.strip(),
-            "link": public_url("donors.link_page", sign_in_token=token, lang=locale),
-            "code": code,
-            "minutes": minutes,
-            "privacy_link": privacy_link(locale),
-        }
-        subject = _("Your sign-in link for %(org)s", org=org_name)
-        body_text = render_template("email/donor_sign_in.txt", **context)
-        body_html = render_template("email/donor_sign_in.html", **context)
+    subject, body_text, body_html = render_email(
+        "donor_sign_in",
+        locale,
+        _l("Your sign-in link for %(org)s"),
+        supporter.name,
+        link=public_url("donors.link_page", sign_in_token=token, lang=locale),
+        code=code,
+        minutes=minutes,
+    )
     return queue_once(f"donor-sign-in:{row.id}", DONOR_SIGN_IN, supporter.email, subject, body_text, body_html)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from babel import Locale, UnknownLocaleError
-from flask import current_app
+from flask import current_app, render_template
+from flask_babel import force_locale
 
 from supporters.lib.web import public_url
 
@@ -32,3 +35,24 @@ def privacy_link(locale: str) -> str:
     """The privacy page in `locale`, on SUPPORTERS_PUBLIC_URL (in a request or not): every
     e-mail's footer links to it."""
     return public_url("core.privacy", lang=locale)
+
+
+def render_email(template: str, locale: str, subject: Any, supporter_name: str, **context: Any) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of `email/<template>.txt|.html` in `locale`, with what
+    every e-mail shows (the organisation's name, the greeting's name, the privacy link).
+    `subject` is a lazy string whose "%(org)s" is the organisation's name; values in
+    `context` that depend on the language are made by the caller for `locale`."""
+    org_name = current_app.config.get("SUPPORTERS_ORG_NAME", "")
+    with force_locale(locale):
+        full = {
+            "lang": locale,
+            "org_name": org_name,
+            "supporter_name": supporter_name.strip(),
+            "privacy_link": privacy_link(locale),
+            **context,
+        }
+        return (
+            str(subject) % {"org": org_name},
+            render_template(f"email/{template}.txt", **full),
+            render_template(f"email/{template}.html", **full),
+        )

@@ -9,12 +9,10 @@ message asks nothing of its reader but a transfer they did not mean to make.
 
 from __future__ import annotations
 
-from flask import current_app, render_template
-from flask_babel import force_locale
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from supporters.giving import transfer_details
-from supporters.mail.language import mail_locale, privacy_link
+from supporters.mail.language import mail_locale, render_email
 from supporters.mail.outbox import queue_once
 from supporters.models import Gift, OutboxEmail
 
@@ -27,19 +25,14 @@ def queue_instructions(gift: Gift, page_url: str) -> OutboxEmail | None:
     if supporter is None or supporter.anonymised_at is not None:
         return None
     locale = mail_locale(supporter.language)
-    org_name = current_app.config.get("SUPPORTERS_ORG_NAME", "")
-    with force_locale(locale):
-        context = {
-            "lang": locale,
-            "org_name": org_name,
-            "supporter_name": supporter.name.strip(),
-            "details": transfer_details.details(gift, locale),
-            "page_url": page_url,
-            "privacy_link": privacy_link(locale),
-        }
-        subject = _("How to complete your gift to %(org)s by bank transfer", org=org_name)
-        body_text = render_template("email/transfer_instructions.txt", **context)
-        body_html = render_template("email/transfer_instructions.html", **context)
+    subject, body_text, body_html = render_email(
+        "transfer_instructions",
+        locale,
+        _l("How to complete your gift to %(org)s by bank transfer"),
+        supporter.name,
+        details=transfer_details.details(gift, locale),
+        page_url=page_url,
+    )
     return queue_once(
         f"transfer-instructions:gift:{gift.id}", TRANSFER_INSTRUCTIONS, supporter.email, subject, body_text, body_html
     )
