@@ -8,15 +8,14 @@ pressing it signs in. Pages with a token are never cached nor sent on as a refer
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from wtforms import EmailField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 from supporters.donors import queries, signin
+from supporters.donors.web import current_donor, donor_required, page
 from supporters.extensions import db, limiter
 from supporters.lib import transactions
 from supporters.lib.errors import Refused
@@ -72,13 +71,6 @@ class CodeForm(Form):
     )
 
 
-def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
-    response = make_response(render_template(template, **context), status)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
 def _email_key() -> str:
     return "donor-sign-in:" + normalise_email(request.form.get("email", ""))[:254]
 
@@ -109,7 +101,7 @@ def ask_page() -> ResponseReturnValue:
     """The e-mail form (a signed-in donor goes to their gifts)."""
     if signin.signed_in_supporter() is not None:
         return redirect(url_for("donors.gifts"))
-    return _page("donors/ask.html", form=AskForm(formdata=None))
+    return page("donors/ask.html", form=AskForm(formdata=None))
 
 
 @bp.post("/")
@@ -119,7 +111,7 @@ def ask() -> ResponseReturnValue:
     """Send a sign-in link and code, if the address has given; the same answer either way."""
     form = AskForm()
     if not form.validate():
-        return _page("donors/ask.html", 400, form=form)
+        return page("donors/ask.html", 400, form=form)
     made = signin.request_sign_in(form.email.data)
     if made is not None:
         row, token, code = made
@@ -127,13 +119,13 @@ def ask() -> ResponseReturnValue:
         assert supporter is not None
         queue_sign_in(supporter, row, token, code, signin.LINK_VALID_MINUTES)
     code_form = CodeForm(formdata=None, email=form.email.data)
-    return _page("donors/sent.html", form=code_form, email=form.email.data, minutes=signin.LINK_VALID_MINUTES)
+    return page("donors/sent.html", form=code_form, email=form.email.data, minutes=signin.LINK_VALID_MINUTES)
 
 
 @bp.get("/code")
 def code_page() -> ResponseReturnValue:
     """The code form, for a donor whose phone opens the link elsewhere."""
-    return _page("donors/sent.html", form=CodeForm(formdata=None), email=None)
+    return page("donors/sent.html", form=CodeForm(formdata=None), email=None)
 
 
 @bp.post("/code")
@@ -143,13 +135,13 @@ def enter_code() -> ResponseReturnValue:
     """Sign in with the code typed; a wrong one counts against its sign-in."""
     form = CodeForm()
     if not form.validate():
-        return _page("donors/sent.html", 400, form=form, email=None)
+        return page("donors/sent.html", 400, form=form, email=None)
     try:
         supporter_id = signin.use_code(form.email.data, form.code.data)
     except Refused as refused:
         transactions.keep_changes()  # the wrong try is counted
         message = show_refusal(form, refused)
-        return _page("donors/sent.html", refused.status, form=form, email=None, message=message)
+        return page("donors/sent.html", refused.status, form=form, email=None, message=message)
     signin.start_session(supporter_id)
     return redirect(url_for("donors.gifts"), 303)
 
@@ -160,8 +152,8 @@ def link_page(sign_in_token: str) -> ResponseReturnValue:
     try:
         signin.open_link(sign_in_token)
     except Refused as refused:
-        return _page("donors/link.html", refused.status, message=refused.message(), form=AskForm(formdata=None))
-    return _page("donors/confirm.html", token=sign_in_token)
+        return page("donors/link.html", refused.status, message=refused.message(), form=AskForm(formdata=None))
+    return page("donors/confirm.html", token=sign_in_token)
 
 
 @bp.post("/sign-in/<sign_in_token>")
@@ -170,18 +162,17 @@ def use_link(sign_in_token: str) -> ResponseReturnValue:
     try:
         supporter_id = signin.use_link(sign_in_token)
     except Refused as refused:
-        return _page("donors/link.html", refused.status, message=refused.message(), form=AskForm(formdata=None))
+        return page("donors/link.html", refused.status, message=refused.message(), form=AskForm(formdata=None))
     signin.start_session(supporter_id)
     return redirect(url_for("donors.gifts"), 303)
 
 
 @bp.get("/gifts")
+@donor_required
 def gifts() -> ResponseReturnValue:
-    """The signed-in donor's gifts, newest first; others go to the sign-in form."""
-    supporter = signin.signed_in_supporter()
-    if supporter is None:
-        return redirect(url_for("donors.ask_page"))
-    return _page(
+    """The signed-in donor's gifts, newest first, with their plans, documents and contact choices."""
+    supporter = current_donor()
+    return page(
         "donors/gifts.html",
         supporter=supporter,
         gifts=queries.gifts_of(supporter.id),
