@@ -14,9 +14,9 @@ from flask_babel import lazy_gettext as _l
 from wtforms import EmailField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
-from supporters.donors import queries, signin
+from supporters.donors import links, queries, signin
 from supporters.donors.web import current_donor, donor_required, page
-from supporters.extensions import db, limiter
+from supporters.extensions import limiter
 from supporters.lib import transactions
 from supporters.lib.errors import Refused
 from supporters.lib.forms import Form, no_control_characters, show_refusal, strip
@@ -112,12 +112,9 @@ def ask() -> ResponseReturnValue:
     form = AskForm()
     if not form.validate():
         return page("donors/ask.html", 400, form=form)
-    made = signin.request_sign_in(form.email.data)
-    if made is not None:
-        row, token, code = made
-        supporter = db.session.get(Supporter, row.supporter_id)
-        assert supporter is not None
-        queue_sign_in(supporter, row, token, code, signin.LINK_VALID_MINUTES)
+    supporter = signin.known_supporter(form.email.data)
+    if supporter is not None:
+        _send_sign_in(supporter)
     code_form = CodeForm(formdata=None, email=form.email.data)
     return page("donors/sent.html", form=code_form, email=form.email.data, minutes=signin.LINK_VALID_MINUTES)
 
@@ -165,6 +162,63 @@ def use_link(sign_in_token: str) -> ResponseReturnValue:
         return page("donors/link.html", refused.status, message=refused.message(), form=AskForm(formdata=None))
     signin.start_session(supporter_id)
     return redirect(url_for("donors.gifts"), 303)
+
+
+def _send_sign_in(supporter: Supporter) -> None:
+    """E-mail a new sign-in link and code to the supporter (when they may sign in)."""
+    made = signin.request_sign_in(supporter.email)
+    if made is not None:
+        row, token, code = made
+        queue_sign_in(supporter, row, token, code, signin.LINK_VALID_MINUTES)
+
+
+def _link_key() -> str:
+    return "donor-link:" + (request.view_args or {}).get("link_token", "")[:400]
+
+
+@bp.get("/open/<link_token>")
+def manage_link_page(link_token: str) -> ResponseReturnValue:
+    """What an e-mail's link opens: the donor's page at its target for the donor already
+    signed in; otherwise a button (mail scanners open links by themselves), or, for a
+    link that has run out, a button that e-mails a fresh sign-in link."""
+    try:
+        link = links.read_token(link_token)
+    except Refused as refused:
+        if refused.status == 410:
+            return page("donors/link_expired.html", 410, message=refused.message(), token=link_token)
+        return page("donors/link.html", refused.status, message=refused.message(), form=AskForm(formdata=None))
+    signed_in = signin.signed_in_supporter()
+    if signed_in is not None and signed_in.id == link.supporter.id:
+        return redirect(link.target, 303)
+    return page("donors/open.html", token=link_token)
+
+
+@bp.post("/open/<link_token>")
+def use_manage_link(link_token: str) -> ResponseReturnValue:
+    """The button: signs the link's donor in and opens its page."""
+    try:
+        link = links.read_token(link_token)
+    except Refused as refused:
+        if refused.status == 410:
+            return page("donors/link_expired.html", 410, message=refused.message(), token=link_token)
+        return page("donors/link.html", refused.status, message=refused.message(), form=AskForm(formdata=None))
+    signin.start_session(link.supporter.id)
+    return redirect(link.target, 303)
+
+
+@bp.post("/open/<link_token>/new")
+@limiter.limit(_ip_limit, error_message=_limited_message)
+@limiter.limit(_email_limit, key_func=_link_key, error_message=_limited_message)
+def renew_manage_link(link_token: str) -> ResponseReturnValue:
+    """A link that ran out: a fresh sign-in link and code go to the address it was sent to."""
+    try:
+        link = links.read_token(link_token, allow_expired=True)
+    except Refused as refused:
+        return page("donors/link.html", refused.status, message=refused.message(), form=AskForm(formdata=None))
+    _send_sign_in(link.supporter)
+    return page(
+        "donors/sent.html", form=CodeForm(formdata=None), email=None, renewed=True, minutes=signin.LINK_VALID_MINUTES
+    )
 
 
 @bp.get("/gifts")

@@ -37,9 +37,17 @@ def privacy_link(locale: str) -> str:
     return public_url("core.privacy", lang=locale)
 
 
+def donor_page_link(locale: str) -> str:
+    """The donor's own page (/my, where they sign in) in `locale`: in every e-mail's footer,
+    unless the e-mail carries a signed link straight to the donor's gift or plan
+    (`donors.links.manage_url`)."""
+    return public_url("donors.ask_page", lang=locale)
+
+
 def render_email(template: str, locale: str, subject: Any, supporter_name: str, **context: Any) -> tuple[str, str, str]:
     """Subject, plain text and HTML of `email/<template>.txt|.html` in `locale`, with what
-    every e-mail shows (the organisation's name, the greeting's name, the privacy link).
+    every e-mail shows (the organisation's name, the greeting's name, the privacy link, the
+    donor's page: `donor_link` in `context` replaces the plain link to it).
     `subject` is a lazy string whose "%(org)s" is the organisation's name; values in
     `context` that depend on the language are made by the caller for `locale`."""
     org_name = current_app.config.get("SUPPORTERS_ORG_NAME", "")
@@ -49,6 +57,7 @@ def render_email(template: str, locale: str, subject: Any, supporter_name: str, 
             "org_name": org_name,
             "supporter_name": supporter_name.strip(),
             "privacy_link": privacy_link(locale),
+            "donor_link": donor_page_link(locale),
             **context,
         }
         return (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from supporters.donors.links import manage_url
 from supporters.giving import transfer_details
 from supporters.mail.language import mail_locale, render_email
 from supporters.mail.outbox import queue_once
@@ -32,6 +33,7 @@ def queue_instructions(gift: Gift, page_url: str) -> OutboxEmail | None:
         supporter.name,
         details=transfer_details.details(gift, locale),
         page_url=page_url,
+        donor_link=manage_url(supporter, "/my/gifts", locale),
     )
     return queue_once(
         f"transfer-instructions:gift:{gift.id}", TRANSFER_INSTRUCTIONS, supporter.email, subject, body_text, body_html

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from supporters.donors.links import manage_url
 from supporters.extensions import db
 from supporters.giving.fees import split_covered_fee
 from supporters.lib.money import format_amount
@@ -109,6 +110,7 @@ def queue_cancellation_notice(gift: Gift) -> OutboxEmail | None:
             "paid_on": format_date(gift.paid_at, format="long") if gift.paid_at else "",
             "receipt_number": gift.receipt_number,
             "privacy_link": privacy_link(locale),
+            "donor_link": manage_url(supporter, "/my/gifts", locale),
         }
         if gift.receipt_number:
             subject = _("Receipt %(number)s from %(org)s is cancelled", number=gift.receipt_number, org=org_name)
@@ -159,6 +161,7 @@ def _render_receipt(gift: Gift, supporter: Supporter, replaces: str | None = Non
             "corrected": replaces is not None,
             "replaces": replaces,
             "privacy_link": privacy_link(locale),
+            "donor_link": manage_url(supporter, "/my/gifts", locale),
         }
         if replaces is not None:
             subject = _(

@@ -45,6 +45,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
+from supporters.donors import links as donor_links
 from supporters.donors import signin as donor_signin
 from supporters.extensions import db as _db
 from supporters.models import (
@@ -255,6 +256,8 @@ def seed() -> Dataset:
     made = donor_signin.request_sign_in(person.email)
     assert made is not None
     sign_in_token = made[1]
+    # the signed link a receipt carries to the donor's page
+    link_token = donor_links.make_token(person, "/my/gifts")
     # a payment event kept for review, so the review page shows its form
     _db.session.add(
         StripeEvent(
@@ -309,6 +312,7 @@ def seed() -> Dataset:
             "filename": "app.css",
             "token": token,
             "sign_in_token": sign_in_token,
+            "link_token": link_token,
             "statement_id": str(uploaded.id),
             "line_id": str(line.id),
         },
@@ -865,8 +869,9 @@ def test_the_sweep_knows_every_route_and_finds_the_forms(sweep: tuple[Flask, Any
         route.url(data.ids)  # a sample for every path part
     pages = discover_form_pages(app, client, data)
     # Every POST route but the machine ones (Stripe, the widget's beacon) has a form on a page.
-    # The 3-D Secure page shows its form only for a payment localstripe holds (test_donate.py).
-    machine = {"webhooks.stripe_webhook", "widget.event", "offline_pay.authenticate"}
+    # The 3-D Secure page shows its form only for a payment localstripe holds (test_donate.py),
+    # and a donor link's "send me a new one" only once the link has run out (test_donor_links.py).
+    machine = {"webhooks.stripe_webhook", "widget.event", "offline_pay.authenticate", "donors.renew_manage_link"}
     missing = {route.endpoint for route in POSTS} - set(pages) - machine
     assert not missing, f"no page renders a form for {missing}: give the sweep a page for it"
     assert {" ", "\t", "\x1e", "\x85", "\xa0", "\u2028", "\u3000"} <= set(WHITESPACE)
