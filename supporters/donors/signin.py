@@ -167,7 +167,13 @@ def start_session(supporter_id: int, now: datetime | None = None) -> None:
     }
 
 
-def end_session() -> None:
+def end_session(now: datetime | None = None) -> None:
+    """Sign out: this session and every other of the same donor begun before now end
+    (`Supporter.donor_signed_out_at`), so a copy of the cookie is worth nothing."""
+    supporter = _session_supporter(now or utcnow())
+    if supporter is not None:
+        supporter.donor_signed_out_at = now or utcnow()
+        db.session.flush()
     session.pop(SESSION_KEY, None)
 
 
@@ -175,6 +181,14 @@ def signed_in_supporter(now: datetime | None = None) -> Supporter | None:
     """The donor of this session, while it lasts and their record is not erased; an
     ended or odd session is forgotten."""
     now = now or utcnow()
+    supporter = _session_supporter(now)
+    if supporter is None:
+        session.pop(SESSION_KEY, None)
+    return supporter
+
+
+def _session_supporter(now: datetime) -> Supporter | None:
+    """The supporter of a live donor session in this request's cookie, or None."""
     kept = session.get(SESSION_KEY)
     if not isinstance(kept, dict):
         return None
@@ -190,10 +204,11 @@ def signed_in_supporter(now: datetime | None = None) -> Supporter | None:
         or ends.tzinfo is None
         or ends <= now
     ):
-        end_session()
         return None
     supporter = db.session.get(Supporter, supporter_id)
     if supporter is None or supporter.anonymised_at is not None:
-        end_session()
+        return None
+    began = ends - timedelta(hours=SESSION_HOURS)
+    if supporter.donor_signed_out_at is not None and began <= supporter.donor_signed_out_at:
         return None
     return supporter

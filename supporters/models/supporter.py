@@ -77,6 +77,10 @@ class Supporter(Timestamps, Base):
     #: the newest newsletter decision is a grant; kept from the consent log on every flush
     #: (below), so the list can filter on it without reading the log
     newsletter: Mapped[bool] = mapped_column(default=False)
+    #: when the donor last signed out of their own page (/my): every donor session begun
+    #: before it is over, on every device (the session is a signed cookie, which alone
+    #: cannot be taken back)
+    donor_signed_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: set when the person's data was erased on request; the gifts stay for the books
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: demo content created by `flask demo seed`

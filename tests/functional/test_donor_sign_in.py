@@ -287,3 +287,19 @@ def test_links_and_codes_sent_to_an_old_address_stop_when_it_changes(client: Any
     assert client.post(path).status_code == 410
     assert client.post("/my/code", data={"email": "ada.lovelace@example.org", "code": code}).status_code == 400
     assert client.get("/my/gifts").status_code == 302
+
+
+def test_signing_out_ends_the_session_even_for_a_copy_of_its_cookie(client: Any, app: Flask, db: Any) -> None:
+    """A signed cookie alone cannot be taken back: signing out records the time, and every
+    donor session of the supporter begun before it is over (on every device)."""
+    ada = factories.supporter(email="ada@example.org")
+    signed_in_as(client, ada)
+    with client.session_transaction() as state:
+        copied = dict(state["donor"])
+    client.post("/my/sign-out")
+    with client.session_transaction() as state:
+        state["donor"] = copied  # the cookie as it was, replayed
+    assert client.get("/my/gifts").status_code == 302
+    # A new sign-in after it works.
+    signed_in_as(client, ada)
+    assert client.get("/my/gifts").status_code == 200
