@@ -25,9 +25,21 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 
 #: endpoints whose page holds a form that ends on the payment provider's page (the
-#: donation form, shown again by its POST when a field needs fixing). The donor's
-#: page joins here when it sends donors to the Customer Portal.
-CHECKOUT_FORMS = frozenset({"donate.form", "donate.start"})
+#: donation form, shown again by its POST when a field needs fixing), and the donor's
+#: plan page (its card button ends on Stripe's Customer Portal), shown again by each of
+#: its forms' POSTs when a value needs fixing.
+CHECKOUT_FORMS = frozenset(
+    {
+        "donate.form",
+        "donate.start",
+        "donor_plans.plan_page",
+        "donor_plans.change_amount",
+        "donor_plans.switch_interval",
+        "donor_plans.pause",
+        "donor_plans.resume",
+        "donor_plans.update_card",
+    }
+)
 
 _STATIC = "default-src 'self'; style-src 'self'; script-src 'self'; base-uri 'self'; object-src 'none'"
 
