@@ -472,3 +472,120 @@ def test_the_stripe_gateways_requests_against_a_stand_in_for_api_stripe_com() ->
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- Staff see the donor's changes -------------------------------------------------------------------
+
+
+def test_staff_read_the_donors_changes_on_the_plan_and_the_supporter(
+    app: Flask, db: Any, fake_stripe: FakeGateway
+) -> None:
+    plan = active_plan(amount_minor=3000)
+    donor_client = app.test_client()
+    sign_in(donor_client, plan.supporter)
+    assert donor_client.post(f"/my/plans/{plan.id}/amount", data={"amount": "40"}).status_code == 303
+    assert donor_client.post(f"/my/plans/{plan.id}/pause", data={"months": "3"}).status_code == 303
+    staff = app.test_client()
+    viewer = factories.staff("viewer")
+    _db.session.commit()
+    factories.sign_in(staff, viewer)
+    plan_page = staff.get(f"/dashboard/plans/{plan.id}").get_data(as_text=True)
+    assert "The donor, on their page" in plan_page
+    assert "Amount changed from" in plan_page and "Paused for 3 month(s)" in plan_page
+    supporter_page = staff.get(f"/dashboard/supporters/{plan.supporter_id}").get_data(as_text=True)
+    assert "Changes to recurring gifts" in supporter_page and "Amount changed from" in supporter_page
+
+
+# --- Through localstripe -----------------------------------------------------------------------------
+
+
+def test_every_change_through_localstripe(live_app: Any) -> None:
+    """A monthly gift paid on the offline page, then changed from the donor's page: localstripe
+    holds each change (the wrapper's proration_behavior, pause_collection, default card) and
+    reports it with customer.subscription.updated, which the plan reads back."""
+    from supporters.models import Campaign, Frequency, StripeEvent
+    from tests.conftest import wait_for
+    from tests.integration.test_localstripe import SUCCEEDS, csrf_token, pay, start_gift
+
+    app = live_app.app
+    with app.app_context():
+        _db.session.add(
+            Campaign(
+                slug="general",
+                name="General",
+                goal_currency="PLN",
+                goal_minor=100000,
+                preset_amounts={"PLN": [2000, 5000]},
+                default_frequency=Frequency.ONE_TIME,
+            )
+        )
+        _db.session.commit()
+    client = app.test_client()
+    assert pay(client, start_gift(client, frequency="monthly", amount="30"), SUCCEEDS).status_code == 303
+
+    def plan_now() -> RecurringPlan | None:
+        with app.app_context():
+            return _db.session.scalars(select(RecurringPlan)).first()
+
+    wait_for(lambda: (found := plan_now()) is not None and found.status is PlanStatus.ACTIVE)
+    plan = plan_now()
+    assert plan is not None and plan.stripe_subscription_id
+    donor = app.test_client()
+    with donor.session_transaction() as state:
+        state["donor"] = {"supporter_id": plan.supporter_id, "until": "2999-01-01T00:00:00+00:00"}
+
+    def post(action: str, **data: str) -> Any:
+        token = csrf_token(donor.get(f"/my/plans/{plan.id}").get_data(as_text=True))
+        return donor.post(f"/my/plans/{plan.id}/{action}", data={"csrf_token": token, **data})
+
+    def subscription() -> dict[str, Any]:
+        with app.app_context():
+            real = gateway()
+            return real.client.v1.subscriptions.retrieve(plan.stripe_subscription_id).to_dict()  # type: ignore[attr-defined]
+
+    def updates() -> int:
+        with app.app_context():
+            return int(
+                _db.session.scalar(
+                    select(func.count()).select_from(StripeEvent).filter_by(type="customer.subscription.updated")
+                )
+                or 0
+            )
+
+    assert post("amount", amount="45").status_code == 303
+    assert subscription()["plan"]["amount"] == 4500
+    wait_for(lambda: updates() >= 1)
+    assert post("pause", months="1").status_code == 303
+    assert subscription()["pause_collection"]["behavior"] == "void"
+    wait_for(lambda: updates() >= 2)
+    assert post("resume").status_code == 303
+    assert subscription()["pause_collection"] is None
+    assert post("interval", interval="year", amount="400").status_code == 303
+    after = subscription()
+    assert after["plan"]["interval"] == "year" and after["plan"]["amount"] == 40000
+    card = post("card")
+    assert card.status_code == 303 and "/pay/test/card/" in card.headers["Location"]
+    card_page = donor.get(card.headers["Location"]).get_data(as_text=True)
+    back = donor.post(card.headers["Location"], data={"csrf_token": csrf_token(card_page), "card": SUCCEEDS})
+    assert back.status_code == 303 and f"/my/plans/{plan.id}/card/done" in back.headers["Location"]
+    assert donor.get(urlsplit(back.headers["Location"]).path).status_code == 303
+    wait_for(lambda: updates() >= 5)
+    with app.app_context():
+        changed = _db.session.get(RecurringPlan, plan.id)
+        assert changed is not None
+        assert changed.amount_minor == 40000 and changed.interval is PlanInterval.YEAR and changed.paused_at is None
+        actions = [
+            row.action
+            for row in _db.session.scalars(
+                select(AuditEvent).filter_by(target_type="plan", target_id=str(plan.id)).order_by(AuditEvent.id)
+            )
+        ]
+        assert actions == [
+            "plan.amount_change",
+            "plan.pause",
+            "plan.resume",
+            "plan.interval_change",
+            "plan.card_update_opened",
+            "plan.card_update",
+        ]
+        assert _db.session.scalar(select(func.count()).select_from(OutboxEmail).filter_by(kind="plan_changed")) == 5
