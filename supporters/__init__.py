@@ -193,7 +193,11 @@ def register_security_headers(app: Flask) -> None:
     donation form may send donors on to the payment page of the gateway in use."""
     from supporters.core import headers
 
-    headers.init_app(app, checkout_origins=lambda: app.extensions["payments"].checkout_origins)
+    headers.init_app(
+        app,
+        checkout_origins=lambda: app.extensions["payments"].checkout_origins,
+        card_origins=lambda: app.extensions["payments"].card_update_origins,
+    )
 
 
 def register_commands(app: Flask) -> None:

@@ -44,6 +44,8 @@ class FakeGateway:
     #: where create_checkout() sends the donor, and the origins the gateway declares for it
     checkout_base: str = "https://checkout.example"
     checkout_origins: tuple[str, ...] = ("https://checkout.example",)
+    #: the origin of `portal_base`, where card_update_url() sends the donor
+    card_update_origins: tuple[str, ...] = ("https://billing.stripe.com",)
     checkouts: list[CheckoutRequest] = field(default_factory=list)
     refunds: list[tuple[str, int, str, str]] = field(default_factory=list)
     canceled: list[str] = field(default_factory=list)

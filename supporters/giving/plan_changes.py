@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
@@ -114,7 +114,9 @@ def _key(plan: RecurringPlan, what: str, value: object = "") -> str:
 def _done(plan: RecurringPlan, donor: Supporter, action: str, **details: Any) -> AuditEvent:
     """The change is made: counted, ordered, audited as the donor, confirmed by e-mail."""
     plan.change_count = (plan.change_count or 0) + 1
-    plan.changed_at = utcnow().replace(microsecond=0)
+    # Stripe's event times are whole seconds: every event Stripe made before this change's call
+    # returned (an earlier change's, arriving late) is older than the next second.
+    plan.changed_at = utcnow().replace(microsecond=0) + timedelta(seconds=1)
     db.session.flush()
     row = audit.record(None, action, "plan", plan.id, actor_name=web.actor_name(donor), **details)
     mail.queue_plan_change(plan, action, details, f"plan-change:{plan.id}:{row.id}")
@@ -238,8 +240,10 @@ def pause(plan: RecurringPlan, months: int | None, donor: Supporter, gateway: Pa
     if is_paused(plan):
         raise Refused(_l("Your gift is paused already."), status=409)
     now = utcnow().replace(microsecond=0)
-    resumes_at = add_months(now, months)
-    gateway.pause_subscription(subscription, resumes_at, _key(plan, "pause", months))
+    # From midnight (UTC) of the day, so a retry the same day asks Stripe exactly the same
+    # (an idempotency key reused with other parameters is refused).
+    resumes_at = add_months(now, months).replace(hour=0, minute=0, second=0) + timedelta(days=1)
+    gateway.pause_subscription(subscription, resumes_at, _key(plan, "pause", resumes_at.date().isoformat()))
     plan.paused_at, plan.paused_until = now, resumes_at
     _done(plan, donor, "plan.pause", months=months, until=resumes_at.isoformat())
     return plan

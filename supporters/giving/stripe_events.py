@@ -830,7 +830,14 @@ SUBSCRIPTION_STATUSES = {
 }
 
 
-def subscription_changed(subscription: Obj) -> str:
+def subscription_updated(subscription: Obj) -> str:
+    """An update may also change the plan's terms elsewhere (Stripe's dashboard, the portal):
+    the amount, interval and pause come onto the plan (`plan_changes.take_from_stripe`)."""
+    return subscription_changed(subscription, terms=True)
+
+
+def subscription_changed(subscription: Obj, *, terms: bool = False) -> str:
+    """The subscription's status and period (created, updated), and with `terms` its terms."""
     plan = _plan_for_subscription(_id(subscription.get("id")), _obj(subscription.get("metadata")))
     if plan is None:
         return _no_plan(_id(subscription.get("id")))
@@ -840,12 +847,12 @@ def subscription_changed(subscription: Obj) -> str:
     ends += [item.get("current_period_end") for item in _items(subscription.get("items"))]
     for end in ends:
         plans.extend_period(plan, utc_from_timestamp(end))
-    terms = plan_changes.take_from_stripe(plan, subscription_terms(subscription), _event_time())
+    taken = plan_changes.take_from_stripe(plan, subscription_terms(subscription), _event_time()) if terms else ""
     if target is None:
-        return f"plan {plan.id} unchanged ({plan.status.value})" + (f"; terms: {terms}" if terms else "")
-    if terms:
+        return f"plan {plan.id} unchanged ({plan.status.value})" + (f"; terms: {taken}" if taken else "")
+    if taken:
         moved = lifecycle.move_plan(plan, target, at=_event_time())
-        return f"plan {plan.id} {target.value if moved else 'unchanged'}; terms: {terms}"
+        return f"plan {plan.id} {target.value if moved else 'unchanged'}; terms: {taken}"
     if target is PlanStatus.CANCELED:
         _note_cancellation(plan, subscription)
     moved = lifecycle.move_plan(plan, target, at=_event_time())
@@ -963,7 +970,7 @@ HANDLERS: dict[str, Callable[[Obj], str]] = {
     "invoice.payment_failed": invoice_payment_failed,
     "invoice_payment.paid": invoice_payment_paid,
     "customer.subscription.created": subscription_changed,
-    "customer.subscription.updated": subscription_changed,
+    "customer.subscription.updated": subscription_updated,
     "customer.subscription.deleted": subscription_deleted,
     "charge.refunded": charge_refunded,
     "charge.dispute.created": dispute_created,

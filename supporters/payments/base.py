@@ -124,6 +124,13 @@ class PaymentGateway(Protocol):
         Empty when the payment page is one of the app's own."""
         ...
 
+    @property
+    def card_update_origins(self) -> tuple[str, ...]:
+        """The origins `card_update_url` sends the donor's browser to (Stripe's Customer
+        Portal): the donor's plan page allows exactly these in `form-action`. Empty when
+        the card page is one of the app's own."""
+        ...
+
     def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
         """Open a checkout for the gift; calling it again for the same gift gives the same session."""
         ...

@@ -129,6 +129,8 @@ class OfflineGateway:
     test_mode = True
     #: the test-payment page is one of the app's own pages ('self')
     checkout_origins: tuple[str, ...] = ()
+    #: the offline card page is one of the app's own pages too
+    card_update_origins: tuple[str, ...] = ()
 
     def __init__(self, base_url: str, webhook_secret: str) -> None:
         self.client = stripe.StripeClient(OFFLINE_KEY, base_addresses={"api": base_url}, max_network_retries=0)

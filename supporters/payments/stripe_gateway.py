@@ -71,9 +71,11 @@ class StripeGateway:
 
     offline = False
     #: a Checkout Session's `url` is on Stripe's hosted Checkout (https://checkout.stripe.com/…, as in
-    #: Stripe's fixtures); a Customer Portal session's on https://billing.stripe.com (the card update
-    #: of the donor's plan page)
-    checkout_origins: tuple[str, ...] = ("https://checkout.stripe.com", "https://billing.stripe.com")
+    #: Stripe's fixtures)
+    checkout_origins: tuple[str, ...] = ("https://checkout.stripe.com",)
+    #: a Customer Portal session's `url` is on https://billing.stripe.com (Stripe's fixture): the
+    #: card update of the donor's plan page; only that page allows it (core/headers.py)
+    card_update_origins: tuple[str, ...] = ("https://billing.stripe.com",)
 
     def __init__(self, secret_key: str, webhook_secret: str) -> None:
         self.client = stripe.StripeClient(secret_key, max_network_retries=2)

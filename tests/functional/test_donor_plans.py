@@ -368,6 +368,14 @@ def test_an_update_older_than_the_donors_change_does_not_undo_it(
     # the fake checks no signature: any secret signs
     assert se.post_event(client, stale, "whsec_any").status_code == 200
     assert fresh(plan).amount_minor == 6000
+    # an earlier change's event made in the same second as the donor's change, arriving after it
+    same_second = subscription_event(plan, int(utcnow().timestamp()), 3000, "month", None)
+    assert se.post_event(client, same_second, "whsec_any").status_code == 200
+    assert fresh(plan).amount_minor == 6000
+    # a change made at Stripe later still comes onto the plan
+    later = subscription_event(plan, int(utcnow().timestamp()) + 5, 7000, "month", None)
+    assert se.post_event(client, later, "whsec_any").status_code == 200
+    assert fresh(plan).amount_minor == 7000
 
 
 # --- The real gateways ---------------------------------------------------------------------------------
@@ -377,7 +385,10 @@ def test_the_card_updates_redirect_is_allowed_by_the_csp_form_action(app: Flask,
     from supporters.payments.stripe_gateway import StripeGateway
 
     stripe_gateway = StripeGateway("sk_test_x", "whsec_x")
-    assert "https://billing.stripe.com" in stripe_gateway.checkout_origins
+    # Stripe's fixture portal session names one of Stripe's development hosts; real sessions are on
+    # billing.stripe.com (https://billing.stripe.com/p/session/…, as Stripe's docs show them).
+    assert stripe_gateway.card_update_origins == ("https://billing.stripe.com",)
+    assert stripe_gateway.checkout_origins == ("https://checkout.stripe.com",)
     real = app.extensions["payments"]
     app.extensions["payments"] = stripe_gateway
     try:
@@ -387,7 +398,13 @@ def test_the_card_updates_redirect_is_allowed_by_the_csp_form_action(app: Flask,
         response = client.get(f"/my/plans/{plan.id}")
         policy = response.headers["Content-Security-Policy"]
         form_action = next(part for part in policy.split(";") if part.strip().startswith("form-action"))
-        assert "https://billing.stripe.com" in form_action
+        assert form_action.strip() == "form-action 'self' https://billing.stripe.com"
+        # a value to fix shows the page again, with the same card button
+        again = client.post(f"/my/plans/{plan.id}/amount", data={"amount": "x"})
+        assert again.status_code == 400 and "https://billing.stripe.com" in again.headers["Content-Security-Policy"]
+        # the donation form still leads to Checkout only
+        donate = client.get("/donate/").headers["Content-Security-Policy"]
+        assert "form-action 'self' https://checkout.stripe.com;" in donate and "billing" not in donate
     finally:
         app.extensions["payments"] = real
 
@@ -568,8 +585,9 @@ def test_every_change_through_localstripe(live_app: Any) -> None:
     card_page = donor.get(card.headers["Location"]).get_data(as_text=True)
     back = donor.post(card.headers["Location"], data={"csrf_token": csrf_token(card_page), "card": SUCCEEDS})
     assert back.status_code == 303 and f"/my/plans/{plan.id}/card/done" in back.headers["Location"]
-    assert donor.get(urlsplit(back.headers["Location"]).path).status_code == 303
+    # localstripe reports the new default card; let its webhook land first (SQLite takes one writer)
     wait_for(lambda: updates() >= 5)
+    assert donor.get(urlsplit(back.headers["Location"]).path).status_code == 303
     with app.app_context():
         changed = _db.session.get(RecurringPlan, plan.id)
         assert changed is not None
