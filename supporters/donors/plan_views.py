@@ -19,6 +19,7 @@ from wtforms import RadioField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from supporters.donors.web import current_donor, donor_required, page
+from supporters.extensions import limiter
 from supporters.giving import plan_changes
 from supporters.lib.errors import Refused
 from supporters.lib.forms import Form, choices, show_refusal, strip
@@ -28,6 +29,9 @@ from supporters.models import RecurringPlan
 from supporters.payments import PaymentsUnavailable, gateway
 
 bp = Blueprint("donor_plans", __name__, url_prefix="/my")
+
+#: every change reaches Stripe: a connection makes at most this many, all routes together
+changes_limit = limiter.shared_limit("60 per hour", scope="donor-plan-changes")
 
 
 @bp.app_context_processor
@@ -132,6 +136,7 @@ def _owned(plan_id: int) -> RecurringPlan | ResponseReturnValue:
 
 
 @bp.post("/plans/<int:plan_id>/amount")
+@changes_limit
 @donor_required
 def change_amount(plan_id: int) -> ResponseReturnValue:
     plan = _owned(plan_id)
@@ -150,6 +155,7 @@ def change_amount(plan_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/plans/<int:plan_id>/interval")
+@changes_limit
 @donor_required
 def switch_interval(plan_id: int) -> ResponseReturnValue:
     plan = _owned(plan_id)
@@ -170,6 +176,7 @@ def switch_interval(plan_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/plans/<int:plan_id>/pause")
+@changes_limit
 @donor_required
 def pause(plan_id: int) -> ResponseReturnValue:
     plan = _owned(plan_id)
@@ -190,6 +197,7 @@ def pause(plan_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/plans/<int:plan_id>/resume")
+@changes_limit
 @donor_required
 def resume(plan_id: int) -> ResponseReturnValue:
     plan = _owned(plan_id)
@@ -207,6 +215,7 @@ def resume(plan_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/plans/<int:plan_id>/card")
+@changes_limit
 @donor_required
 def update_card(plan_id: int) -> ResponseReturnValue:
     """To Stripe's page (or the offline card page) for a new card; back to the plan after."""
@@ -271,6 +280,7 @@ def cancel_page(plan_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/plans/<int:plan_id>/cancel")
+@changes_limit
 @donor_required
 def cancel(plan_id: int) -> ResponseReturnValue:
     plan = _owned(plan_id)

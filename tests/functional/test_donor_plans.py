@@ -607,3 +607,13 @@ def test_every_change_through_localstripe(live_app: Any) -> None:
             "plan.card_update",
         ]
         assert _db.session.scalar(select(func.count()).select_from(OutboxEmail).filter_by(kind="plan_changed")) == 5
+
+
+def test_the_confirmation_is_written_in_the_donors_language(client: Any, db: Any, fake_stripe: FakeGateway) -> None:
+    owner = factories.supporter(language="pl")
+    plan = active_plan(owner, amount_minor=3000)
+    sign_in(client, owner)
+    assert client.post(f"/my/plans/{plan.id}/pause", data={"months": "1"}).status_code == 303
+    (mail,) = mails()
+    assert 'lang="pl"' in mail.body_html and "/my/open/" in mail.body_html
+    assert "?lang=pl" in mail.body_text
