@@ -160,6 +160,7 @@ def register_blueprints(app: Flask) -> None:
     from supporters.articles.views import bp as articles_bp
     from supporters.core.views import bp as core_bp
     from supporters.dashboard.views import bp as dashboard_bp
+    from supporters.donors.plan_views import bp as donor_plans_bp
     from supporters.donors.views import bp as donors_bp
     from supporters.giving.test_payment import bp as offline_pay_bp
     from supporters.giving.views import bp as donate_bp
@@ -178,6 +179,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(widget_bp)
     app.register_blueprint(newsletter_bp)
     app.register_blueprint(donors_bp)
+    app.register_blueprint(donor_plans_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -191,7 +193,11 @@ def register_security_headers(app: Flask) -> None:
     donation form may send donors on to the payment page of the gateway in use."""
     from supporters.core import headers
 
-    headers.init_app(app, checkout_origins=lambda: app.extensions["payments"].checkout_origins)
+    headers.init_app(
+        app,
+        checkout_origins=lambda: app.extensions["payments"].checkout_origins,
+        card_origins=lambda: app.extensions["payments"].card_update_origins,
+    )
 
 
 def register_commands(app: Flask) -> None:

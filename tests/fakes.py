@@ -44,6 +44,8 @@ class FakeGateway:
     #: where create_checkout() sends the donor, and the origins the gateway declares for it
     checkout_base: str = "https://checkout.example"
     checkout_origins: tuple[str, ...] = ("https://checkout.example",)
+    #: the origin of `portal_base`, where card_update_url() sends the donor
+    card_update_origins: tuple[str, ...] = ("https://billing.stripe.com",)
     checkouts: list[CheckoutRequest] = field(default_factory=list)
     refunds: list[tuple[str, int, str, str]] = field(default_factory=list)
     canceled: list[str] = field(default_factory=list)
@@ -54,8 +56,19 @@ class FakeGateway:
     #: payment intent id -> its charge's balance transaction; missing: not settled yet
     balances: dict[str, Balance] = field(default_factory=dict)
     balance_asked: list[str] = field(default_factory=list)
+    #: every subscription change asked, in order: (what, subscription id, its details)
+    subscription_changes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    #: subscription id -> the payment method its next charge uses (set a new one to "update the card")
+    cards: dict[str, str] = field(default_factory=dict)
+    #: with `fail_next` set, only the next call that would reach Stripe fails (then it is cleared)
+    fail_next: bool = False
+    #: where card_update_url() sends the donor (Stripe's portal, or a page of the offline app)
+    portal_base: str = "https://billing.stripe.com/p/session"
 
     def _reach_stripe(self) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise PaymentsUnavailable("Stripe is not answering")
         if self.fail:
             raise PaymentsUnavailable("Stripe is not answering")
 
@@ -88,6 +101,45 @@ class FakeGateway:
     def cancel_subscription(self, subscription_id: str) -> None:
         self._reach_stripe()
         self.canceled.append(subscription_id)
+
+    def change_subscription(
+        self,
+        subscription_id: str,
+        *,
+        amount_minor: int,
+        currency: str,
+        interval: str,
+        idempotency_key: str,
+        next_charge_at: datetime | None = None,
+    ) -> None:
+        self._reach_stripe()
+        details = {
+            "amount_minor": amount_minor,
+            "currency": currency,
+            "interval": interval,
+            "idempotency_key": idempotency_key,
+            "next_charge_at": next_charge_at,
+        }
+        self.subscription_changes.append(("change", subscription_id, details))
+
+    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> None:
+        self._reach_stripe()
+        self.subscription_changes.append(
+            ("pause", subscription_id, {"resumes_at": resumes_at, "idempotency_key": idempotency_key})
+        )
+
+    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> None:
+        self._reach_stripe()
+        self.subscription_changes.append(("resume", subscription_id, {"idempotency_key": idempotency_key}))
+
+    def card_update_url(self, subscription_id: str, return_url: str, locale: str) -> str:
+        self._reach_stripe()
+        self.subscription_changes.append(("card", subscription_id, {"return_url": return_url, "locale": locale}))
+        return f"{self.portal_base}/{subscription_id}"
+
+    def default_payment_method(self, subscription_id: str) -> str | None:
+        self._reach_stripe()
+        return self.cards.get(subscription_id)
 
     def events_since(self, since: datetime) -> Iterator[dict[str, Any]]:
         self._reach_stripe()

@@ -303,9 +303,11 @@ def subscription(
     period_end: int | None = None,
     legacy: bool = False,
     customer: str | None = "cus_test_donor",
+    amount: int = 3000,
 ) -> Obj:
-    """A subscription. Stripe now keeps the period on each item (`items.data[].current_period_end`);
-    `legacy=True` also puts it at the top level, as localstripe and older API versions do."""
+    """A subscription of `amount` (minor units of PLN) a month. Stripe now keeps the period on
+    each item (`items.data[].current_period_end`); `legacy=True` also puts it at the top level,
+    as localstripe and older API versions do."""
     period_end = period_end or T0 + MONTH
     if status == "canceled" and canceled_at is None:
         canceled_at = T0 + 7 * 24 * 3600
@@ -332,7 +334,7 @@ def subscription(
                         "id": "price_test",
                         "object": "price",
                         "currency": "pln",
-                        "unit_amount": 3000,
+                        "unit_amount": amount,
                         "recurring": {"interval": "month", "interval_count": 1},
                     },
                     "quantity": 1,

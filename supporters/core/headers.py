@@ -4,9 +4,11 @@ One Content-Security-Policy for every page, with two openings, each as narrow as
 it can be:
 
 - `form-action`: 'self' everywhere, plus the payment provider's page origin(s) on
-  the pages whose form leads there (`CHECKOUT_FORMS`). Chromium applies
-  `form-action` to the redirect that follows a form POST, so the donation form's
-  303 to Stripe's hosted Checkout would be blocked by 'self' alone.
+  the pages whose form leads there: Checkout on the donation form (`CHECKOUT_FORMS`),
+  the Customer Portal on the donor's plan page, whose card button leads there
+  (`CARD_FORMS`). Chromium applies `form-action` to the redirect that follows a form
+  POST, so the donation form's 303 to Stripe's hosted Checkout would be blocked by
+  'self' alone.
 - `img-src`: our own origin, `data:` (the app's own icons) and the hosts named in
   SUPPORTERS_IMAGE_HOSTS (the only other hosts article images may come from; see
   `articles/markup.py`). Nothing else: an image is a request that tells its host
@@ -25,9 +27,21 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 
 #: endpoints whose page holds a form that ends on the payment provider's page (the
-#: donation form, shown again by its POST when a field needs fixing). The donor's
-#: page joins here when it sends donors to the Customer Portal.
+#: donation form, shown again by its POST when a field needs fixing).
 CHECKOUT_FORMS = frozenset({"donate.form", "donate.start"})
+#: endpoints whose page holds the card button that ends on Stripe's Customer Portal: the
+#: donor's plan page, shown again by each of its forms' POSTs when a value needs fixing
+CARD_FORMS = frozenset(
+    {
+        "donor_plans.plan_page",
+        "donor_plans.change_amount",
+        "donor_plans.switch_interval",
+        "donor_plans.pause",
+        "donor_plans.resume",
+        "donor_plans.update_card",
+        "donor_plans.card_done",
+    }
+)
 
 _STATIC = "default-src 'self'; style-src 'self'; script-src 'self'; base-uri 'self'; object-src 'none'"
 
@@ -53,16 +67,25 @@ def hsts_value(seconds: int) -> str:
     return f"max-age={seconds}; includeSubDomains"
 
 
-def init_app(app: Flask, checkout_origins: Callable[[], Sequence[str]]) -> None:
+def init_app(
+    app: Flask,
+    checkout_origins: Callable[[], Sequence[str]],
+    card_origins: Callable[[], Sequence[str]] = lambda: (),
+) -> None:
     """Add the headers to every response. `checkout_origins()` names the payment
-    page origin(s) of the gateway in use, asked per response (tests swap gateways)."""
+    page origin(s) of the gateway in use, `card_origins()` its card update page's,
+    asked per response (tests swap gateways)."""
     images = image_sources(app.config)
     production = app.config["SUPPORTERS_ENV"] == "production"
     hsts_seconds = int(app.config["SUPPORTERS_HSTS_SECONDS"])
 
     def apply_security_headers(response: Response) -> Response:
         """Add CSP and friends unless a view already chose its own policy."""
-        targets = checkout_origins() if request.endpoint in CHECKOUT_FORMS else ()
+        targets: Sequence[str] = ()
+        if request.endpoint in CHECKOUT_FORMS:
+            targets = checkout_origins()
+        elif request.endpoint in CARD_FORMS:
+            targets = card_origins()
         response.headers.setdefault("Content-Security-Policy", content_security_policy(targets, images))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

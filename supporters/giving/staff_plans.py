@@ -23,10 +23,11 @@ from wtforms.validators import DataRequired, Length
 from supporters import payments
 from supporters.dashboard.access import acting_staff, fetch, requires
 from supporters.extensions import db
-from supporters.giving import plans, queries, totals
+from supporters.giving import plan_changes, plans, queries, totals
 from supporters.giving.staff_gifts import stripe_dashboard_url
 from supporters.lib.errors import Refused
 from supporters.lib.forms import Form, no_control_characters
+from supporters.lib.i18n import current_locale
 from supporters.lib.paging import page_count, page_number
 from supporters.models import Gift, PlanStatus, RecurringPlan, Supporter
 
@@ -105,6 +106,7 @@ def _render_detail(
         supporter=supporter,
         gifts=gifts,
         events=events,
+        changes=plan_changes.changes_of([plan.id], current_locale()),
         form=form,
         error=error,
         monthly=totals.monthly_income(RecurringPlan.id == plan.id).get(plan.currency, 0),

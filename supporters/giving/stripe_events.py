@@ -42,7 +42,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from supporters.extensions import db
-from supporters.giving import lifecycle, plans
+from supporters.giving import lifecycle, plan_changes, plans
 from supporters.lib import money
 from supporters.lib.forms import whole_number
 from supporters.models import Gift, GiftStatus, PlanStatus, RecurringPlan, StripeEvent, utcnow
@@ -830,7 +830,14 @@ SUBSCRIPTION_STATUSES = {
 }
 
 
-def subscription_changed(subscription: Obj) -> str:
+def subscription_updated(subscription: Obj) -> str:
+    """An update may also change the plan's terms elsewhere (Stripe's dashboard, the portal):
+    the amount, interval and pause come onto the plan (`plan_changes.take_from_stripe`)."""
+    return subscription_changed(subscription, terms=True)
+
+
+def subscription_changed(subscription: Obj, *, terms: bool = False) -> str:
+    """The subscription's status and period (created, updated), and with `terms` its terms."""
     plan = _plan_for_subscription(_id(subscription.get("id")), _obj(subscription.get("metadata")))
     if plan is None:
         return _no_plan(_id(subscription.get("id")))
@@ -840,12 +847,39 @@ def subscription_changed(subscription: Obj) -> str:
     ends += [item.get("current_period_end") for item in _items(subscription.get("items"))]
     for end in ends:
         plans.extend_period(plan, utc_from_timestamp(end))
+    taken = plan_changes.take_from_stripe(plan, subscription_terms(subscription), _event_time()) if terms else ""
     if target is None:
-        return f"plan {plan.id} unchanged ({plan.status.value})"
+        return f"plan {plan.id} unchanged ({plan.status.value})" + (f"; terms: {taken}" if taken else "")
+    if taken:
+        moved = lifecycle.move_plan(plan, target, at=_event_time())
+        return f"plan {plan.id} {target.value if moved else 'unchanged'}; terms: {taken}"
     if target is PlanStatus.CANCELED:
         _note_cancellation(plan, subscription)
     moved = lifecycle.move_plan(plan, target, at=_event_time())
     return f"plan {plan.id} {target.value}" if moved else f"plan {plan.id} unchanged ({plan.status.value})"
+
+
+def subscription_terms(subscription: Obj) -> plan_changes.StripeTerms:
+    """The amount, interval and pause a subscription object states: its one item's price
+    (Stripe) or plan (localstripe's older shape), and `pause_collection` (absent: unsaid)."""
+    items = _items(subscription.get("items"))
+    price = (_obj(items[0].get("price")) or _obj(items[0].get("plan"))) if len(items) == 1 else {}
+    amount = amount_minor(price.get("unit_amount", price.get("amount")))
+    recurring = _obj(price.get("recurring"))
+    interval = recurring.get("interval") or price.get("interval")
+    paused: bool | None = None
+    resumes_at = None
+    if "pause_collection" in subscription:
+        pause = _obj(subscription.get("pause_collection"))
+        paused = bool(pause)
+        resumes_at = utc_from_timestamp(pause.get("resumes_at")) if pause else None
+    return plan_changes.StripeTerms(
+        amount_minor=amount,
+        currency=str(price.get("currency") or "") or None,
+        interval=interval if interval in ("month", "year") else None,
+        paused=paused,
+        resumes_at=resumes_at,
+    )
 
 
 def subscription_deleted(subscription: Obj) -> str:
@@ -936,7 +970,7 @@ HANDLERS: dict[str, Callable[[Obj], str]] = {
     "invoice.payment_failed": invoice_payment_failed,
     "invoice_payment.paid": invoice_payment_paid,
     "customer.subscription.created": subscription_changed,
-    "customer.subscription.updated": subscription_changed,
+    "customer.subscription.updated": subscription_updated,
     "customer.subscription.deleted": subscription_deleted,
     "charge.refunded": charge_refunded,
     "charge.dispute.created": dispute_created,

@@ -184,3 +184,41 @@ def authenticate(session_id: str) -> ResponseReturnValue:
     if outcome == "declined":
         return _page(gift, session_id, _("Your card was declined. Nothing was charged. Try another card."), 402)
     return _page(gift, session_id, _("The bank could not confirm it was you. Nothing was charged. Try again."), 402)
+
+
+# --- The card of a recurring gift (the Customer Portal's stand-in) ---------------------------
+
+#: the test cards the card page offers (localstripe attaches a declined card too; its next charge fails)
+CARD_UPDATE_CARDS = ("4242424242424242", "4000000000000341")
+
+
+def _card_target(token: str) -> tuple[OfflineGateway, str, str]:
+    offline = _offline()
+    target = offline.read_card_token(token)
+    if target is None:
+        abort(404, _("This card page does not exist or has expired."))
+    return offline, target[0], target[1]
+
+
+@bp.get("/card/<token>")
+def card(token: str) -> ResponseReturnValue:
+    """Give the recurring gift a new test card, as Stripe's Customer Portal would."""
+    _offline_gateway, _subscription, back = _card_target(token)
+    return render_template("donate/offline_card.html", cards=CARD_UPDATE_CARDS, back=back, error=None)
+
+
+@bp.post("/card/<token>")
+@limiter.limit("30 per hour")
+def save_card(token: str) -> ResponseReturnValue:
+    """The new card becomes the subscription's and its customer's default; back to the plan."""
+    offline, subscription, back = _card_target(token)
+    number = request.form.get("card", "")
+    if number not in CARD_UPDATE_CARDS:
+        return render_template(
+            "donate/offline_card.html", cards=CARD_UPDATE_CARDS, back=back, error=_("Choose one of the test cards.")
+        ), 400
+    try:
+        offline.attach_test_card(subscription, number)
+    except PaymentsUnavailable:
+        return render_template("donate/unavailable.html"), 503
+    return redirect(back, 303)

@@ -79,6 +79,17 @@ class RecurringPlan(Timestamps, Base):
     #: why it ended: the donor's or staff's words, or Stripe's reason
     cancel_reason: Mapped[str | None] = mapped_column(sa.String(500))
     is_demo: Mapped[bool] = mapped_column(default=False)
+    #: a pause of the collection (the donor's, for 1-3 months, or set in Stripe): from when
+    #: (None: not paused), and until when (None: until resumed by hand)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: when amount, interval or pause last changed: the donor's change here, or Stripe's time of
+    #: the subscription update it came from; an older update arriving late changes none of them
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: how many changes the donor made (names each change's idempotency key at Stripe)
+    change_count: Mapped[int] = mapped_column(server_default="0")
+    #: when the donor was offered a lower amount or a pause instead of cancelling (once)
+    cancel_offer_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     supporter: Mapped[Supporter] = relationship(back_populates="recurring_plans")
     gifts: Mapped[list[Gift]] = relationship(back_populates="recurring_plan", lazy="raise_on_sql")

@@ -124,6 +124,13 @@ class PaymentGateway(Protocol):
         Empty when the payment page is one of the app's own."""
         ...
 
+    @property
+    def card_update_origins(self) -> tuple[str, ...]:
+        """The origins `card_update_url` sends the donor's browser to (Stripe's Customer
+        Portal): the donor's plan page allows exactly these in `form-action`. Empty when
+        the card page is one of the app's own."""
+        ...
+
     def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
         """Open a checkout for the gift; calling it again for the same gift gives the same session."""
         ...
@@ -143,6 +150,42 @@ class PaymentGateway(Protocol):
 
     def cancel_subscription(self, subscription_id: str) -> None:
         """End a subscription now; Stripe confirms with customer.subscription.deleted."""
+        ...
+
+    def change_subscription(
+        self,
+        subscription_id: str,
+        *,
+        amount_minor: int,
+        currency: str,
+        interval: str,
+        idempotency_key: str,
+        next_charge_at: datetime | None = None,
+    ) -> None:
+        """From the next charge on, charge `amount_minor` of `currency` every `interval`
+        ("month" or "year"), with no proration: nothing is charged or credited now. With
+        `next_charge_at` (an interval switch: the end of the period already paid) the next
+        charge falls then and the new interval counts from it. Stripe confirms with
+        customer.subscription.updated."""
+        ...
+
+    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> None:
+        """Take no payment until `resumes_at` (invoices in between are voided, not owed)."""
+        ...
+
+    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> None:
+        """End a pause now: the next charge is the subscription's next renewal."""
+        ...
+
+    def card_update_url(self, subscription_id: str, return_url: str, locale: str) -> str:
+        """Where the donor's browser goes to give a new card for the subscription (Stripe's
+        Customer Portal, or the offline card page); it comes back to `return_url`. Its
+        origin is one of `checkout_origins`, or one of the app's own pages."""
+        ...
+
+    def default_payment_method(self, subscription_id: str) -> str | None:
+        """The id of the payment method the subscription's next charge uses (its own default,
+        else its customer's), None when it has none."""
         ...
 
     def events_since(self, since: datetime) -> Iterator[dict[str, Any]]:

@@ -13,6 +13,16 @@ until localstripe settles it, and is reported with `payment_intent.processing`, 
 Stripe sends and localstripe does not: the offline page's debits are processing first,
 by a signed event, then succeed or fail by localstripe's own.
 
+And a subscription changes as the donor's page changes it with Stripe (`subscription_changes`):
+localstripe's update takes a new plan in `items` but always credits the unused time and,
+for a new interval, invoices at once; it has no `pause_collection`, no
+`proration_behavior`, no `default_payment_method`, and sends no
+`customer.subscription.updated`. Here `proration_behavior="none"` leaves the period paid
+as it is (no credit, no invoice now: the next charge is at the period's end, or at
+`trial_end`), `pause_collection` is kept on the subscription as Stripe keeps it (set, or
+cleared with ""), `default_payment_method` too, and every update is reported with
+`customer.subscription.updated`, so the offline stack shows a change exactly as Stripe would.
+
     python -m supporters.payments.localstripe_server --port 8420
 """
 
@@ -66,11 +76,65 @@ def main(argv: list[str] | None = None) -> None:
             self.status = "pending"  # until _trigger_payment's callback settles it, half a second on
 
     resources.Charge._initialize_charge = settling_later
+    subscription_changes(resources)
     from aiohttp import web
     from localstripe.server import app
 
     logging.basicConfig(level=logging.WARNING, format="localstripe: %(message)s")
     web.run_app(app, host="127.0.0.1", port=args.port, print=lambda *_: None, access_log=None)
+
+
+def subscription_changes(resources: Any) -> None:
+    """Teach localstripe's Subscription the updates the donor's page makes (see the docstring)."""
+    subscription = resources.Subscription
+    original_init = subscription.__init__
+    original_update = subscription._update
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.pause_collection = None
+        self.default_payment_method = None
+
+    def update(
+        self: Any,
+        proration_behavior: Any = None,
+        pause_collection: Any = None,
+        default_payment_method: Any = None,
+        **data: Any,
+    ) -> None:
+        if proration_behavior not in (None, "none", "create_prorations"):
+            raise resources.UserError(400, "Bad request")
+        if pause_collection not in (None, "") and not (
+            isinstance(pause_collection, dict) and pause_collection.get("behavior") in ("void", "keep_as_draft")
+        ):
+            raise resources.UserError(400, "Bad request")
+        if default_payment_method is not None:
+            resources.PaymentMethod._api_retrieve(default_payment_method)  # 404 if unknown
+        pending = {item.id for item in resources.InvoiceItem._api_list_all(None, limit=99)._list}
+        if proration_behavior == "none":
+            self._create_invoice = lambda: None  # the next charge stays where it was
+        try:
+            original_update(self, **data)
+        finally:
+            self.__dict__.pop("_create_invoice", None)
+        if proration_behavior == "none":
+            for item in resources.InvoiceItem._api_list_all(None, limit=99)._list:
+                if item.id not in pending and item.invoice is None:
+                    resources.InvoiceItem._api_delete(item.id)
+        if pause_collection == "":
+            self.pause_collection = None
+        elif pause_collection is not None:
+            resumes_at = pause_collection.get("resumes_at")
+            self.pause_collection = {
+                "behavior": pause_collection["behavior"],
+                "resumes_at": int(resumes_at) if resumes_at not in (None, "") else None,
+            }
+        if default_payment_method is not None:
+            self.default_payment_method = default_payment_method
+        resources.schedule_webhook(resources.Event("customer.subscription.updated", self))
+
+    subscription.__init__ = init
+    subscription._update = update
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any
 import requests
 import stripe
 from flask import url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from supporters.payments import stripe_api
 from supporters.payments.base import (
@@ -65,6 +66,8 @@ TEST_IBANS = {"DE89370400440532013000": "succeeds", "DE62370400440532013001": "f
 STAND_IN_SUCCEEDS = "4242424242424242"
 STAND_IN_DECLINED = "4000000000000341"
 OFFLINE_KEY = "sk_test_offline_supporters"
+#: how long the offline card page's link works (the portal session's is about as short)
+CARD_PAGE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class OfflineGateway:
     test_mode = True
     #: the test-payment page is one of the app's own pages ('self')
     checkout_origins: tuple[str, ...] = ()
+    #: the offline card page is one of the app's own pages too
+    card_update_origins: tuple[str, ...] = ()
 
     def __init__(self, base_url: str, webhook_secret: str) -> None:
         self.client = stripe.StripeClient(OFFLINE_KEY, base_addresses={"api": base_url}, max_network_retries=0)
@@ -145,6 +150,77 @@ class OfflineGateway:
 
     def cancel_subscription(self, subscription_id: str) -> None:
         stripe_api.cancel_subscription(self.client, subscription_id)
+
+    def change_subscription(
+        self,
+        subscription_id: str,
+        *,
+        amount_minor: int,
+        currency: str,
+        interval: str,
+        idempotency_key: str,
+        next_charge_at: datetime | None = None,
+    ) -> None:
+        """As with Stripe, but localstripe takes a plan, not `price_data`: a new plan of the
+        same product, with no proration (the wrapper in localstripe_server.py keeps the
+        paid period and charges nothing now, as Stripe does)."""
+        item_id, product_id = stripe_api.subscription_item(self.client, subscription_id)
+        try:
+            plan = self.client.v1.plans.create(
+                {"amount": amount_minor, "currency": currency.lower(), "interval": interval, "product": product_id},
+                {"idempotency_key": f"{idempotency_key}:plan"},
+            )
+        except stripe.StripeError as exc:
+            raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+        params: Any = {"items": [{"id": item_id, "plan": plan.id}], "proration_behavior": "none"}
+        if next_charge_at is not None:
+            params["trial_end"] = int(next_charge_at.timestamp())
+        stripe_api.update_subscription(self.client, subscription_id, params, idempotency_key)
+
+    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> None:
+        stripe_api.update_subscription(
+            self.client, subscription_id, stripe_api.pause_params(resumes_at), idempotency_key
+        )
+
+    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> None:
+        stripe_api.update_subscription(self.client, subscription_id, stripe_api.resume_params(), idempotency_key)
+
+    def card_update_url(self, subscription_id: str, return_url: str, locale: str) -> str:
+        """The offline card page (test_payment.py), signed for this subscription and return."""
+        stripe_api.subscription_customer(self.client, subscription_id)  # it exists (as the portal asks)
+        token = self._card_serializer().dumps({"s": subscription_id, "r": return_url})
+        return url_for("offline_pay.card", token=token, lang=locale)
+
+    def read_card_token(self, token: str) -> tuple[str, str] | None:
+        """The subscription and the return address of a card page's token; None if not ours or old."""
+        try:
+            data = self._card_serializer().loads(token, max_age=CARD_PAGE_SECONDS)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("s"), str) or not isinstance(data.get("r"), str):
+            return None
+        return data["s"], data["r"]
+
+    def attach_test_card(self, subscription_id: str, number: str) -> str:
+        """Make test card `number` the subscription's card (and its customer's default), as
+        the portal's card update does; returns the payment method's id."""
+        try:
+            customer_id, _method = stripe_api.subscription_customer(self.client, subscription_id)
+            method = self.client.v1.payment_methods.create(
+                {"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}}
+            )
+            self.client.v1.payment_methods.attach(method.id, {"customer": customer_id})
+            self.client.v1.customers.update(customer_id, {"invoice_settings": {"default_payment_method": method.id}})
+            self.client.v1.subscriptions.update(subscription_id, {"default_payment_method": method.id})
+        except stripe.StripeError as exc:
+            raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+        return method.id
+
+    def default_payment_method(self, subscription_id: str) -> str | None:
+        return stripe_api.subscription_customer(self.client, subscription_id)[1]
+
+    def _card_serializer(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self.webhook_secret, salt="supporters.offline-card")
 
     def events_since(self, since: datetime) -> Iterator[dict[str, Any]]:
         return stripe_api.events_since(self.client, since)

@@ -17,6 +17,8 @@ from datetime import datetime
 from typing import Any
 
 import stripe
+from stripe.params import SubscriptionUpdateParams
+from stripe.params.billing_portal import SessionCreateParams as PortalSessionParams
 
 from supporters.payments.base import Balance, InvalidEvent, PaymentsUnavailable, RefundResult, UnreadableEvent
 
@@ -89,6 +91,114 @@ def cancel_subscription(client: stripe.StripeClient, subscription_id: str) -> No
         client.v1.subscriptions.cancel(subscription_id)
     except stripe.StripeError as exc:
         raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+
+
+def _unavailable(exc: stripe.StripeError) -> PaymentsUnavailable:
+    return PaymentsUnavailable(exc.user_message or str(exc))
+
+
+def subscription_item(client: stripe.StripeClient, subscription_id: str) -> tuple[str, str]:
+    """The subscription's one item and the product its price is of (Stripe's shape, or
+    localstripe's older one: a `plan` instead of a `price`)."""
+    try:
+        data = client.v1.subscriptions.retrieve(subscription_id).to_dict()
+    except stripe.StripeError as exc:
+        raise _unavailable(exc) from exc
+    items = (data.get("items") or {}).get("data") or []
+    if len(items) != 1 or not isinstance(items[0], dict):
+        raise PaymentsUnavailable(f"subscription {subscription_id} has {len(items)} items, not one")
+    item = items[0]
+    price = item.get("price") or item.get("plan") or {}
+    product = price.get("product") if isinstance(price, dict) else None
+    if isinstance(product, dict):
+        product = product.get("id")
+    if not isinstance(product, str) or not isinstance(item.get("id"), str):
+        raise PaymentsUnavailable(f"subscription {subscription_id}'s item names no product")
+    return item["id"], product
+
+
+def price_change_params(
+    item_id: str, product_id: str, amount_minor: int, currency: str, interval: str, next_charge_at: datetime | None
+) -> SubscriptionUpdateParams:
+    """A new price from the next charge on, nothing prorated; a new interval starts at
+    `next_charge_at` (the end of the period paid): until then a trial, so nothing is charged
+    now and the paid period is kept."""
+    params: SubscriptionUpdateParams = {
+        "items": [
+            {
+                "id": item_id,
+                "price_data": {
+                    "currency": currency.lower(),
+                    "product": product_id,
+                    "unit_amount": amount_minor,
+                    "recurring": {"interval": interval},
+                },
+            }
+        ],
+        "proration_behavior": "none",
+    }
+    if next_charge_at is not None:
+        params["trial_end"] = int(next_charge_at.timestamp())
+    return params
+
+
+def pause_params(resumes_at: datetime) -> SubscriptionUpdateParams:
+    """No payment until `resumes_at`: invoices in between are voided."""
+    return {"pause_collection": {"behavior": "void", "resumes_at": int(resumes_at.timestamp())}}
+
+
+def resume_params() -> SubscriptionUpdateParams:
+    """The pause cleared (Stripe clears a field set to "")."""
+    return {"pause_collection": ""}
+
+
+def update_subscription(
+    client: stripe.StripeClient, subscription_id: str, params: SubscriptionUpdateParams, idempotency_key: str
+) -> None:
+    """One update of a subscription; the same `idempotency_key` updates once."""
+    try:
+        client.v1.subscriptions.update(subscription_id, params, {"idempotency_key": idempotency_key})
+    except stripe.StripeError as exc:
+        raise _unavailable(exc) from exc
+
+
+def portal_params(customer_id: str, return_url: str, locale: str) -> PortalSessionParams:
+    """A Customer Portal session that only updates the card, then comes back to `return_url`."""
+    return {
+        "customer": customer_id,
+        "return_url": return_url,
+        "locale": locale if locale in PORTAL_LOCALES else "auto",
+        "flow_data": {
+            "type": "payment_method_update",
+            "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}},
+        },
+    }
+
+
+#: the Customer Portal's languages that Supporters also speaks
+PORTAL_LOCALES = {"en", "pl", "de", "fr", "cs", "lt", "lv", "et", "sk", "sv"}
+
+
+def subscription_customer(client: stripe.StripeClient, subscription_id: str) -> tuple[str, str | None]:
+    """The subscription's customer, and the payment method its next charge uses."""
+    try:
+        data = client.v1.subscriptions.retrieve(subscription_id, {"expand": ["customer"]}).to_dict()
+    except stripe.StripeError as exc:
+        raise _unavailable(exc) from exc
+    customer = data.get("customer")
+    customer_id = customer.get("id") if isinstance(customer, dict) else customer
+    if not isinstance(customer_id, str):
+        raise PaymentsUnavailable(f"subscription {subscription_id} has no customer")
+    method = _id_of(data.get("default_payment_method"))
+    if method is None and isinstance(customer, dict):
+        method = _id_of((customer.get("invoice_settings") or {}).get("default_payment_method"))
+    return customer_id, method
+
+
+def _id_of(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
 
 
 def events_since(client: stripe.StripeClient, since: datetime) -> Iterator[dict[str, Any]]:

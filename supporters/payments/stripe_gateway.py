@@ -71,8 +71,11 @@ class StripeGateway:
 
     offline = False
     #: a Checkout Session's `url` is on Stripe's hosted Checkout (https://checkout.stripe.com/…, as in
-    #: Stripe's fixtures); the Customer Portal (https://billing.stripe.com) joins when the donor's page uses it
+    #: Stripe's fixtures)
     checkout_origins: tuple[str, ...] = ("https://checkout.stripe.com",)
+    #: a Customer Portal session's `url` is on https://billing.stripe.com (Stripe's fixture): the
+    #: card update of the donor's plan page; only that page allows it (core/headers.py)
+    card_update_origins: tuple[str, ...] = ("https://billing.stripe.com",)
 
     def __init__(self, secret_key: str, webhook_secret: str) -> None:
         self.client = stripe.StripeClient(secret_key, max_network_retries=2)
@@ -98,6 +101,43 @@ class StripeGateway:
 
     def cancel_subscription(self, subscription_id: str) -> None:
         stripe_api.cancel_subscription(self.client, subscription_id)
+
+    def change_subscription(
+        self,
+        subscription_id: str,
+        *,
+        amount_minor: int,
+        currency: str,
+        interval: str,
+        idempotency_key: str,
+        next_charge_at: datetime | None = None,
+    ) -> None:
+        item_id, product_id = stripe_api.subscription_item(self.client, subscription_id)
+        params = stripe_api.price_change_params(item_id, product_id, amount_minor, currency, interval, next_charge_at)
+        stripe_api.update_subscription(self.client, subscription_id, params, idempotency_key)
+
+    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> None:
+        stripe_api.update_subscription(
+            self.client, subscription_id, stripe_api.pause_params(resumes_at), idempotency_key
+        )
+
+    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> None:
+        stripe_api.update_subscription(self.client, subscription_id, stripe_api.resume_params(), idempotency_key)
+
+    def card_update_url(self, subscription_id: str, return_url: str, locale: str) -> str:
+        """A Customer Portal session on billing.stripe.com that only updates the card (the
+        portal sets the new card as the customer's and its subscriptions' default)."""
+        customer_id, _method = stripe_api.subscription_customer(self.client, subscription_id)
+        try:
+            session = self.client.v1.billing_portal.sessions.create(
+                stripe_api.portal_params(customer_id, return_url, locale)
+            )
+        except stripe.StripeError as exc:
+            raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+        return str(session.url)
+
+    def default_payment_method(self, subscription_id: str) -> str | None:
+        return stripe_api.subscription_customer(self.client, subscription_id)[1]
 
     def events_since(self, since: datetime) -> Iterator[dict[str, Any]]:
         return stripe_api.events_since(self.client, since)

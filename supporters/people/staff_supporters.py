@@ -28,7 +28,7 @@ from wtforms.validators import DataRequired, Email, Length
 
 from supporters.dashboard.access import acting_staff, fetch, requires
 from supporters.extensions import db
-from supporters.giving import currency
+from supporters.giving import currency, plan_changes
 from supporters.lib.dates import in_order, swapped_note
 from supporters.lib.errors import Refused
 from supporters.lib.exporting import csv_response
@@ -338,6 +338,7 @@ def _detail_page(
         gifts=gifts,
         not_converted=currency.not_converted(supporter.id),
         plans=plans,
+        plan_changes=plan_changes.changes_of([plan.id for plan in plans], current_locale()),
         consents=consents,
         newsletter=current_consents.get(NEWSLETTER),
         newsletter_requests=consent.pending_requests(supporter.id),

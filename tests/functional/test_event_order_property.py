@@ -170,7 +170,8 @@ def monthly_events(story: Story, gift_id: int, plan_id: int) -> Timeline:
         )
 
     def subscription(status: str, n: int, **extra: Any) -> Obj:
-        return se.subscription("sub_order", status, meta, period_end=t + (n + 1) * se.MONTH, **extra)
+        # the plan's own price: an update states the subscription's terms, which the plan follows
+        return se.subscription("sub_order", status, meta, period_end=t + (n + 1) * se.MONTH, amount=amount, **extra)
 
     line.add("customer.subscription.created", subscription("active", 0), t)
     line.add("invoice.paid", invoice(0, paid_at=t, metadata={} if story.quirk else None), t)

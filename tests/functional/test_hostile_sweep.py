@@ -32,7 +32,7 @@ import unicodedata
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -55,6 +55,7 @@ from supporters.models import (
     BankStatement,
     Campaign,
     GiftMethod,
+    PlanStatus,
     StaffRole,
     StaffUser,
     StripeEvent,
@@ -240,7 +241,11 @@ def seed() -> Dataset:
     )
     _db.session.add_all([variant, article])
     person = factories.supporter(name="Ada Sweep")
-    plan = factories.plan(person)
+    # a running plan, so the donor's plan page shows every form that changes it
+    plan = factories.plan(
+        person, stripe_subscription_id="sub_sweep", current_period_end=datetime.now(UTC) + timedelta(days=20)
+    )
+    plan.status = PlanStatus.ACTIVE
     gift = factories.paid_gift(person, campaign_id=campaign.id, stripe_payment_intent_id="pi_sweep_paid")
     factories.gift(person, stripe_checkout_session_id="cs_offline_sweep")
     # an offline gift, so the pages that void and correct one show their forms
@@ -341,7 +346,7 @@ def sign_in_donor(app: Flask, client: Any, supporter_id: int) -> None:
 
 
 #: pages only a signed-in donor sees (their forms are read with a donor session)
-DONOR_PAGES = {"donors.gifts"}
+DONOR_PAGES = {"donors.gifts", "donor_plans.plan_page", "donor_plans.cancel_page", "donor_plans.card_done"}
 
 
 def row_counts() -> tuple[int, ...]:
@@ -518,6 +523,9 @@ VALID: dict[str, dict[str, str]] = {
     "dashboard.bank.not_a_gift": {"reason": "Bank interest"},
     "donors.ask": {"email": "ada@example.org"},
     "donors.enter_code": {"email": "ada@example.org", "code": "123456"},
+    "donor_plans.change_amount": {"amount": "50"},
+    "donor_plans.switch_interval": {"interval": "year", "amount": ""},
+    "donor_plans.pause": {"months": "1"},
 }
 
 #: never spoiled: sent as the page has them (CSRF is off in tests; the login form would
@@ -871,7 +879,16 @@ def test_the_sweep_knows_every_route_and_finds_the_forms(sweep: tuple[Flask, Any
     # Every POST route but the machine ones (Stripe, the widget's beacon) has a form on a page.
     # The 3-D Secure page shows its form only for a payment localstripe holds (test_donate.py),
     # and a donor link's "send me a new one" only once the link has run out (test_donor_links.py).
-    machine = {"webhooks.stripe_webhook", "widget.event", "offline_pay.authenticate", "donors.renew_manage_link"}
+    # A plan's "Resume now" shows only while it is paused (its page shows "Pause" instead), and the
+    # offline card page only for a token the offline gateway signs (test_donor_plans.py has both).
+    machine = {
+        "webhooks.stripe_webhook",
+        "widget.event",
+        "offline_pay.authenticate",
+        "donors.renew_manage_link",
+        "donor_plans.resume",
+        "offline_pay.save_card",
+    }
     missing = {route.endpoint for route in POSTS} - set(pages) - machine
     assert not missing, f"no page renders a form for {missing}: give the sweep a page for it"
     assert {" ", "\t", "\x1e", "\x85", "\xa0", "\u2028", "\u3000"} <= set(WHITESPACE)

@@ -76,7 +76,19 @@ READ: dict[str, list[str]] = {
         "cancellation_details.comment",
         "cancellation_details.feedback",
         "cancellation_details.reason",
+        # the plan's terms (stripe_events.subscription_terms) and the donor's changes (stripe_api)
+        "items.data[].id",
+        "items.data[].price.unit_amount",
+        "items.data[].price.currency",
+        "items.data[].price.recurring.interval",
+        "items.data[].price.product",
+        "pause_collection",
+        "pause_collection.resumes_at",
+        "customer",
+        "default_payment_method",
     ],
+    # payments/stripe_gateway.py card_update_url: where the donor's browser goes
+    "billing_portal.session": ["url"],
     "charge": ["id", "payment_intent", "amount_refunded", "balance_transaction"],
     "dispute": ["id", "charge", "payment_intent", "status"],
     # payments/stripe_api.py balance_of_payment: the charge's, expanded from the payment intent
