@@ -160,6 +160,7 @@ def register_blueprints(app: Flask) -> None:
     from supporters.articles.views import bp as articles_bp
     from supporters.core.views import bp as core_bp
     from supporters.dashboard.views import bp as dashboard_bp
+    from supporters.donors.contact_views import bp as donor_contact_bp
     from supporters.donors.views import bp as donors_bp
     from supporters.giving.test_payment import bp as offline_pay_bp
     from supporters.giving.views import bp as donate_bp
@@ -178,6 +179,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(widget_bp)
     app.register_blueprint(newsletter_bp)
     app.register_blueprint(donors_bp)
+    app.register_blueprint(donor_contact_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -198,9 +200,9 @@ def register_commands(app: Flask) -> None:
     from supporters.articles.cli import articles_cli
     from supporters.bank.cli import bank_cli
     from supporters.cli import demo_cli, derived_cli, dev_cli, rates_cli, staff_cli, stripe_cli
-    from supporters.mail.cli import worker_cli
+    from supporters.mail.cli import reminders_cli, worker_cli
 
-    for command in (demo_cli, staff_cli, stripe_cli, rates_cli, derived_cli, dev_cli, worker_cli):
+    for command in (demo_cli, staff_cli, stripe_cli, rates_cli, derived_cli, dev_cli, worker_cli, reminders_cli):
         app.cli.add_command(command)
     app.cli.add_command(articles_cli)
     app.cli.add_command(bank_cli)
