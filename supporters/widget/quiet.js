@@ -6,6 +6,7 @@
   function until() { try { return +localStorage.getItem(KEY) || 0; } catch (e) { return 0; } }
   function show(box) {
     var status = box.querySelector("[data-quiet-status]"), end = until();
+    [].forEach.call(box.querySelectorAll("[data-quiet-off]"), function (b) { b.hidden = !(end > Date.now()); });
     if (!status) return;
     status.textContent = end > Date.now()
       ? box.dataset.hiddenText.replace("{day}", new Date(end).toLocaleDateString(document.documentElement.lang || undefined, { year: "numeric", month: "long", day: "numeric" }))
