@@ -193,6 +193,8 @@ def _open_failure(plan: RecurringPlan) -> tuple[str, datetime, datetime | None] 
         .order_by(StripeEvent.received_at.desc(), StripeEvent.id.desc())
         .limit(50)
     ).all()
+    # newest first by Stripe's time of the failure (events come in any order)
+    events = sorted(events, key=lambda event: (_event_time(event), event.received_at), reverse=True)
     failures = [(event, _invoice_of(event)) for event in events]
     failures = [(event, invoice) for event, invoice in failures if isinstance(invoice.get("id"), str)]
     if not failures:

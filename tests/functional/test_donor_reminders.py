@@ -289,3 +289,12 @@ def test_the_failure_notices_are_in_the_donors_language(deliver: Any, db: Any) -
         assert "grudnia 2026" in email.body_text
         privacy = re.search(r"https?://\S+/privacy\S*", email.body_text)
         assert privacy and parse_qs(urlsplit(privacy.group(0)).query)["lang"] == ["pl"]
+
+
+def test_failures_delivered_out_of_order_are_read_by_stripes_time(deliver: Any, db: Any) -> None:
+    plan = active_monthly_plan()
+    fail(deliver, plan, attempt=4, at=FIRST_FAILURE + 5 * DAY, retry=None)  # the last try, delivered first
+    fail(deliver, plan)  # the first failure, delivered late
+
+    assert reminders.run_round(NOW + timedelta(days=5, hours=1)).last_notices == 1
+    assert len(emails(reminders.RENEWAL_FAILED)) == 1
