@@ -10,7 +10,8 @@ notices when a renewal could not be paid. Flush, never commit: the mail worker's
 - **Last notice**: from the worker's round, before Stripe gives up on that invoice, while
   the plan is still past due and the invoice unpaid. Stripe retries a failed renewal for
   RENEWAL_RETRY_WINDOW_DAYS (its recommended Smart Retries default: 8 tries within 2
-  weeks), then cancels the subscription (or marks it unpaid, as set in Stripe); the notice goes RENEWAL_LAST_NOTICE_DAYS (3) before that
+  weeks), then cancels the subscription (or marks it unpaid, as set in Stripe); the
+  notice goes RENEWAL_LAST_NOTICE_DAYS (3) before that
   window ends after the first failure, or at once when the newest failure says no retry is
   left (`next_payment_attempt` empty). Once per invoice. None for an invoice paid since,
   nor once the plan is active again or canceled.

@@ -8,8 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_widget_browser import card, counters, other_site, site  # noqa: F401 - the fixtures
+from tests.browser import test_widget_browser as widget_browser
+from tests.browser.test_widget_browser import card, counters
 from tests.conftest import LiveServer, wait_for
+
+# the widget tests' fixtures: our site with a campaign and an article, and pages of another origin
+site = widget_browser.site
+other_site = widget_browser.other_site
 
 pytestmark = pytest.mark.browser
 
@@ -62,7 +67,7 @@ def test_the_card_comes_back_when_the_time_chosen_is_over(site: LiveServer, page
     card(page)
 
 
-def test_a_page_on_another_origin_still_shows_the_card(site: LiveServer, other_site: Any, page: Any) -> None:  # noqa: F811
+def test_a_page_on_another_origin_still_shows_the_card(site: LiveServer, other_site: Any, page: Any) -> None:
     quiet_for(page, site, "For a year")
     embed = other_site("")
     page.goto(embed.url)
