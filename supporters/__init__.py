@@ -160,6 +160,7 @@ def register_blueprints(app: Flask) -> None:
     from supporters.articles.views import bp as articles_bp
     from supporters.core.views import bp as core_bp
     from supporters.dashboard.views import bp as dashboard_bp
+    from supporters.donors.contact_views import bp as donor_contact_bp
     from supporters.donors.plan_views import bp as donor_plans_bp
     from supporters.donors.views import bp as donors_bp
     from supporters.giving.test_payment import bp as offline_pay_bp
@@ -179,6 +180,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(widget_bp)
     app.register_blueprint(newsletter_bp)
     app.register_blueprint(donors_bp)
+    app.register_blueprint(donor_contact_bp)
     app.register_blueprint(donor_plans_bp)
 
 
@@ -204,9 +206,9 @@ def register_commands(app: Flask) -> None:
     from supporters.articles.cli import articles_cli
     from supporters.bank.cli import bank_cli
     from supporters.cli import demo_cli, derived_cli, dev_cli, rates_cli, staff_cli, stripe_cli
-    from supporters.mail.cli import worker_cli
+    from supporters.mail.cli import reminders_cli, worker_cli
 
-    for command in (demo_cli, staff_cli, stripe_cli, rates_cli, derived_cli, dev_cli, worker_cli):
+    for command in (demo_cli, staff_cli, stripe_cli, rates_cli, derived_cli, dev_cli, worker_cli, reminders_cli):
         app.cli.add_command(command)
     app.cli.add_command(articles_cli)
     app.cli.add_command(bank_cli)

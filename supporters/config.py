@@ -450,6 +450,12 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "DONOR_SIGN_IN_LIMIT_PER_IP": env.get("DONOR_SIGN_IN_LIMIT_PER_IP", "20 per hour").strip(),
         "DONOR_SIGN_IN_LIMIT_PER_EMAIL": env.get("DONOR_SIGN_IN_LIMIT_PER_EMAIL", "5 per hour").strip(),
         "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR", "").strip() or str(instance_path / "mail"),
+        #: the donor e-mails about renewals (mail/reminders.py): a yearly gift's reminder this many
+        #: days before it renews; how long Stripe retries a failed renewal (its default Smart
+        #: Retries window, 2 weeks) and how many days before that window ends the last notice goes
+        "RENEWAL_REMINDER_DAYS": _int(env, "RENEWAL_REMINDER_DAYS", 7),
+        "RENEWAL_RETRY_WINDOW_DAYS": _int(env, "RENEWAL_RETRY_WINDOW_DAYS", 14),
+        "RENEWAL_LAST_NOTICE_DAYS": _int(env, "RENEWAL_LAST_NOTICE_DAYS", 3),
         "RATELIMIT_STORAGE_URI": _limit_storage(env, production),
         #: Strict-Transport-Security max-age in production (0 turns the header off)
         "SUPPORTERS_HSTS_SECONDS": _int(env, "SUPPORTERS_HSTS_SECONDS", 31_536_000 if production else 0),

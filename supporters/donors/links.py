@@ -20,6 +20,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -50,13 +51,17 @@ class DonorLink:
     target: str
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+def _serializer(salt: str = _SALT) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
 def _address_digest(supporter: Supporter) -> str:
+    return _digest(supporter.email_normalised)
+
+
+def _digest(email_normalised: str) -> str:
     key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, supporter.email_normalised.encode(), hashlib.sha256).hexdigest()[:16]
+    return hmac.new(key, email_normalised.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def make_token(supporter: Supporter, target: str) -> str:
@@ -93,23 +98,49 @@ def read_token(token: str, *, allow_expired: bool = False) -> DonorLink:
     return link
 
 
-def _link_of(data: object) -> DonorLink:
+def sign_for_address(supporter_id: int, email_normalised: str, salt: str) -> str:
+    """A token that names a supporter and the address it is made for (their
+    `email_normalised`), signed for one purpose (`salt`) and never running out: the one-click
+    unsubscribe link of a newsletter (people/consent.py). Read with `supporter_for_address`."""
+    return _serializer(salt).dumps({"s": supporter_id, "a": _digest(email_normalised)})
+
+
+def supporter_for_address(token: str, salt: str, refusal: Any) -> Supporter:
+    """The supporter a `sign_for_address` token names, while it is still the address it was
+    made for and the record is not erased; otherwise Refused(`refusal`, 404)."""
+    try:
+        data = _serializer(salt).loads(token)
+    except BadSignature:
+        raise Refused(refusal, status=404) from None
     if not isinstance(data, dict):
-        raise Refused(NOT_VALID, status=404)
-    supporter_id, target, digest = data.get("s"), data.get("t"), data.get("a")
-    if (
-        type(supporter_id) is not int
-        or not 0 < supporter_id <= MAX_ID
-        or not isinstance(target, str)
-        or not TARGET.fullmatch(target)
-        or not isinstance(digest, str)
-    ):
-        raise Refused(NOT_VALID, status=404)
+        raise Refused(refusal, status=404)
+    supporter = _supporter_of(data.get("s"), data.get("a"))
+    if supporter is None:
+        raise Refused(refusal, status=404)
+    return supporter
+
+
+def _supporter_of(supporter_id: object, digest: object) -> Supporter | None:
+    """The supporter `supporter_id` names, if `digest` is still that of their address."""
+    if type(supporter_id) is not int or not 0 < supporter_id <= MAX_ID or not isinstance(digest, str):
+        return None
     supporter = db.session.get(Supporter, supporter_id)
     if (
         supporter is None
         or supporter.anonymised_at is not None
         or not hmac.compare_digest(digest, _address_digest(supporter))
     ):
+        return None
+    return supporter
+
+
+def _link_of(data: object) -> DonorLink:
+    if not isinstance(data, dict):
+        raise Refused(NOT_VALID, status=404)
+    supporter_id, target, digest = data.get("s"), data.get("t"), data.get("a")
+    if not isinstance(target, str) or not TARGET.fullmatch(target):
+        raise Refused(NOT_VALID, status=404)
+    supporter = _supporter_of(supporter_id, digest)
+    if supporter is None:
         raise Refused(NOT_VALID, status=404)
     return DonorLink(supporter, target)

@@ -45,6 +45,7 @@ from supporters.extensions import db
 from supporters.giving import lifecycle, plan_changes, plans
 from supporters.lib import money
 from supporters.lib.forms import whole_number
+from supporters.mail import reminders
 from supporters.models import Gift, GiftStatus, PlanStatus, RecurringPlan, StripeEvent, utcnow
 from supporters.payments import PaymentsUnavailable, gateway
 
@@ -801,6 +802,9 @@ def invoice_payment_failed(invoice: Obj) -> str:
         return f"plan {plan.id} unchanged"
     _first_payment_failed(plan, invoice)
     moved = lifecycle.move_plan(plan, PlanStatus.PAST_DUE, at=_event_time())
+    if invoice.get("billing_reason") != "subscription_create":
+        # a renewal: the donor is asked to update the card, once per invoice, while past due
+        reminders.queue_failed_renewal(plan, invoice_id, utc_from_timestamp(invoice.get("next_payment_attempt")))
     return f"plan {plan.id} past due" if moved else f"plan {plan.id} unchanged ({plan.status.value})"
 
 

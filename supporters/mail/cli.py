@@ -1,5 +1,6 @@
-"""`flask worker`: send what the outbox holds, as it comes due; and, once a minute, fetch
-the fee and net of Stripe payments just made (giving/settlement.py)."""
+"""`flask worker`: send what the outbox holds, as it comes due; once a minute, fetch the
+fee and net of Stripe payments just made (giving/settlement.py); every few minutes, queue
+the renewal e-mails that are due (mail/reminders.py). `flask reminders` queues those once."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flask.cli import with_appcontext
 
 from supporters.extensions import db
 from supporters.giving import settlement
+from supporters.mail import reminders
 from supporters.mail.outbox import Backend, SendReport, get_backend, send_due
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ def worker_cli(interval: float, once: bool) -> None:
         raise click.ClickException(str(exc)) from None
     try:
         if once:
+            _reminders_round()
             sent = failed = 0
             while True:
                 report = send_due(limit=limit, backend=backend)
@@ -43,11 +46,14 @@ def worker_cli(interval: float, once: bool) -> None:
             _settle_round()
             return
         click.echo(f"Sending queued e-mails every {interval:g} s (Ctrl-C stops).")
-        settled_at = 0.0
+        settled_at = reminded_at = -float("inf")
         while True:
             if time.monotonic() - settled_at >= SETTLE_EVERY:
                 _settle_round()
                 settled_at = time.monotonic()
+            if time.monotonic() - reminded_at >= REMIND_EVERY:
+                _reminders_round()
+                reminded_at = time.monotonic()
             report = _worker_round(limit, backend)
             if report.sent or report.failed:
                 click.echo(f"Sent {report.sent} e-mail(s), {report.failed} failed.")
@@ -60,6 +66,31 @@ def worker_cli(interval: float, once: bool) -> None:
 
 #: seconds between two rounds of asking Stripe for new payments' balance transactions
 SETTLE_EVERY = 60.0
+#: seconds between two rounds of looking for renewal e-mails due (they are due by the day)
+REMIND_EVERY = 300.0
+
+
+def _reminders_round() -> reminders.ReminderReport:
+    """Queue the renewal reminders and last notices due now, and commit; a failure is logged."""
+    try:
+        report = reminders.run_round()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("queueing renewal e-mails failed")
+        return reminders.ReminderReport()
+    if report.reminders or report.last_notices:
+        click.echo(f"Queued {report.reminders} renewal reminder(s), {report.last_notices} last notice(s).")
+    return report
+
+
+@click.command("reminders")
+@with_appcontext
+def reminders_cli() -> None:
+    """Queue the renewal e-mails due now (yearly reminders, last notices of failed renewals),
+    once; the worker sends them. The worker does this every few minutes by itself."""
+    report = _reminders_round()
+    click.echo(f"Queued {report.reminders} renewal reminder(s), {report.last_notices} last notice(s).")
 
 
 def _settle_round() -> settlement.SettleReport:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 
 from flask import current_app
 from sqlalchemy import select
@@ -56,15 +56,30 @@ _LAST_ERROR_LENGTH = 300
 # --- Queueing --------------------------------------------------------------------
 
 
+#: the header lines an outbox row may carry of its own (`queue_once(headers=...)`); any
+#: other name is refused when queued, so no row can forge From, To or Subject
+OWN_HEADERS = frozenset({"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id"})
+
+
 def queue_once(
-    dedupe_key: str, kind: str, to_address: str, subject: str, body_text: str, body_html: str
+    dedupe_key: str,
+    kind: str,
+    to_address: str,
+    subject: str,
+    body_text: str,
+    body_html: str,
+    headers: dict[str, str] | None = None,
 ) -> OutboxEmail | None:
     """Queue a message to send now, or None when one with `dedupe_key` is there already;
-    never commits.
+    never commits. `headers` are header lines of its own (names in OWN_HEADERS), e.g. a
+    newsletter-type e-mail's List-Unsubscribe (mail/unsubscribe.py).
 
     One statement, INSERT … ON CONFLICT (dedupe_key) DO NOTHING: a duplicate from a
     concurrent transaction (it waits for that one's commit) adds nothing and leaves the
     caller's transaction (the one that records a payment, say) as it was."""
+    for name, value in (headers or {}).items():
+        if name not in OWN_HEADERS or "\r" in value or "\n" in value:
+            raise ValueError(f"an outbox e-mail may not carry the header {name!r}: {value!r}")
     dialect = postgresql if db.session.connection().dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(OutboxEmail)
@@ -75,6 +90,7 @@ def queue_once(
             subject=subject[:300],
             body_text=body_text,
             body_html=body_html,
+            headers=dict(headers) if headers else None,
             send_after=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=[OutboxEmail.dedupe_key])
@@ -144,8 +160,9 @@ def send_due(now: datetime | None = None, limit: int = 50, backend: Backend | No
 
 def build_message(email: OutboxEmail, now: datetime | None = None) -> EmailMessage:
     """The RFC 5322 message for an outbox row: plain text, with the HTML as an alternative,
-    and a Reply-To that reaches someone (MAIL_REPLY_TO, else SUPPORTERS_ORG_EMAIL)."""
-    sender = current_app.config.get("MAIL_DEFAULT_SENDER", "Supporters <noreply@localhost>")
+    from the organisation's name (`from_address()`), with a Reply-To that reaches someone
+    (MAIL_REPLY_TO, else SUPPORTERS_ORG_EMAIL) and the row's own header lines (OWN_HEADERS)."""
+    sender = from_address()
     message = EmailMessage()
     message["From"] = sender
     message["To"] = email.to_address
@@ -157,10 +174,24 @@ def build_message(email: OutboxEmail, now: datetime | None = None) -> EmailMessa
     message["Subject"] = email.subject
     message["Date"] = format_datetime(now or utcnow())
     message["Message-ID"] = _message_id(email, sender)
+    for name, value in (email.headers or {}).items():
+        if name in OWN_HEADERS and isinstance(value, str):
+            message[name] = value
     message.set_content(email.body_text)
     if email.body_html:
         message.add_alternative(email.body_html, subtype="html")
     return message
+
+
+def from_address() -> str:
+    """MAIL_DEFAULT_SENDER; a bare address is named as the organisation (SUPPORTERS_ORG_NAME),
+    so donors read who writes ("Fundacja X <noreply@x.org>")."""
+    configured = current_app.config.get("MAIL_DEFAULT_SENDER") or "Supporters <noreply@localhost>"
+    name, address = parseaddr(configured)
+    org_name = str(current_app.config.get("SUPPORTERS_ORG_NAME") or "").strip()
+    if address and org_name and not name:
+        return formataddr((org_name, address))
+    return configured
 
 
 def _message_id(email: OutboxEmail, sender: str) -> str:

@@ -14,6 +14,7 @@ from supporters.donors.links import manage_url
 from supporters.extensions import db
 from supporters.giving.fees import split_covered_fee
 from supporters.lib.money import format_amount
+from supporters.lib.web import public_url
 from supporters.mail.language import mail_locale, privacy_link
 from supporters.mail.outbox import queue_once
 from supporters.models import (
@@ -162,6 +163,7 @@ def _render_receipt(gift: Gift, supporter: Supporter, replaces: str | None = Non
             "replaces": replaces,
             "privacy_link": privacy_link(locale),
             "donor_link": manage_url(supporter, "/my/gifts", locale),
+            "quiet_link": public_url("donor_contact.quiet_page", lang=locale),
         }
         if replaces is not None:
             subject = _(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -28,6 +29,9 @@ class OutboxEmail(Base):
     subject: Mapped[str] = mapped_column(sa.String(300))
     body_text: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str | None] = mapped_column(sa.Text)
+    #: header lines of its own, name to value (a newsletter-type e-mail's List-Unsubscribe
+    #: and List-Unsubscribe-Post); None for none. Only names mail/outbox.py allows are sent
+    headers: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: not before this time (backoff after a failure)
     send_after: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,5 +1,7 @@
 """Newsletter consent by double opt-in: a ticked box is a request; only the address,
-through the single-use link it is e-mailed, turns it into a consent.
+through the single-use link it is e-mailed, turns it into a consent. And the donor's
+own decisions later: withdrawn or given again on their page (signed in), withdrawn by a
+newsletter's one-click unsubscribe (RFC 8058).
 
 Anyone can give with someone else's e-mail address, so the box alone proves nothing.
 The request keeps what the donor saw and when; the link (a random token, of which only
@@ -19,8 +21,11 @@ from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from supporters.donors import links, web
 from supporters.extensions import db
+from supporters.lib import audit
 from supporters.lib.errors import Refused
+from supporters.lib.web import public_url
 from supporters.models import Consent, ConsentRequest, Gift, Supporter, utcnow
 from supporters.models.supporter import NEWSLETTER
 
@@ -214,3 +219,138 @@ def pending_requests(supporter_id: int, now: datetime | None = None) -> list[Con
             .order_by(ConsentRequest.requested_at.desc(), ConsentRequest.id.desc())
         )
     )
+
+
+# --- The donor's own decisions ---------------------------------------------------------
+
+#: where a decision taken on the donor's own page (/my, signed in) is recorded as coming from
+DONOR_PAGE = "donor page"
+#: a grant given there: the sign-in (a link or code e-mailed to the address) proved the address
+DONOR_PAGE_SIGNED_IN = "donor page, signed in by e-mail"
+#: what a newsletter's one-click unsubscribe (RFC 8058) records
+ONE_CLICK_SOURCE = "List-Unsubscribe"
+ONE_CLICK_WORDING = "one-click unsubscribe"
+#: the words next to the buttons on the donor's page: what the log keeps as shown
+GIVE_WORDING = _l(
+    "Yes, send me occasional e-mails about your work and how my gift helps. I can unsubscribe at any time."
+)
+WITHDRAW_WORDING = _l("Stop sending me the newsletter. I can subscribe again here at any time.")
+_UNSUBSCRIBE_SALT = "supporters.newsletter-unsubscribe"
+UNSUBSCRIBE_NOT_VALID = _l(
+    "This unsubscribe link is not valid: it may have been cut short, or your e-mail address has changed "
+    "since it was sent. Sign in to your page to choose, or reply to any of our e-mails."
+)
+
+
+def newsletter_state(supporter_id: int) -> str:
+    """What the donor's page says: "subscribed" (the newest decision is a grant), "waiting"
+    (asked, the address has not confirmed yet) or "not subscribed"."""
+    current = newest_newsletter_consent(supporter_id)
+    if current is not None and current.granted:
+        return "subscribed"
+    if pending_requests(supporter_id):
+        return "waiting"
+    return "not subscribed"
+
+
+def withdraw_newsletter(
+    supporter: Supporter, *, wording: str, source: str, actor_name: str, now: datetime | None = None
+) -> Consent | None:
+    """Record that the supporter withdrew the newsletter (the time, the exact `wording`
+    shown, the `source`) and audit it; flush. Links still waiting to confirm a request die
+    with it (a later decision overtakes them). None, and nothing recorded, when there is
+    nothing to withdraw: the newest decision already is a withdrawal, or there is none and
+    nothing waits. So pressing twice, or a mail provider posting twice, records one row."""
+    now = now or utcnow()
+    current = newest_newsletter_consent(supporter.id)
+    if not (current is not None and current.granted) and not pending_requests(supporter.id, now):
+        return None
+    return _decide(supporter, granted=False, wording=wording, source=source, actor_name=actor_name, now=now)
+
+
+def give_newsletter(
+    supporter: Supporter, *, wording: str, actor_name: str, now: datetime | None = None
+) -> Consent | None:
+    """The signed-in donor gives the newsletter again from their page: granted at once and
+    recorded as confirmed now, with no e-mail to confirm. The sign-in was itself a link or
+    code e-mailed to this address, so it proves what double opt-in's link would prove.
+    Audited; flush. None when the newest decision already is a grant."""
+    now = now or utcnow()
+    current = newest_newsletter_consent(supporter.id)
+    if current is not None and current.granted:
+        return None
+    return _decide(
+        supporter, granted=True, wording=wording, source=DONOR_PAGE_SIGNED_IN, actor_name=actor_name, now=now
+    )
+
+
+def _decide(
+    supporter: Supporter, *, granted: bool, wording: str, source: str, actor_name: str, now: datetime
+) -> Consent:
+    if supporter.anonymised_at is not None:
+        raise Refused(_l("This record was erased."), status=410)
+    # Recorded after every request it overtakes, even one made in the same instant.
+    newest_request = db.session.scalar(
+        select(sa.func.max(ConsentRequest.requested_at)).where(
+            ConsentRequest.supporter_id == supporter.id, ConsentRequest.purpose == NEWSLETTER
+        )
+    )
+    if newest_request is not None and newest_request >= now:
+        now = newest_request + timedelta(microseconds=1)
+    consent = Consent(
+        supporter_id=supporter.id,
+        purpose=NEWSLETTER,
+        granted=granted,
+        recorded_at=now,
+        confirmed_at=now if granted else None,
+        source=source[:100],
+        wording=wording,
+    )
+    db.session.add(consent)
+    db.session.flush()
+    audit.record(
+        None,
+        "consent.granted" if granted else "consent.withdrawn",
+        "supporter",
+        supporter.id,
+        actor_name=actor_name,
+        purpose=NEWSLETTER,
+        source=source[:100],
+        consent_id=consent.id,
+    )
+    return consent
+
+
+def unsubscribe_token(supporter_id: int, email_normalised: str) -> str:
+    """The token of a supporter's one-click unsubscribe link: signed, for this address
+    only (a change of address kills it), and never running out (a newsletter is read late)."""
+    return links.sign_for_address(supporter_id, email_normalised, _UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_url(supporter_id: int, email_normalised: str) -> str:
+    """The one-click unsubscribe address of a supporter, on SUPPORTERS_PUBLIC_URL: what a
+    newsletter's List-Unsubscribe header holds (mail/unsubscribe.py, the supporters export)."""
+    return public_url("newsletter.unsubscribe", unsubscribe_token=unsubscribe_token(supporter_id, email_normalised))
+
+
+def unsubscribing(token: str) -> Supporter:
+    """The supporter an unsubscribe token is for; Refused (404) for a token not ours, of an
+    address that has changed, or of an erased record."""
+    if len(token) > 400:
+        raise Refused(UNSUBSCRIBE_NOT_VALID, status=404)
+    return links.supporter_for_address(token, _UNSUBSCRIBE_SALT, UNSUBSCRIBE_NOT_VALID)
+
+
+def one_click_unsubscribe(token: str, now: datetime | None = None) -> Supporter:
+    """RFC 8058: the POST behind a newsletter's List-Unsubscribe header (or the button of
+    its page) withdraws the newsletter, as "one-click unsubscribe" from "List-Unsubscribe".
+    Idempotent: once withdrawn, another press records nothing."""
+    supporter = unsubscribing(token)
+    withdraw_newsletter(
+        supporter,
+        wording=ONE_CLICK_WORDING,
+        source=ONE_CLICK_SOURCE,
+        actor_name=web.actor_name(supporter),
+        now=now,
+    )
+    return supporter

@@ -31,6 +31,7 @@ from supporters.models import (
     prefix_range,
     sort_key,
 )
+from supporters.people import consent
 
 #: what the list may be ordered by: the indexed aggregate columns of supporter
 SORTS: dict[str, InstrumentedAttribute[Any]] = {
@@ -215,6 +216,8 @@ EXPORT_COLUMNS = (
     "newsletter",
     "tags",
     "created_at",
+    # for the foundation's newsletter tool: its List-Unsubscribe header (mail/unsubscribe.py)
+    "unsubscribe_url",
 )
 EXPORT_BATCH = 1000
 
@@ -253,6 +256,7 @@ def export_rows(filters: SupporterFilters, base_currency: str) -> Iterator[tuple
             Supporter.newsletter,
             Supporter.created_at,
             Supporter.anonymised_at,
+            Supporter.email_normalised,
         )
         .execution_options(yield_per=EXPORT_BATCH)
     )
@@ -273,7 +277,7 @@ def export_rows(filters: SupporterFilters, base_currency: str) -> Iterator[tuple
                 iso(row.last_gift_at),
             )
             if row.anonymised_at is not None:
-                yield (row.id, "", "", "", "", *common, "", "", iso(row.created_at))
+                yield (row.id, "", "", "", "", *common, "", "", iso(row.created_at), "")
             else:
                 yield (
                     row.id,
@@ -285,4 +289,5 @@ def export_rows(filters: SupporterFilters, base_currency: str) -> Iterator[tuple
                     "yes" if row.newsletter else "no",
                     ", ".join(sorted(tags.get(row.id, []), key=str.casefold)),
                     iso(row.created_at),
+                    consent.unsubscribe_url(row.id, row.email_normalised) if row.newsletter else "",
                 )

@@ -4,6 +4,8 @@
   var me = document.currentScript;
   if (!me || !window.fetch || !Element.prototype.attachShadow) return;
   var origin = new URL(me.src, location.href).origin;
+  // "I've given" (/my/quiet): on our own site's top-level pages only, no card and no count until then
+  try { if (location.origin === origin && self === top && localStorage.getItem("supporters:quiet-until") > Date.now()) return; } catch (e) {}
   var lang = (me.dataset.lang || document.documentElement.lang || "").slice(0, 2).toLowerCase();
   var configs = {};
   var HEIGHT = 330;

@@ -263,6 +263,8 @@ def seed() -> Dataset:
     sign_in_token = made[1]
     # the signed link a receipt carries to the donor's page
     link_token = donor_links.make_token(person, "/my/gifts")
+    # the one-click unsubscribe link a newsletter carries
+    unsubscribe_token = consent.unsubscribe_token(person.id, person.email_normalised)
     # a payment event kept for review, so the review page shows its form
     _db.session.add(
         StripeEvent(
@@ -318,6 +320,7 @@ def seed() -> Dataset:
             "token": token,
             "sign_in_token": sign_in_token,
             "link_token": link_token,
+            "unsubscribe_token": unsubscribe_token,
             "statement_id": str(uploaded.id),
             "line_id": str(line.id),
         },

@@ -28,6 +28,7 @@ from supporters.models import (
     SupporterTag,
     utcnow,
 )
+from supporters.people import consent as people_consent
 from supporters.people import edits
 from tests import factories
 
@@ -666,6 +667,9 @@ def test_the_export_streams_only_the_filtered_supporters_in_the_lists_order(
     rows = read_csv(response)
     assert [row["id"] for row in rows] == [str(ewa.id), str(jan.id)]
     first = rows[0]
+    # a subscriber's one-click unsubscribe address, for the newsletter tool's List-Unsubscribe
+    unsubscribe = re.fullmatch(r"https?://[^/]+/newsletter/unsubscribe/([^/?]+)", first.pop("unsubscribe_url"))
+    assert unsubscribe and people_consent.unsubscribing(unsubscribe.group(1)).id == ewa.id
     assert first == {
         "id": str(ewa.id),
         "name": "Ewa Lis",
@@ -681,6 +685,7 @@ def test_the_export_streams_only_the_filtered_supporters_in_the_lists_order(
         "created_at": ewa.created_at.isoformat(),
     }
     assert (rows[1]["newsletter"], rows[1]["lifetime_total"], rows[1]["last_gift_at"]) == ("no", "0.00", "")
+    assert rows[1]["unsubscribe_url"] == ""
 
 
 def test_the_export_is_audited_with_its_filters_before_it_streams(db: Any, client: Any, fundraiser: Any) -> None:
