@@ -89,10 +89,10 @@ def queue_renewal_reminders(now: datetime | None = None) -> int:
         RecurringPlan.current_period_end <= now + timedelta(days=days),
         Supporter.anonymised_at.is_(None),
     ]
-    # A paused plan does not renew (the pause is the plan page's, when it has one).
-    paused_until = getattr(RecurringPlan, "paused_until", None)
-    if paused_until is not None:
-        conditions.append(sa.or_(paused_until.is_(None), paused_until <= now))
+    # A renewal that falls in a pause is not charged (Stripe voids it): no reminder for it.
+    conditions.append(
+        sa.or_(RecurringPlan.paused_until.is_(None), RecurringPlan.paused_until <= RecurringPlan.current_period_end)
+    )
     plans = db.session.scalars(
         sa.select(RecurringPlan).join(Supporter, Supporter.id == RecurringPlan.supporter_id).where(*conditions)
     ).all()

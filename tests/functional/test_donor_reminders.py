@@ -115,6 +115,16 @@ def test_no_reminder_after_the_renewal_date_nor_without_one_nor_for_an_erased_do
     assert reminders.run_round(NOW).reminders == 0
 
 
+def test_a_renewal_that_falls_in_a_pause_gets_no_reminder_one_after_it_does(db: Any) -> None:
+    """A pause voids the renewals inside it (Stripe's pause_collection "void")."""
+    paused_over = yearly_plan(timedelta(days=5), paused_at=NOW, paused_until=NOW + timedelta(days=40))
+    paused_before = yearly_plan(timedelta(days=5), paused_at=NOW, paused_until=NOW + timedelta(days=2))
+    assert reminders.run_round(NOW).reminders == 1
+    (sent,) = emails(reminders.RENEWAL_REMINDER)
+    assert link_target(sent.body_text) == f"/my/plans/{paused_before.id}"
+    assert paused_over.id != paused_before.id
+
+
 def test_the_reminder_is_written_in_the_donors_language(db: Any) -> None:
     plan = yearly_plan(timedelta(days=6), owner=factories.supporter(language="pl"))
     reminders.run_round(NOW)
