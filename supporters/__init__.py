@@ -160,6 +160,7 @@ def register_blueprints(app: Flask) -> None:
     from supporters.articles.views import bp as articles_bp
     from supporters.core.views import bp as core_bp
     from supporters.dashboard.views import bp as dashboard_bp
+    from supporters.donors.documents import bp as donor_documents_bp
     from supporters.donors.views import bp as donors_bp
     from supporters.giving.test_payment import bp as offline_pay_bp
     from supporters.giving.views import bp as donate_bp
@@ -178,6 +179,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(widget_bp)
     app.register_blueprint(newsletter_bp)
     app.register_blueprint(donors_bp)
+    app.register_blueprint(donor_documents_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
