@@ -70,13 +70,18 @@ class StatementForm(Form):
         default="year",
         validators=[DataRequired(_l("Choose a year or dates."))],
     )
-    year = SelectField(_l("Year"), choices=[])
+    #: any year the rules allow (the choices are the years given in): checked only when chosen
+    year = SelectField(_l("Year"), choices=[], validate_choice=False)
     date_from = DateField(_l("From"), validators=[Optional()])
     date_to = DateField(_l("To"), validators=[Optional()])
     name = StringField(
         _l("Full name"),
         filters=[strip],
-        validators=[DataRequired(_l("Enter your name as it should be on the statement.")), Length(max=200)],
+        validators=[
+            DataRequired(_l("Enter your name as it should be on the statement.")),
+            Length(max=200),
+            no_control_characters,
+        ],
     )
     address_line1 = StringField(
         _l("Street and number"), filters=[strip], validators=[Length(max=200), no_control_characters]
