@@ -4,6 +4,8 @@ One receipt per gift, ever: the outbox's unique dedupe key sees to it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app, render_template
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
@@ -133,10 +135,9 @@ def _already_queued(dedupe_key: str) -> bool:
     return db.session.scalar(select(OutboxEmail.id).filter_by(dedupe_key=dedupe_key)) is not None
 
 
-def _render_receipt(gift: Gift, supporter: Supporter, replaces: str | None = None) -> tuple[str, str, str]:
-    """Subject, plain text and HTML of a gift's receipt, in the supporter's language; with
-    `replaces` (a receipt number, or "" when the first had none), a corrected receipt."""
-    locale = mail_locale(supporter.language)
+def receipt_context(gift: Gift, supporter: Supporter, locale: str, replaces: str | None = None) -> dict[str, Any]:
+    """What a gift's receipt says, in `locale`, for its templates (the e-mail's and the PDF's:
+    templates/receipts/_receipt.html); with `replaces`, a corrected receipt's."""
     org_name = current_app.config.get("SUPPORTERS_ORG_NAME", "")
     plan = gift.recurring_plan
     campaign = gift.campaign
@@ -165,6 +166,16 @@ def _render_receipt(gift: Gift, supporter: Supporter, replaces: str | None = Non
             "donor_link": manage_url(supporter, "/my/gifts", locale),
             "quiet_link": public_url("donor_contact.quiet_page", lang=locale),
         }
+    return context
+
+
+def _render_receipt(gift: Gift, supporter: Supporter, replaces: str | None = None) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of a gift's receipt, in the supporter's language; with
+    `replaces` (a receipt number, or "" when the first had none), a corrected receipt."""
+    locale = mail_locale(supporter.language)
+    org_name = current_app.config.get("SUPPORTERS_ORG_NAME", "")
+    with force_locale(locale):
+        context = receipt_context(gift, supporter, locale, replaces)
         if replaces is not None:
             subject = _(
                 "Corrected receipt %(number)s for your gift to %(org)s", number=gift.receipt_number, org=org_name

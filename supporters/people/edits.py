@@ -37,9 +37,12 @@ def _refuse_if_erased(supporter: Supporter) -> None:
         raise Refused(_l("This supporter's data was erased on request; it cannot be changed."), status=409)
 
 
-def update_profile(actor: Actor | None, supporter: Supporter, **fields: Any) -> dict[str, tuple[Any, Any]]:
+def update_profile(
+    actor: Actor | None, supporter: Supporter, *, actor_name: str | None = None, **fields: Any
+) -> dict[str, tuple[Any, Any]]:
     """Change the named profile fields and audit the change; returns {field: (old, new)}
-    of what really changed (nothing is audited when nothing changed).
+    of what really changed (nothing is audited when nothing changed). `actor_name` names
+    who acted when it is no staff member (a donor on their own page: donors.web.actor_name).
 
     Text is trimmed, empty optional fields become None, the country is upper case.
     Refuses (on the field `email`), changing nothing, when another supporter has the
@@ -85,6 +88,7 @@ def update_profile(actor: Actor | None, supporter: Supporter, **fields: Any) -> 
         "supporter.edit_profile",
         "supporter",
         supporter.id,
+        actor_name=actor_name,
         changes={name: {"old": old, "new": new} for name, (old, new) in changes.items()},
     )
     return changes

@@ -349,7 +349,15 @@ def sign_in_donor(app: Flask, client: Any, supporter_id: int) -> None:
 
 
 #: pages only a signed-in donor sees (their forms are read with a donor session)
-DONOR_PAGES = {"donors.gifts", "donor_plans.plan_page", "donor_plans.cancel_page", "donor_plans.card_done"}
+DONOR_PAGES = {
+    "donors.gifts",
+    "donor_plans.plan_page",
+    "donor_plans.cancel_page",
+    "donor_plans.card_done",
+    "donor_documents.statement_page",
+    "donor_documents.receipt_pdf",
+    "donor_documents.statement_pdf",
+}
 
 
 def row_counts() -> tuple[int, ...]:
