@@ -161,8 +161,8 @@ def register_blueprints(app: Flask) -> None:
     from supporters.core.views import bp as core_bp
     from supporters.dashboard.views import bp as dashboard_bp
     from supporters.donors.contact_views import bp as donor_contact_bp
-    from supporters.donors.plan_views import bp as donor_plans_bp
     from supporters.donors.documents import bp as donor_documents_bp
+    from supporters.donors.plan_views import bp as donor_plans_bp
     from supporters.donors.views import bp as donors_bp
     from supporters.giving.test_payment import bp as offline_pay_bp
     from supporters.giving.views import bp as donate_bp
