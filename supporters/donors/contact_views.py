@@ -37,12 +37,6 @@ def contact_context(supporter: Supporter) -> dict[str, Any]:
     }
 
 
-@bp.app_context_processor
-def _contact_of() -> dict[str, Any]:
-    # /my/gifts (donors/views.py) includes the section; it asks for it by the donor's row.
-    return {"donor_contact": contact_context}
-
-
 @bp.post("/newsletter/withdraw")
 @donor_required
 def withdraw_newsletter() -> ResponseReturnValue:

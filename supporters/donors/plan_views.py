@@ -34,12 +34,6 @@ bp = Blueprint("donor_plans", __name__, url_prefix="/my")
 changes_limit = limiter.shared_limit("60 per hour", scope="donor-plan-changes")
 
 
-@bp.app_context_processor
-def _plans_section() -> dict[str, object]:
-    """What templates/donors/_plans.html (in /my/gifts, the donors blueprint's page) reads."""
-    return {"donor_plans_of": plan_changes.plans_of, "donor_plan_state": plan_changes.status_key}
-
-
 class AmountForm(Form):
     amount = StringField(_l("New amount"), filters=[strip], validators=[Length(max=30)])
 

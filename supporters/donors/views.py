@@ -15,8 +15,10 @@ from wtforms import EmailField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 from supporters.donors import links, queries, signin
+from supporters.donors.contact_views import contact_context
 from supporters.donors.web import current_donor, donor_required, page
 from supporters.extensions import limiter
+from supporters.giving import plan_changes
 from supporters.lib import transactions
 from supporters.lib.errors import Refused
 from supporters.lib.forms import Form, no_control_characters, show_refusal, strip
@@ -230,6 +232,9 @@ def gifts() -> ResponseReturnValue:
         "donors/gifts.html",
         supporter=supporter,
         gifts=queries.gifts_of(supporter.id),
+        plans=plan_changes.plans_of(supporter.id),
+        plan_state=plan_changes.status_key,
+        contact=contact_context(supporter),
         locale=current_locale(),
         status_words=STATUS_WORDS,
         method_words=METHOD_WORDS,
