@@ -5,6 +5,8 @@ the offer and cancel, and download the statement for their tax return."""
 from __future__ import annotations
 
 import re
+from datetime import date
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from supporters.extensions import db
-from supporters.models import Campaign, Frequency, OutboxEmail, RecurringPlan
+from supporters.models import Campaign, Frequency, OutboxEmail, PlanStatus, RecurringPlan
+from tests.browser.conftest import SCREENSHOTS
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -73,3 +76,63 @@ def test_a_donor_manages_their_monthly_gift_from_the_receipt_alone(site: LiveSer
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/my/gifts")
     assert "50.00" in page.inner_text("main")
+
+    # Lower the amount, from the next payment.
+    page.get_by_role("link", name=re.compile("PLN50.00 a month")).click()
+    page.wait_for_url("**/my/plans/*")
+    page.get_by_label("New amount").fill("30")
+    page.get_by_role("button", name="Change the amount").click()
+    page.get_by_text("Amount changed from PLN50.00 to PLN30.00").first.wait_for()
+    snap(page, "plan")
+    plan = the_plan(site)
+    assert plan.amount_minor == 3000 and plan.status is PlanStatus.ACTIVE
+
+    # Pause for two months, then resume early.
+    page.get_by_label("Pause for").select_option("2")
+    page.get_by_role("button", name="Pause my gift").click()
+    page.get_by_role("button", name="Resume now").wait_for()
+    assert the_plan(site).paused_until is not None
+    page.get_by_role("button", name="Resume now").click()
+    page.get_by_role("button", name="Pause my gift").wait_for()
+    assert the_plan(site).paused_until is None
+
+    # Cancel: the offer comes once; the donor declines it with one click.
+    page.get_by_role("link", name="Cancel my regular gift").click()
+    snap(page, "cancel-offer")
+    page.get_by_role("button", name="No thanks, cancel my gift").click()
+    page.get_by_text("This gift has ended").wait_for()
+    assert the_plan(site).status is PlanStatus.CANCELED
+
+    # The statement of this year, for the tax return, with the address added.
+    page.get_by_role("link", name="Your gifts").first.click()
+    snap(page, "gifts")
+    page.get_by_role("link", name="Get a statement").click()
+    page.get_by_label("A calendar year").check()
+    page.get_by_label("Year", exact=True).select_option(str(date.today().year))
+    page.get_by_label("Address").first.fill("ul. Polna 3")
+    page.get_by_label("Postal code").fill("00-950")
+    page.get_by_label("City").fill("Łódź")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Save and download the statement (PDF)").click()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pdf = SCREENSHOTS / "donor-journey-statement.pdf"
+    download.value.save_as(pdf)
+    text = pdf_text(pdf)
+    assert "Marta Wiśniewska" in text and "Łódź" in text and "PLN50.00" in text, text
+
+    # E-mails confirmed every change, each with the link back to the plan.
+    with site.app.app_context():
+        kinds = [e.kind for e in db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id))]
+    assert kinds.count("plan_changed") >= 4, kinds
+
+
+def snap(page: Any, name: str) -> None:
+    """A screenshot of a step (for a person to look at; the assertions are the test)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"donor-journey-{name}.png"), full_page=True)
+
+
+def pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
