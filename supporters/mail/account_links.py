@@ -43,7 +43,7 @@ def queue_unlock(user: StaffUser, row: StaffToken, token: str, minutes: int) -> 
         locale,
         _l("Many failed sign-ins to your staff account at %(org)s"),
         "",
-        link=public_url("dashboard_auth.unlock_page", staff_token=token, lang=locale),
+        link=public_url("dashboard_auth.unlock_page", unlock_token=token, lang=locale),
         reset_link=public_url("dashboard_auth.forgot_page", lang=locale),
         minutes=minutes,
         email=user.email,

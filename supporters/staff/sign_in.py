@@ -422,22 +422,22 @@ def reset(staff_token: str) -> ResponseReturnValue:
 # --- The unlock link -------------------------------------------------------------------------------
 
 
-@bp.get("/login/unlock/<staff_token>")
-def unlock_page(staff_token: str) -> ResponseReturnValue:
+@bp.get("/login/unlock/<unlock_token>")
+def unlock_page(unlock_token: str) -> ResponseReturnValue:
     """What the unlock link opens: a button (mail scanners open links by themselves)."""
     try:
-        recovery.open_token(staff_token, "unlock")
+        recovery.open_token(unlock_token, "unlock")
     except Refused as refused:
         return _link_refused(refused)
-    return _page("dashboard/login_unlock.html", token=staff_token)
+    return _page("dashboard/login_unlock.html", token=unlock_token)
 
 
-@bp.post("/login/unlock/<staff_token>")
+@bp.post("/login/unlock/<unlock_token>")
 @limiter.limit(_login_limit, error_message=_too_many)
-def unlock(staff_token: str) -> ResponseReturnValue:
+def unlock(unlock_token: str) -> ResponseReturnValue:
     """The button: this browser may sign in to the account with an allowance of its own."""
     try:
-        row, user = recovery.use_unlock(staff_token)
+        row, user = recovery.use_unlock(unlock_token)
     except Refused as refused:
         return _link_refused(refused)
     session[UNLOCKED] = {"email": user.email, "token": row.id, "until": _until(recovery.LINK_VALID_MINUTES)}
