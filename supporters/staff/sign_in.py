@@ -161,8 +161,19 @@ def _pending_key() -> str:
     return f"login-unlocked:{unlocked}" if unlocked else "login:" + str(kept.get("email", ""))
 
 
-def _no_pending() -> bool:
-    return _pending() is None
+def _code_step() -> bool:
+    return request.endpoint == "dashboard_auth.enter_code"
+
+
+def _sign_in_account_key() -> str:
+    """The account a sign-in step counts against (one counter for the password and the
+    code steps): the e-mail typed, or the half-signed state's account."""
+    return _pending_key() if _code_step() else _account_key()
+
+
+def _no_account() -> bool:
+    """No account named: a form without an e-mail, a code without a half-signed state."""
+    return _pending() is None if _code_step() else _no_email()
 
 
 def _on_account_breach(limit: RequestLimit) -> None:
@@ -171,7 +182,7 @@ def _on_account_breach(limit: RequestLimit) -> None:
     has its own allowance)."""
     if "login-unlocked:" in str(limit.key):
         return
-    email = _form_email() if request.endpoint == "dashboard_auth.login" else str((_pending() or {}).get("email", ""))
+    email = str((_pending() or {}).get("email", "")) if _code_step() else _form_email()
     made = recovery.issue_unlock(email)
     if made is not None:
         user, row, token = made
@@ -231,12 +242,13 @@ def _login_page(form: LoginForm, status: int) -> ResponseReturnValue:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], error_message=_too_many)
-@limiter.limit(
+@limiter.shared_limit(_login_limit, scope="staff-sign-in-address", methods=["POST"], error_message=_too_many)
+@limiter.shared_limit(
     _login_limit,
+    scope="staff-sign-in-account",
     methods=["POST"],
-    key_func=_account_key,
-    exempt_when=_no_email,
+    key_func=_sign_in_account_key,
+    exempt_when=_no_account,
     error_message=_too_many_for_account,
     on_breach=_on_account_breach,
 )
@@ -315,11 +327,12 @@ def code_page() -> ResponseReturnValue:
 
 
 @bp.post("/login/code")
-@limiter.limit(_login_limit, error_message=_too_many)
-@limiter.limit(
+@limiter.shared_limit(_login_limit, scope="staff-sign-in-address", error_message=_too_many)
+@limiter.shared_limit(
     _login_limit,
-    key_func=_pending_key,
-    exempt_when=_no_pending,
+    scope="staff-sign-in-account",
+    key_func=_sign_in_account_key,
+    exempt_when=_no_account,
     error_message=_too_many_for_account,
     on_breach=_on_account_breach,
 )
@@ -342,7 +355,7 @@ def enter_code() -> ResponseReturnValue:
         sessions.failed_sign_in(user, "code")
         transactions.keep_changes()  # the refusal is a 401, the audit row stays
         return _code_page(form, 401, show_refusal(form, refused))
-    return _complete(user, _safe_next(kept.get("next")))
+    return _complete(user, _safe_next(str(kept.get("next") or "")))
 
 
 @bp.post("/logout")

@@ -27,6 +27,7 @@ from supporters.config import ConfigError, load_config
 from supporters.models import AuditEvent, StaffRecoveryCode, StaffUser, utcnow
 from supporters.staff import sign_in as sign_in_pages
 from tests import factories
+from tests.functional.test_staff_recovery import emails, from_address, limited, link_in  # noqa: F401 - the fixture
 
 ME = "/dashboard/staff/me/"
 
@@ -193,8 +194,6 @@ def test_a_password_reset_does_not_skip_the_second_factor(db: Any, app: Flask, e
     user, secret, _codes = enrolled
     client = app.test_client()
     client.post("/login/forgot", data={"email": user.email})
-    from tests.functional.test_staff_recovery import emails, link_in
-
     path = link_in(emails(user.email)[-1], "reset")
     assert client.post(path, data={"password": "the newest passphrase", "confirm": "the newest passphrase"}).status_code
     answer = client.post("/login", data={"email": user.email, "password": "the newest passphrase"})
@@ -320,3 +319,31 @@ def test_codes_typed_oddly_are_refused_plainly(db: Any, app: Flask, enrolled: An
     for code in ("", "\x00", "٣٣٣٣٣٣", "9" * 65, "12345", "1234567"):
         assert client.post("/login/code", data={"code": code}).status_code in (400, 401), repr(code)
     assert not signed_in(client)
+
+
+def test_wrong_codes_count_against_the_account_and_the_unlock_link_still_asks_for_one(limited: Flask) -> None:  # noqa: F811
+    """Someone who has the password but not the phone gets LOGIN_LIMIT codes per window;
+    the owner's unlock link gives their browser its own allowance, and still asks for a code."""
+    from supporters.extensions import db as _db
+
+    user = factories.staff("admin", email="phone@example.org")
+    secret = pyotp.random_base32()
+    user.totp_secret, user.totp_enabled_at = secret, utcnow()
+    _db.session.commit()
+    thief = from_address(limited, "10.7.0.1")
+    owner = from_address(limited, "192.0.2.7")
+
+    for n in range(3):
+        assert password_step(thief, user).status_code == 303, "the password is right: on to the code"
+        assert thief.post("/login/code", data={"code": f"00000{n}"}).status_code == 401
+    assert password_step(thief, user).status_code == 429, "the account's allowance is used up"
+    assert password_step(owner, user).status_code == 429
+    _db.session.expire_all()
+    [unlock] = emails(user.email, "staff_unlock")
+
+    assert owner.post(link_in(unlock, "unlock")).status_code == 303
+    step = password_step(owner, user)
+    assert step.status_code == 303 and step.headers["Location"] == "/login/code", "the link is no second factor"
+    assert owner.get("/dashboard/").status_code == 302
+    assert owner.post("/login/code", data={"code": code_at(secret)}).status_code == 303
+    assert owner.get("/dashboard/").status_code == 200
