@@ -243,6 +243,26 @@ def _limit_storage(env: Mapping[str, str], production: bool) -> str:
     return uri
 
 
+#: the staff roles (models/staff.py StaffRole), for the settings that name them
+STAFF_ROLES = ("admin", "fundraiser", "viewer")
+
+
+def _two_factor_required_for(env: Mapping[str, str], production: bool) -> list[str]:
+    """The staff roles that must sign in with a second factor (TOTP): admins in
+    production unless the setting says otherwise ("" for none), nobody in development."""
+    raw = env.get("SUPPORTERS_STAFF_2FA_REQUIRED_FOR")
+    if raw is None:
+        raw = "admin" if production else ""
+    roles = [role.strip().lower() for role in raw.replace(",", " ").split() if role.strip()]
+    unknown = [role for role in roles if role not in STAFF_ROLES]
+    if unknown:
+        raise ConfigError(
+            f"SUPPORTERS_STAFF_2FA_REQUIRED_FOR: {', '.join(map(repr, unknown))} "
+            f"is not one of {', '.join(STAFF_ROLES)}."
+        )
+    return list(dict.fromkeys(roles))
+
+
 def normalise_database_url(url: str) -> str:
     """Point plain PostgreSQL URLs at the psycopg 3 driver that the app installs."""
     for prefix in ("postgres://", "postgresql://"):
@@ -465,6 +485,11 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "STAFF_IDLE_MINUTES": _int(env, "STAFF_IDLE_MINUTES", 30),
         "STAFF_ABSOLUTE_HOURS": _int(env, "STAFF_ABSOLUTE_HOURS", 12),
         "LOGIN_LIMIT": env.get("LOGIN_LIMIT", "10 per 15 minutes").strip(),
+        #: "Forgot password?" e-mails per connection and per address (Flask-Limiter syntax)
+        "STAFF_RESET_LIMIT_PER_IP": env.get("STAFF_RESET_LIMIT_PER_IP", "10 per hour").strip(),
+        "STAFF_RESET_LIMIT_PER_EMAIL": env.get("STAFF_RESET_LIMIT_PER_EMAIL", "3 per hour").strip(),
+        #: roles that must use two-factor sign-in (enrolment is asked at their next sign-in)
+        "SUPPORTERS_STAFF_2FA_REQUIRED_FOR": _two_factor_required_for(env, production),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort, current_app, request
+from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 
 from supporters.extensions import db, login_manager
@@ -46,14 +46,28 @@ def can(permission: str) -> bool:
     return current_user.is_authenticated and permission in ROLE_PERMISSIONS[current_user.role]
 
 
+#: the member's own account page and its forms: open to someone who must first choose a
+#: password (an invitation's temporary one) or set up two-factor sign-in
+FIRST_THINGS = "dashboard.staff.me."
+FIRST_PASSWORD = {"dashboard.staff.me.index", "dashboard.staff.me.change_password"}
+
+
 def check_access() -> Any:
-    """The blueprint's guard: signed in, active, and allowed this view."""
+    """The blueprint's guard: signed in, active, and allowed this view; and, before any
+    other page, a temporary password changed and two-factor sign-in set up where the
+    role requires it (SUPPORTERS_STAFF_2FA_REQUIRED_FOR)."""
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     view = current_app.view_functions.get(request.endpoint or "")
     permission = getattr(view, "permission", None)
     if permission is None or not can(permission):
         abort(403)
+    endpoint = request.endpoint or ""
+    if current_user.must_change_password and endpoint not in FIRST_PASSWORD:
+        return redirect(url_for("dashboard.staff.me.index"), 303)
+    required = current_app.config.get("SUPPORTERS_STAFF_2FA_REQUIRED_FOR") or []
+    if current_user.role.value in required and not current_user.two_factor_on and not endpoint.startswith(FIRST_THINGS):
+        return redirect(url_for("dashboard.staff.me.index") + "#two-factor", 303)
     return None
 
 

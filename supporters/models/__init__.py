@@ -27,7 +27,7 @@ from supporters.models.recurring import (
     PlanStatus,
     RecurringPlan,
 )
-from supporters.models.staff import AuditEvent, StaffRole, StaffSession, StaffUser
+from supporters.models.staff import AuditEvent, StaffRecoveryCode, StaffRole, StaffSession, StaffToken, StaffUser
 from supporters.models.stripe_event import StripeEvent
 from supporters.models.supporter import (
     Consent,
@@ -76,8 +76,10 @@ __all__ = [
     "PlanStatus",
     "ReceiptSequence",
     "RecurringPlan",
+    "StaffRecoveryCode",
     "StaffRole",
     "StaffSession",
+    "StaffToken",
     "StaffUser",
     "StatementStatus",
     "StripeEvent",

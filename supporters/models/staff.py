@@ -35,9 +35,23 @@ class StaffUser(Timestamps, Base):
     role: Mapped[StaffRole] = mapped_column(enum_column(StaffRole, "staff_role"))
     active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the password is a temporary one (an invitation): every dashboard page asks for a new one first
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    #: the TOTP secret (base32) of the authenticator app, once confirmed with a code
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    #: a secret shown for enrolment and not yet confirmed with a code
+    totp_pending_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    #: when two-factor sign-in was turned on (None: off)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the 30-second step of the last code accepted: a code is never accepted twice
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger())
 
     #: the token of the session this request runs in (set when the session is loaded; not a column)
     session_token = None  # type: str | None
+
+    @property
+    def two_factor_on(self) -> bool:
+        return self.totp_enabled_at is not None and bool(self.totp_secret)
 
     def set_password(self, password: str) -> None:
         """Store an argon2id hash of `password` (callers end the person's other sessions)."""
@@ -103,6 +117,43 @@ class StaffSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: the browser that logged in, for the staff page (no IP address is kept)
     user_agent: Mapped[str] = mapped_column(sa.String(300), default="")
+
+
+class StaffRecoveryCode(Base):
+    """One of the ten one-time recovery codes of an account's two-factor sign-in: only
+    its sha256 is stored (the code has 80 random bits); `used_at` once spent."""
+
+    __tablename__ = "staff_recovery_code"
+    __table_args__ = (sa.Index("ix_staff_recovery_code_staff_user_id", "staff_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StaffToken(Base):
+    """A single-use link e-mailed to a staff member: a password reset ("reset") or, after
+    many failed sign-ins, a way in that the attacker's tries do not block ("unlock").
+    Only the HMAC of the link's token is stored."""
+
+    __tablename__ = "staff_token"
+    __table_args__ = (
+        sa.CheckConstraint("purpose IN ('reset', 'unlock')", name="purpose_known"),
+        sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        sa.Index("ix_staff_token_staff_user_id_created_at", "staff_user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(sa.String(16))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: wrong passwords typed on an unlock link's page
+    attempts: Mapped[int] = mapped_column(default=0)
 
 
 class AuditEvent(Base):

@@ -2,8 +2,11 @@
 
 The rules: an admin cannot demote or deactivate themselves, and the last active
 admin is never demoted or deactivated, so someone can always manage the staff.
-Deactivating ends every session of the account at once. Functions here flush and
-write their own audit rows; the request commits once.
+Deactivating ends every session of the account at once. An invitation's password is
+temporary: it must be changed at the first sign-in. Inviting the address of a
+deactivated account reactivates it with a new temporary password (and no second
+factor: the person sets it up again). Functions here flush and write their own audit
+rows; the request commits once.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from supporters.models import (
     normalise_email,
     utcnow,
 )
-from supporters.staff import sessions
+from supporters.staff import recovery, sessions, two_factor
 
 #: bytes of randomness in a temporary password (24 URL-safe characters)
 TEMPORARY_PASSWORD_BYTES = 18
@@ -72,21 +75,26 @@ def temporary_password() -> str:
     return password
 
 
-def invite(actor: Actor | None, email: str, role: StaffRole) -> tuple[StaffUser, str]:
-    """Create an account with a random temporary password (flushes).
+def invite(actor: Actor | None, email: str, role: StaffRole) -> tuple[StaffUser, str, bool]:
+    """Create an account with a random temporary password (flushes), or reactivate the
+    deactivated account of that address with a new one (`reinvite`).
 
-    Returns the account and the password, which is stored only as its hash: the
-    caller shows it once and never logs it. Refuses for an address
-    that is not one or that already has an account.
+    Returns the account, the password, which is stored only as its hash (the caller
+    shows it once and never logs it), and whether the account was a deactivated one
+    reactivated. Refuses for an address
+    that is not one or that has an active account.
     """
     try:
         address = normalise_email(validate_email(email, check_deliverability=False).normalized)
     except EmailNotValidError:
         raise Refused(_l("Enter a valid e-mail address.")) from None
-    if db.session.execute(select(StaffUser.id).filter_by(email=address)).first():
-        raise Refused(_l("There is already an account for %(email)s."), email=address)
+    existing = db.session.scalars(select(StaffUser).filter_by(email=address)).first()
+    if existing is not None:
+        if existing.active:
+            raise Refused(_l("There is already an account for %(email)s."), email=address)
+        return existing, reinvite(actor, existing, role), True
     password = temporary_password()
-    user = StaffUser(email=address, role=role, active=True)
+    user = StaffUser(email=address, role=role, active=True, must_change_password=True)
     user.set_password(password)
     try:
         with db.session.begin_nested():  # another admin may invite the same person at the same moment
@@ -94,7 +102,29 @@ def invite(actor: Actor | None, email: str, role: StaffRole) -> tuple[StaffUser,
     except IntegrityError:
         raise Refused(_l("There is already an account for %(email)s."), email=address) from None
     audit.record(actor, "staff.invite", "staff_user", user.id, email=user.email, role=user.role.value)
-    return user, password
+    return user, password, False
+
+
+def reinvite(actor: Actor | None, user: StaffUser, role: StaffRole) -> str:
+    """Reactivate the deactivated `user` with `role` and a new temporary password, which
+    it returns (flushes, audits). Their second factor and any session are cleared: the
+    person starts as a newcomer would."""
+    password = temporary_password()
+    before = user.role
+    user.active, user.role = True, role
+    had_two_factor = two_factor.clear_on_reinvite(user)
+    recovery.set_temporary(user, password)
+    audit.record(
+        actor,
+        "staff.reinvite",
+        "staff_user",
+        user.id,
+        email=user.email,
+        role=role.value,
+        role_before=before.value,
+        two_factor_cleared=had_two_factor,
+    )
+    return password
 
 
 def _active_admin_ids() -> set[int]:
@@ -125,16 +155,24 @@ def change_role(actor: StaffUser, user: StaffUser, role: StaffRole) -> StaffRole
     return before
 
 
+def may_deactivate(actor: StaffUser, user: StaffUser) -> bool:
+    """Refuses what `deactivate` would refuse (the confirmation page asks only what may be
+    done); False when the account is inactive already."""
+    if user.id == actor.id:
+        raise Refused(_l("You cannot deactivate your own account: ask another admin."))
+    if not user.active:
+        return False
+    _keep_an_admin(user)
+    return True
+
+
 def deactivate(actor: StaffUser, user: StaffUser) -> int | None:
     """Stop `user` signing in and end all their sessions now (flushes).
 
     Returns how many sessions were ended, or None when the account was already inactive.
     """
-    if user.id == actor.id:
-        raise Refused(_l("You cannot deactivate your own account: ask another admin."))
-    if not user.active:
+    if not may_deactivate(actor, user):
         return None
-    _keep_an_admin(user)
     user.active = False
     db.session.flush()
     ended = sessions.end_all_sessions(user)

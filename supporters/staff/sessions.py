@@ -51,13 +51,13 @@ def end_session(user: StaffUser) -> None:
         db.session.flush()
 
 
-def end_all_sessions(user: StaffUser) -> int:
-    """End every session of `user` (deactivation, new password); returns how many."""
-    result = db.session.execute(
-        update(StaffSession)
-        .where(StaffSession.staff_user_id == user.id, StaffSession.ended_at.is_(None))
-        .values(ended_at=utcnow())
-    )
+def end_all_sessions(user: StaffUser, keep: str | None = None) -> int:
+    """End every session of `user` (deactivation, new password), but the one whose token
+    is `keep` (the person changing their own password stays signed in); returns how many."""
+    where = [StaffSession.staff_user_id == user.id, StaffSession.ended_at.is_(None)]
+    if keep:
+        where.append(StaffSession.token_hash != _hash(keep))
+    result = db.session.execute(update(StaffSession).where(*where).values(ended_at=utcnow()))
     db.session.flush()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -88,3 +88,13 @@ def load_staff(user_id: str) -> StaffUser | None:
         record.last_seen_at = now  # committed with the request; an error page's rollback only shortens the window
     user.session_token = token
     return user
+
+
+#: who the audit log names for tries made on the sign-in pages, before anyone signed in
+ANONYMOUS = "sign-in page"
+
+
+def failed_sign_in(user: StaffUser, stage: str) -> None:
+    """Audit a failed sign-in to `user`'s account: a wrong password, or a wrong code
+    ("password" or "code"); never what was typed (flushes)."""
+    audit.record(None, "staff.login_failed", "staff_user", user.id, actor_name=ANONYMOUS, stage=stage)

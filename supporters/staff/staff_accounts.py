@@ -1,10 +1,13 @@
-"""Dashboard: staff accounts (admins only): invite, change roles, deactivate and reactivate."""
+"""Dashboard: staff accounts (admins only): invite (or re-invite), change roles, deactivate
+(after a confirmation) and reactivate, reset another member's two-factor sign-in.
+
+A member's own account (password, two-factor sign-in) is `staff_own_account`, mounted here."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -16,9 +19,10 @@ from supporters.dashboard.access import acting_staff, fetch, requires
 from supporters.lib.errors import Refused
 from supporters.lib.forms import Form, strip
 from supporters.models import StaffRole, StaffUser
-from supporters.staff import accounts
+from supporters.staff import accounts, staff_own_account, two_factor
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+bp.register_blueprint(staff_own_account.bp)
 
 ROLE_LABELS = {
     StaffRole.ADMIN: _l("Admin: everything, including staff accounts"),
@@ -77,17 +81,18 @@ def index() -> ResponseReturnValue:
 @bp.post("/invite")
 @requires("staff")
 def invite() -> ResponseReturnValue:
-    """Create an account and show its temporary password, once."""
+    """Create an account (or reactivate a deactivated one) and show its temporary password, once."""
     form = InviteForm()
     if not form.validate():
         return _index(400, form=form)
+    email = form.email.data or ""
     try:
-        user, password = accounts.invite(acting_staff(), form.email.data or "", StaffRole(form.role.data))
+        user, password, reactivated = accounts.invite(acting_staff(), email, StaffRole(form.role.data))
     except Refused as refused:
         form.email.errors = [*form.email.errors, refused.message()]
         return _index(400, form=form)
     # The password is in this response only: never in the audit log, the session or a redirect.
-    return render_template("dashboard/staff/invited.html", user=user, password=password)
+    return render_template("dashboard/staff/invited.html", user=user, password=password, reactivated=reactivated)
 
 
 @bp.post("/<int:staff_id>/role")
@@ -110,9 +115,14 @@ def change_role(staff_id: int) -> ResponseReturnValue:
 @bp.post("/<int:staff_id>/deactivate")
 @requires("staff")
 def deactivate(staff_id: int) -> ResponseReturnValue:
-    """Stop an account signing in; its open sessions end at once."""
+    """Stop an account signing in; its open sessions end at once. Without `confirm=yes`
+    the page only asks to confirm, and nothing changes."""
     user = fetch(StaffUser, staff_id)
     try:
+        if request.form.get("confirm") != "yes":
+            if not accounts.may_deactivate(acting_staff(), user):
+                return redirect(url_for(".index"), 303)
+            return render_template("dashboard/staff/deactivate.html", user=user)
         ended = accounts.deactivate(acting_staff(), user)
     except Refused as refused:
         return _index(400, error=refused.message())
@@ -128,4 +138,24 @@ def activate(staff_id: int) -> ResponseReturnValue:
     user = fetch(StaffUser, staff_id)
     if accounts.activate(acting_staff(), user):
         flash(_("%(email)s can sign in again.", email=user.email), "success")
+    return redirect(url_for(".index"), 303)
+
+
+@bp.post("/<int:staff_id>/reset-two-factor")
+@requires("staff")
+def reset_two_factor(staff_id: int) -> ResponseReturnValue:
+    """Clear another member's two-factor sign-in (a lost phone); audited."""
+    user = fetch(StaffUser, staff_id)
+    try:
+        done = two_factor.reset_for(acting_staff(), user)
+    except Refused as refused:
+        return _index(400, error=refused.message())
+    if done:
+        flash(
+            _(
+                "%(email)s's two-factor sign-in is cleared: they set it up again at their next sign-in.",
+                email=user.email,
+            ),
+            "success",
+        )
     return redirect(url_for(".index"), 303)

@@ -59,10 +59,11 @@ from supporters.models import (
     StaffRole,
     StaffUser,
     StripeEvent,
+    utcnow,
 )
 from supporters.models.base import Base
 from supporters.people import consent
-from supporters.staff import sessions
+from supporters.staff import recovery, sessions
 from tests import factories
 from tests.conftest import make_app
 from tests.fakes import FakeGateway
@@ -305,6 +306,17 @@ def seed() -> Dataset:
     )
     _db.session.add(line)
     _db.session.flush()
+    staff = {role: staff_user(role) for role in ROLES[1:]}
+    # an admin with two-factor sign-in on and a new key waiting to be confirmed, so that
+    # every form of their own account page shows (and the staff page offers to reset it)
+    admin = staff["admin"]
+    admin.totp_secret, admin.totp_enabled_at = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", utcnow()
+    admin.totp_pending_secret = other.totp_pending_secret = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"
+    # a staff member's password-reset and unlock links waiting to be used
+    reset_token = recovery.request_reset(other.email)
+    unlock_token = recovery.issue_unlock(other.email)
+    assert reset_token is not None and unlock_token is not None
+    _db.session.flush()
     return Dataset(
         ids={
             "supporter_id": str(person.id),
@@ -323,8 +335,10 @@ def seed() -> Dataset:
             "unsubscribe_token": unsubscribe_token,
             "statement_id": str(uploaded.id),
             "line_id": str(line.id),
+            "staff_token": reset_token[2],
+            "unlock_token": unlock_token[2],
         },
-        staff={role: staff_user(role) for role in ROLES[1:]},
+        staff=staff,
         donor_id=person.id,
     )
 

@@ -35,6 +35,8 @@ MODEL_TABLES = {
     "outbox_email",
     "appeal_variant",
     "staff_session",
+    "staff_recovery_code",
+    "staff_token",
     "supporter_note",
     "giving_total",
     "supporter_search_key",

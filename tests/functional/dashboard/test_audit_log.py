@@ -160,6 +160,6 @@ def test_details_are_shown_as_escaped_json(db: Any, client: Any, admin: StaffUse
 
 def test_what_staff_do_in_the_dashboard_lands_in_the_log(db: Any, client: Any, admin: StaffUser) -> None:
     other = factories.staff("viewer")
-    client.post(f"/dashboard/staff/{other.id}/deactivate")
+    client.post(f"/dashboard/staff/{other.id}/deactivate", data={"confirm": "yes"})
     page = client.get("/dashboard/audit/?action=staff.").get_data(as_text=True)
     assert actions(page) == ["staff.deactivate"] and other.email in page and admin.email in page

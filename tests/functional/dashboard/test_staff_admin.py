@@ -121,7 +121,11 @@ def test_deactivation_ends_the_persons_open_sessions_at_once(
     assert factories.sign_in(theirs, other).status_code == 303 and signed_in(theirs)
     assert theirs.get("/dashboard/supporters/").status_code == 200
 
-    response = client.post(f"/dashboard/staff/{other.id}/deactivate")
+    asked = client.post(f"/dashboard/staff/{other.id}/deactivate")
+    assert asked.status_code == 200 and "Yes, deactivate" in asked.get_data(as_text=True)
+    assert other.active and signed_in(theirs), "the first press only asks to confirm"
+
+    response = client.post(f"/dashboard/staff/{other.id}/deactivate", data={"confirm": "yes"})
 
     assert response.status_code == 303 and not other.active
     assert not signed_in(theirs)
@@ -191,7 +195,7 @@ def test_unknown_accounts_are_404(db: Any, client: Any, admin: StaffUser) -> Non
     known = factories.staff("viewer")
 
     def post(staff_id: int, action: str) -> Any:
-        return client.post(f"/dashboard/staff/{staff_id}/{action}", data={"role": "viewer"})
+        return client.post(f"/dashboard/staff/{staff_id}/{action}", data={"role": "viewer", "confirm": "yes"})
 
     for action in ("role", "deactivate", "activate"):
         assert post(999999, action).status_code == 404
