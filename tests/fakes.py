@@ -9,6 +9,7 @@ longer exists.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Iterator
@@ -58,6 +59,9 @@ class FakeGateway:
     balance_asked: list[str] = field(default_factory=list)
     #: every subscription change asked, in order: (what, subscription id, its details)
     subscription_changes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    #: subscription id -> the subscription as Stripe has it (its shape): the changes update it and
+    #: return a copy; a test may set what others changed (a pause in Stripe's dashboard)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: subscription id -> the payment method its next charge uses (set a new one to "update the card")
     cards: dict[str, str] = field(default_factory=dict)
     #: with `fail_next` set, only the next call that would reach Stripe fails (then it is cleared)
@@ -111,7 +115,7 @@ class FakeGateway:
         interval: str,
         idempotency_key: str,
         next_charge_at: datetime | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         self._reach_stripe()
         details = {
             "amount_minor": amount_minor,
@@ -121,16 +125,26 @@ class FakeGateway:
             "next_charge_at": next_charge_at,
         }
         self.subscription_changes.append(("change", subscription_id, details))
+        price = {"unit_amount": amount_minor, "currency": currency.lower(), "recurring": {"interval": interval}}
+        return self._updated(subscription_id, items={"object": "list", "data": [{"price": price}]})
 
-    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> None:
+    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> dict[str, Any]:
         self._reach_stripe()
         self.subscription_changes.append(
             ("pause", subscription_id, {"resumes_at": resumes_at, "idempotency_key": idempotency_key})
         )
+        pause = {"behavior": "void", "resumes_at": int(resumes_at.timestamp())}
+        return self._updated(subscription_id, pause_collection=pause)
 
-    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> None:
+    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> dict[str, Any]:
         self._reach_stripe()
         self.subscription_changes.append(("resume", subscription_id, {"idempotency_key": idempotency_key}))
+        return self._updated(subscription_id, pause_collection=None)
+
+    def _updated(self, subscription_id: str, **fields: Any) -> dict[str, Any]:
+        subscription = self.subscriptions.setdefault(subscription_id, {"id": subscription_id, "object": "subscription"})
+        subscription.update(fields)
+        return copy.deepcopy(subscription)
 
     def card_update_url(self, subscription_id: str, return_url: str, locale: str) -> str:
         self._reach_stripe()

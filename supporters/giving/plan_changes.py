@@ -8,16 +8,24 @@ were), then changes the plan, writes its audit row as the donor
 (`donors.web.actor_name`) and queues the confirmation e-mail. Functions flush; the
 request commits.
 
-Every change counts in `plan.change_count`, which names the change's idempotency key at
-Stripe with the value asked (`_key`): a retry of the same change after a failure is one
-change at Stripe, another change is another key. `plan.changed_at` orders the changes:
-an update Stripe made earlier, arriving late, never undoes a later one
-(`take_from_stripe`).
+Each call to Stripe has an idempotency key of its own (`_key`: the plan, the change, the
+value asked and a random part), so the client's own retries of that call are one change at
+Stripe, and no later change, even one asking the same value after a change that was
+rolled back here, can ever be answered with an earlier call's cached result. Every change
+is a "set" (this amount, paused until then, not paused), so a donor pressing twice asks
+Stripe twice for the same thing and changes nothing more.
+
+Stripe answers each change with the whole subscription as it now is: what others changed
+before (a pause in Stripe's dashboard, whose event may arrive late or after this change)
+comes onto the plan with it (`_bring_in`), audited as Stripe's. `plan.changed_at` then
+orders what follows: an update Stripe made before, arriving late, never undoes a later one
+(`take_from_stripe`): its facts were in the answer already.
 """
 
 from __future__ import annotations
 
 import calendar
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,7 +116,18 @@ def _changeable(plan: RecurringPlan) -> str:
 
 
 def _key(plan: RecurringPlan, what: str, value: object = "") -> str:
-    return f"plan-{plan.id}-change-{(plan.change_count or 0) + 1}-{what}-{value}"
+    """A key for one call to Stripe (its retries included), never for another call."""
+    return f"plan-{plan.id}-{what}-{value}-{uuid.uuid4().hex}"
+
+
+def _bring_in(plan: RecurringPlan, subscription: dict[str, Any]) -> None:
+    """The terms of the subscription Stripe answered a change with, onto the plan: after the
+    donor's own change is on it, anything still different was changed by others before."""
+    from supporters.giving.stripe_events import subscription_terms  # it reads Stripe's shapes; imports us
+
+    changes = _apply_terms(plan, subscription_terms(subscription), utcnow())
+    if changes:
+        audit.record(None, "plan.stripe_change", "plan", plan.id, actor_name="Stripe", **changes)
 
 
 def _done(plan: RecurringPlan, donor: Supporter, action: str, **details: Any) -> AuditEvent:
@@ -162,7 +181,14 @@ def change_amount(plan: RecurringPlan, typed: str, donor: Supporter, gateway: Pa
     amount = read_amount(typed, plan.currency)
     if amount == plan.amount_minor:
         raise Refused(_l("Your gift is already this amount."), field="amount")
-    gateway.change_subscription(
+    if plan.status is PlanStatus.PAST_DUE:
+        # Stripe keeps retrying the invoice it made at the old amount: the change would not
+        # reach it, and its payment would then not match the plan's amount.
+        raise Refused(
+            _l("Your last payment did not go through: please update your card first, then change the amount."),
+            status=409,
+        )
+    returned = gateway.change_subscription(
         subscription,
         amount_minor=amount,
         currency=plan.currency,
@@ -171,6 +197,7 @@ def change_amount(plan: RecurringPlan, typed: str, donor: Supporter, gateway: Pa
     )
     before = plan.amount_minor
     plan.amount_minor = amount
+    _bring_in(plan, returned)
     _done(plan, donor, "plan.amount_change", from_minor=before, to_minor=amount, currency=plan.currency)
     return plan
 
@@ -198,7 +225,7 @@ def switch_interval(
     if period_end is None or period_end <= utcnow():
         raise Refused(_l("We do not know your next payment date yet; please try again tomorrow."), status=409)
     amount = read_amount(typed, plan.currency) if (typed or "").strip() else plan.amount_minor
-    gateway.change_subscription(
+    returned = gateway.change_subscription(
         subscription,
         amount_minor=amount,
         currency=plan.currency,
@@ -209,6 +236,7 @@ def switch_interval(
     before, before_amount = plan.interval, plan.amount_minor
     plan.interval = wanted
     plan.amount_minor = amount
+    _bring_in(plan, returned)
     _done(
         plan,
         donor,
@@ -243,8 +271,9 @@ def pause(plan: RecurringPlan, months: int | None, donor: Supporter, gateway: Pa
     # From midnight (UTC) of the day, so a retry the same day asks Stripe exactly the same
     # (an idempotency key reused with other parameters is refused).
     resumes_at = add_months(now, months).replace(hour=0, minute=0, second=0) + timedelta(days=1)
-    gateway.pause_subscription(subscription, resumes_at, _key(plan, "pause", resumes_at.date().isoformat()))
+    returned = gateway.pause_subscription(subscription, resumes_at, _key(plan, "pause", resumes_at.date().isoformat()))
     plan.paused_at, plan.paused_until = now, resumes_at
+    _bring_in(plan, returned)
     _done(plan, donor, "plan.pause", months=months, until=resumes_at.isoformat())
     return plan
 
@@ -255,9 +284,10 @@ def resume(plan: RecurringPlan, donor: Supporter, gateway: PaymentGateway) -> Re
     subscription = _changeable(plan)
     if not is_paused(plan):
         raise Refused(_l("Your gift is not paused."), status=409)
-    gateway.resume_subscription(subscription, _key(plan, "resume"))
+    returned = gateway.resume_subscription(subscription, _key(plan, "resume"))
     until = plan.paused_until
     plan.paused_at = plan.paused_until = None
+    _bring_in(plan, returned)
     _done(plan, donor, "plan.resume", was_until=until.isoformat() if until else None)
     return plan
 
@@ -354,6 +384,17 @@ def take_from_stripe(plan: RecurringPlan, terms: StripeTerms, at: datetime | Non
     if plan.changed_at is not None and at < plan.changed_at:
         return "terms older than the plan's last change"
     plan.changed_at = at
+    changes = _apply_terms(plan, terms, at)
+    if not changes:
+        return ""
+    db.session.flush()
+    audit.record(None, "plan.stripe_change", "plan", plan.id, actor_name="Stripe", **changes)
+    return ", ".join(sorted(changes))
+
+
+def _apply_terms(plan: RecurringPlan, terms: StripeTerms, at: datetime) -> dict[str, Any]:
+    """Make the plan's amount, interval and pause what `terms` say (what they leave unsaid
+    stays); returns what changed, for the audit row."""
     changes: dict[str, Any] = {}
     if terms.amount_minor and terms.amount_minor > 0 and terms.amount_minor != plan.amount_minor:
         if (terms.currency or "").upper() == plan.currency:
@@ -369,11 +410,7 @@ def take_from_stripe(plan: RecurringPlan, terms: StripeTerms, at: datetime | Non
     elif terms.paused is False and plan.paused_at is not None:
         plan.paused_at = plan.paused_until = None
         changes["resumed"] = True
-    if not changes:
-        return ""
-    db.session.flush()
-    audit.record(None, "plan.stripe_change", "plan", plan.id, actor_name="Stripe", **changes)
-    return ", ".join(sorted(changes))
+    return changes
 
 
 # --- The plan's changes in plain words --------------------------------------------------------

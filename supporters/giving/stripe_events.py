@@ -854,11 +854,11 @@ def subscription_changed(subscription: Obj, *, terms: bool = False) -> str:
     taken = plan_changes.take_from_stripe(plan, subscription_terms(subscription), _event_time()) if terms else ""
     if target is None:
         return f"plan {plan.id} unchanged ({plan.status.value})" + (f"; terms: {taken}" if taken else "")
+    if target is PlanStatus.CANCELED:
+        _note_cancellation(plan, subscription)
     if taken:
         moved = lifecycle.move_plan(plan, target, at=_event_time())
         return f"plan {plan.id} {target.value if moved else 'unchanged'}; terms: {taken}"
-    if target is PlanStatus.CANCELED:
-        _note_cancellation(plan, subscription)
     moved = lifecycle.move_plan(plan, target, at=_event_time())
     return f"plan {plan.id} {target.value}" if moved else f"plan {plan.id} unchanged ({plan.status.value})"
 

@@ -90,8 +90,9 @@ def queue_renewal_reminders(now: datetime | None = None) -> int:
         Supporter.anonymised_at.is_(None),
     ]
     # A renewal that falls in a pause is not charged (Stripe voids it): no reminder for it.
+    # (paused with no end: until the donor resumes, so no renewal is due either)
     conditions.append(
-        sa.or_(RecurringPlan.paused_until.is_(None), RecurringPlan.paused_until <= RecurringPlan.current_period_end)
+        sa.or_(RecurringPlan.paused_at.is_(None), RecurringPlan.paused_until <= RecurringPlan.current_period_end)
     )
     plans = db.session.scalars(
         sa.select(RecurringPlan).join(Supporter, Supporter.id == RecurringPlan.supporter_id).where(*conditions)

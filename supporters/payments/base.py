@@ -161,19 +161,23 @@ class PaymentGateway(Protocol):
         interval: str,
         idempotency_key: str,
         next_charge_at: datetime | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         """From the next charge on, charge `amount_minor` of `currency` every `interval`
         ("month" or "year"), with no proration: nothing is charged or credited now. With
         `next_charge_at` (an interval switch: the end of the period already paid) the next
         charge falls then and the new interval counts from it. Stripe confirms with
-        customer.subscription.updated."""
+        customer.subscription.updated.
+
+        Like the pause and resume, returns the subscription as Stripe has it afterwards (plain
+        JSON data): what others changed before (Stripe's dashboard, the portal) comes with it,
+        even when their events arrive late."""
         ...
 
-    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> None:
+    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> dict[str, Any]:
         """Take no payment until `resumes_at` (invoices in between are voided, not owed)."""
         ...
 
-    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> None:
+    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> dict[str, Any]:
         """End a pause now: the next charge is the subscription's next renewal."""
         ...
 

@@ -160,7 +160,7 @@ class OfflineGateway:
         interval: str,
         idempotency_key: str,
         next_charge_at: datetime | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         """As with Stripe, but localstripe takes a plan, not `price_data`: a new plan of the
         same product, with no proration (the wrapper in localstripe_server.py keeps the
         paid period and charges nothing now, as Stripe does)."""
@@ -175,15 +175,15 @@ class OfflineGateway:
         params: Any = {"items": [{"id": item_id, "plan": plan.id}], "proration_behavior": "none"}
         if next_charge_at is not None:
             params["trial_end"] = int(next_charge_at.timestamp())
-        stripe_api.update_subscription(self.client, subscription_id, params, idempotency_key)
+        return stripe_api.update_subscription(self.client, subscription_id, params, idempotency_key)
 
-    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> None:
-        stripe_api.update_subscription(
+    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> dict[str, Any]:
+        return stripe_api.update_subscription(
             self.client, subscription_id, stripe_api.pause_params(resumes_at), idempotency_key
         )
 
-    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> None:
-        stripe_api.update_subscription(self.client, subscription_id, stripe_api.resume_params(), idempotency_key)
+    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> dict[str, Any]:
+        return stripe_api.update_subscription(self.client, subscription_id, stripe_api.resume_params(), idempotency_key)
 
     def card_update_url(self, subscription_id: str, return_url: str, locale: str) -> str:
         """The offline card page (test_payment.py), signed for this subscription and return."""

@@ -154,12 +154,14 @@ def resume_params() -> SubscriptionUpdateParams:
 
 def update_subscription(
     client: stripe.StripeClient, subscription_id: str, params: SubscriptionUpdateParams, idempotency_key: str
-) -> None:
-    """One update of a subscription; the same `idempotency_key` updates once."""
+) -> dict[str, Any]:
+    """One update of a subscription; the same `idempotency_key` updates once. Returns the
+    subscription as Stripe has it afterwards (with what others changed before)."""
     try:
-        client.v1.subscriptions.update(subscription_id, params, {"idempotency_key": idempotency_key})
+        updated = client.v1.subscriptions.update(subscription_id, params, {"idempotency_key": idempotency_key})
     except stripe.StripeError as exc:
         raise _unavailable(exc) from exc
+    return updated.to_dict()
 
 
 def portal_params(customer_id: str, return_url: str, locale: str) -> PortalSessionParams:

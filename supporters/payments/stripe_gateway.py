@@ -111,18 +111,18 @@ class StripeGateway:
         interval: str,
         idempotency_key: str,
         next_charge_at: datetime | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         item_id, product_id = stripe_api.subscription_item(self.client, subscription_id)
         params = stripe_api.price_change_params(item_id, product_id, amount_minor, currency, interval, next_charge_at)
-        stripe_api.update_subscription(self.client, subscription_id, params, idempotency_key)
+        return stripe_api.update_subscription(self.client, subscription_id, params, idempotency_key)
 
-    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> None:
-        stripe_api.update_subscription(
+    def pause_subscription(self, subscription_id: str, resumes_at: datetime, idempotency_key: str) -> dict[str, Any]:
+        return stripe_api.update_subscription(
             self.client, subscription_id, stripe_api.pause_params(resumes_at), idempotency_key
         )
 
-    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> None:
-        stripe_api.update_subscription(self.client, subscription_id, stripe_api.resume_params(), idempotency_key)
+    def resume_subscription(self, subscription_id: str, idempotency_key: str) -> dict[str, Any]:
+        return stripe_api.update_subscription(self.client, subscription_id, stripe_api.resume_params(), idempotency_key)
 
     def card_update_url(self, subscription_id: str, return_url: str, locale: str) -> str:
         """A Customer Portal session on billing.stripe.com that only updates the card (the

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,7 @@ def test_changing_the_amount_asks_stripe_then_changes_audits_and_mails(
     kind, subscription, details = fake_stripe.subscription_changes[-1]
     assert (kind, subscription) == ("change", plan.stripe_subscription_id)
     assert details["amount_minor"] == 4550 and details["interval"] == "month" and details["next_charge_at"] is None
-    assert details["idempotency_key"] == f"plan-{plan.id}-change-1-amount-4550"
+    assert details["idempotency_key"].startswith(f"plan-{plan.id}-amount-4550-")  # and unique: see below
     changed = fresh(plan)
     assert changed.amount_minor == 4550 and changed.change_count == 1 and changed.changed_at is not None
     row = audit_rows(plan)[-1]
@@ -369,7 +369,10 @@ def test_an_update_older_than_the_donors_change_does_not_undo_it(
     assert se.post_event(client, stale, "whsec_any").status_code == 200
     assert fresh(plan).amount_minor == 6000
     # an earlier change's event made in the same second as the donor's change, arriving after it
-    same_second = subscription_event(plan, int(utcnow().timestamp()), 3000, "month", None)
+    # (the second the change was made in: `changed_at` is the next one; "now" may have ticked on)
+    changed_at = fresh(plan).changed_at
+    assert changed_at is not None
+    same_second = subscription_event(plan, int(changed_at.timestamp()) - 1, 3000, "month", None)
     assert se.post_event(client, same_second, "whsec_any").status_code == 200
     assert fresh(plan).amount_minor == 6000
     # a change made at Stripe later still comes onto the plan
@@ -617,3 +620,67 @@ def test_the_confirmation_is_written_in_the_donors_language(client: Any, db: Any
     (mail,) = mails()
     assert 'lang="pl"' in mail.body_html and "/my/open/" in mail.body_html
     assert "?lang=pl" in mail.body_text
+
+
+def test_a_change_made_at_stripe_whose_event_comes_late_is_not_lost_to_a_donor_change(
+    client: Any, db: Any, fake_stripe: FakeGateway
+) -> None:
+    """Staff paused the subscription in Stripe's dashboard; its event is late. The donor then
+    changes the amount: Stripe's answer holds the pause, and the plan takes it (as Stripe's)."""
+    plan = active_plan(amount_minor=3000)
+    sign_in(client, plan.supporter)
+    resumes = int((utcnow() + timedelta(days=40)).timestamp())
+    pause = {"behavior": "void", "resumes_at": resumes}
+    assert plan.stripe_subscription_id
+    fake_stripe.subscriptions[plan.stripe_subscription_id] = {
+        "id": plan.stripe_subscription_id,
+        "pause_collection": pause,
+    }
+    paused_at_stripe = subscription_event(plan, int(utcnow().timestamp()) - 10, 3000, "month", pause)
+
+    assert client.post(f"/my/plans/{plan.id}/amount", data={"amount": "60"}).status_code == 303
+    echo = subscription_event(plan, int(utcnow().timestamp()), 6000, "month", pause)
+    assert se.post_event(client, paused_at_stripe, "whsec_any").status_code == 200
+    assert se.post_event(client, echo, "whsec_any").status_code == 200
+
+    row = fresh(plan)
+    assert row.amount_minor == 6000
+    assert row.paused_at is not None and row.paused_until == datetime.fromtimestamp(resumes, UTC)
+    actions = db.session.scalars(
+        select(AuditEvent.action).filter_by(target_type="plan", target_id=str(plan.id)).order_by(AuditEvent.id)
+    ).all()
+    assert "plan.stripe_change" in actions and "plan.amount_change" in actions
+
+
+def test_no_two_calls_share_an_idempotency_key_even_after_a_change_rolled_back(
+    client: Any, db: Any, fake_stripe: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stripe answers a reused key with the first call's result: a change asked again after
+    one was rolled back here (Stripe had made it) must reach Stripe as a new call."""
+    from supporters.giving import plan_changes
+
+    plan = active_plan(amount_minor=3000)
+    sign_in(client, plan.supporter)
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the database went away after Stripe answered")
+
+    monkeypatch.setattr(plan_changes.mail, "queue_plan_change", boom)
+    assert client.post(f"/my/plans/{plan.id}/amount", data={"amount": "60"}).status_code == 500
+    first_key = fake_stripe.subscription_changes[-1][2]["idempotency_key"]
+    monkeypatch.undo()
+    assert fresh(plan).amount_minor == 3000
+    assert client.post(f"/my/plans/{plan.id}/amount", data={"amount": "60"}).status_code == 303
+    assert fake_stripe.subscription_changes[-1][2]["idempotency_key"] != first_key
+    assert fresh(plan).amount_minor == 6000
+
+
+def test_the_amount_waits_while_a_payment_is_failing(client: Any, db: Any, fake_stripe: FakeGateway) -> None:
+    """Stripe retries the invoice it made at the old amount: the change would not reach it."""
+    plan = active_plan(amount_minor=3000)
+    plan.status = PlanStatus.PAST_DUE
+    db.session.commit()
+    sign_in(client, plan.supporter)
+    response = client.post(f"/my/plans/{plan.id}/amount", data={"amount": "60"})
+    assert response.status_code == 409 and "update your card first" in response.get_data(as_text=True)
+    assert fake_stripe.subscription_changes == [] and fresh(plan).amount_minor == 3000

@@ -308,3 +308,11 @@ def test_failures_delivered_out_of_order_are_read_by_stripes_time(deliver: Any, 
 
     assert reminders.run_round(NOW + timedelta(days=5, hours=1)).last_notices == 1
     assert len(emails(reminders.RENEWAL_FAILED)) == 1
+
+
+def test_a_plan_paused_until_resumed_gets_no_reminder(db: Any) -> None:
+    """Paused at Stripe with no end (resumes only when the donor or staff resume it)."""
+    plan = yearly_plan(timedelta(days=5))
+    plan.paused_at, plan.paused_until = NOW - timedelta(days=10), None
+    _db.session.flush()
+    assert reminders.run_round(NOW).reminders == 0
