@@ -136,3 +136,29 @@ def pdf_text(path: Path) -> str:
     from pypdf import PdfReader
 
     return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+
+
+def test_a_polish_donor_reads_their_page_and_gets_the_pit_o_statement_in_polish(site: LiveServer, page: Any) -> None:
+    from supporters.donors import links
+    from tests import factories
+
+    with site.app.test_request_context():
+        marta = factories.supporter(email="marta@example.org", name="Marta Wiśniewska", language="pl")
+        factories.paid_gift(marta, amount_minor=12000, receipt_number=f"{date.today().year}-000321")
+        db.session.commit()
+        path = urlsplit(links.manage_url(marta, "/my/gifts", "pl"))
+    page.goto(f"{site.url}{path.path}?{path.query}")
+    page.get_by_role("button", name="Dalej").click()
+    page.wait_for_url("**/my/gifts")
+    assert "Twoje darowizny" in page.inner_text("main") and "120,00" in page.inner_text("main")
+    snap(page, "gifts-pl")
+
+    page.get_by_role("link", name="Pobierz zaświadczenie").click()
+    page.locator("select[name=year]").select_option(str(date.today().year))
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Zapisz i pobierz zaświadczenie (PDF)").click()
+    pdf = SCREENSHOTS / "donor-journey-statement-pl.pdf"
+    download.value.save_as(pdf)
+    text = " ".join(pdf_text(pdf).split())  # the amount's space is a no-break one
+    assert "Zaświadczenie o darowiznach" in text and "od darczyńcy: Marta Wiśniewska" in text, text
+    assert re.search(r"Razem \(PLN\) 120,00\s*zł", text), text
