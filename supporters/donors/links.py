@@ -15,7 +15,6 @@ again when it is read, so a link can never lead off the site.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from supporters.extensions import db
 from supporters.lib.errors import Refused
 from supporters.lib.forms import MAX_ID
+from supporters.lib.tokens import keyed_hash
 from supporters.lib.web import public_url
 from supporters.models import Supporter
 
@@ -60,8 +60,7 @@ def _address_digest(supporter: Supporter) -> str:
 
 
 def _digest(email_normalised: str) -> str:
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, email_normalised.encode(), hashlib.sha256).hexdigest()[:16]
+    return keyed_hash(email_normalised)[:16]
 
 
 def make_token(supporter: Supporter, target: str) -> str:

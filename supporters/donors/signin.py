@@ -10,20 +10,20 @@ valid for SESSION_HOURS. Functions flush; the caller commits.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app, session
+from flask import session
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from supporters.extensions import db
 from supporters.lib.errors import Refused
 from supporters.lib.forms import MAX_ID
+from supporters.lib.tokens import keyed_hash
 from supporters.models import DonorSignIn, Supporter, normalise_email, utcnow
 
 LINK_VALID_MINUTES = 30
@@ -44,9 +44,7 @@ WRONG_CODE = _l(
 )
 
 
-def _hash(value: str) -> str:
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+_hash = keyed_hash
 
 
 def known_supporter(email: str) -> Supporter | None:

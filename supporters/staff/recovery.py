@@ -14,14 +14,11 @@ commits.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -29,6 +26,7 @@ from supporters.cli import MIN_PASSWORD_LENGTH
 from supporters.extensions import db
 from supporters.lib import audit
 from supporters.lib.errors import Refused
+from supporters.lib.tokens import keyed_hash
 from supporters.models import StaffToken, StaffUser, normalise_email, utcnow
 from supporters.staff import sessions
 
@@ -50,9 +48,7 @@ NOT_THE_SAME = _l("The two passwords are not the same.")
 WRONG_CURRENT = _l("This is not your current password.")
 
 
-def _hash(value: str) -> str:
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+_hash = keyed_hash
 
 
 def active_account(email: str) -> StaffUser | None:
