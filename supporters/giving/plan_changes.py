@@ -40,6 +40,7 @@ from supporters.giving.checkout import maximum_gift, minimum_gift
 from supporters.giving.lifecycle import move_plan
 from supporters.lib import audit, money
 from supporters.lib.errors import Refused
+from supporters.lib.i18n import current_locale
 from supporters.mail import plan_changes as mail
 from supporters.models import AuditEvent, PlanInterval, PlanStatus, RecurringPlan, Supporter, utcnow
 from supporters.payments import PaymentGateway
@@ -154,7 +155,7 @@ def read_amount(typed: str, currency: str) -> int:
         raise Refused(
             _l("The smallest gift we can accept online is %(amount)s."),
             field="amount",
-            amount=money.format_amount(low, currency, _locale()),
+            amount=money.format_amount(low, currency, current_locale()),
         )
     if amount > high:
         raise Refused(
@@ -163,15 +164,9 @@ def read_amount(typed: str, currency: str) -> int:
                 "For a larger gift, please contact us about a bank transfer."
             ),
             field="amount",
-            amount=money.format_amount(high, currency, _locale()),
+            amount=money.format_amount(high, currency, current_locale()),
         )
     return amount
-
-
-def _locale() -> str:
-    from supporters.lib.i18n import current_locale
-
-    return current_locale()
 
 
 def change_amount(plan: RecurringPlan, typed: str, donor: Supporter, gateway: PaymentGateway) -> RecurringPlan:
