@@ -44,6 +44,7 @@ def upgrade():
         sa.Column("created_by", sa.String(length=320), nullable=False),
         sa.Column("exported_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_by", sa.String(length=320), nullable=True),
         sa.Column("outcome", sa.Text(), nullable=True),

@@ -64,6 +64,8 @@ class PrivacyRequest(Base):
     exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: when the supporter's data was erased for it
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
+    #: when `flask privacy purge` removed what the erasure had kept for the books
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: when it was answered, by whom, and what the answer was
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     closed_by: Mapped[str | None] = mapped_column(sa.String(320), info={"personal": True})
