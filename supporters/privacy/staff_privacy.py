@@ -16,7 +16,7 @@ from supporters.dashboard.access import acting_staff, fetch, requires
 from supporters.extensions import db
 from supporters.lib.dates import org_today
 from supporters.lib.errors import Refused
-from supporters.lib.forms import Form, no_control_characters, show_refusal, strip, whole_number
+from supporters.lib.forms import Form, choices, no_control_characters, show_refusal, strip, whole_number
 from supporters.models import PrivacyRequest, RequestKind, RequestStatus, Supporter
 from supporters.privacy import access, erasure, operations, requests
 
@@ -33,7 +33,9 @@ KIND_LABELS = {
 class RequestForm(Form):
     """A request as it arrived."""
 
-    kind = SelectField(_l("What they ask for"), choices=[(kind.value, label) for kind, label in KIND_LABELS.items()])
+    kind = SelectField(
+        _l("What they ask for"), choices=choices((kind.value, label) for kind, label in KIND_LABELS.items())
+    )
     received_on = DateField(_l("Received on"), validators=[InputRequired(_l("Enter the day it arrived."))])
     requester_name = StringField(
         _l("Their name, as given"), filters=[strip], validators=[Length(max=200), no_control_characters]
@@ -153,7 +155,7 @@ def _render_detail(
         supporter=supporter,
         kinds=KIND_LABELS,
         today=org_today(),
-        link_form=link_form or LinkForm(formdata=None),
+        link_form=link_form or LinkForm(formdata=None, data={"supporter_id": logged.supporter_id or ""}),
         close_form=close_form or CloseForm(formdata=None),
         erase_form=erase_form or EraseForm(formdata=None),
         retained_until=erasure.retained_until(supporter) if supporter is not None else None,
