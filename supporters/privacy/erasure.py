@@ -158,8 +158,9 @@ def erase(
     locked.newsletter = False
     locked.anonymised_at = now
     for asked in db.session.scalars(sa.select(PrivacyRequest).where(PrivacyRequest.supporter_id == locked.id)):
-        # who asked was this person: their name and address go too
+        # who asked was this person: their name, address and what staff noted of them go too
         asked.requester_name = asked.requester_email = None
+        asked.notes = ""
     if request is not None:
         request.supporter_id = locked.id
         request.requester_name = request.requester_email = None

@@ -166,6 +166,16 @@ def zofia(staff: Any) -> Supporter:
         )
     )
     audit.record(staff, "gift.record_offline", "gift", transfer.id, payer="Zofia Kwiatkowska", currency="PLN")
+    earlier = requests.log_request(
+        staff,
+        RequestKind.OBJECTION,
+        received_on=date(2024, 4, 1),
+        requester_name="Zofia Kwiatkowska",
+        requester_email="zofia@example.org",
+        supporter=person,
+        notes="Zofia Kwiatkowska phoned about letters",
+    )
+    requests.close_request(staff, earlier, "No more letters.")
     _db.session.flush()
     return person
 
