@@ -73,15 +73,6 @@ PERSONAL = (
 PAID_AT = datetime(2024, 3, 10, 12, tzinfo=UTC)
 
 
-@pytest.fixture
-def gateway(app: Any) -> Any:
-    fake = FakeGateway()
-    real = app.extensions["payments"]
-    app.extensions["payments"] = fake
-    yield fake
-    app.extensions["payments"] = real
-
-
 def zofia(staff: Any) -> Supporter:
     """A supporter with a record of every kind: gifts, a plan, consents, notes, tags,
     sign-ins, e-mails, a bank transfer, audit entries and Stripe events."""
@@ -191,6 +182,13 @@ def everything_said_about(words: tuple[str, ...]) -> list[str]:
     return found
 
 
+def the_ledger() -> list[Any]:
+    """What the books need of every gift."""
+    columns = (Gift.id, Gift.amount_minor, Gift.currency, Gift.paid_at, Gift.method, Gift.receipt_number)
+    more = (Gift.campaign_id, Gift.stripe_payment_intent_id)
+    return sorted(_db.session.execute(sa.select(*columns, *more)).all())
+
+
 def figures() -> dict[str, Any]:
     """Every money figure an erasure could move."""
     _db.session.expire_all()
@@ -204,30 +202,17 @@ def figures() -> dict[str, Any]:
     }
 
 
-def test_the_data_is_erased_everywhere_and_the_ledger_stays(db: Any, gateway: FakeGateway) -> None:
+def test_the_data_is_erased_everywhere_and_the_ledger_stays(db: Any, fake_stripe: FakeGateway) -> None:
     staff = factories.staff("fundraiser")
     person = zofia(staff)
-    gift_rows = sorted(
-        _db.session.execute(
-            sa.select(
-                Gift.id,
-                Gift.amount_minor,
-                Gift.currency,
-                Gift.paid_at,
-                Gift.method,
-                Gift.receipt_number,
-                Gift.campaign_id,
-                Gift.stripe_payment_intent_id,
-            )
-        ).all()
-    )
+    gift_rows = the_ledger()
     assert everything_said_about(PERSONAL)  # the test would see it
 
-    erasure.erase(staff, person, gateway)
+    erasure.erase(staff, person, fake_stripe)
     _db.session.expire_all()
 
     assert everything_said_about(PERSONAL) == []
-    assert gateway.deleted_customers == ["cus_zofia"]
+    assert fake_stripe.deleted_customers == ["cus_zofia"]
     erased = _db.session.get(Supporter, person.id)
     assert erased.name == "Erased supporter" and erased.anonymised_at is not None
     assert erased.email == erased.email_normalised == f"erased-{person.id}@erased.invalid"
@@ -236,23 +221,7 @@ def test_the_data_is_erased_everywhere_and_the_ledger_stays(db: Any, gateway: Fa
         assert _db.session.scalar(sa.select(sa.func.count()).select_from(model)) == 0, model
     assert _db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEmail)) == 0
     # the ledger: amounts, dates, currency, method, receipt numbers, campaign, Stripe payment ids
-    assert (
-        sorted(
-            _db.session.execute(
-                sa.select(
-                    Gift.id,
-                    Gift.amount_minor,
-                    Gift.currency,
-                    Gift.paid_at,
-                    Gift.method,
-                    Gift.receipt_number,
-                    Gift.campaign_id,
-                    Gift.stripe_payment_intent_id,
-                )
-            ).all()
-        )
-        == gift_rows
-    )
+    assert the_ledger() == gift_rows
     assert _db.session.scalar(sa.select(RecurringPlan.stripe_subscription_id)) == "sub_zofia"
     line = _db.session.scalar(sa.select(BankLine))
     assert (line.amount_minor, line.booked_on, line.gift_id) == (5000, date(2024, 4, 9), line.gift_id)
@@ -264,7 +233,7 @@ def test_the_data_is_erased_everywhere_and_the_ledger_stays(db: Any, gateway: Fa
     assert recorded.details == {"payer": "[erased]", "currency": "PLN"}
 
 
-def test_totals_are_the_same_before_and_after_an_erasure(db: Any, gateway: FakeGateway) -> None:
+def test_totals_are_the_same_before_and_after_an_erasure(db: Any, fake_stripe: FakeGateway) -> None:
     person = zofia(factories.staff())
     factories.paid_gift(paid_at=PAID_AT, amount_minor=1200, amount_base_minor=1200)  # someone else
     active = factories.plan(amount_minor=4000)
@@ -272,20 +241,20 @@ def test_totals_are_the_same_before_and_after_an_erasure(db: Any, gateway: FakeG
     totals.refresh_supporter_totals(person)
     before = figures()
 
-    erasure.erase(None, person, gateway)
+    erasure.erase(None, person, fake_stripe)
 
     assert figures() == before
     refreshed = _db.session.get(Supporter, person.id)
     assert (refreshed.gift_count, refreshed.lifetime_total_minor) == (2, 10000)
 
 
-def test_a_failed_stripe_call_changes_no_row(db: Any, gateway: FakeGateway) -> None:
+def test_a_failed_stripe_call_changes_no_row(db: Any, fake_stripe: FakeGateway) -> None:
     person = factories.supporter(name="Zofia Kwiatkowska", stripe_customer_id="cus_zofia")
     edits.add_note(None, person, "likes phone calls")
-    gateway.fail = True
+    fake_stripe.fail = True
 
     with pytest.raises(PaymentsUnavailable):
-        erasure.erase(None, person, gateway)
+        erasure.erase(None, person, fake_stripe)
 
     _db.session.expire_all()
     assert _db.session.get(Supporter, person.id).anonymised_at is None
@@ -293,32 +262,32 @@ def test_a_failed_stripe_call_changes_no_row(db: Any, gateway: FakeGateway) -> N
     assert _db.session.scalar(sa.select(sa.func.count()).select_from(SupporterNote)) == 1
 
 
-def test_a_supporter_with_a_live_plan_is_not_erased_until_it_is_canceled(db: Any, gateway: FakeGateway) -> None:
+def test_a_supporter_with_a_live_plan_is_not_erased_until_it_is_canceled(db: Any, fake_stripe: FakeGateway) -> None:
     person = factories.supporter(stripe_customer_id="cus_live")
     plan = factories.plan(person)
     plan.status = PlanStatus.ACTIVE
 
     with pytest.raises(Refused) as refused:
-        erasure.erase(None, person, gateway)
+        erasure.erase(None, person, fake_stripe)
 
     assert refused.value.status == 409 and "Cancel it first" in refused.value.message()
-    assert gateway.deleted_customers == [] and person.anonymised_at is None
+    assert fake_stripe.deleted_customers == [] and person.anonymised_at is None
 
 
-def test_an_erased_supporter_is_not_erased_twice(db: Any, gateway: FakeGateway) -> None:
+def test_an_erased_supporter_is_not_erased_twice(db: Any, fake_stripe: FakeGateway) -> None:
     person = factories.supporter()
-    erasure.erase(None, person, gateway)
+    erasure.erase(None, person, fake_stripe)
     with pytest.raises(Refused):
-        erasure.erase(None, person, gateway)
+        erasure.erase(None, person, fake_stripe)
 
 
-def test_an_erased_person_who_gives_again_is_a_new_supporter(client: Any, db: Any, gateway: FakeGateway) -> None:
+def test_an_erased_person_who_gives_again_is_a_new_supporter(client: Any, db: Any, fake_stripe: FakeGateway) -> None:
     from tests.functional.test_donate import seed_campaigns, valid_form
 
     seed_campaigns()
     assert client.post("/donate/", data=valid_form(email="ada@example.org")).status_code == 303
     first = _db.session.scalar(sa.select(Supporter))
-    erasure.erase(None, first, gateway)
+    erasure.erase(None, first, fake_stripe)
 
     response = client.post(
         "/donate/", data=valid_form(email="Ada@example.org", submission_id="0" * 32, name="Ada Lovelace")
@@ -333,9 +302,9 @@ def test_an_erased_person_who_gives_again_is_a_new_supporter(client: Any, db: An
     assert _db.session.get(Supporter, first.id).name == "Erased supporter"
 
 
-def test_search_no_longer_finds_the_erased_name(db: Any, gateway: FakeGateway) -> None:
+def test_search_no_longer_finds_the_erased_name(db: Any, fake_stripe: FakeGateway) -> None:
     person = factories.supporter(name="Zofia Kwiatkowska", email="zofia@example.org")
-    erasure.erase(None, person, gateway)
+    erasure.erase(None, person, fake_stripe)
     keys = set(_db.session.scalars(sa.select(SupporterSearchKey.key)))
     assert not any("zofia" in key or "kwiatkowska" in key for key in keys)
 
@@ -343,25 +312,25 @@ def test_search_no_longer_finds_the_erased_name(db: Any, gateway: FakeGateway) -
 # --- Retention and purge ----------------------------------------------------------
 
 
-def erased_on_request(person: Supporter, gateway: FakeGateway) -> PrivacyRequest:
+def erased_on_request(person: Supporter, fake_stripe: FakeGateway) -> PrivacyRequest:
     logged = requests.log_request(None, RequestKind.ERASURE, received_on=date(2024, 5, 1), supporter=person)
-    erasure.erase(None, person, gateway, logged)
+    erasure.erase(None, person, fake_stripe, logged)
     return logged
 
 
 def test_the_ledger_is_kept_until_five_years_after_the_end_of_the_year_of_the_last_gift(
-    db: Any, gateway: FakeGateway
+    db: Any, fake_stripe: FakeGateway
 ) -> None:
     person = zofia(factories.staff())
     assert erasure.retained_until(person) == date(2029, 12, 31)  # last gift April 2024
-    erased_on_request(person, gateway)
+    erased_on_request(person, fake_stripe)
 
     assert erasure.purge(date(2029, 12, 31)).supporters == {}
     gift = _db.session.scalar(sa.select(Gift).filter_by(stripe_payment_intent_id="pi_zofia"))
     assert gift is not None and gift.receipt_number == "2024-000001"
 
 
-def test_the_retention_period_is_a_setting(app: Any, db: Any, gateway: FakeGateway) -> None:
+def test_the_retention_period_is_a_setting(app: Any, db: Any, fake_stripe: FakeGateway) -> None:
     person = factories.supporter()
     factories.paid_gift(person, paid_at=PAID_AT)
     app.config["SUPPORTERS_RETENTION_YEARS"] = 10
@@ -371,9 +340,9 @@ def test_the_retention_period_is_a_setting(app: Any, db: Any, gateway: FakeGatew
         app.config["SUPPORTERS_RETENTION_YEARS"] = 5
 
 
-def test_purge_after_the_retention_period_leaves_only_anonymous_figures(db: Any, gateway: FakeGateway) -> None:
+def test_purge_after_the_retention_period_leaves_only_anonymous_figures(db: Any, fake_stripe: FakeGateway) -> None:
     person = zofia(factories.staff())
-    logged = erased_on_request(person, gateway)
+    logged = erased_on_request(person, fake_stripe)
     before = figures()
 
     done = erasure.purge(date(2030, 1, 1))
@@ -394,10 +363,10 @@ def test_purge_after_the_retention_period_leaves_only_anonymous_figures(db: Any,
     assert erasure.purge(date(2030, 1, 2)).supporters == {}
 
 
-def test_the_purge_command_commits_and_says_what_it_did(app: Any, db: Any, cli: Any, gateway: FakeGateway) -> None:
+def test_the_purge_command_commits_and_says_what_it_did(app: Any, db: Any, cli: Any, fake_stripe: FakeGateway) -> None:
     person = factories.supporter()
     factories.paid_gift(person, paid_at=PAID_AT)
-    erased_on_request(person, gateway)
+    erased_on_request(person, fake_stripe)
 
     early = cli.invoke(args=["privacy", "purge", "--today", "2029-06-01"])
     late = cli.invoke(args=["privacy", "purge", "--today", "2030-01-01"])

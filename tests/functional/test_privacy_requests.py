@@ -24,15 +24,6 @@ from tests.fakes import FakeGateway
 from tests.functional.dashboard.conftest import signed_in_as
 
 
-@pytest.fixture
-def gateway(app: Any) -> Any:
-    fake = FakeGateway()
-    real = app.extensions["payments"]
-    app.extensions["payments"] = fake
-    yield fake
-    app.extensions["payments"] = real
-
-
 @pytest.mark.parametrize(
     ("received", "due"),
     [
@@ -153,14 +144,16 @@ def test_the_export_from_the_supporter_page_logs_an_access_request(client: Any, 
     assert logged.is_open  # closed once the person has it
 
 
-def test_erasure_from_the_supporter_page_needs_the_address_typed(client: Any, db: Any, gateway: FakeGateway) -> None:
+def test_erasure_from_the_supporter_page_needs_the_address_typed(
+    client: Any, db: Any, fake_stripe: FakeGateway
+) -> None:
     signed_in_as(client, "fundraiser")
     person = factories.supporter(email="anna@example.org", stripe_customer_id="cus_anna")
     url = f"/dashboard/privacy/supporters/{person.id}/erase"
 
     wrong = client.post(url, data={"received_on": "2026-01-05", "confirmation": "someone@example.org"})
     assert wrong.status_code == 400 and "Type the supporter" in wrong.get_data(as_text=True)
-    assert gateway.deleted_customers == [] and _db.session.get(Supporter, person.id).anonymised_at is None
+    assert fake_stripe.deleted_customers == [] and _db.session.get(Supporter, person.id).anonymised_at is None
 
     right = client.post(url, data={"received_on": "2026-01-05", "confirmation": " Anna@example.org "})
 
@@ -169,10 +162,10 @@ def test_erasure_from_the_supporter_page_needs_the_address_typed(client: Any, db
     assert _db.session.get(Supporter, person.id).anonymised_at is not None
     logged = _db.session.scalar(sa.select(PrivacyRequest))
     assert logged.kind is RequestKind.ERASURE and logged.status is RequestStatus.CLOSED and logged.erased_at
-    assert gateway.deleted_customers == ["cus_anna"]
+    assert fake_stripe.deleted_customers == ["cus_anna"]
 
 
-def test_erasure_refused_for_a_live_plan_says_why(client: Any, db: Any, gateway: FakeGateway) -> None:
+def test_erasure_refused_for_a_live_plan_says_why(client: Any, db: Any, fake_stripe: FakeGateway) -> None:
     signed_in_as(client, "admin")
     person = factories.supporter(email="anna@example.org")
     factories.plan(person).status = PlanStatus.ACTIVE
@@ -184,11 +177,11 @@ def test_erasure_refused_for_a_live_plan_says_why(client: Any, db: Any, gateway:
     assert response.status_code == 409 and "Cancel it first" in response.get_data(as_text=True)
 
 
-def test_a_stripe_failure_is_a_clear_message_and_erases_nothing(client: Any, db: Any, gateway: FakeGateway) -> None:
+def test_a_stripe_failure_is_a_clear_message_and_erases_nothing(client: Any, db: Any, fake_stripe: FakeGateway) -> None:
     signed_in_as(client, "admin")
     person = factories.supporter(email="anna@example.org", stripe_customer_id="cus_anna")
     logged = requests.log_request(None, RequestKind.ERASURE, received_on=date(2026, 1, 5), supporter=person)
-    gateway.fail = True
+    fake_stripe.fail = True
 
     response = client.post(f"/dashboard/privacy/{logged.id}/erase", data={"confirmation": "anna@example.org"})
 
@@ -197,7 +190,7 @@ def test_a_stripe_failure_is_a_clear_message_and_erases_nothing(client: Any, db:
     assert _db.session.get(Supporter, person.id).anonymised_at is None
 
 
-def test_only_an_erasure_request_erases(client: Any, db: Any, gateway: FakeGateway) -> None:
+def test_only_an_erasure_request_erases(client: Any, db: Any, fake_stripe: FakeGateway) -> None:
     signed_in_as(client, "admin")
     person = factories.supporter(email="anna@example.org")
     logged = requests.log_request(None, RequestKind.ACCESS, received_on=date(2026, 1, 5), supporter=person)
@@ -219,7 +212,7 @@ def test_viewers_read_the_log_but_change_nothing(client: Any, db: Any, role: str
     assert client.get(path.format(supporter=person.id)).status_code == status
 
 
-def test_a_viewer_cannot_export_or_erase(client: Any, db: Any, gateway: FakeGateway) -> None:
+def test_a_viewer_cannot_export_or_erase(client: Any, db: Any, fake_stripe: FakeGateway) -> None:
     signed_in_as(client, "viewer")
     person = factories.supporter(email="anna@example.org")
     assert client.post(f"/dashboard/privacy/supporters/{person.id}/export", data={}).status_code == 403
