@@ -62,6 +62,8 @@ class CloseForm(Form):
 
 
 class ExportForm(Form):
+    """Shown beside the erasure form on one page: both are used with a prefix (export-, erase-)."""
+
     received_on = DateField(_l("Request received on"), validators=[Optional()])
 
 
@@ -157,7 +159,7 @@ def _render_detail(
         today=org_today(),
         link_form=link_form or LinkForm(formdata=None, data={"supporter_id": logged.supporter_id or ""}),
         close_form=close_form or CloseForm(formdata=None),
-        erase_form=erase_form or EraseForm(formdata=None),
+        erase_form=erase_form or EraseForm(formdata=None, prefix="erase"),
         retained_until=erasure.retained_until(supporter) if supporter is not None else None,
         error=error,
     ), status
@@ -213,7 +215,7 @@ def _stripe_failed(exc: Exception) -> str:
 def erase(request_id: int) -> ResponseReturnValue:
     """Erase the supporter an erasure request is about (the e-mail address typed to confirm)."""
     logged = fetch(PrivacyRequest, request_id)
-    form = EraseForm()
+    form = EraseForm(prefix="erase")
     if not form.validate():
         return _render_detail(logged, erase_form=form, status=400)
     try:
@@ -257,8 +259,8 @@ def _render_supporter(
         erased=supporter.anonymised_at is not None,
         logged=requests.requests_of(supporter),
         kinds=KIND_LABELS,
-        export_form=export_form or ExportForm(formdata=None, data={"received_on": today}),
-        erase_form=erase_form or EraseForm(formdata=None, data={"received_on": today}),
+        export_form=export_form or ExportForm(formdata=None, prefix="export", data={"received_on": today}),
+        erase_form=erase_form or EraseForm(formdata=None, prefix="erase", data={"received_on": today}),
         retained_until=erasure.retained_until(supporter),
         error=error,
     ), status
@@ -276,7 +278,7 @@ def supporter_page(supporter_id: int) -> ResponseReturnValue:
 def supporter_export(supporter_id: int) -> ResponseReturnValue:
     """Log an access request for the supporter and download their data."""
     supporter = fetch(Supporter, supporter_id)
-    form = ExportForm()
+    form = ExportForm(prefix="export")
     if not form.validate():
         return _render_supporter(supporter, export_form=form, status=400)
     try:
@@ -291,7 +293,7 @@ def supporter_export(supporter_id: int) -> ResponseReturnValue:
 def supporter_erase(supporter_id: int) -> ResponseReturnValue:
     """Log an erasure request for the supporter and carry it out."""
     supporter = fetch(Supporter, supporter_id)
-    form = EraseForm()
+    form = EraseForm(prefix="erase")
     if not form.validate():
         return _render_supporter(supporter, erase_form=form, status=400)
     try:

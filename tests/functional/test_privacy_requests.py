@@ -134,7 +134,9 @@ def test_the_export_from_the_supporter_page_logs_an_access_request(client: Any, 
     person = factories.supporter(name="Anna Kowalska", language="pl")
     assert "/dashboard/privacy/supporters/" in client.get(f"/dashboard/supporters/{person.id}").get_data(as_text=True)
 
-    response = client.post(f"/dashboard/privacy/supporters/{person.id}/export", data={"received_on": "2026-01-05"})
+    response = client.post(
+        f"/dashboard/privacy/supporters/{person.id}/export", data={"export-received_on": "2026-01-05"}
+    )
 
     assert response.status_code == 200 and response.mimetype == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.data))
@@ -151,11 +153,11 @@ def test_erasure_from_the_supporter_page_needs_the_address_typed(
     person = factories.supporter(email="anna@example.org", stripe_customer_id="cus_anna")
     url = f"/dashboard/privacy/supporters/{person.id}/erase"
 
-    wrong = client.post(url, data={"received_on": "2026-01-05", "confirmation": "someone@example.org"})
+    wrong = client.post(url, data={"erase-received_on": "2026-01-05", "erase-confirmation": "someone@example.org"})
     assert wrong.status_code == 400 and "Type the supporter" in wrong.get_data(as_text=True)
     assert fake_stripe.deleted_customers == [] and _db.session.get(Supporter, person.id).anonymised_at is None
 
-    right = client.post(url, data={"received_on": "2026-01-05", "confirmation": " Anna@example.org "})
+    right = client.post(url, data={"erase-received_on": "2026-01-05", "erase-confirmation": " Anna@example.org "})
 
     assert right.status_code == 303
     _db.session.expire_all()
@@ -171,7 +173,7 @@ def test_erasure_refused_for_a_live_plan_says_why(client: Any, db: Any, fake_str
     factories.plan(person).status = PlanStatus.ACTIVE
 
     response = client.post(
-        f"/dashboard/privacy/supporters/{person.id}/erase", data={"confirmation": "anna@example.org"}
+        f"/dashboard/privacy/supporters/{person.id}/erase", data={"erase-confirmation": "anna@example.org"}
     )
 
     assert response.status_code == 409 and "Cancel it first" in response.get_data(as_text=True)
@@ -183,7 +185,7 @@ def test_a_stripe_failure_is_a_clear_message_and_erases_nothing(client: Any, db:
     logged = requests.log_request(None, RequestKind.ERASURE, received_on=date(2026, 1, 5), supporter=person)
     fake_stripe.fail = True
 
-    response = client.post(f"/dashboard/privacy/{logged.id}/erase", data={"confirmation": "anna@example.org"})
+    response = client.post(f"/dashboard/privacy/{logged.id}/erase", data={"erase-confirmation": "anna@example.org"})
 
     assert response.status_code == 502 and "Nothing was erased" in response.get_data(as_text=True)
     _db.session.expire_all()
@@ -194,7 +196,7 @@ def test_only_an_erasure_request_erases(client: Any, db: Any, fake_stripe: FakeG
     signed_in_as(client, "admin")
     person = factories.supporter(email="anna@example.org")
     logged = requests.log_request(None, RequestKind.ACCESS, received_on=date(2026, 1, 5), supporter=person)
-    response = client.post(f"/dashboard/privacy/{logged.id}/erase", data={"confirmation": "anna@example.org"})
+    response = client.post(f"/dashboard/privacy/{logged.id}/erase", data={"erase-confirmation": "anna@example.org"})
     assert response.status_code == 409 and person.anonymised_at is None
 
 
@@ -216,7 +218,9 @@ def test_a_viewer_cannot_export_or_erase(client: Any, db: Any, fake_stripe: Fake
     signed_in_as(client, "viewer")
     person = factories.supporter(email="anna@example.org")
     assert client.post(f"/dashboard/privacy/supporters/{person.id}/export", data={}).status_code == 403
-    erase = client.post(f"/dashboard/privacy/supporters/{person.id}/erase", data={"confirmation": "anna@example.org"})
+    erase = client.post(
+        f"/dashboard/privacy/supporters/{person.id}/erase", data={"erase-confirmation": "anna@example.org"}
+    )
     assert erase.status_code == 403 and person.anonymised_at is None
 
 
