@@ -13,6 +13,8 @@ from supporters.dashboard import overview as figures
 from supporters.dashboard.access import can, check_access, requires
 from supporters.giving import staff_gifts, staff_health, staff_payment_review, staff_plans
 from supporters.people import staff_supporters
+from supporters.privacy import requests as privacy_requests
+from supporters.privacy import staff_privacy
 from supporters.staff import staff_accounts, staff_audit_log
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -30,6 +32,7 @@ for area in (
     exports,
     staff_accounts,
     staff_audit_log,
+    staff_privacy,
 ):
     bp.register_blueprint(area.bp)
 
@@ -62,5 +65,9 @@ def overview() -> ResponseReturnValue:
     months = 24 if request.args.get("months") == "24" else 12
     report = figures.overview(months=months)
     return render_template(
-        "dashboard/overview.html", report=report, months=months, chart=figures.bar_chart(report.by_month)
+        "dashboard/overview.html",
+        report=report,
+        months=months,
+        chart=figures.bar_chart(report.by_month),
+        privacy_requests=privacy_requests.open_request_health(),
     )

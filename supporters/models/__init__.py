@@ -19,6 +19,7 @@ from supporters.models.gift import (
 )
 from supporters.models.giving import GivingTotal
 from supporters.models.outbox import OutboxEmail
+from supporters.models.privacy import PrivacyRequest, RequestKind, RequestStatus
 from supporters.models.rates import ExchangeRate
 from supporters.models.receipt import ReceiptSequence
 from supporters.models.recurring import (
@@ -74,8 +75,11 @@ __all__ = [
     "OutboxEmail",
     "PlanInterval",
     "PlanStatus",
+    "PrivacyRequest",
     "ReceiptSequence",
     "RecurringPlan",
+    "RequestKind",
+    "RequestStatus",
     "StaffRecoveryCode",
     "StaffRole",
     "StaffSession",

@@ -29,7 +29,7 @@ def sample_ids(db: Any) -> dict[str, int]:
     """Real objects for every kind of id a dashboard address may hold."""
     from datetime import date
 
-    from supporters.models import Article, BankLine, BankStatement, Campaign
+    from supporters.models import Article, BankLine, BankStatement, Campaign, PrivacyRequest, RequestKind
 
     person = factories.supporter()
     plan = factories.plan(person)
@@ -61,6 +61,14 @@ def sample_ids(db: Any) -> dict[str, int]:
         status="open",
     )
     db.session.add(line)
+    asked = PrivacyRequest(
+        kind=RequestKind.ACCESS,
+        received_on=date(2026, 1, 2),
+        due_on=date(2026, 2, 2),
+        supporter_id=person.id,
+        created_by="cli",
+    )
+    db.session.add(asked)
     db.session.flush()
     return {
         "supporter_id": person.id,
@@ -72,6 +80,7 @@ def sample_ids(db: Any) -> dict[str, int]:
         "staff_id": factories.staff("viewer").id,
         "statement_id": statement.id,
         "line_id": line.id,
+        "request_id": asked.id,
     }
 
 
@@ -157,6 +166,7 @@ def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, 
             "staff_id",
             "statement_id",
             "line_id",
+            "request_id",
         ],
         999_999,
     )

@@ -56,6 +56,7 @@ from supporters.models import (
     Campaign,
     GiftMethod,
     PlanStatus,
+    RequestKind,
     StaffRole,
     StaffUser,
     StripeEvent,
@@ -63,6 +64,7 @@ from supporters.models import (
 )
 from supporters.models.base import Base
 from supporters.people import consent
+from supporters.privacy import requests as privacy_requests
 from supporters.staff import recovery, sessions
 from tests import factories
 from tests.conftest import make_app
@@ -306,6 +308,11 @@ def seed() -> Dataset:
     )
     _db.session.add(line)
     _db.session.flush()
+    # an open erasure request about the supporter (whose running plan keeps the erasure refused),
+    # so its page shows every form: the supporter it is about, the export, the erasure, the answer
+    asked_erasure = privacy_requests.log_request(
+        None, RequestKind.ERASURE, received_on=date(2026, 1, 2), requester_name="Ada Sweep", supporter=person
+    )
     staff = {role: staff_user(role) for role in ROLES[1:]}
     # an admin with two-factor sign-in on and a new key waiting to be confirmed, so that
     # every form of their own account page shows (and the staff page offers to reset it)
@@ -337,6 +344,7 @@ def seed() -> Dataset:
             "line_id": str(line.id),
             "staff_token": reset_token[2],
             "unlock_token": unlock_token[2],
+            "request_id": str(asked_erasure.id),
         },
         staff=staff,
         donor_id=person.id,
@@ -546,6 +554,15 @@ VALID: dict[str, dict[str, str]] = {
     "dashboard.bank.upload": {"format": "csv", "preset": "generic"},
     "dashboard.bank.record_gift": {"email": "anna@example.org", "name": "Anna Kowalska"},
     "dashboard.bank.not_a_gift": {"reason": "Bank interest"},
+    "dashboard.privacy.create": {
+        "kind": "access",
+        "received_on": "2026-01-05",
+        "requester_name": "Anna Kowalska",
+        "requester_email": "anna@example.org",
+    },
+    "dashboard.privacy.close": {"outcome": "Sent the data by e-mail."},
+    "dashboard.privacy.erase": {"erase-confirmation": "someone@example.org"},
+    "dashboard.privacy.supporter_erase": {"erase-confirmation": "someone@example.org"},
     "donors.ask": {"email": "ada@example.org"},
     "donors.enter_code": {"email": "ada@example.org", "code": "123456"},
     "donor_plans.change_amount": {"amount": "50"},

@@ -17,6 +17,7 @@ from tests.conftest import MIGRATIONS, DatabaseFactory, make_app
 
 MODEL_TABLES = {
     "bank_statement",
+    "privacy_request",
     "donor_sign_in",
     "bank_line",
     "supporter",
