@@ -18,6 +18,7 @@ from supporters.models.gift import (
     net_base,
 )
 from supporters.models.giving import GivingTotal
+from supporters.models.imports import ImportedRow, ImportMapping, ImportRun, ImportStatus
 from supporters.models.outbox import OutboxEmail
 from supporters.models.rates import ExchangeRate
 from supporters.models.receipt import ReceiptSequence
@@ -67,6 +68,10 @@ __all__ = [
     "GiftMethod",
     "GiftStatus",
     "GivingTotal",
+    "ImportMapping",
+    "ImportRun",
+    "ImportStatus",
+    "ImportedRow",
     "InvalidTransition",
     "LineDirection",
     "LineMatch",
