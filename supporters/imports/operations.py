@@ -9,7 +9,7 @@ newsletter consent is a row of the consent log (the supporter's flag follows it)
 is an offline gift as `giving.offline_gifts` records it (paid at noon UTC of its date,
 converted, numbered, counted in the giving totals at commit), but with no receipt
 e-mail; each supporter given gifts has their totals recomputed once, at the end
-(`giving.totals.refresh_supporter_totals`). The rows are written a chunk at a time and
+(`giving.totals.refresh_many_supporter_totals`, the same figures by the same rule). The rows are written a chunk at a time and
 let go of once flushed, so memory does not grow with the file.
 """
 
@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from supporters.extensions import db
 from supporters.giving.currency import convert_gift
 from supporters.giving.offline_gifts import paid_at_for
-from supporters.giving.totals import refresh_supporter_totals
+from supporters.giving.totals import refresh_many_supporter_totals
 from supporters.imports.preview import preview_key
 from supporters.imports.reading import Table, bytes_opener, read_table
 from supporters.imports.rows import ERROR, KNOWN, MATCH, NEW, OUR_RECEIPT, Row, Source, checked_rows, consent_moment
@@ -266,16 +266,21 @@ class _Writer:
         for row in rows:
             db.session.expunge(row)
 
-    def _record(self, row: Row, kind: str, supporter_id: int | None, gift_id: int | None = None) -> ImportedRow:
-        return ImportedRow(
-            mapping_id=self.mapping.id,
-            kind=kind,
-            identity_key=row.identity_key,
-            row_hash=row.row_hash,
-            run_id=self.run.id,
-            supporter_id=supporter_id,
-            gift_id=gift_id,
-        )
+    def _record(self, row: Row, kind: str, supporter_id: int | None, gift_id: int | None = None) -> dict[str, Any]:
+        return {
+            "mapping_id": self.mapping.id,
+            "kind": kind,
+            "identity_key": row.identity_key,
+            "row_hash": row.row_hash,
+            "run_id": self.run.id,
+            "supporter_id": supporter_id,
+            "gift_id": gift_id,
+        }
+
+    def _remember(self, records: list[dict[str, Any]]) -> None:
+        """The rows imported, in one statement (nothing is derived from them)."""
+        if records:
+            db.session.execute(sa.insert(ImportedRow), records)
 
     def supporters_chunk(self, rows: list[Row]) -> None:
         made: list[tuple[Row, Supporter]] = []
@@ -311,6 +316,7 @@ class _Writer:
                 made.append((row, supporter))
         db.session.flush()
         written: list[object] = []
+        records: list[dict[str, Any]] = []
         for row, supporter in made:
             if row.outcome == NEW:
                 self.supporters[row.values["key"]] = supporter.id
@@ -327,9 +333,10 @@ class _Writer:
                     )
                 )
                 self.consents += 1
-            written.append(self._record(row, "supporter", supporter.id))
+            records.append(self._record(row, "supporter", supporter.id))
         db.session.add_all(written)
         db.session.flush()
+        self._remember(records)
         self._let_go([*written, *(supporter for _row, supporter in made if supporter.id not in held)])
 
     def gifts_chunk(self, rows: list[Row]) -> None:
@@ -365,22 +372,12 @@ class _Writer:
                 gift.receipt_number = number
         db.session.add_all([gift for _row, gift in gifts])
         db.session.flush()
-        records = [self._record(row, "gift", gift.supporter_id, gift.id) for row, gift in gifts]
-        db.session.add_all(records)
-        db.session.flush()
-        self._let_go([*records, *(gift for _row, gift in gifts)])
+        self._remember([self._record(row, "gift", gift.supporter_id, gift.id) for row, gift in gifts])
+        self._let_go(gift for _row, gift in gifts)
 
     def refresh_totals(self) -> None:
         """Each supporter given gifts: their totals recomputed once, by the app's rule."""
-        for index, supporter_id in enumerate(sorted(self.given_gifts), start=1):
-            held = _held(supporter_id)
-            supporter = db.session.get(Supporter, supporter_id)
-            assert supporter is not None
-            refresh_supporter_totals(supporter)
-            if not held:
-                db.session.expunge(supporter)
-            if index % 1000 == 0:
-                db.session.flush()
+        refresh_many_supporter_totals(self.given_gifts)
 
 
 def import_run(run: ImportRun, source: Source, *, actor: Any, seen_key: str | None = None) -> ImportRun:

@@ -122,7 +122,12 @@ def parse_date(text: str) -> date | None:
     """A date as spreadsheets write it: 2024-03-05, 05.03.2024, 05/03/2024 (day first),
     with or without a time after it; None when it is none of these."""
     text = text.strip().split(" ")[0].split("T")[0]
-    for pattern in _DATE_FORMATS:
+    if len(text) == 10 and text[4] == "-":
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            return None
+    for pattern in _DATE_FORMATS[1:]:
         try:
             return datetime.strptime(text, pattern).date()
         except ValueError:
@@ -247,7 +252,7 @@ class _Checker:
         row = Row("supporter", number, NEW, f"{name} <{email}>", row_hash=row_hash)
         row.identity_key = _identity(source_id, row_hash)
         values: dict[str, Any] = {"name": name}
-        if any(has_control_characters(value) for value in raw.values()):
+        if has_control_characters("".join(raw.values())):
             errors.append(_("It holds characters we cannot accept (control characters)."))
         if not email:
             errors.append(_("No e-mail address."))
@@ -357,7 +362,7 @@ class _Checker:
         row = Row("gift", number, NEW, f"{raw.get('amount', '')} {raw.get('currency', '')} · {raw.get('date', '')}")
         row.row_hash, row.identity_key = row_hash, _identity(source_id, row_hash)
         values: dict[str, Any] = {}
-        if any(has_control_characters(value) for value in raw.values()):
+        if has_control_characters("".join(raw.values())):
             errors.append(_("It holds characters we cannot accept (control characters)."))
         key = raw.get("supporter_key", "")
         row.supporter_key = normalise_email(key) if self.mapping.gifts_by == "email" else key
