@@ -9,8 +9,9 @@ newsletter consent is a row of the consent log (the supporter's flag follows it)
 is an offline gift as `giving.offline_gifts` records it (paid at noon UTC of its date,
 converted, numbered, counted in the giving totals at commit), but with no receipt
 e-mail; each supporter given gifts has their totals recomputed once, at the end
-(`giving.totals.refresh_many_supporter_totals`, the same figures by the same rule). The rows are written a chunk at a time and
-let go of once flushed, so memory does not grow with the file.
+(`giving.totals.refresh_many_supporter_totals`: the same figures by the same rule). The
+rows are written a chunk at a time and let go of once flushed, so memory does not grow
+with the file.
 """
 
 from __future__ import annotations
