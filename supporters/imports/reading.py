@@ -23,7 +23,7 @@ from supporters.lib.errors import Refused
 
 #: the largest file staff may upload, each of the two (the route's limit is in
 #: core/request_sizes.py): about 150,000 supporters, or 400,000 gifts, as CSV
-MAX_FILE_BYTES = 32 * 1024 * 1024
+MAX_FILE_BYTES = 16 * 1024 * 1024
 #: the longest value a cell may hold; longer ones are cut here and refused by the field
 MAX_CELL = 2000
 #: a CSV field's own limit (the csv module's default is 128 kB)

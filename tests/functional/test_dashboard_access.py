@@ -29,7 +29,7 @@ def sample_ids(db: Any) -> dict[str, int]:
     """Real objects for every kind of id a dashboard address may hold."""
     from datetime import date
 
-    from supporters.models import Article, BankLine, BankStatement, Campaign
+    from supporters.models import Article, BankLine, BankStatement, Campaign, ImportMapping, ImportRun
 
     person = factories.supporter()
     plan = factories.plan(person)
@@ -61,6 +61,13 @@ def sample_ids(db: Any) -> dict[str, int]:
         status="open",
     )
     db.session.add(line)
+    source = ImportMapping(name="Matrix", supporter_columns={"name": "name", "email": "email"}, updated_by="cli")
+    db.session.add(source)
+    db.session.flush()
+    run = ImportRun(
+        uploaded_by="cli", file_name="m.csv", sha256="0" * 64, content=b"name,email\n", mapping_id=source.id
+    )
+    db.session.add(run)
     db.session.flush()
     return {
         "supporter_id": person.id,
@@ -72,6 +79,7 @@ def sample_ids(db: Any) -> dict[str, int]:
         "staff_id": factories.staff("viewer").id,
         "statement_id": statement.id,
         "line_id": line.id,
+        "run_id": run.id,
     }
 
 
@@ -157,6 +165,7 @@ def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, 
             "staff_id",
             "statement_id",
             "line_id",
+            "run_id",
         ],
         999_999,
     )
