@@ -136,7 +136,10 @@ def _read_csv(opener: Callable[[], IO[bytes]]) -> Table:
                 for number, values in enumerate(reader, start=2):
                     if not any(value.strip() for value in values):
                         continue
-                    yield number, {header: _cell(value) for header, value in zip(headers, values, strict=False)}
+                    yield (
+                        number,
+                        {header: value.strip()[:MAX_CELL] for header, value in zip(headers, values, strict=False)},
+                    )
         except UnicodeDecodeError:
             raise _not_utf8() from None
         except csv.Error as exc:
