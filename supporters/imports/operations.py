@@ -27,6 +27,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from supporters.bank.matching import one_of
 from supporters.extensions import db
 from supporters.giving.currency import convert_gift
 from supporters.giving.offline_gifts import paid_at_for
@@ -302,7 +303,7 @@ class _Writer:
         held = {supporter_id for supporter_id in matched_ids if _held(supporter_id)}
         known = {
             supporter.id: supporter
-            for supporter in db.session.scalars(sa.select(Supporter).where(Supporter.id.in_(matched_ids)))
+            for supporter in db.session.scalars(sa.select(Supporter).where(one_of(Supporter.id, matched_ids)))
         }
         db.session.add_all([supporter for _row, supporter in made])
         for row in rows:

@@ -11,7 +11,8 @@ offline gift, not in the future, not before the organisation was founded), tags 
 tidied by `lib.tags`.
 
 The rows are checked a chunk at a time (one query per chunk finds the supporters, the
-rows imported before and the receipt numbers taken), so memory holds one chunk, plus,
+rows imported before and the receipt numbers taken; `bank.matching.one_of`, as each
+database plans a long list well), so memory holds one chunk, plus,
 to find duplicates within the file and the supporter of each gift, a small entry per
 supporter row (its key and what it became).
 """
@@ -33,6 +34,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
 
+from supporters.bank.matching import one_of
 from supporters.extensions import db
 from supporters.giving.currency import base_currency
 from supporters.giving.offline_gifts import check_amount_and_date
@@ -225,7 +227,7 @@ class _Checker:
                 dict(
                     db.session.execute(
                         sa.select(Supporter.email_normalised, Supporter.id).where(
-                            Supporter.email_normalised.in_(sorted(emails))
+                            one_of(Supporter.email_normalised, sorted(emails))
                         )
                     ).all()
                 )
@@ -327,7 +329,7 @@ class _Checker:
                 sa.select(ImportedRow.identity_key, ImportedRow.row_hash, ImportedRow.supporter_id).where(
                     ImportedRow.mapping_id == self.mapping.id,
                     ImportedRow.kind == kind,
-                    ImportedRow.identity_key.in_(keys),
+                    one_of(ImportedRow.identity_key, keys),
                 )
             )
         }
@@ -442,7 +444,7 @@ class _Checker:
             found = dict(
                 db.session.execute(
                     sa.select(Supporter.email_normalised, Supporter.id).where(
-                        Supporter.email_normalised.in_(sorted(missing))
+                        one_of(Supporter.email_normalised, sorted(missing))
                     )
                 ).all()
             )
@@ -452,7 +454,7 @@ class _Checker:
                 sa.select(ImportedRow.identity_key, ImportedRow.supporter_id).where(
                     ImportedRow.mapping_id == self.mapping.id,
                     ImportedRow.kind == "supporter",
-                    ImportedRow.identity_key.in_(sorted(by_identity)),
+                    one_of(ImportedRow.identity_key, sorted(by_identity)),
                 )
             ):
                 if supporter_id is not None:
@@ -479,7 +481,7 @@ class _Checker:
         ]
         if not numbers:
             return
-        taken = set(db.session.scalars(sa.select(Gift.receipt_number).where(Gift.receipt_number.in_(numbers))))
+        taken = set(db.session.scalars(sa.select(Gift.receipt_number).where(one_of(Gift.receipt_number, numbers))))
         for row in rows:
             if row.outcome == NEW and row.values.get("receipt_number") in taken:
                 row.outcome = ERROR
