@@ -303,7 +303,9 @@ class _Writer:
         held = {supporter_id for supporter_id in matched_ids if _held(supporter_id)}
         known = {
             supporter.id: supporter
-            for supporter in db.session.scalars(sa.select(Supporter).where(one_of(Supporter.id, matched_ids)))
+            for supporter in (
+                db.session.scalars(sa.select(Supporter).where(one_of(Supporter.id, matched_ids))) if matched_ids else ()
+            )
         }
         db.session.add_all([supporter for _row, supporter in made])
         for row in rows:
