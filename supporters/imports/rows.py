@@ -422,7 +422,8 @@ class _Checker:
             errors.append(_("The comment is longer than %(max)d characters.", max=500))
         values["comment"] = comment or None
         values["reference"] = source_id[:200] or None
-        first = self.gift_identities.setdefault(row.identity_key, number)
+        # 16 of the hash's 64 hex digits: the file's 300,000 gifts held in a third of the memory
+        first = self.gift_identities.setdefault(row.identity_key[:16], number)
         if first != number:
             errors.append(
                 _("The same gift id as row %(row)d.", row=first)
