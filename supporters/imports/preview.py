@@ -26,8 +26,9 @@ class Preview:
     notes: int = 0
     consents: int = 0
     rows: list[Row] = field(default_factory=list)
-    #: how many rows the list shows over all its pages
+    #: how many rows the list shows over all its pages, and which rows it shows
     shown: int = 0
+    show: str = "all"
 
     @property
     def errors(self) -> int:
@@ -57,8 +58,12 @@ def _shown(row: Row, show: str) -> bool:
 
 def preview(source: Source, *, show: str = "all", offset: int = 0, limit: int = 100) -> Preview:
     """Check every row (writing nothing); count them, and keep `limit` rows of what
-    `show` asks for, from `offset` on."""
+    `show` asks for, from `offset` on. `show="auto"`: the errors if there are any, else
+    every row (`Preview.show` says which), in the same one pass over the files."""
     result = Preview()
+    shows = ("errors", "all") if show == "auto" else (show,)
+    pages: dict[str, list[Row]] = {name: [] for name in shows}
+    shown = dict.fromkeys(shows, 0)
     _checker, chunks = checked_rows(source)
     for chunk in chunks:
         for row in chunk:
@@ -67,8 +72,11 @@ def preview(source: Source, *, show: str = "all", offset: int = 0, limit: int = 
                 result.notes += 1
             if row.outcome in (NEW, MATCH) and "consent" in row.values:
                 result.consents += 1
-            if _shown(row, show):
-                if offset <= result.shown < offset + limit:
-                    result.rows.append(row)
-                result.shown += 1
+            for name in shows:
+                if _shown(row, name):
+                    if offset <= shown[name] < offset + limit:
+                        pages[name].append(row)
+                    shown[name] += 1
+    result.show = shows[0] if len(shows) == 1 or result.errors else shows[1]
+    result.rows, result.shown = pages[result.show], shown[result.show]
     return result

@@ -38,6 +38,7 @@ from supporters.bank.matching import one_of
 from supporters.extensions import db
 from supporters.giving.currency import base_currency
 from supporters.giving.offline_gifts import check_amount_and_date
+from supporters.imports.mapping import SUPPORTER_FIELDS
 from supporters.imports.reading import Table
 from supporters.lib.errors import Refused
 from supporters.lib.forms import NOT_COUNTRIES, has_control_characters
@@ -272,7 +273,9 @@ class _Checker:
         for key, longest in _LENGTHS.items():
             text = name if key == "name" else raw.get(key, "")
             if len(text) > longest:
-                errors.append(_("%(field)s is longer than %(max)d characters.", field=key, max=longest))
+                errors.append(
+                    _("%(field)s is longer than %(max)d characters.", field=SUPPORTER_FIELDS[key], max=longest)
+                )
             elif key != "name":
                 values[key] = text or None
         country = raw.get("country", "")

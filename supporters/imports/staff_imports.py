@@ -223,19 +223,16 @@ def detail(run_id: int) -> ResponseReturnValue:
     page = page_number(request.args, notes)
     source = operations.source_of(run)
     asked = request.args.get("show") or ""
-    show = asked if asked in SHOWS else ""
-    planned = preview(source, show=show or "errors", offset=(page - 1) * ROWS_PER_PAGE, limit=ROWS_PER_PAGE)
-    if not show:  # errors first; with none, every row
-        show = "errors" if planned.errors else "all"
-        if show == "all":
-            planned = preview(source, show=show, offset=(page - 1) * ROWS_PER_PAGE, limit=ROWS_PER_PAGE)
+    # errors first; with none, every row
+    show = asked if asked in SHOWS else "auto"
+    planned = preview(source, show=show, offset=(page - 1) * ROWS_PER_PAGE, limit=ROWS_PER_PAGE)
     form = ImportForm(formdata=None)
     form.preview_key.data = operations.key_of(run, source)
     return render_template(
         "dashboard/imports/preview.html",
         run=run,
         preview=planned,
-        show=show,
+        show=planned.show,
         shows=SHOWS,
         form=form,
         page=page,
