@@ -102,7 +102,7 @@ def write_files(workdir: Path, supporters: int, gifts: int, existing: int) -> tu
         for n in range(gifts):
             day = today - timedelta(days=1 + rng.randrange(5 * 365))
             amount = rng.choice(["20,00", "50,00", "100,00", "1 250,50", "35,5", "200"])
-            receipt = f"{day.year}-{900000 + n:06d}" if n % 10 == 0 else ""
+            receipt = f"{day.year}-{500000 + n // 10:06d}" if n % 10 == 0 else ""
             method = rng.choice(["przelew", "przelew", "gotówka", "czek"])
             out.write(f"W-{n};K-{rng.randrange(supporters)};{amount};PLN;{day.isoformat()};{method};{receipt}\r\n")
     return people, given

@@ -71,8 +71,9 @@ _METHODS = {
     GiftMethod.CHEQUE: {"cheque", "check", "czek"},
 }
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%Y", "%Y/%m/%d", "%Y.%m.%d")
-#: receipt numbers as this app gives them: the year and its sequence number
-OUR_RECEIPT = re.compile(r"^(\d{4})-(\d{6})$")
+#: receipt numbers as this app gives them: the year and its sequence number (six digits,
+#: more past 999,999)
+OUR_RECEIPT = re.compile(r"^(\d{4})-(\d{6,9})$")
 
 
 @dataclass
