@@ -12,6 +12,7 @@ from supporters.dashboard import exports, labels
 from supporters.dashboard import overview as figures
 from supporters.dashboard.access import can, check_access, requires
 from supporters.giving import staff_gifts, staff_health, staff_payment_review, staff_plans
+from supporters.imports import staff_imports
 from supporters.people import staff_supporters
 from supporters.privacy import requests as privacy_requests
 from supporters.privacy import staff_privacy
@@ -27,6 +28,7 @@ for area in (
     staff_payment_review,
     staff_health,
     staff_bank,
+    staff_imports,
     staff_campaigns,
     staff_articles,
     exports,

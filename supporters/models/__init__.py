@@ -18,6 +18,7 @@ from supporters.models.gift import (
     net_base,
 )
 from supporters.models.giving import GivingTotal
+from supporters.models.imports import ImportedRow, ImportMapping, ImportRun, ImportStatus
 from supporters.models.outbox import OutboxEmail
 from supporters.models.privacy import PrivacyRequest, RequestKind, RequestStatus
 from supporters.models.rates import ExchangeRate
@@ -68,6 +69,10 @@ __all__ = [
     "GiftMethod",
     "GiftStatus",
     "GivingTotal",
+    "ImportMapping",
+    "ImportRun",
+    "ImportStatus",
+    "ImportedRow",
     "InvalidTransition",
     "LineDirection",
     "LineMatch",

@@ -29,7 +29,16 @@ def sample_ids(db: Any) -> dict[str, int]:
     """Real objects for every kind of id a dashboard address may hold."""
     from datetime import date
 
-    from supporters.models import Article, BankLine, BankStatement, Campaign, PrivacyRequest, RequestKind
+    from supporters.models import (
+        Article,
+        BankLine,
+        BankStatement,
+        Campaign,
+        ImportMapping,
+        ImportRun,
+        PrivacyRequest,
+        RequestKind,
+    )
 
     person = factories.supporter()
     plan = factories.plan(person)
@@ -69,6 +78,13 @@ def sample_ids(db: Any) -> dict[str, int]:
         created_by="cli",
     )
     db.session.add(asked)
+    source = ImportMapping(name="Matrix", supporter_columns={"name": "name", "email": "email"}, updated_by="cli")
+    db.session.add(source)
+    db.session.flush()
+    run = ImportRun(
+        uploaded_by="cli", file_name="m.csv", sha256="0" * 64, content=b"name,email\n", mapping_id=source.id
+    )
+    db.session.add(run)
     db.session.flush()
     return {
         "supporter_id": person.id,
@@ -81,6 +97,7 @@ def sample_ids(db: Any) -> dict[str, int]:
         "statement_id": statement.id,
         "line_id": line.id,
         "request_id": asked.id,
+        "run_id": run.id,
     }
 
 
@@ -167,6 +184,7 @@ def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, 
             "statement_id",
             "line_id",
             "request_id",
+            "run_id",
         ],
         999_999,
     )

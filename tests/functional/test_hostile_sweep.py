@@ -55,6 +55,8 @@ from supporters.models import (
     BankStatement,
     Campaign,
     GiftMethod,
+    ImportMapping,
+    ImportRun,
     PlanStatus,
     RequestKind,
     StaffRole,
@@ -313,6 +315,22 @@ def seed() -> Dataset:
     asked_erasure = privacy_requests.log_request(
         None, RequestKind.ERASURE, received_on=date(2026, 1, 2), requester_name="Ada Sweep", supporter=person
     )
+    # a supporters file uploaded and mapped, not imported (its preview shows the import form)
+    source = ImportMapping(
+        name="Sweep CRM", supporter_columns={"name": "name", "email": "email"}, gift_columns={}, updated_by="cli"
+    )
+    _db.session.add(source)
+    _db.session.flush()
+    upload = ImportRun(
+        uploaded_by="cli",
+        file_name="sweep.csv",
+        sha256="2" * 64,
+        content=b"name,email\nAda Sweep,ada-import@example.org\n",
+        mapping_id=source.id,
+        counts={},
+    )
+    _db.session.add(upload)
+    _db.session.flush()
     staff = {role: staff_user(role) for role in ROLES[1:]}
     # an admin with two-factor sign-in on and a new key waiting to be confirmed, so that
     # every form of their own account page shows (and the staff page offers to reset it)
@@ -342,6 +360,7 @@ def seed() -> Dataset:
             "unsubscribe_token": unsubscribe_token,
             "statement_id": str(uploaded.id),
             "line_id": str(line.id),
+            "run_id": str(upload.id),
             "staff_token": reset_token[2],
             "unlock_token": unlock_token[2],
             "request_id": str(asked_erasure.id),
@@ -563,6 +582,7 @@ VALID: dict[str, dict[str, str]] = {
     "dashboard.privacy.close": {"outcome": "Sent the data by e-mail."},
     "dashboard.privacy.erase": {"erase-confirmation": "someone@example.org"},
     "dashboard.privacy.supporter_erase": {"erase-confirmation": "someone@example.org"},
+    "dashboard.imports.save_columns": {"name": "Sweep CRM", "s_name": "name", "s_email": "email"},
     "donors.ask": {"email": "ada@example.org"},
     "donors.enter_code": {"email": "ada@example.org", "code": "123456"},
     "donor_plans.change_amount": {"amount": "50"},

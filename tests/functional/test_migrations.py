@@ -43,6 +43,9 @@ MODEL_TABLES = {
     "supporter_search_key",
     "receipt_sequence",
     "exchange_rate",
+    "import_mapping",
+    "import_run",
+    "imported_row",
 }
 
 

@@ -19,6 +19,7 @@ COMMITTING = {
     "articles/cli.py",
     "bank/cli.py",
     "privacy/cli.py",
+    "imports/cli.py",
     "mail/cli.py",
     "mail/outbox.py",
 }
