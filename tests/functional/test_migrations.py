@@ -42,6 +42,9 @@ MODEL_TABLES = {
     "supporter_search_key",
     "receipt_sequence",
     "exchange_rate",
+    "duplicate_candidate",
+    "duplicate_dismissal",
+    "supporter_merge",
 }
 
 
