@@ -165,7 +165,10 @@ def find_pairs() -> dict[tuple[int, int], Found]:
             found[_pair(a.id, b.id)].add("same_name_postal_code", SAME_NAME_AND_POSTAL_CODE)
     _similar_names(people, found)
     _same_accounts(found)
-    dismissed = set(db.session.execute(sa.select(DuplicateDismissal.low_id, DuplicateDismissal.high_id)).tuples())
+    dismissed = {
+        (low, high)
+        for low, high in db.session.execute(sa.select(DuplicateDismissal.low_id, DuplicateDismissal.high_id))
+    }
     return {pair: what for pair, what in found.items() if pair not in dismissed}
 
 
@@ -179,23 +182,29 @@ def _similar_names(people: list[Person], found: dict[tuple[int, int], Found]) ->
         if not 1 < len(members) <= BLOCK_MAX:
             continue
         names = [person.name_sort for person in members]
-        scores = process.cdist(names, names, scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR_CUTOFF, dtype="uint8")
-        for i, j in zip(*scores.nonzero(), strict=True):
-            if i >= j:
-                continue
-            a, b = members[i], members[j]
-            pair = _pair(a.id, b.id)
-            if pair in seen:
-                continue
-            seen.add(pair)
-            score = int(scores[i, j])
-            chance = SIMILAR_LOW + (SIMILAR_HIGH - SIMILAR_LOW) * (score - SIMILAR_CUTOFF) / (100 - SIMILAR_CUTOFF)
-            if a.name_sort == b.name_sort:
-                found[pair].add("same_name", SIMILAR_HIGH)
-            else:
-                found[pair].add("similar_name", chance, score=score)
-            if a.postal and a.postal == b.postal:
-                found[pair].add("same_postal_code", SIMILAR_AND_POSTAL_CODE)
+        for i, name in enumerate(names):
+            # each name against those after it in the block (rapidfuzz's loop runs in C)
+            matches = process.extract(
+                name, names[i + 1 :], scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR_CUTOFF, limit=None
+            )
+            for _other, score, offset in matches:
+                _note_similar(found, seen, members[i], members[i + 1 + offset], int(score))
+
+
+def _note_similar(
+    found: dict[tuple[int, int], Found], seen: set[tuple[int, int]], a: Person, b: Person, score: int
+) -> None:
+    pair = _pair(a.id, b.id)
+    if pair in seen:
+        return
+    seen.add(pair)
+    chance = SIMILAR_LOW + (SIMILAR_HIGH - SIMILAR_LOW) * (score - SIMILAR_CUTOFF) / (100 - SIMILAR_CUTOFF)
+    if a.name_sort == b.name_sort:
+        found[pair].add("same_name", SIMILAR_HIGH)
+    else:
+        found[pair].add("similar_name", chance, score=score)
+    if a.postal and a.postal == b.postal:
+        found[pair].add("same_postal_code", SIMILAR_AND_POSTAL_CODE)
 
 
 def _same_accounts(found: dict[tuple[int, int], Found]) -> None:
