@@ -100,55 +100,80 @@ def dismiss() -> ResponseReturnValue:
     return redirect(url_for(".index", page=page) if page > 1 else url_for(".index"), 303)
 
 
-def _merge_ids(args: Mapping[str, str]) -> list[int]:
-    """The supporters named in the address (`?ids=12,40`), or refused."""
-    raw = (args.get("ids") or "").split(",")
-    ids = [whole_number(part.strip()) for part in raw if part.strip()]
-    if not 2 <= len(ids) <= merging.MERGE_MAX or None in ids:
+def _others(supporter: Supporter, args: Mapping[str, str]) -> list[int]:
+    """Who to merge `supporter` with: the supporter numbers in the address
+    (`?others=40,41`), or else the possible duplicates the last scan found."""
+    raw = (args.get("others") or "").strip()
+    if not raw:
+        return duplicates.possible_duplicates(supporter.id)[: merging.MERGE_MAX - 1]
+    ids = [whole_number(part.strip()) for part in raw.split(",") if part.strip()]
+    others = {supporter_id for supporter_id in ids if supporter_id is not None} - {supporter.id}
+    if None in ids or not 1 <= len(others) < merging.MERGE_MAX:
         raise Refused(_BAD_IDS, max=merging.MERGE_MAX)
-    return sorted({supporter_id for supporter_id in ids if supporter_id is not None})
+    return sorted(others)
 
 
-def _merge_page(people: list[Supporter], status: int = 200, error: str | None = None) -> ResponseReturnValue:
-    default = max(people, key=lambda person: (person.gift_count, -person.id))
+def _merge_page(
+    supporter: Supporter, people: list[Supporter], status: int = 200, error: str | None = None
+) -> ResponseReturnValue:
+    default = max(people, key=lambda person: (person.gift_count, -person.id)) if people else supporter
     return render_template(
         "dashboard/duplicates/merge.html",
+        supporter=supporter,
         people=people,
         default=default,
         fields=PROFILE_FIELDS,
         labels=field_labels(),
-        ids=",".join(str(person.id) for person in people),
+        others=",".join(str(person.id) for person in people if person.id != supporter.id),
         error=error,
+        max_others=merging.MERGE_MAX - 1,
     ), status
 
 
-@bp.get("/merge")
+@bp.get("/merge/<int:supporter_id>")
 @requires("write")
-def merge_page() -> ResponseReturnValue:
-    """Merge these supporters (`?ids=…`): which one stays, and each field's surviving value."""
-    return _merge_page(merging.merge_candidates(_merge_ids(request.args)))
+def merge_page(supporter_id: int) -> ResponseReturnValue:
+    """Merge this supporter with others (`?others=…`, or its possible duplicates): which one
+    stays, and each field's surviving value. With no one to merge with, asks for numbers."""
+    supporter = fetch(Supporter, supporter_id)
+    others = _others(supporter, request.args)
+    people = merging.merge_candidates([supporter.id, *others]) if others else []
+    return _merge_page(supporter, people)
 
 
-@bp.post("/merge")
+def _picked(form: Mapping[str, str], name: str, ids: list[int]) -> int | None:
+    """The supporter a radio names: None when it was not sent; refused when it names
+    someone who is not being merged."""
+    raw = form.get(name)
+    if raw is None:
+        return None
+    picked = whole_number(raw)
+    if picked not in ids:
+        raise Refused(_BAD_CHOICE)
+    return picked
+
+
+@bp.post("/merge/<int:supporter_id>")
 @requires("write")
-def merge() -> ResponseReturnValue:
+def merge(supporter_id: int) -> ResponseReturnValue:
     """Merge them as chosen; all or nothing, audited. Then the survivor's page."""
-    ids = _merge_ids(request.args)
-    people = merging.merge_candidates(ids)
-    survivor = whole_number(request.form.get("survivor"))
-    choices = {name: whole_number(request.form.get(f"field_{name}")) for name in PROFILE_FIELDS}
-    if survivor not in ids or any(chosen is not None and chosen not in ids for chosen in choices.values()):
-        return _merge_page(people, 400, str(_BAD_CHOICE))
+    supporter = fetch(Supporter, supporter_id)
+    others = _others(supporter, request.args)
+    if not others:
+        raise Refused(_BAD_IDS, max=merging.MERGE_MAX)
+    people = merging.merge_candidates([supporter.id, *others])
+    ids = [person.id for person in people]
     try:
+        survivor = _picked(request.form, "survivor", ids)
+        if survivor is None:
+            raise Refused(_BAD_CHOICE)
+        choices = {name: _picked(request.form, f"field_{name}", ids) for name in PROFILE_FIELDS}
         entry = merging.merge(
-            acting_staff(),
-            ids,
-            survivor,
-            {name: chosen for name, chosen in choices.items() if chosen is not None},
+            acting_staff(), ids, survivor, {name: chosen for name, chosen in choices.items() if chosen is not None}
         )
     except Refused as refused:
         if refused.status == 400:
-            return _merge_page(people, 400, refused.message())
+            return _merge_page(supporter, people, 400, refused.message())
         raise
     flash(_("Merged: %(count)s supporters are now one.", count=len(ids)), "success")
     return redirect(url_for("dashboard.supporters.detail", supporter_id=entry.survivor_id), 303)

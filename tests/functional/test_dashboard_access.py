@@ -62,6 +62,10 @@ def sample_ids(db: Any) -> dict[str, int]:
     )
     db.session.add(line)
     db.session.flush()
+    from supporters.people import merging
+
+    kept, gone = factories.supporter(), factories.supporter()
+    merged = merging.merge(None, [kept.id, gone.id], kept.id)
     return {
         "supporter_id": person.id,
         "gift_id": gift.id,
@@ -72,6 +76,7 @@ def sample_ids(db: Any) -> dict[str, int]:
         "staff_id": factories.staff("viewer").id,
         "statement_id": statement.id,
         "line_id": line.id,
+        "merge_id": merged.id,
     }
 
 
@@ -157,6 +162,7 @@ def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, 
             "staff_id",
             "statement_id",
             "line_id",
+            "merge_id",
         ],
         999_999,
     )

@@ -148,7 +148,7 @@ def test_the_list_shows_both_people_and_why(client: Any, viewer: Any, jans: Any)
 def test_viewers_can_neither_merge_nor_dismiss(client: Any, viewer: Any, jans: Any) -> None:
     first, second = jans
     assert client.post(f"{LIST}dismiss", data={"first": first.id, "second": second.id}).status_code == 403
-    assert client.get(f"{LIST}merge", query_string={"ids": f"{first.id},{second.id}"}).status_code == 403
+    assert client.get(f"{LIST}merge/{first.id}", query_string={"others": second.id}).status_code == 403
     assert client.post(f"{LIST}scan").status_code == 403
 
 
@@ -172,8 +172,9 @@ def test_bad_pairs_are_refused_not_errors(client: Any, fundraiser: Any, jans: An
     assert client.post(f"{LIST}dismiss", data={"first": first.id, "second": first.id}).status_code == 400
     assert client.post(f"{LIST}dismiss", data={"first": first.id, "second": "x"}).status_code == 400
     assert client.post(f"{LIST}dismiss", data={"first": first.id, "second": 10**8}).status_code == 404
-    assert client.get(f"{LIST}merge", query_string={"ids": "1,x"}).status_code == 400
-    assert client.get(f"{LIST}merge", query_string={"ids": f"{first.id},{10**8}"}).status_code == 404
+    assert client.get(f"{LIST}merge/{first.id}", query_string={"others": "1,x"}).status_code == 400
+    assert client.get(f"{LIST}merge/{first.id}", query_string={"others": 10**8}).status_code == 404
+    assert client.get(f"{LIST}merge/{10**8}").status_code == 404
 
 
 def test_the_supporters_page_says_possible_duplicates(client: Any, viewer: Any, jans: Any) -> None:
@@ -188,13 +189,13 @@ def test_the_supporters_page_says_possible_duplicates(client: Any, viewer: Any, 
 
 def test_merge_from_the_page_with_values_picked_then_undo(client: Any, fundraiser: Any, jans: Any) -> None:
     first, second = jans
-    ids = f"{first.id},{second.id}"
-    page = client.get(f"{LIST}merge", query_string={"ids": ids})
+    page = client.get(f"{LIST}merge/{first.id}")  # its possible duplicates, from the scan
     assert page.status_code == 200
     assert f'name="field_email" value="{second.id}"' in page.get_data(as_text=True)
 
     response = client.post(
-        f"{LIST}merge?ids={ids}", data={"survivor": first.id, "field_email": second.id, "field_name": first.id}
+        f"{LIST}merge/{first.id}?others={second.id}",
+        data={"survivor": first.id, "field_email": second.id, "field_name": first.id},
     )
 
     assert response.status_code == 303
@@ -221,10 +222,10 @@ def test_merge_from_the_page_with_values_picked_then_undo(client: Any, fundraise
 
 def test_a_merge_with_a_choice_of_no_one_in_it_is_refused(client: Any, fundraiser: Any, jans: Any) -> None:
     first, second = jans
-    ids = f"{first.id},{second.id}"
-    response = client.post(f"{LIST}merge?ids={ids}", data={"survivor": first.id, "field_email": 10**6})
-    assert response.status_code == 400
-    assert client.post(f"{LIST}merge?ids={ids}", data={}).status_code == 400
+    address = f"{LIST}merge/{first.id}?others={second.id}"
+    assert client.post(address, data={"survivor": first.id, "field_email": 10**6}).status_code == 400
+    assert client.post(address, data={"survivor": first.id, "field_city": "٣"}).status_code == 400
+    assert client.post(address, data={}).status_code == 400
     _db.session.expire_all()
     assert _db.session.get(Supporter, second.id).merged_into_id is None
 
@@ -238,4 +239,10 @@ def test_changing_the_e_mail_to_another_supporters_offers_the_merge(client: Any,
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert "Another supporter already has this e-mail address." in html
-    assert f'href="/dashboard/duplicates/merge?ids={first.id},{second.id}">Merge the two instead' in html
+    assert f'href="/dashboard/duplicates/merge/{first.id}?others={second.id}">Merge the two instead' in html
+
+
+def test_the_merge_page_of_someone_without_duplicates_asks_for_numbers(client: Any, fundraiser: Any, db: Any) -> None:
+    alone = factories.supporter(name="Zofia Unique")
+    html = client.get(f"{LIST}merge/{alone.id}").get_data(as_text=True)
+    assert 'name="others"' in html and 'name="survivor"' not in html
