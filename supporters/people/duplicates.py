@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from rapidfuzz import fuzz, process
+from sqlalchemy.exc import IntegrityError
 
 from supporters.extensions import db
 from supporters.lib import audit
@@ -43,7 +44,7 @@ EMAIL_VARIANT = 0.9
 SAME_NAME_AND_POSTAL_CODE = 0.85
 SAME_ACCOUNT = 0.8
 #: similar names: from SIMILAR_LOW at the cut-off ratio to SIMILAR_HIGH for the same name
-SIMILAR_LOW, SIMILAR_HIGH = 0.45, 0.7
+SIMILAR_LOW, SIMILAR_HIGH = 0.4, 0.55
 SIMILAR_CUTOFF = 88
 #: a similar name with the same postal code
 SIMILAR_AND_POSTAL_CODE = 0.5
@@ -338,7 +339,12 @@ def dismiss(actor: Actor | None, first: Supporter, second: Supporter) -> bool:
     low, high = _pair(first.id, second.id)
     if db.session.get(DuplicateDismissal, (low, high)) is not None:
         return False
-    db.session.add(DuplicateDismissal(low_id=low, high_id=high, staff_user_id=actor.id if actor else None))
+    try:
+        # a savepoint: a colleague dismissing the same pair at this moment is no error
+        with db.session.begin_nested():
+            db.session.add(DuplicateDismissal(low_id=low, high_id=high, staff_user_id=actor.id if actor else None))
+    except IntegrityError:
+        return False
     db.session.execute(
         sa.delete(DuplicateCandidate).where(DuplicateCandidate.low_id == low, DuplicateCandidate.high_id == high)
     )
