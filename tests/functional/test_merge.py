@@ -296,3 +296,27 @@ def test_a_renewal_of_the_merged_away_supporters_subscription_lands_on_the_survi
     survivor = fresh(older)
     assert survivor.gift_count == 5
     assert fresh(newer).gift_count == 0
+
+
+def test_undo_gives_the_stripe_customer_back(db: Any) -> None:
+    older, newer = pair()
+    newer.stripe_customer_id = "cus_newer"
+    _db.session.flush()
+    entry = merging.merge(None, [older.id, newer.id], older.id)
+
+    merging.undo(None, entry)
+
+    assert (fresh(older).stripe_customer_id, fresh(newer).stripe_customer_id) == (None, "cus_newer")
+
+
+def test_undoing_a_later_merge_puts_the_older_tombstones_back_under_their_survivor(db: Any) -> None:
+    older, newer = pair()
+    third = factories.supporter(name="J. Kowalski", email="jk@example.net")
+    merging.merge(None, [older.id, newer.id], newer.id)
+    later = merging.merge(None, [newer.id, third.id], third.id)
+
+    merging.undo(None, later)
+
+    assert fresh(older).merged_into_id == newer.id
+    assert fresh(newer).merged_into_id is None
+    assert edits.find_or_create_supporter("jan@example.org", "x").id == newer.id
