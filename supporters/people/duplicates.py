@@ -48,6 +48,9 @@ SIMILAR_LOW, SIMILAR_HIGH = 0.4, 0.55
 SIMILAR_CUTOFF = 88
 #: a similar name with the same postal code
 SIMILAR_AND_POSTAL_CODE = 0.5
+#: a name more live supporters than this share is too common to pair anyone by the name
+#: alone (a dozen Anna Nowaks are a dozen people); with the same postal code it still counts
+NAME_COMMON = 5
 #: a block larger than this is left out (a name part so common it tells nothing alone: the
 #: pairs in it share a block of another word of their names as well)
 BLOCK_MAX = 3000
@@ -174,8 +177,13 @@ def find_pairs() -> dict[tuple[int, int], Found]:
 
 
 def _similar_names(people: list[Person], found: dict[tuple[int, int], Found]) -> None:
+    holders: dict[str, int] = defaultdict(int)
+    for person in people:
+        holders[person.name_sort] += 1
     blocks: dict[tuple[str, str], list[Person]] = defaultdict(list)
     for person in people:
+        if holders[person.name_sort] > NAME_COMMON:
+            continue
         for block in name_blocks(person.name_sort):
             blocks[block].append(person)
     seen: set[tuple[int, int]] = set()
@@ -277,19 +285,41 @@ class Pair:
 
 
 def pair_page(limit: int, offset: int) -> list[Pair]:
-    """A page of the pairs to review, the surest first."""
-    statement = (
-        _open_pairs()
+    """A page of the pairs to review, the surest first: the page's pairs read from the
+    confidence index alone (however deep the page), then their supporters. Pairs that
+    stopped being open since the scan (a merge or "not a duplicate" delete their rows; an
+    erasure does not) are left off the page."""
+    candidates = db.session.scalars(
+        sa.select(DuplicateCandidate)
         .order_by(DuplicateCandidate.confidence.desc(), DuplicateCandidate.low_id, DuplicateCandidate.high_id)
         .limit(limit)
         .offset(offset)
-    )
-    return [Pair(candidate, first, second) for candidate, first, second in db.session.execute(statement)]
+    ).all()
+    ids = {supporter_id for candidate in candidates for supporter_id in (candidate.low_id, candidate.high_id)}
+    people = {
+        person.id: person
+        for person in db.session.scalars(sa.select(Supporter).where(Supporter.id.in_(ids), live_condition()))
+    }
+    return [
+        Pair(candidate, people[candidate.low_id], people[candidate.high_id])
+        for candidate in candidates
+        if candidate.low_id in people and candidate.high_id in people
+    ]
 
 
 def pair_count() -> int:
-    """How many pairs are waiting for a look."""
-    return int(db.session.execute(sa.select(sa.func.count()).select_from(_open_pairs().subquery())).scalar_one())
+    """How many pairs the last scan found that are still to review (an erasure since is
+    counted until the next scan)."""
+    return int(db.session.execute(sa.select(sa.func.count()).select_from(DuplicateCandidate)).scalar_one())
+
+
+def forget_pairs_of(supporter_ids: list[int]) -> None:
+    """These supporters are no longer anyone's duplicate (merged away): their pairs go."""
+    db.session.execute(
+        sa.delete(DuplicateCandidate).where(
+            sa.or_(DuplicateCandidate.low_id.in_(supporter_ids), DuplicateCandidate.high_id.in_(supporter_ids))
+        )
+    )
 
 
 def last_scan() -> Any:

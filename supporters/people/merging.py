@@ -48,6 +48,7 @@ from supporters.models import (
     utcnow,
 )
 from supporters.models.supporter import newest_newsletter_decision
+from supporters.people import duplicates
 from supporters.people.edits import PROFILE_FIELDS
 
 #: at most this many supporters in one merge (a page of radios per field stays readable)
@@ -192,6 +193,7 @@ def merge(
     record["repointed"] = repointed
     for person in others:
         person.merged_into_id = survivor.id
+    duplicates.forget_pairs_of(other_ids)
     _after_moving(ids)
     entry = SupporterMerge(
         survivor_id=survivor.id, merged_ids=other_ids, staff_user_id=actor.id if actor else None, record=record

@@ -246,3 +246,22 @@ def test_the_merge_page_of_someone_without_duplicates_asks_for_numbers(client: A
     alone = factories.supporter(name="Zofia Unique")
     html = client.get(f"{LIST}merge/{alone.id}").get_data(as_text=True)
     assert 'name="others"' in html and 'name="survivor"' not in html
+
+
+def test_a_name_many_people_share_pairs_them_only_with_more_evidence(db: Any) -> None:
+    annas = [factories.supporter(name="Anna Nowak") for _ in range(duplicates.NAME_COMMON + 1)]
+    annas[0].postal_code = annas[1].postal_code = "30-001"
+    _db.session.flush()
+
+    assert list(found()) == [key(annas[0], annas[1])]
+
+
+def test_a_merge_takes_the_merged_away_supporters_pairs_off_the_list(db: Any) -> None:
+    first, second, third = (factories.supporter(name="Olga Tokarczuk") for _ in range(3))
+    duplicates.scan()
+    assert duplicates.pair_count() == 3
+
+    merging.merge(None, [first.id, second.id], first.id)
+
+    assert [(pair.first.id, pair.second.id) for pair in duplicates.pair_page(25, 0)] == [key(first, third)]
+    assert duplicates.pair_count() == 1
