@@ -48,8 +48,9 @@ SIMILAR_LOW, SIMILAR_HIGH = 0.4, 0.55
 SIMILAR_CUTOFF = 88
 #: a similar name with the same postal code
 SIMILAR_AND_POSTAL_CODE = 0.5
-#: a name more live supporters than this share is too common to pair anyone by the name
-#: alone (a dozen Anna Nowaks are a dozen people); with the same postal code it still counts
+#: a name more live supporters than this share is too common to pair two of its holders
+#: by the name alone (a dozen Anna Nowaks are a dozen people); with the same postal code it
+#: still counts, and so does a rarer name close to it ("Anna Nowakk")
 NAME_COMMON = 5
 #: a block larger than this is left out (a name part so common it tells nothing alone: the
 #: pairs in it share a block of another word of their names as well)
@@ -180,10 +181,9 @@ def _similar_names(people: list[Person], found: dict[tuple[int, int], Found]) ->
     holders: dict[str, int] = defaultdict(int)
     for person in people:
         holders[person.name_sort] += 1
+    common = {name for name, count in holders.items() if count > NAME_COMMON}
     blocks: dict[tuple[str, str], list[Person]] = defaultdict(list)
     for person in people:
-        if holders[person.name_sort] > NAME_COMMON:
-            continue
         for block in name_blocks(person.name_sort):
             blocks[block].append(person)
     seen: set[tuple[int, int]] = set()
@@ -197,7 +197,10 @@ def _similar_names(people: list[Person], found: dict[tuple[int, int], Found]) ->
                 name, names[i + 1 :], scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR_CUTOFF, limit=None
             )
             for _other, score, offset in matches:
-                _note_similar(found, seen, members[i], members[i + 1 + offset], int(score))
+                other = members[i + 1 + offset]
+                if name in common and other.name_sort in common:
+                    continue  # two common names: the name alone tells nothing
+                _note_similar(found, seen, members[i], other, int(score))
 
 
 def _note_similar(
