@@ -190,17 +190,18 @@ def _similar_names(people: list[Person], found: dict[tuple[int, int], Found]) ->
     for members in blocks.values():
         if not 1 < len(members) <= BLOCK_MAX:
             continue
-        names = [person.name_sort for person in members]
-        for i, name in enumerate(names):
-            # each name against those after it in the block (rapidfuzz's loop runs in C)
-            matches = process.extract(
-                name, names[i + 1 :], scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR_CUTOFF, limit=None
-            )
-            for _other, score, offset in matches:
-                other = members[i + 1 + offset]
-                if name in common and other.name_sort in common:
-                    continue  # two common names: the name alone tells nothing
-                _note_similar(found, seen, members[i], other, int(score))
+        # Two holders of common names are never paired by the name, so they are never
+        # compared: each rarer name is compared with the rarer ones after it and with the
+        # common ones (rapidfuzz's loop runs in C).
+        rare = [person for person in members if person.name_sort not in common]
+        frequent = [person for person in members if person.name_sort in common]
+        rare_names, frequent_names = [person.name_sort for person in rare], [person.name_sort for person in frequent]
+        for i, person in enumerate(rare):
+            for others, names in ((rare[i + 1 :], rare_names[i + 1 :]), (frequent, frequent_names)):
+                for _other, score, index in process.extract(
+                    person.name_sort, names, scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR_CUTOFF, limit=None
+                ):
+                    _note_similar(found, seen, person, others[index], int(score))
 
 
 def _note_similar(
