@@ -13,7 +13,7 @@ from supporters.dashboard import overview as figures
 from supporters.dashboard.access import can, check_access, requires
 from supporters.giving import staff_gifts, staff_health, staff_payment_review, staff_plans
 from supporters.imports import staff_imports
-from supporters.people import staff_supporters
+from supporters.people import staff_duplicates, staff_supporters
 from supporters.privacy import requests as privacy_requests
 from supporters.privacy import staff_privacy
 from supporters.staff import staff_accounts, staff_audit_log
@@ -23,6 +23,7 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 bp.before_request(check_access)
 for area in (
     staff_supporters,
+    staff_duplicates,
     staff_gifts,
     staff_plans,
     staff_payment_review,

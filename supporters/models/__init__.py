@@ -5,6 +5,7 @@ from supporters.models.bank import BankLine, BankStatement, LineDirection, LineM
 from supporters.models.base import Base, InvalidTransition, utcnow
 from supporters.models.campaign import AppealVariant, Campaign, Frequency
 from supporters.models.donor import DonorSignIn
+from supporters.models.duplicates import DuplicateCandidate, DuplicateDismissal, SupporterMerge
 from supporters.models.gift import (
     GIFT_COUNTED,
     GIFT_NET_BASE,
@@ -62,6 +63,8 @@ __all__ = [
     "Consent",
     "ConsentRequest",
     "DonorSignIn",
+    "DuplicateCandidate",
+    "DuplicateDismissal",
     "ExchangeRate",
     "Frequency",
     "Gift",
@@ -93,6 +96,7 @@ __all__ = [
     "StatementStatus",
     "StripeEvent",
     "Supporter",
+    "SupporterMerge",
     "SupporterNote",
     "SupporterSearchKey",
     "SupporterTag",

@@ -85,6 +85,11 @@ class Supporter(Timestamps, Base):
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: demo content created by `flask demo seed`
     is_demo: Mapped[bool] = mapped_column(default=False, info={"personal": False})
+    #: set when staff merged this supporter into another (people/merging.py): the row stays,
+    #: hidden from every list, so that its e-mail still leads to the one it was merged into.
+    #: No foreign key: SQLite could then add and drop the column only by rebuilding this
+    #: table, which every other table points at; supporters are never deleted by a merge
+    merged_into_id: Mapped[int | None] = mapped_column(index=True, info={"personal": False})
 
     gifts: Mapped[list[Gift]] = relationship(back_populates="supporter", lazy="raise_on_sql")
     recurring_plans: Mapped[list[RecurringPlan]] = relationship(back_populates="supporter", lazy="raise_on_sql")

@@ -86,6 +86,10 @@ def sample_ids(db: Any) -> dict[str, int]:
     )
     db.session.add(run)
     db.session.flush()
+    from supporters.people import merging
+
+    kept, gone = factories.supporter(), factories.supporter()
+    merged = merging.merge(None, [kept.id, gone.id], kept.id)
     return {
         "supporter_id": person.id,
         "gift_id": gift.id,
@@ -98,6 +102,7 @@ def sample_ids(db: Any) -> dict[str, int]:
         "line_id": line.id,
         "request_id": asked.id,
         "run_id": run.id,
+        "merge_id": merged.id,
     }
 
 
@@ -185,6 +190,7 @@ def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, 
             "line_id",
             "request_id",
             "run_id",
+            "merge_id",
         ],
         999_999,
     )

@@ -65,7 +65,7 @@ from supporters.models import (
     utcnow,
 )
 from supporters.models.base import Base
-from supporters.people import consent
+from supporters.people import consent, duplicates, merging
 from supporters.privacy import requests as privacy_requests
 from supporters.staff import recovery, sessions
 from tests import factories
@@ -342,6 +342,14 @@ def seed() -> Dataset:
     unlock_token = recovery.issue_unlock(other.email)
     assert reset_token is not None and unlock_token is not None
     _db.session.flush()
+    # a pair to review (the list shows its forms) and a merge that can be undone (its page
+    # shows the undo form)
+    # Ada's namesake, so that Ada's merge page shows its form (the sweep may merge them: Ada
+    # has more gifts, so Ada stays)
+    factories.supporter(name="Ada Sweep", postal_code="00-950")
+    kept, gone = factories.supporter(name="Cy Merged"), factories.supporter(name="Cy Merged")
+    merged = merging.merge(None, [kept.id, gone.id], kept.id)
+    duplicates.scan()
     return Dataset(
         ids={
             "supporter_id": str(person.id),
@@ -364,6 +372,7 @@ def seed() -> Dataset:
             "staff_token": reset_token[2],
             "unlock_token": unlock_token[2],
             "request_id": str(asked_erasure.id),
+            "merge_id": str(merged.id),
         },
         staff=staff,
         donor_id=person.id,

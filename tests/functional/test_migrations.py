@@ -46,6 +46,9 @@ MODEL_TABLES = {
     "import_mapping",
     "import_run",
     "imported_row",
+    "duplicate_candidate",
+    "duplicate_dismissal",
+    "supporter_merge",
 }
 
 
