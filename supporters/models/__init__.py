@@ -27,6 +27,7 @@ from supporters.models.recurring import (
     PlanStatus,
     RecurringPlan,
 )
+from supporters.models.saved_search import SAVED_SEARCH_PAGES, SavedSearch
 from supporters.models.staff import AuditEvent, StaffRecoveryCode, StaffRole, StaffSession, StaffToken, StaffUser
 from supporters.models.stripe_event import StripeEvent
 from supporters.models.supporter import (
@@ -49,6 +50,7 @@ __all__ = [
     "GIFT_TRANSITIONS",
     "HAPPENED_AT",
     "PLAN_TRANSITIONS",
+    "SAVED_SEARCH_PAGES",
     "AppealVariant",
     "Article",
     "ArticleTag",
@@ -76,6 +78,7 @@ __all__ = [
     "PlanStatus",
     "ReceiptSequence",
     "RecurringPlan",
+    "SavedSearch",
     "StaffRecoveryCode",
     "StaffRole",
     "StaffSession",

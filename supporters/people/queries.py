@@ -50,7 +50,8 @@ DEFAULT_DESCENDING = {"last_gift": True, "total": True, "name": False}
 class SupporterFilters:
     """What the supporters list is narrowed to and ordered by; every value already valid."""
 
-    #: search text: a prefix of the name, of any word of it, or of the e-mail
+    #: search text: a prefix of the name, of any word of it (either half of a double-barrelled
+    #: surname), of the e-mail, or of the e-mail's domain
     q: str = ""
     #: only supporters with an active recurring plan
     recurring_active: bool = False
@@ -113,7 +114,12 @@ def filter_conditions(filters: SupporterFilters) -> list[ColumnElement[bool]]:
     if filters.q:
         # The name as sorted (no case, no accents) and the e-mail as stored; either
         # may start any key, so "lukasz" also finds lukasz.zak@… and "Łukasz" Łukasz Żak.
-        prefixes = {prefix for prefix in (sort_key(filters.q), normalise_email(filters.q)) if prefix}
+        # A single word is also tried as the start of an e-mail domain, so "example.org"
+        # finds everyone @example.org (as "@example.org" does, being a key's start).
+        typed = (sort_key(filters.q), normalise_email(filters.q))
+        if " " not in filters.q and "@" not in filters.q:
+            typed += ("@" + normalise_email(filters.q),)
+        prefixes = {prefix for prefix in typed if prefix}
         if prefixes:
             conditions.append(_starting_with(*sorted(prefixes)))
     # Each filter on related rows is an uncorrelated IN: the database reads the
