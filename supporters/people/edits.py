@@ -22,6 +22,7 @@ from supporters.models import (
     SupporterTag,
     normalise_email,
     sort_key,
+    utcnow,
 )
 
 NOTE_MAX = 2000
@@ -103,18 +104,74 @@ def _email_taken(email_key: str, supporter_id: int) -> bool:
     )
 
 
+def _note_body(body: str) -> str:
+    """The note's text trimmed; refused (on the field `body`) unless 1 to NOTE_MAX characters."""
+    body = body.strip()
+    if not 1 <= len(body) <= NOTE_MAX:
+        raise Refused(_l("A note has 1 to %(max)s characters."), field="body", max=NOTE_MAX)
+    return body
+
+
 def add_note(actor: Actor | None, supporter: Supporter, body: str) -> SupporterNote:
     """Add a note to the supporter, signed by `actor`, and audit it; the body is 1 to
     NOTE_MAX characters (refused otherwise, on the field `body`)."""
     _refuse_if_erased(supporter)
-    body = body.strip()
-    if not 1 <= len(body) <= NOTE_MAX:
-        raise Refused(_l("A note has 1 to %(max)s characters."), field="body", max=NOTE_MAX)
+    body = _note_body(body)
     note = SupporterNote(supporter_id=supporter.id, staff_user_id=actor.id if actor else None, body=body)
     db.session.add(note)
     db.session.flush()
     audit.record(actor, "supporter.add_note", "supporter", supporter.id, note_id=note.id, body=note.body)
     return note
+
+
+def may_change_note(actor: Actor | None, note: SupporterNote) -> bool:
+    """Only a note's author may edit or delete it (not an admin: a note says what its
+    author saw; a note whose author's account is gone stays as it is)."""
+    return actor is not None and note.staff_user_id is not None and note.staff_user_id == actor.id
+
+
+def _refuse_unless_author(actor: Actor | None, supporter: Supporter, note: SupporterNote) -> None:
+    _refuse_if_erased(supporter)
+    if not may_change_note(actor, note):
+        raise Refused(_l("Only the author of a note may change or delete it."), status=403)
+
+
+def edit_note(actor: Actor | None, supporter: Supporter, note: SupporterNote, body: str) -> bool:
+    """The author changes their note's text (refused, 403, for anyone else); marked edited
+    and audited with the old and the new text. False, and nothing audited, when the text
+    is the same."""
+    _refuse_unless_author(actor, supporter, note)
+    body = _note_body(body)
+    if body == note.body:
+        return False
+    old, note.body, note.edited_at = note.body, body, utcnow()
+    db.session.flush()
+    audit.record(
+        actor,
+        "supporter.edit_note",
+        "supporter",
+        supporter.id,
+        note_id=note.id,
+        changes={"body": {"old": old, "new": body}},
+    )
+    return True
+
+
+def delete_note(actor: Actor | None, supporter: Supporter, note: SupporterNote) -> None:
+    """The author deletes their note (refused, 403, for anyone else); its text is kept in
+    the audit log."""
+    _refuse_unless_author(actor, supporter, note)
+    audit.record(
+        actor,
+        "supporter.delete_note",
+        "supporter",
+        supporter.id,
+        note_id=note.id,
+        body=note.body,
+        written_at=note.created_at.isoformat(),
+    )
+    db.session.delete(note)
+    db.session.flush()
 
 
 def set_tags(actor: Actor | None, supporter: Supporter, tags: Iterable[str]) -> tuple[list[str], list[str]]:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     redirect,
@@ -253,6 +254,12 @@ class NoteForm(Form):
     )
 
 
+class NoteEditForm(Form):
+    """A note's new text; its length is the rule's to refuse (edits.edit_note)."""
+
+    body = TextAreaField(_l("Note"), filters=[strip], validators=[Length(max=20_000), no_control_characters])
+
+
 class TagsForm(Form):
     tags = StringField(_l("Change tags"), validators=[Length(max=5000), no_control_characters])
 
@@ -343,6 +350,7 @@ def _detail_page(
         newsletter=current_consents.get(NEWSLETTER),
         newsletter_requests=consent.pending_requests(supporter.id),
         notes=notes,
+        my_notes={note.id for note, _author in notes if edits.may_change_note(acting_staff(), note)},
         tags=tags,
         recurring_active=any(plan.status is PlanStatus.ACTIVE for plan in plans),
         profile_form=profile_form,
@@ -400,6 +408,52 @@ def add_note(supporter_id: int) -> ResponseReturnValue:
         return _refused(supporter, refused, note_form=form)
     flash(_("The note was added."), "success")
     return _back(supporter)
+
+
+def _note_of(supporter: Supporter, note_id: int) -> SupporterNote:
+    """The note `note_id` of this supporter, or 404 (a note is never reached through another)."""
+    note = fetch(SupporterNote, note_id)
+    if note.supporter_id != supporter.id:
+        abort(404)
+    return note
+
+
+@bp.post("/<int:supporter_id>/notes/<int:note_id>/edit")
+@requires("write")
+def edit_note(supporter_id: int, note_id: int) -> ResponseReturnValue:
+    """Change a note's text: its author only; marked edited, audited with the old text."""
+    supporter = fetch(Supporter, supporter_id)
+    note = _note_of(supporter, note_id)
+    form = NoteEditForm()
+    if not form.validate_on_submit():
+        flash(_("The note was not saved: %(reason)s", reason=_form_error(form)), "error")
+        return _detail_page(supporter, status=400)
+    try:
+        changed = edits.edit_note(acting_staff(), supporter, note, form.body.data or "")
+    except Refused as refused:
+        flash(refused.message(), "error")
+        return _detail_page(supporter, status=refused.status)
+    flash(_("The note was saved.") if changed else _("Nothing was changed."), "success" if changed else "info")
+    return _back(supporter)
+
+
+@bp.post("/<int:supporter_id>/notes/<int:note_id>/delete")
+@requires("write")
+def delete_note(supporter_id: int, note_id: int) -> ResponseReturnValue:
+    """Delete a note: its author only; its text stays in the audit log."""
+    supporter = fetch(Supporter, supporter_id)
+    note = _note_of(supporter, note_id)
+    try:
+        edits.delete_note(acting_staff(), supporter, note)
+    except Refused as refused:
+        flash(refused.message(), "error")
+        return _detail_page(supporter, status=refused.status)
+    flash(_("The note was deleted."), "success")
+    return _back(supporter)
+
+
+def _form_error(form: Form) -> str:
+    return next((str(error) for field in form for error in field.errors), _("the form could not be read."))
 
 
 @bp.post("/<int:supporter_id>/tags")
