@@ -116,9 +116,9 @@ def filter_conditions(filters: SupporterFilters) -> list[ColumnElement[bool]]:
         # may start any key, so "lukasz" also finds lukasz.zak@… and "Łukasz" Łukasz Żak.
         # A single word is also tried as the start of an e-mail domain, so "example.org"
         # finds everyone @example.org (as "@example.org" does, being a key's start).
-        typed = (sort_key(filters.q), normalise_email(filters.q))
+        typed = [sort_key(filters.q), normalise_email(filters.q)]
         if " " not in filters.q and "@" not in filters.q:
-            typed += ("@" + normalise_email(filters.q),)
+            typed.append("@" + normalise_email(filters.q))
         prefixes = {prefix for prefix in typed if prefix}
         if prefixes:
             conditions.append(_starting_with(*sorted(prefixes)))
