@@ -43,7 +43,7 @@ from supporters.lib.forms import (
 )
 from supporters.lib.i18n import current_locale
 from supporters.lib.paging import page_count, page_number
-from supporters.lib.tags import TAG_MAX, split_tags
+from supporters.lib.tags import TAG_MAX, split_tags, tidy_tag
 from supporters.models import (
     Campaign,
     Consent,
@@ -192,6 +192,71 @@ def _sort_links(filters: SupporterFilters, args: dict[str, str]) -> dict[str, di
 def _known_tags() -> list[str]:
     """The tags in use, for the tag filter's suggestions (the tag index answers this)."""
     return list(db.session.execute(select(SupporterTag.tag).distinct().order_by(SupporterTag.tag).limit(200)).scalars())
+
+
+# --- A tag for every supporter the list shows ----------------------------------------------
+
+
+class BulkTagForm(Form):
+    """The tag to add to (or remove from) every supporter the list's filters match."""
+
+    bulk_tag = StringField(_l("Tag"), validators=[Length(max=5000), no_control_characters])
+    change = SelectField(
+        _l("Change"), choices=choices([("add", _l("Add the tag")), ("remove", _l("Remove the tag"))]), default="add"
+    )
+
+
+def _bulk_refused(form: BulkTagForm, filters: SupporterFilters, refused: Refused | None = None) -> ResponseReturnValue:
+    """The confirmation page again, with what was wrong, and 400."""
+    if refused is not None:
+        show_refusal(form, refused)
+    return render_template(
+        "dashboard/supporters/bulk_tags.html", form=form, filters=filters, args=filters.as_args(), preview=None
+    ), 400
+
+
+@bp.get("/bulk-tags")
+@requires("write")
+def confirm_bulk_tags() -> ResponseReturnValue:
+    """What adding or removing the tag for the list's current filters would do: how many
+    supporters match and how many already have the tag; changes nothing."""
+    filters, _notes = parse_filters(request.args)
+    form = BulkTagForm(formdata=request.args, meta={"csrf": False})
+    if not form.validate():
+        return _bulk_refused(form, filters)
+    try:
+        tag, matched, tagged = edits.bulk_tag_preview(filters, form.bulk_tag.data or "")
+    except Refused as refused:
+        return _bulk_refused(form, filters, refused)
+    return render_template(
+        "dashboard/supporters/bulk_tags.html",
+        form=form,
+        filters=filters,
+        args=filters.as_args(),
+        preview={"tag": tag, "matched": matched, "tagged": tagged, "add": form.change.data == "add"},
+    )
+
+
+@bp.post("/bulk-tags")
+@requires("write")
+def bulk_tags() -> ResponseReturnValue:
+    """Add (or remove) the tag for every supporter the filters in the address match; audited once."""
+    filters, _notes = parse_filters(request.args)
+    form = BulkTagForm()
+    if not form.validate_on_submit():
+        return _bulk_refused(form, filters)
+    add = form.change.data == "add"
+    try:
+        changed = edits.bulk_tag(acting_staff(), filters, form.bulk_tag.data or "", add=add)
+    except Refused as refused:
+        return _bulk_refused(form, filters, refused)
+    tag = tidy_tag(form.bulk_tag.data or "")
+    if add:
+        flash(_("The tag “%(tag)s” was added to %(count)s supporters.", tag=tag, count=changed), "success")
+    else:
+        flash(_("The tag “%(tag)s” was removed from %(count)s supporters.", tag=tag, count=changed), "success")
+    back: dict[str, Any] = filters.as_args()
+    return redirect(url_for(".index", **back), 303)
 
 
 @bp.post("/export.csv")
