@@ -50,6 +50,7 @@ from supporters.models import (
     Gift,
     PlanStatus,
     RecurringPlan,
+    SavedSearch,
     StaffUser,
     Supporter,
     SupporterNote,
@@ -57,7 +58,7 @@ from supporters.models import (
     utcnow,
 )
 from supporters.models.supporter import NEWSLETTER
-from supporters.people import consent, edits, queries
+from supporters.people import consent, edits, queries, saved_searches
 from supporters.people.queries import SupporterFilters
 
 bp = Blueprint("supporters", __name__, url_prefix="/supporters")
@@ -150,6 +151,10 @@ def index() -> ResponseReturnValue:
     The same five queries whatever the page holds: the page (its ids, then its rows),
     the count, which of the page's supporters give every month or year, and the tags in use.
     """
+    return _list_page()
+
+
+def _list_page(save_form: SaveSearchForm | None = None, status: int = 200) -> ResponseReturnValue:
     filters, notes = parse_filters(request.args)
     page = page_number(request.args, notes)
     rows = queries.supporter_page(filters, PER_PAGE, (page - 1) * PER_PAGE)
@@ -172,7 +177,11 @@ def index() -> ResponseReturnValue:
         sort_links=_sort_links(filters, args),
         countries=[("", _("Any country")), *country_choices()[1:]],
         tags=_known_tags(),
-    )
+        saved_searches=[
+            (search, saved_searches.may_delete(acting_staff(), search)) for search in saved_searches.saved_searches()
+        ],
+        save_form=save_form or SaveSearchForm(formdata=None),
+    ), status
 
 
 def _sort_links(filters: SupporterFilters, args: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -192,6 +201,46 @@ def _sort_links(filters: SupporterFilters, args: dict[str, str]) -> dict[str, di
 def _known_tags() -> list[str]:
     """The tags in use, for the tag filter's suggestions (the tag index answers this)."""
     return list(db.session.execute(select(SupporterTag.tag).distinct().order_by(SupporterTag.tag).limit(200)).scalars())
+
+
+# --- Saved searches ------------------------------------------------------------------------
+
+
+class SaveSearchForm(Form):
+    """A name for the list's current filters (they travel in the address)."""
+
+    name = StringField(_l("Save these filters as"), validators=[Length(max=5000), no_control_characters])
+
+
+@bp.post("/saved-searches")
+@requires("write")
+def save_search() -> ResponseReturnValue:
+    """Keep the list's current filters under a name the whole team sees; audited."""
+    filters, _notes = parse_filters(request.args)
+    form = SaveSearchForm()
+    if not form.validate_on_submit():
+        return _list_page(form, 400)
+    try:
+        saved = saved_searches.save_search(acting_staff(), filters, form.name.data or "")
+    except Refused as refused:
+        message = show_refusal(form, refused)
+        if message:
+            flash(message, "error")
+        return _list_page(form, refused.status)
+    flash(_("The search “%(name)s” was saved for the whole team.", name=saved.name), "success")
+    back: dict[str, Any] = filters.as_args()
+    return redirect(url_for(".index", **back), 303)
+
+
+@bp.post("/saved-searches/<int:saved_search_id>/delete")
+@requires("write")
+def delete_saved_search(saved_search_id: int) -> ResponseReturnValue:
+    """Delete a saved search: whoever saved it, or an admin; audited."""
+    saved = fetch(SavedSearch, saved_search_id)
+    name = saved.name
+    saved_searches.delete_search(acting_staff(), saved)
+    flash(_("The saved search “%(name)s” was deleted.", name=name), "success")
+    return redirect(url_for(".index"), 303)
 
 
 # --- A tag for every supporter the list shows ----------------------------------------------
