@@ -56,9 +56,11 @@ from supporters.models import (
     Campaign,
     GiftMethod,
     PlanStatus,
+    SavedSearch,
     StaffRole,
     StaffUser,
     StripeEvent,
+    SupporterNote,
     utcnow,
 )
 from supporters.models.base import Base
@@ -316,6 +318,10 @@ def seed() -> Dataset:
     reset_token = recovery.request_reset(other.email)
     unlock_token = recovery.issue_unlock(other.email)
     assert reset_token is not None and unlock_token is not None
+    # a note by the fundraiser (their page shows its edit and delete forms) and a saved search
+    note = SupporterNote(supporter_id=person.id, staff_user_id=staff["fundraiser"].id, body="Prefers post.")
+    search = SavedSearch(page="supporters", name="Poland", query="country=PL", staff_user_id=staff["fundraiser"].id)
+    _db.session.add_all([note, search])
     _db.session.flush()
     return Dataset(
         ids={
@@ -337,6 +343,8 @@ def seed() -> Dataset:
             "line_id": str(line.id),
             "staff_token": reset_token[2],
             "unlock_token": unlock_token[2],
+            "note_id": str(note.id),
+            "saved_search_id": str(search.id),
         },
         staff=staff,
         donor_id=person.id,
