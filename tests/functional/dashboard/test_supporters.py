@@ -142,6 +142,18 @@ def test_search_finds_everyone_at_an_email_domain(db: Any, client: Any, fundrais
     assert len(listed_ids(client, q="@EXAMPLE.")) == 3
 
 
+def test_a_supporter_found_by_two_keys_is_counted_once(db: Any, client: Any, fundraiser: Any) -> None:
+    """A search alone is counted in the keys' index (people.queries.count_supporters):
+    "example" starts both the name and the domain of the first supporter."""
+    both = factories.supporter(name="Example Person", email="someone@example.net")
+    domain = factories.supporter(name="Ola Nowak", email="ola@example.com")
+    html = client.get(LIST, query_string={"q": "example"}).get_data(as_text=True)
+    assert sorted(listed_ids(client, q="example")) == sorted([both.id, domain.id])
+    assert "Showing 1–2 of 2 supporters" in html
+    html = client.get(LIST, query_string={"q": "example", "country": "PL"}).get_data(as_text=True)
+    assert "No supporters match." in html
+
+
 @pytest.mark.parametrize(
     "query,expected",
     [("100%", "100% Fan"), ("a_b", "a_b Corp"), ("ac/dc", "AC/DC Fan"), ("back\\sl", "back\\slash Ltd")],
