@@ -1,6 +1,7 @@
 """Changing supporters: finding or creating one by e-mail, and the edits staff make to
-a profile, its notes and its tags. Each edit flushes and writes its own audit row;
-the request commits once."""
+a profile, its notes (their author edits and deletes them) and its tags, one supporter
+or every supporter the list's filters match at once. Each edit flushes and writes its
+own audit row; the request commits once."""
 
 from __future__ import annotations
 
