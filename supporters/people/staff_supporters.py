@@ -268,9 +268,14 @@ def _bulk_refused(form: BulkTagForm, filters: SupporterFilters, refused: Refused
 @requires("write")
 def confirm_bulk_tags() -> ResponseReturnValue:
     """What adding or removing the tag for the list's current filters would do: how many
-    supporters match and how many already have the tag; changes nothing."""
+    supporters match and how many already have the tag; changes nothing. Without a tag
+    in the address, the form to type one."""
     filters, _notes = parse_filters(request.args)
     form = BulkTagForm(formdata=request.args, meta={"csrf": False})
+    if "bulk_tag" not in request.args:  # opened without a tag: the form to type one
+        return render_template(
+            "dashboard/supporters/bulk_tags.html", form=form, filters=filters, args=filters.as_args(), preview=None
+        )
     if not form.validate():
         return _bulk_refused(form, filters)
     try:

@@ -25,11 +25,12 @@ def dashboard_routes(app: Flask) -> list[tuple[str, str, str]]:
     return sorted(found)
 
 
-def sample_ids(db: Any) -> dict[str, int]:
-    """Real objects for every kind of id a dashboard address may hold."""
+def sample_ids(db: Any, author: Any = None) -> dict[str, int]:
+    """Real objects for every kind of id a dashboard address may hold; the note and the
+    saved search are `author`'s (only their author may change them)."""
     from datetime import date
 
-    from supporters.models import Article, BankLine, BankStatement, Campaign
+    from supporters.models import Article, BankLine, BankStatement, Campaign, SavedSearch, SupporterNote
 
     person = factories.supporter()
     plan = factories.plan(person)
@@ -61,6 +62,10 @@ def sample_ids(db: Any) -> dict[str, int]:
         status="open",
     )
     db.session.add(line)
+    author_id = author.id if author is not None else None
+    note = SupporterNote(supporter_id=person.id, body="A note", staff_user_id=author_id)
+    search = SavedSearch(page="supporters", name="Matrix", query="country=PL", staff_user_id=author_id)
+    db.session.add_all([note, search])
     db.session.flush()
     return {
         "supporter_id": person.id,
@@ -72,6 +77,8 @@ def sample_ids(db: Any) -> dict[str, int]:
         "staff_id": factories.staff("viewer").id,
         "statement_id": statement.id,
         "line_id": line.id,
+        "note_id": note.id,
+        "saved_search_id": search.id,
     }
 
 
@@ -100,9 +107,10 @@ def test_every_dashboard_view_declares_its_permission(app: Flask) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_route_matrix(app: Flask, db: Any, client: Any, role: str) -> None:
-    ids = sample_ids(db)
-    if role != "anonymous":
-        assert factories.sign_in(client, factories.staff(role)).status_code == 303
+    user = factories.staff(role) if role != "anonymous" else None
+    ids = sample_ids(db, author=user)
+    if user is not None:
+        assert factories.sign_in(client, user).status_code == 303
     checked = 0
     for endpoint, rule, method in dashboard_routes(app):
         url = url_for_rule(rule, ids)

@@ -52,6 +52,13 @@ def test_the_confirmation_says_how_many_and_changes_nothing(db: Any, client: Any
     assert bulk_events(db) == []
 
 
+def test_the_page_opened_without_a_tag_asks_for_one(db: Any, client: Any, fundraiser: Any) -> None:
+    response = client.get(CONFIRM, query_string={"country": "PL"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'name="bulk_tag"' in html and "Yes, add" not in html
+    assert '<input type="hidden" name="country" value="PL">' in html
+
+
 def test_a_tag_is_added_to_every_supporter_the_filters_match_and_to_no_other(
     db: Any, client: Any, fundraiser: Any
 ) -> None:
