@@ -89,9 +89,7 @@ class CancelForm(Form):
     )
 
 
-def _render_detail(
-    plan: RecurringPlan, form: CancelForm, status: int = 200, error: str | None = None
-) -> ResponseReturnValue:
+def _render_detail(plan: RecurringPlan) -> ResponseReturnValue:
     supporter = plan.supporter
     gifts = db.session.scalars(
         sa.select(Gift)
@@ -107,36 +105,51 @@ def _render_detail(
         gifts=gifts,
         events=events,
         changes=plan_changes.changes_of([plan.id], current_locale()),
-        form=form,
-        error=error,
         monthly=totals.monthly_income(RecurringPlan.id == plan.id).get(plan.currency, 0),
         stripe_subscription_url=stripe_dashboard_url("subscriptions", plan.stripe_subscription_id),
-    ), status
+    )
 
 
 @bp.get("/<int:plan_id>")
 @requires("view")
 def detail(plan_id: int) -> ResponseReturnValue:
-    """One plan: amount, status, period, its gifts and its history; staff who may write can cancel it."""
+    """One plan: amount, status, period, its gifts and its history; staff who may write
+    are offered to cancel it (on a page of its own that asks first)."""
+    return _render_detail(fetch(RecurringPlan, plan_id))
+
+
+def _render_cancel(
+    plan: RecurringPlan, form: CancelForm, status: int = 200, error: str | None = None
+) -> ResponseReturnValue:
+    return render_template("dashboard/plans/cancel.html", plan=plan, form=form, error=error), status
+
+
+@bp.get("/<int:plan_id>/cancel")
+@requires("write")
+def confirm_cancel(plan_id: int) -> ResponseReturnValue:
+    """What cancelling the plan will do, the reason to give, and the button that does it;
+    changes nothing. A plan already canceled is refused (409)."""
     plan = fetch(RecurringPlan, plan_id)
-    return _render_detail(plan, CancelForm(formdata=None))
+    if plan.status is PlanStatus.CANCELED:
+        raise Refused(_l("This recurring plan is already canceled."), status=409)
+    return _render_cancel(plan, CancelForm(formdata=None))
 
 
 @bp.post("/<int:plan_id>/cancel")
 @requires("write")
 def cancel(plan_id: int) -> ResponseReturnValue:
-    """End the plan now: at Stripe, and here at once."""
+    """End the plan now: at Stripe, and here at once (the confirmation page's button)."""
     plan = fetch(RecurringPlan, plan_id)
     form = CancelForm()
     if not form.validate():
-        return _render_detail(plan, form, 400)
+        return _render_cancel(plan, form, 400)
     try:
         plans.cancel_plan(plan, form.reason.data or "", payments.gateway(), acting_staff())
     except Refused as refused:
-        return _render_detail(plan, form, 400, error=refused.message())
+        return _render_cancel(plan, form, 400, error=refused.message())
     except payments.PaymentsUnavailable as exc:
         current_app.logger.warning("cancelling plan %s failed at the payment provider: %s", plan.id, exc)
-        return _render_detail(
+        return _render_cancel(
             plan,
             form,
             502,

@@ -30,6 +30,7 @@ from supporters.models.recurring import (
     PlanStatus,
     RecurringPlan,
 )
+from supporters.models.saved_search import SAVED_SEARCH_PAGES, SavedSearch
 from supporters.models.staff import AuditEvent, StaffRecoveryCode, StaffRole, StaffSession, StaffToken, StaffUser
 from supporters.models.stripe_event import StripeEvent
 from supporters.models.supporter import (
@@ -52,6 +53,7 @@ __all__ = [
     "GIFT_TRANSITIONS",
     "HAPPENED_AT",
     "PLAN_TRANSITIONS",
+    "SAVED_SEARCH_PAGES",
     "AppealVariant",
     "Article",
     "ArticleTag",
@@ -88,6 +90,7 @@ __all__ = [
     "RecurringPlan",
     "RequestKind",
     "RequestStatus",
+    "SavedSearch",
     "StaffRecoveryCode",
     "StaffRole",
     "StaffSession",

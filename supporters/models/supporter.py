@@ -152,6 +152,8 @@ class SupporterNote(Base):
     )
     body: Mapped[str] = mapped_column(sa.Text, info={"personal": True})
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": False})
+    #: when its author last changed it (shown as "edited"); None when never changed
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
 
 
 class ConsentRequest(Base):
@@ -224,8 +226,9 @@ NEWSLETTER = "newsletter"
 
 
 class SupporterSearchKey(Base):
-    """What the supporters search matches by prefix: the e-mail, the whole sort name, and
-    the sort name from each later word on ("anna maria nowak", "maria nowak", "nowak").
+    """What the supporters search matches by prefix: the e-mail and its "@domain", the whole
+    sort name, and the sort name from each later word on ("anna maria nowak", "maria nowak",
+    "nowak"; "sliwinska-kowalczyk", "kowalczyk"): see `search_keys`.
 
     Kept by the flush listener below whenever a supporter's name or e-mail changes.
     Compared byte by byte (collation "C" on PostgreSQL; SQLite's default already is),
@@ -246,10 +249,22 @@ class SupporterSearchKey(Base):
 
 
 def search_keys(name_sort: str, email_normalised: str) -> set[str]:
-    """The keys a supporter with this sort name and e-mail is found by."""
-    words = name_sort.split(" ")
-    keys = {" ".join(words[index:]) for index in range(len(words))}
+    """The keys a supporter with this sort name and e-mail is found by: the sort name from
+    the start of each of its words on (a word starts after a space or any other mark that is
+    no letter or digit, so "sliwinska-kowalczyk" also gives "kowalczyk"), the e-mail, and
+    its domain after an "@" ("@example.org").
+
+    Migration 0025 holds a frozen copy of this rule: change both, and add a migration."""
+    keys = {
+        name_sort[index:]
+        for index, char in enumerate(name_sort)
+        if char.isalnum() and (index == 0 or not name_sort[index - 1].isalnum())
+    }
+    keys.add(name_sort)
     keys.add(email_normalised)
+    _local, at, domain = email_normalised.rpartition("@")
+    if at and domain:
+        keys.add("@" + domain)
     return {key[:320] for key in keys if key}
 
 

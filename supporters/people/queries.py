@@ -50,7 +50,8 @@ DEFAULT_DESCENDING = {"last_gift": True, "total": True, "name": False}
 class SupporterFilters:
     """What the supporters list is narrowed to and ordered by; every value already valid."""
 
-    #: search text: a prefix of the name, of any word of it, or of the e-mail
+    #: search text: a prefix of the name, of any word of it (either half of a double-barrelled
+    #: surname), of the e-mail, or of the e-mail's domain
     q: str = ""
     #: only supporters with an active recurring plan
     recurring_active: bool = False
@@ -94,8 +95,19 @@ def _start_of(day: date, zone: tzinfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
-def _starting_with(*prefixes: str) -> ColumnElement[bool]:
-    """Supporters with a search key (e-mail, or sort name from any word on) starting with one of `prefixes`."""
+def _search_prefixes(q: str) -> list[str]:
+    """What the search text may start a key with: the name as sorted (no case, no accents)
+    and the e-mail as stored, so "lukasz" also finds lukasz.zak@… and "Łukasz" Łukasz Żak;
+    a single word is also tried as the start of an e-mail domain, so "example.org" finds
+    everyone @example.org (as "@example.org" does, being a key's start)."""
+    typed = [sort_key(q), normalise_email(q)]
+    if " " not in q and "@" not in q:
+        typed.append("@" + normalise_email(q))
+    return sorted({prefix for prefix in typed if prefix})
+
+
+def _key_starts_with(prefixes: list[str]) -> ColumnElement[bool]:
+    """A search key (models.search_keys) starting with one of `prefixes`: index ranges."""
     ranges = []
     for prefix in prefixes:
         low, high = prefix_range(prefix)
@@ -104,19 +116,16 @@ def _starting_with(*prefixes: str) -> ColumnElement[bool]:
             if high
             else SupporterSearchKey.key >= low
         )
-    return Supporter.id.in_(select(SupporterSearchKey.supporter_id).where(or_(*ranges)))
+    return or_(*ranges)
 
 
 def filter_conditions(filters: SupporterFilters) -> list[ColumnElement[bool]]:
     """The WHERE conditions of `filters`, each answered through an index. Supporters
     merged into another (tombstones, people/merging.py) are never listed."""
     conditions: list[ColumnElement[bool]] = [Supporter.merged_into_id.is_(None)]
-    if filters.q:
-        # The name as sorted (no case, no accents) and the e-mail as stored; either
-        # may start any key, so "lukasz" also finds lukasz.zak@… and "Łukasz" Łukasz Żak.
-        prefixes = {prefix for prefix in (sort_key(filters.q), normalise_email(filters.q)) if prefix}
-        if prefixes:
-            conditions.append(_starting_with(*sorted(prefixes)))
+    prefixes = _search_prefixes(filters.q) if filters.q else []
+    if prefixes:
+        conditions.append(Supporter.id.in_(select(SupporterSearchKey.supporter_id).where(_key_starts_with(prefixes))))
     # Each filter on related rows is an uncorrelated IN: the database reads the
     # matching plans or tags once through their own index, rather than probing
     # them once per supporter.
@@ -185,7 +194,8 @@ def supporter_page(filters: SupporterFilters, limit: int, offset: int) -> list[S
 
 
 def count_supporters(filters: SupporterFilters) -> int:
-    """How many supporters match `filters`."""
+    """How many supporters match `filters`: the list's own conditions, so a merged-away
+    supporter (whose search keys stay) is never counted."""
     return int(db.session.execute(select(func.count(Supporter.id)).where(*filter_conditions(filters))).scalar_one())
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     redirect,
@@ -42,13 +43,14 @@ from supporters.lib.forms import (
 )
 from supporters.lib.i18n import current_locale
 from supporters.lib.paging import page_count, page_number
-from supporters.lib.tags import TAG_MAX, split_tags
+from supporters.lib.tags import TAG_MAX, split_tags, tidy_tag
 from supporters.models import (
     Campaign,
     Consent,
     Gift,
     PlanStatus,
     RecurringPlan,
+    SavedSearch,
     StaffUser,
     Supporter,
     SupporterNote,
@@ -56,7 +58,7 @@ from supporters.models import (
     utcnow,
 )
 from supporters.models.supporter import NEWSLETTER
-from supporters.people import consent, duplicates, edits, merging, queries
+from supporters.people import consent, duplicates, edits, merging, queries, saved_searches
 from supporters.people.queries import SupporterFilters
 
 bp = Blueprint("supporters", __name__, url_prefix="/supporters")
@@ -149,6 +151,10 @@ def index() -> ResponseReturnValue:
     The same five queries whatever the page holds: the page (its ids, then its rows),
     the count, which of the page's supporters give every month or year, and the tags in use.
     """
+    return _list_page()
+
+
+def _list_page(save_form: SaveSearchForm | None = None, status: int = 200) -> ResponseReturnValue:
     filters, notes = parse_filters(request.args)
     page = page_number(request.args, notes)
     rows = queries.supporter_page(filters, PER_PAGE, (page - 1) * PER_PAGE)
@@ -171,7 +177,11 @@ def index() -> ResponseReturnValue:
         sort_links=_sort_links(filters, args),
         countries=[("", _("Any country")), *country_choices()[1:]],
         tags=_known_tags(),
-    )
+        saved_searches=[
+            (search, saved_searches.may_delete(acting_staff(), search)) for search in saved_searches.saved_searches()
+        ],
+        save_form=save_form or SaveSearchForm(formdata=None),
+    ), status
 
 
 def _sort_links(filters: SupporterFilters, args: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -191,6 +201,116 @@ def _sort_links(filters: SupporterFilters, args: dict[str, str]) -> dict[str, di
 def _known_tags() -> list[str]:
     """The tags in use, for the tag filter's suggestions (the tag index answers this)."""
     return list(db.session.execute(select(SupporterTag.tag).distinct().order_by(SupporterTag.tag).limit(200)).scalars())
+
+
+# --- Saved searches ------------------------------------------------------------------------
+
+
+class SaveSearchForm(Form):
+    """A name for the list's current filters (they travel in the address)."""
+
+    name = StringField(_l("Save these filters as"), validators=[Length(max=5000), no_control_characters])
+
+
+@bp.post("/saved-searches")
+@requires("write")
+def save_search() -> ResponseReturnValue:
+    """Keep the list's current filters under a name the whole team sees; audited."""
+    filters, _notes = parse_filters(request.args)
+    form = SaveSearchForm()
+    if not form.validate_on_submit():
+        return _list_page(form, 400)
+    try:
+        saved = saved_searches.save_search(acting_staff(), filters, form.name.data or "")
+    except Refused as refused:
+        message = show_refusal(form, refused)
+        if message:
+            flash(message, "error")
+        return _list_page(form, refused.status)
+    flash(_("The search “%(name)s” was saved for the whole team.", name=saved.name), "success")
+    back: dict[str, Any] = filters.as_args()
+    return redirect(url_for(".index", **back), 303)
+
+
+@bp.post("/saved-searches/<int:saved_search_id>/delete")
+@requires("write")
+def delete_saved_search(saved_search_id: int) -> ResponseReturnValue:
+    """Delete a saved search: whoever saved it, or an admin; audited."""
+    saved = fetch(SavedSearch, saved_search_id)
+    name = saved.name
+    saved_searches.delete_search(acting_staff(), saved)
+    flash(_("The saved search “%(name)s” was deleted.", name=name), "success")
+    return redirect(url_for(".index"), 303)
+
+
+# --- A tag for every supporter the list shows ----------------------------------------------
+
+
+class BulkTagForm(Form):
+    """The tag to add to (or remove from) every supporter the list's filters match."""
+
+    bulk_tag = StringField(_l("Tag"), validators=[Length(max=5000), no_control_characters])
+    change = SelectField(
+        _l("Change"), choices=choices([("add", _l("Add the tag")), ("remove", _l("Remove the tag"))]), default="add"
+    )
+
+
+def _bulk_refused(form: BulkTagForm, filters: SupporterFilters, refused: Refused | None = None) -> ResponseReturnValue:
+    """The confirmation page again, with what was wrong, and 400."""
+    if refused is not None:
+        show_refusal(form, refused)
+    return render_template(
+        "dashboard/supporters/bulk_tags.html", form=form, filters=filters, args=filters.as_args(), preview=None
+    ), 400
+
+
+@bp.get("/bulk-tags")
+@requires("write")
+def confirm_bulk_tags() -> ResponseReturnValue:
+    """What adding or removing the tag for the list's current filters would do: how many
+    supporters match and how many already have the tag; changes nothing. Without a tag
+    in the address, the form to type one."""
+    filters, _notes = parse_filters(request.args)
+    form = BulkTagForm(formdata=request.args, meta={"csrf": False})
+    if "bulk_tag" not in request.args:  # opened without a tag: the form to type one
+        return render_template(
+            "dashboard/supporters/bulk_tags.html", form=form, filters=filters, args=filters.as_args(), preview=None
+        )
+    if not form.validate():
+        return _bulk_refused(form, filters)
+    try:
+        tag, matched, tagged = edits.bulk_tag_preview(filters, form.bulk_tag.data or "")
+    except Refused as refused:
+        return _bulk_refused(form, filters, refused)
+    return render_template(
+        "dashboard/supporters/bulk_tags.html",
+        form=form,
+        filters=filters,
+        args=filters.as_args(),
+        preview={"tag": tag, "matched": matched, "tagged": tagged, "add": form.change.data == "add"},
+    )
+
+
+@bp.post("/bulk-tags")
+@requires("write")
+def bulk_tags() -> ResponseReturnValue:
+    """Add (or remove) the tag for every supporter the filters in the address match; audited once."""
+    filters, _notes = parse_filters(request.args)
+    form = BulkTagForm()
+    if not form.validate_on_submit():
+        return _bulk_refused(form, filters)
+    add = form.change.data == "add"
+    try:
+        changed = edits.bulk_tag(acting_staff(), filters, form.bulk_tag.data or "", add=add)
+    except Refused as refused:
+        return _bulk_refused(form, filters, refused)
+    tag = tidy_tag(form.bulk_tag.data or "")
+    if add:
+        flash(_("The tag “%(tag)s” was added to %(count)s supporters.", tag=tag, count=changed), "success")
+    else:
+        flash(_("The tag “%(tag)s” was removed from %(count)s supporters.", tag=tag, count=changed), "success")
+    back: dict[str, Any] = filters.as_args()
+    return redirect(url_for(".index", **back), 303)
 
 
 @bp.post("/export.csv")
@@ -251,6 +371,12 @@ class NoteForm(Form):
         filters=[strip],
         validators=[DataRequired(), Length(min=1, max=edits.NOTE_MAX), no_control_characters],
     )
+
+
+class NoteEditForm(Form):
+    """A note's new text; its length is the rule's to refuse (edits.edit_note)."""
+
+    body = TextAreaField(_l("Note"), filters=[strip], validators=[Length(max=20_000), no_control_characters])
 
 
 class TagsForm(Form):
@@ -349,6 +475,7 @@ def _detail_page(
         newsletter=current_consents.get(NEWSLETTER),
         newsletter_requests=consent.pending_requests(supporter.id),
         notes=notes,
+        my_notes={note.id for note, _author in notes if edits.may_change_note(acting_staff(), note)},
         tags=tags,
         recurring_active=any(plan.status is PlanStatus.ACTIVE for plan in plans),
         profile_form=profile_form,
@@ -410,6 +537,52 @@ def add_note(supporter_id: int) -> ResponseReturnValue:
         return _refused(supporter, refused, note_form=form)
     flash(_("The note was added."), "success")
     return _back(supporter)
+
+
+def _note_of(supporter: Supporter, note_id: int) -> SupporterNote:
+    """The note `note_id` of this supporter, or 404 (a note is never reached through another)."""
+    note = fetch(SupporterNote, note_id)
+    if note.supporter_id != supporter.id:
+        abort(404)
+    return note
+
+
+@bp.post("/<int:supporter_id>/notes/<int:note_id>/edit")
+@requires("write")
+def edit_note(supporter_id: int, note_id: int) -> ResponseReturnValue:
+    """Change a note's text: its author only; marked edited, audited with the old text."""
+    supporter = fetch(Supporter, supporter_id)
+    note = _note_of(supporter, note_id)
+    form = NoteEditForm()
+    if not form.validate_on_submit():
+        flash(_("The note was not saved: %(reason)s", reason=_form_error(form)), "error")
+        return _detail_page(supporter, status=400)
+    try:
+        changed = edits.edit_note(acting_staff(), supporter, note, form.body.data or "")
+    except Refused as refused:
+        flash(refused.message(), "error")
+        return _detail_page(supporter, status=refused.status)
+    flash(_("The note was saved.") if changed else _("Nothing was changed."), "success" if changed else "info")
+    return _back(supporter)
+
+
+@bp.post("/<int:supporter_id>/notes/<int:note_id>/delete")
+@requires("write")
+def delete_note(supporter_id: int, note_id: int) -> ResponseReturnValue:
+    """Delete a note: its author only; its text stays in the audit log."""
+    supporter = fetch(Supporter, supporter_id)
+    note = _note_of(supporter, note_id)
+    try:
+        edits.delete_note(acting_staff(), supporter, note)
+    except Refused as refused:
+        flash(refused.message(), "error")
+        return _detail_page(supporter, status=refused.status)
+    flash(_("The note was deleted."), "success")
+    return _back(supporter)
+
+
+def _form_error(form: Form) -> str:
+    return next((str(error) for field in form for error in field.errors), _("the form could not be read."))
 
 
 @bp.post("/<int:supporter_id>/tags")

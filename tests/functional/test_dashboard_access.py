@@ -25,8 +25,9 @@ def dashboard_routes(app: Flask) -> list[tuple[str, str, str]]:
     return sorted(found)
 
 
-def sample_ids(db: Any) -> dict[str, int]:
-    """Real objects for every kind of id a dashboard address may hold."""
+def sample_ids(db: Any, author: Any = None) -> dict[str, int]:
+    """Real objects for every kind of id a dashboard address may hold; the note and the
+    saved search are `author`'s (only their author may change them)."""
     from datetime import date
 
     from supporters.models import (
@@ -38,6 +39,8 @@ def sample_ids(db: Any) -> dict[str, int]:
         ImportRun,
         PrivacyRequest,
         RequestKind,
+        SavedSearch,
+        SupporterNote,
     )
 
     person = factories.supporter()
@@ -80,6 +83,10 @@ def sample_ids(db: Any) -> dict[str, int]:
     db.session.add(asked)
     source = ImportMapping(name="Matrix", supporter_columns={"name": "name", "email": "email"}, updated_by="cli")
     db.session.add(source)
+    author_id = author.id if author is not None else None
+    note = SupporterNote(supporter_id=person.id, body="A note", staff_user_id=author_id)
+    search = SavedSearch(page="supporters", name="Matrix", query="country=PL", staff_user_id=author_id)
+    db.session.add_all([note, search])
     db.session.flush()
     run = ImportRun(
         uploaded_by="cli", file_name="m.csv", sha256="0" * 64, content=b"name,email\n", mapping_id=source.id
@@ -103,6 +110,8 @@ def sample_ids(db: Any) -> dict[str, int]:
         "request_id": asked.id,
         "run_id": run.id,
         "merge_id": merged.id,
+        "note_id": note.id,
+        "saved_search_id": search.id,
     }
 
 
@@ -131,9 +140,10 @@ def test_every_dashboard_view_declares_its_permission(app: Flask) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_route_matrix(app: Flask, db: Any, client: Any, role: str) -> None:
-    ids = sample_ids(db)
-    if role != "anonymous":
-        assert factories.sign_in(client, factories.staff(role)).status_code == 303
+    user = factories.staff(role) if role != "anonymous" else None
+    ids = sample_ids(db, author=user)
+    if user is not None:
+        assert factories.sign_in(client, user).status_code == 303
     checked = 0
     for endpoint, rule, method in dashboard_routes(app):
         url = url_for_rule(rule, ids)

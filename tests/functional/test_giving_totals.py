@@ -188,6 +188,7 @@ def test_the_migration_fills_totals_flags_and_keys_from_the_rows_already_there(d
                 "maria zak",
                 "zak",
                 "a@example.org",
+                "@example.org",
             }
             assert (
                 giving.stored_totals(connection)

@@ -59,9 +59,11 @@ from supporters.models import (
     ImportRun,
     PlanStatus,
     RequestKind,
+    SavedSearch,
     StaffRole,
     StaffUser,
     StripeEvent,
+    SupporterNote,
     utcnow,
 )
 from supporters.models.base import Base
@@ -341,6 +343,10 @@ def seed() -> Dataset:
     reset_token = recovery.request_reset(other.email)
     unlock_token = recovery.issue_unlock(other.email)
     assert reset_token is not None and unlock_token is not None
+    # a note by the admin (the page shows its author its edit and delete forms) and a saved search
+    note = SupporterNote(supporter_id=person.id, staff_user_id=admin.id, body="Prefers post.")
+    search = SavedSearch(page="supporters", name="Poland", query="country=PL", staff_user_id=admin.id)
+    _db.session.add_all([note, search])
     _db.session.flush()
     # a pair to review (the list shows its forms) and a merge that can be undone (its page
     # shows the undo form)
@@ -373,6 +379,8 @@ def seed() -> Dataset:
             "unlock_token": unlock_token[2],
             "request_id": str(asked_erasure.id),
             "merge_id": str(merged.id),
+            "note_id": str(note.id),
+            "saved_search_id": str(search.id),
         },
         staff=staff,
         donor_id=person.id,
@@ -606,6 +614,20 @@ NOT_SPOILED = {"csrf_token"}
 _form_pages: dict[str, list[str]] = {}
 
 
+#: pages that show some forms only for a query string: the supporters list saves a search
+#: only when filters are set, and the bulk tag page asks to confirm only for a tag
+PAGE_QUERIES = {
+    "dashboard.supporters.index": "country=PL",
+    "dashboard.supporters.confirm_bulk_tags": "country=PL&bulk_tag=sweep&change=add",
+}
+
+
+def page_url(route: Route, ids: dict[str, str]) -> str:
+    """The address a page is read at for its forms."""
+    query = PAGE_QUERIES.get(route.endpoint)
+    return route.url(ids) + (f"?{query}" if query else "")
+
+
 def discover_form_pages(app: Flask, client: Any, data: Dataset) -> dict[str, list[str]]:
     """For each endpoint a form posts to, the pages (GET endpoints) that render that form.
 
@@ -617,7 +639,8 @@ def discover_form_pages(app: Flask, client: Any, data: Dataset) -> dict[str, lis
     try:
         for user in (None, data.staff["admin"]):
             sign_in(app, client, user)
-            responses += [(route, client.get(route.url(data.ids))) for route in GETS if route.endpoint != "static"]
+            pages = [route for route in GETS if route.endpoint != "static"]
+            responses += [(route, client.get(page_url(route, data.ids))) for route in pages]
         sign_in_donor(app, client, data.donor_id)
         responses += [(route, client.get(route.url(data.ids))) for route in GETS if route.endpoint in DONOR_PAGES]
     finally:
@@ -628,7 +651,7 @@ def discover_form_pages(app: Flask, client: Any, data: Dataset) -> dict[str, lis
         for form in forms_on(response.get_data(as_text=True)):
             if form.method != "POST":
                 continue
-            endpoint = posts_to(app, form, route.url(data.ids))
+            endpoint = posts_to(app, form, page_url(route, data.ids))
             pages = _form_pages.setdefault(endpoint, [])
             if route.endpoint not in pages:
                 pages.append(route.endpoint)
@@ -658,11 +681,11 @@ def form_for(app: Flask, client: Any, data: Dataset, route: Route) -> FormSeen |
         sign_in(app, client, None if source.endpoint == "dashboard_auth.login" else data.staff["admin"])
     swapped, app.extensions["payments"] = app.extensions["payments"], _real_gateway[0]
     try:
-        html = client.get(source.url(data.ids)).get_data(as_text=True)
+        html = client.get(page_url(source, data.ids)).get_data(as_text=True)
     finally:
         app.extensions["payments"] = swapped
     for form in forms_on(html):
-        if form.method == "POST" and posts_to(app, form, source.url(data.ids)) == route.endpoint:
+        if form.method == "POST" and posts_to(app, form, page_url(source, data.ids)) == route.endpoint:
             for name, value in VALID.get(route.endpoint, {}).items():
                 form.values.setlist(name, [value])
                 if name not in form.names:

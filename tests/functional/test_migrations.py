@@ -49,6 +49,7 @@ MODEL_TABLES = {
     "duplicate_candidate",
     "duplicate_dismissal",
     "supporter_merge",
+    "saved_search",
 }
 
 
@@ -265,3 +266,38 @@ def test_the_receipt_sequences_start_above_the_numbers_already_given_and_the_gif
     assert sequences == {2025: 7, 2026: 42}
     assert linked == 2, "rebuilding the gift table (SQLite) keeps the events' links to their gifts"
     assert gifts == 5
+
+
+def test_the_migration_rebuilds_the_search_keys_of_the_supporters_already_there(databases: DatabaseFactory) -> None:
+    """0025 finds the second half of a double-barrelled surname and the e-mail's domain for
+    rows made before it, with the same keys the model makes for new ones."""
+    from supporters.models.supporter import search_keys
+
+    app = make_app(databases.create())
+    with app.app_context():
+        upgrade(directory=MIGRATIONS, revision="0021")
+        now = datetime(2026, 5, 2, 10, tzinfo=UTC)
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO supporter (id, email, email_normalised, name, name_sort, language, gift_count, "
+                    "lifetime_total_minor, is_demo, newsletter, created_at, updated_at) VALUES "
+                    "(7, 'A@Example.org', 'a@example.org', 'Anna Śliwińska-Kowalczyk', 'anna sliwinska-kowalczyk', "
+                    "'pl', 0, 0, false, false, :now, :now)"
+                ),
+                {"now": now},
+            )
+            connection.execute(
+                sa.text("INSERT INTO supporter_search_key (key, supporter_id) VALUES (:key, 7)"),
+                [{"key": key} for key in ("anna sliwinska-kowalczyk", "sliwinska-kowalczyk", "a@example.org")],
+            )
+        upgrade(directory=MIGRATIONS)
+        with db.engine.connect() as connection:
+            keys = set(connection.execute(sa.text("SELECT key FROM supporter_search_key")).scalars())
+        downgrade(directory=MIGRATIONS, revision="0021")
+        with db.engine.connect() as connection:
+            before = set(connection.execute(sa.text("SELECT key FROM supporter_search_key")).scalars())
+        db.engine.dispose()
+    assert keys == search_keys("anna sliwinska-kowalczyk", "a@example.org")
+    assert {"kowalczyk", "@example.org"} <= keys
+    assert before == {"anna sliwinska-kowalczyk", "sliwinska-kowalczyk", "a@example.org"}

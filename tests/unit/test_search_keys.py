@@ -9,12 +9,23 @@ from supporters.models import prefix_range
 from supporters.models.supporter import search_keys
 
 
-def test_keys_are_the_email_and_the_name_from_each_word_on() -> None:
+def test_keys_are_the_email_its_domain_and_the_name_from_each_word_on() -> None:
     assert search_keys("anna maria nowak", "a.n@example.org") == {
         "anna maria nowak",
         "maria nowak",
         "nowak",
         "a.n@example.org",
+        "@example.org",
+    }
+
+
+def test_a_word_starts_after_a_hyphen_too() -> None:
+    assert search_keys("anna sliwinska-kowalczyk", "a@example.org") == {
+        "anna sliwinska-kowalczyk",
+        "sliwinska-kowalczyk",
+        "kowalczyk",
+        "a@example.org",
+        "@example.org",
     }
 
 

@@ -124,10 +124,36 @@ def test_detail_shows_the_plan_its_gifts_and_history(client: Any, db: Any, fundr
     html = page(client, f"/dashboard/plans/{row.id}")
     assert "sub_abc" in html and "2026-000777" in html and f"/dashboard/gifts/{gift.id}" in html
     assert "evt_sub" in html and "evt_inv" in html and "evt_other" not in html
-    assert 'name="reason"' in html
+    assert f'href="/dashboard/plans/{row.id}/cancel"' in html and 'name="reason"' not in html
 
 
 # --- Cancelling --------------------------------------------------------------------------------
+
+
+def test_cancelling_asks_first_and_says_what_will_happen(
+    client: Any, db: Any, fundraiser: Any, gateway: FakeGateway
+) -> None:
+    row = plan(stripe_subscription_id="sub_ask", amount_minor=3000, currency="PLN")
+    html = page(client, f"/dashboard/plans/{row.id}/cancel")
+    assert "Cancel recurring plan" in html and "30.00" in html
+    assert "no further payments are taken" in html
+    assert f'action="/dashboard/plans/{row.id}/cancel"' in html and 'name="reason"' in html
+    assert "Yes, cancel the plan" in html and f'href="/dashboard/plans/{row.id}"' in html
+    db.session.refresh(row)
+    assert row.status is PlanStatus.ACTIVE and gateway.canceled == []
+
+
+def test_a_canceled_plan_offers_no_cancelling(client: Any, db: Any, fundraiser: Any) -> None:
+    row = plan(PlanStatus.CANCELED)
+    assert f"/dashboard/plans/{row.id}/cancel" not in page(client, f"/dashboard/plans/{row.id}")
+    response = client.get(f"/dashboard/plans/{row.id}/cancel")
+    assert response.status_code == 409 and "already canceled" in response.get_data(as_text=True)
+
+
+def test_the_plan_row_on_a_supporters_page_links_to_the_plan(client: Any, db: Any, fundraiser: Any) -> None:
+    row = plan(amount_minor=4500)
+    html = page(client, f"/dashboard/supporters/{row.supporter_id}")
+    assert f'href="/dashboard/plans/{row.id}"' in html
 
 
 def test_cancel_ends_the_subscription_and_the_plan_at_once(
@@ -208,8 +234,9 @@ def test_a_viewer_may_look_but_not_cancel(client: Any, db: Any, gateway: FakeGat
     assert factories.sign_in(client, factories.staff("viewer")).status_code == 303
     row = plan(stripe_subscription_id="sub_v")
     html = page(client, f"/dashboard/plans/{row.id}")
-    assert 'name="reason"' not in html
+    assert 'name="reason"' not in html and f"/dashboard/plans/{row.id}/cancel" not in html
     assert page(client, "/dashboard/plans/")
+    assert client.get(f"/dashboard/plans/{row.id}/cancel").status_code == 403
     assert client.post(f"/dashboard/plans/{row.id}/cancel", data={"reason": "x"}).status_code == 403
     assert gateway.canceled == []
     db.session.refresh(row)

@@ -119,7 +119,39 @@ def test_search_finds_an_email_by_its_start(db: Any, client: Any, fundraiser: An
     kasia = factories.supporter(name="K. L.", email="Kasia.Lis+gifts@Example.org")
     factories.supporter(name="Other", email="lis.kasia@example.org")
     assert listed_ids(client, q="KASIA.LIS+") == [kasia.id]
-    assert listed_ids(client, q="example.org") == []
+    assert listed_ids(client, q="gifts@") == [], "the middle of an address's own part is not a start"
+
+
+def test_search_finds_the_second_half_of_a_double_barrelled_surname(db: Any, client: Any, fundraiser: Any) -> None:
+    anna = factories.supporter(name="Anna Śliwińska-Kowalczyk")
+    factories.supporter(name="Jan Kowal")
+    factories.supporter(name="Ewa Nowak")
+    assert listed_ids(client, q="Kowalczyk") == [anna.id]
+    assert listed_ids(client, q="sliwinska") == [anna.id]
+    assert listed_ids(client, q="śliwińska-kow") == [anna.id]
+    assert listed_ids(client, q="alczyk") == [], "still only the start of a word, not its middle"
+
+
+def test_search_finds_everyone_at_an_email_domain(db: Any, client: Any, fundraiser: Any) -> None:
+    kasia = factories.supporter(name="Kasia Lis", email="kasia@Example.org")
+    jan = factories.supporter(name="Jan Wiśniewski", email="jan.w@example.org")
+    factories.supporter(name="Ola Bąk", email="ola@example.com")
+    factories.supporter(name="Example Org", email="eo@elsewhere.pl")
+    assert sorted(listed_ids(client, q="example.org")) == sorted([kasia.id, jan.id]) != []
+    assert sorted(listed_ids(client, q="@example.org")) == sorted([kasia.id, jan.id])
+    assert len(listed_ids(client, q="@EXAMPLE.")) == 3
+
+
+def test_a_supporter_found_by_two_keys_is_counted_once(db: Any, client: Any, fundraiser: Any) -> None:
+    """A search alone is counted in the keys' index (people.queries.count_supporters):
+    "example" starts both the name and the domain of the first supporter."""
+    both = factories.supporter(name="Example Person", email="someone@example.net")
+    domain = factories.supporter(name="Ola Nowak", email="ola@example.com")
+    html = client.get(LIST, query_string={"q": "example"}).get_data(as_text=True)
+    assert sorted(listed_ids(client, q="example")) == sorted([both.id, domain.id])
+    assert "Showing 1–2 of 2 supporters" in html
+    html = client.get(LIST, query_string={"q": "example", "country": "PL"}).get_data(as_text=True)
+    assert "No supporters match." in html
 
 
 @pytest.mark.parametrize(
