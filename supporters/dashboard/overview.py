@@ -405,6 +405,8 @@ def bar_chart(series: list[Bucket], currency_code: str, height: int = 200) -> di
                 "w": round(slot * 0.8, 3),
                 "middle": round(index * slot + slot / 2, 3),
                 "labelled": index % every == 0,
+                # every other label gives way on a narrow screen (dashboard.css)
+                "narrow_hides": index % (2 * every) != 0,
                 "y_one": round(height - h_one, 1),
                 "h_one": round(h_one, 1),
                 "y_rec": round(height - h_one - h_rec, 1),
