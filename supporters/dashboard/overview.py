@@ -9,7 +9,7 @@ the organisation's (its time zone, `lib.dates.org_timezone`), as on every other 
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -219,23 +219,25 @@ class _Ledger:
         gaps = [(min(p, m), max(p, m)) for p, m in self.midnights.items() if p != m]
         self.gap_gifts = (
             db.session.execute(
-                select(Gift.paid_at, Gift.kind, func.coalesce(GIFT_NET_BASE, 0)).where(
+                select(Gift.paid_at, Gift.kind, func.coalesce(GIFT_NET_BASE, 0))
+                .where(
                     Gift.status.in_(GIFT_COUNTED),
                     sa.or_(*(sa.and_(Gift.paid_at >= low, Gift.paid_at < high) for low, high in gaps)),
                 )
+                .order_by(Gift.paid_at)
             ).all()
             if gaps
             else []
         )
+        self.gap_times = [row.paid_at for row in self.gap_gifts]
 
     def _gap(self, point: datetime) -> list[int]:
         """[one-time, recurring, gifts] in [point, its midnight), negative when the midnight is earlier."""
         midnight, sums = self.midnights[point], [0, 0, 0]
         low, high, sign = (point, midnight, 1) if point < midnight else (midnight, point, -1)
-        for paid_at, kind, net in self.gap_gifts:
-            if low <= paid_at < high:
-                sums[1 if kind == GiftKind.RECURRING else 0] += sign * int(net)
-                sums[2] += sign
+        for _paid_at, kind, net in self.gap_gifts[bisect_left(self.gap_times, low) : bisect_left(self.gap_times, high)]:
+            sums[1 if kind == GiftKind.RECURRING else 0] += sign * int(net)
+            sums[2] += sign
         return sums
 
     def between(self, start: datetime, end: datetime) -> list[int]:
