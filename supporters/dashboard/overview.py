@@ -9,7 +9,7 @@ the organisation's (its time zone, `lib.dates.org_timezone`), as on every other 
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -207,8 +207,7 @@ class _Ledger:
     """
 
     def __init__(self, moments: list[datetime]) -> None:
-        self.points = sorted({m.astimezone(UTC) for m in moments})
-        self.midnights = {point: _nearest_utc_midnight(point) for point in self.points}
+        self.midnights = {moment.astimezone(UTC): _nearest_utc_midnight(moment) for moment in moments}
         days = sorted(m.date() for m in self.midnights.values())
         self.days = db.session.execute(
             select(GivingTotal.period, GivingTotal.key, GivingTotal.amount_base_minor, GivingTotal.gifts)
@@ -245,7 +244,7 @@ class _Ledger:
         start, end = start.astimezone(UTC), end.astimezone(UTC)
         first, last = self.midnights[start].date(), self.midnights[end].date()
         sums = self._gap(start)
-        for day, kind, amount, gifts in self.days[bisect_right(self.day_keys, first - timedelta(days=1)) :]:
+        for day, kind, amount, gifts in self.days[bisect_left(self.day_keys, first) :]:
             if day >= last:
                 break
             sums[1 if kind == GiftKind.RECURRING.value else 0] += amount
@@ -326,15 +325,17 @@ def overview(span: Span | None = None, now: datetime | None = None) -> Overview:
 
     Sums come from the giving totals (models/giving.py), kept per UTC day, with the hours
     between the organisation's midnights and UTC's read from the gifts; a period ending
-    today ends now, and "a year before" ends at the same moment a year ago.
+    today ends now, and "a year before" ends at the same moment a year ago. The chart's
+    last bar holds all of today: an offline gift is dated noon UTC of the day it was
+    received, which east of UTC can be later than now, and the chart shows it at once.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     span = span or span_of(DEFAULT_PERIOD, now)
     report = Overview(span)
     bars = _buckets(span)
-    edges = [_midnight(first) for first, _ in bars] + [span.end]
+    edges = [_midnight(first) for first, _ in bars] + [_midnight(span.last + timedelta(days=1))]
     ago = (_year_ago(span.start), _year_ago(span.end))
-    ledger = _Ledger([*edges, *ago])
+    ledger = _Ledger([*edges, span.end, *ago])
     report.period = ledger.period(span.start, span.end)
     report.period_last_year = ledger.period(*ago)
     report.series = [

@@ -12,7 +12,16 @@ from sqlalchemy import func, select
 
 from supporters.dashboard import overview
 from supporters.extensions import db as _db
-from supporters.models import GIFT_COUNTED, GIFT_NET_BASE, Article, Gift, GiftKind, GiftStatus, PlanStatus
+from supporters.models import (
+    GIFT_COUNTED,
+    GIFT_NET_BASE,
+    Article,
+    Gift,
+    GiftKind,
+    GiftMethod,
+    GiftStatus,
+    PlanStatus,
+)
 from tests import factories
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -94,6 +103,15 @@ def test_a_gift_just_after_midnight_in_warsaw_counts_on_warsaws_day(db: Any) -> 
     assert first_of_november.period.amount_minor == 4000 and first_of_november.period.gifts == 1
     days = overview.overview(span("custom", date(2026, 10, 30), date(2026, 11, 2)), now=NOW).series
     assert [(b.first.day, b.one_time) for b in days] == [(30, 0), (31, 100), (1, 4000), (2, 0)]
+
+
+def test_an_offline_gift_of_today_shows_in_the_chart_at_once(db: Any) -> None:
+    """Offline gifts are dated noon UTC of the day received: at 9:00 in Warsaw that is later
+    than now. The chart's bar for today holds it; the period's total, ending now, not yet."""
+    early = datetime(2026, 11, 27, 8, tzinfo=UTC)
+    gift(datetime(2026, 11, 27, 12, tzinfo=UTC), 2500, method=GiftMethod.BANK_TRANSFER)
+    report = overview.overview(overview.span_of("30d", early), now=early)
+    assert report.series[-1].one_time == 2500 and report.period.amount_minor == 0
 
 
 def test_any_period_sums_exactly_what_the_gifts_of_its_days_sum(db: Any) -> None:
