@@ -207,10 +207,15 @@ def register_security_headers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from supporters.articles.cli import articles_cli
     from supporters.bank.cli import bank_cli
-    from supporters.cli import demo_cli, derived_cli, dev_cli, rates_cli, staff_cli, stripe_cli
+    from supporters.cli import demo_cli, derived_cli, dev_cli, duplicates_cli, rates_cli, staff_cli, stripe_cli
+    from supporters.imports.cli import import_cli
     from supporters.mail.cli import reminders_cli, worker_cli
+    from supporters.privacy.cli import privacy_cli
 
     for command in (demo_cli, staff_cli, stripe_cli, rates_cli, derived_cli, dev_cli, worker_cli, reminders_cli):
         app.cli.add_command(command)
+    app.cli.add_command(duplicates_cli)
     app.cli.add_command(articles_cli)
     app.cli.add_command(bank_cli)
+    app.cli.add_command(privacy_cli)
+    app.cli.add_command(import_cli)

@@ -1,4 +1,4 @@
-"""Command-line tools: `flask --app wsgi demo …`, `staff …`, `stripe …`, `derived …`, `dev …`."""
+"""Command-line tools: `flask --app wsgi demo …`, `staff …`, `stripe …`, `derived …`, `duplicates …`, `dev …`."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from supporters.mail.outbox import send_due
 from supporters.models import StaffRole, StaffUser, derived
 from supporters.payments import gateway
 from supporters.payments.offline import OfflineGateway
+from supporters.people import duplicates
 
 MIN_PASSWORD_LENGTH = 12
 DEMO_ADMIN_EMAIL = "admin@example.org"
@@ -37,6 +38,17 @@ stripe_cli = AppGroup("stripe", help="Payments: repair what missed webhooks left
 dev_cli = AppGroup("dev", help="Local development: the app with its offline payment stack.")
 rates_cli = AppGroup("rates", help="Exchange rates: the National Bank of Poland's table A.")
 derived_cli = AppGroup("derived", help="What is kept from other rows (giving totals, search keys, newsletter flags).")
+duplicates_cli = AppGroup("duplicates", help="Likely duplicate supporters, for staff to review.")
+
+
+@duplicates_cli.command("scan")
+def duplicates_scan() -> None:
+    """Find likely duplicate supporters again (a cron, nightly): the dashboard's review
+    list shows what this found. Pairs staff dismissed are left out."""
+    started = time.perf_counter()
+    found = duplicates.scan()
+    db.session.commit()
+    click.echo(f"{found} possible duplicate pairs ({time.perf_counter() - started:.1f} s).")
 
 
 @derived_cli.command("rebuild")

@@ -46,6 +46,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
 
 
+def _retention_years(env: Mapping[str, str]) -> int:
+    years = _int(env, "SUPPORTERS_RETENTION_YEARS", 5)
+    if not 1 <= years <= 50:
+        raise ConfigError(f"SUPPORTERS_RETENTION_YEARS must be between 1 and 50, not {years}.")
+    return years
+
+
 def _founded_on(env: Mapping[str, str]) -> date:
     """The organisation's founding date: no gift can have been received before it."""
     value = env.get("SUPPORTERS_FOUNDED_ON", "").strip() or "2000-01-01"
@@ -456,6 +463,9 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "SUPPORTERS_OFFLINE_MAX_GIFT": offline_max,
         #: a bank-transfer pledge unmatched for this many days is closed as not received
         "SUPPORTERS_PLEDGE_DAYS": _pledge_days(env),
+        #: how many years after the end of the year of a supporter's last gift an erasure keeps
+        #: the ledger (the Polish Accounting Act: 5); `flask privacy purge` removes the rest then
+        "SUPPORTERS_RETENTION_YEARS": _retention_years(env),
         #: banks' CSV layouts besides the shipped presets (bank/formats.py)
         "SUPPORTERS_BANK_CSV_LAYOUTS": _csv_layouts(env),
         #: the National Bank of Poland's web API, for `flask rates fetch`

@@ -50,6 +50,8 @@ class FakeGateway:
     checkouts: list[CheckoutRequest] = field(default_factory=list)
     refunds: list[tuple[str, int, str, str]] = field(default_factory=list)
     canceled: list[str] = field(default_factory=list)
+    #: the customers deleted, in order
+    deleted_customers: list[str] = field(default_factory=list)
     by_key: dict[str, RefundResult] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     references: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -105,6 +107,10 @@ class FakeGateway:
     def cancel_subscription(self, subscription_id: str) -> None:
         self._reach_stripe()
         self.canceled.append(subscription_id)
+
+    def delete_customer(self, customer_id: str) -> None:
+        self._reach_stripe()
+        self.deleted_customers.append(customer_id)
 
     def change_subscription(
         self,

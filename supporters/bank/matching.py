@@ -153,7 +153,8 @@ def _by_email(emails: Iterable[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for part in _in(emails):
         rows = db.session.execute(
-            sa.select(Supporter.email_normalised, Supporter.id).where(
+            # a merged-away supporter's address names the one it was merged into
+            sa.select(Supporter.email_normalised, sa.func.coalesce(Supporter.merged_into_id, Supporter.id)).where(
                 one_of(Supporter.email_normalised, part), Supporter.anonymised_at.is_(None)
             )
         )
@@ -167,7 +168,7 @@ def _by_name(names: Iterable[str]) -> dict[str, int]:
     for part in _in(names):
         rows = db.session.execute(
             sa.select(Supporter.name_sort, Supporter.id).where(
-                one_of(Supporter.name_sort, part), Supporter.anonymised_at.is_(None)
+                one_of(Supporter.name_sort, part), Supporter.anonymised_at.is_(None), Supporter.merged_into_id.is_(None)
             )
         )
         for name, supporter_id in rows:

@@ -222,7 +222,7 @@ def _supporter_for(form: LineGiftForm) -> Supporter | None:
         return None
     known = db.session.scalar(sa.select(Supporter).filter_by(email_normalised=normalise_email(form.email.data)))
     if known is not None:
-        return known
+        return edits.surviving(known)
     if not form.name.data:
         form.name.errors = [
             *form.name.errors,

@@ -33,6 +33,9 @@ LIMITS: dict[str, int] = {
     # a bank statement file: up to 5 MB (bank/formats.py MAX_FILE_BYTES), with the
     # multipart framing and the form's two other fields
     "dashboard.bank.upload": 5 * MIB + 64 * KIB,
+    # a supporters file and a gifts file: up to 16 MB each (imports/reading.py MAX_FILE_BYTES),
+    # with the multipart framing
+    "dashboard.imports.upload": 32 * MIB + 64 * KIB,
 }
 
 

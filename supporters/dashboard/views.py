@@ -12,7 +12,10 @@ from supporters.dashboard import exports, labels
 from supporters.dashboard import overview as figures
 from supporters.dashboard.access import can, check_access, requires
 from supporters.giving import staff_gifts, staff_health, staff_payment_review, staff_plans
-from supporters.people import staff_supporters
+from supporters.imports import staff_imports
+from supporters.people import staff_duplicates, staff_supporters
+from supporters.privacy import requests as privacy_requests
+from supporters.privacy import staff_privacy
 from supporters.staff import staff_accounts, staff_audit_log
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -20,16 +23,19 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 bp.before_request(check_access)
 for area in (
     staff_supporters,
+    staff_duplicates,
     staff_gifts,
     staff_plans,
     staff_payment_review,
     staff_health,
     staff_bank,
+    staff_imports,
     staff_campaigns,
     staff_articles,
     exports,
     staff_accounts,
     staff_audit_log,
+    staff_privacy,
 ):
     bp.register_blueprint(area.bp)
 
@@ -69,4 +75,5 @@ def overview() -> ResponseReturnValue:
         notes=notes,
         periods=figures.PERIODS,
         chart=figures.bar_chart(report.series, current_app.config["SUPPORTERS_BASE_CURRENCY"]),
+        privacy_requests=privacy_requests.open_request_health(),
     )

@@ -25,6 +25,7 @@ from supporters.lib.errors import Refused
 from supporters.lib.forms import MAX_ID
 from supporters.lib.tokens import keyed_hash
 from supporters.models import DonorSignIn, Supporter, normalise_email, utcnow
+from supporters.people import edits
 
 LINK_VALID_MINUTES = 30
 MAX_CODE_TRIES = 5
@@ -48,11 +49,14 @@ _hash = keyed_hash
 
 
 def known_supporter(email: str) -> Supporter | None:
-    """The supporter with this address who may sign in (none erased)."""
+    """The supporter with this address who may sign in (none erased); the address of a
+    supporter merged into another signs in the one it was merged into."""
     normalised = normalise_email(email or "")
     if not normalised:
         return None
     supporter = db.session.scalars(select(Supporter).filter_by(email_normalised=normalised)).first()
+    if supporter is not None:
+        supporter = edits.surviving(supporter)
     if supporter is None or supporter.anonymised_at is not None:
         return None
     return supporter
@@ -204,7 +208,8 @@ def _session_supporter(now: datetime) -> Supporter | None:
     ):
         return None
     supporter = db.session.get(Supporter, supporter_id)
-    if supporter is None or supporter.anonymised_at is not None:
+    # a session of a supporter merged away since ends: signing in again reaches the survivor
+    if supporter is None or supporter.anonymised_at is not None or supporter.merged_into_id is not None:
         return None
     began = ends - timedelta(hours=SESSION_HOURS)
     if supporter.donor_signed_out_at is not None and began <= supporter.donor_signed_out_at:

@@ -7,6 +7,8 @@ Every page and aggregate that shows one of these calls the function here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import lazyload
@@ -22,6 +24,14 @@ from supporters.models import (
 )
 
 # --- Totals --------------------------------------------------------------------
+
+#: a supporter's totals from their counted gifts: first and last paid, how many, net lifetime
+_TOTALS = (
+    func.min(Gift.paid_at),
+    func.max(Gift.paid_at),
+    func.count(Gift.id),
+    func.coalesce(func.sum(GIFT_NET_BASE), 0),
+)
 
 
 def refresh_supporter_totals(supporter: Supporter) -> None:
@@ -52,19 +62,52 @@ def refresh_supporter_totals(supporter: Supporter) -> None:
         options=[lazyload(Supporter.tags)],
     )
     counted = (Gift.supporter_id == supporter.id) & Gift.status.in_(GIFT_COUNTED)
-    first, last, count, total = db.session.execute(
-        select(
-            func.min(Gift.paid_at),
-            func.max(Gift.paid_at),
-            func.count(Gift.id),
-            func.coalesce(func.sum(GIFT_NET_BASE), 0),
-        ).where(counted)
-    ).one()
+    first, last, count, total = db.session.execute(select(*_TOTALS).where(counted)).one()
     supporter.first_gift_at = first
     supporter.last_gift_at = last
     supporter.gift_count = count
     supporter.lifetime_total_minor = int(total or 0)
     db.session.flush()
+
+
+def refresh_many_supporter_totals(supporter_ids: Iterable[int], batch: int = 1000) -> None:
+    """`refresh_supporter_totals` for many supporters at once (an import): the same
+    figures from the same gifts, a batch of supporters locked, summed and written a few
+    statements at a time rather than four statements each. Supporters held in the session
+    read their figures afresh."""
+    ids = sorted(set(supporter_ids))
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        db.session.flush()
+        # the same lock as refresh_supporter_totals, in id order (no two imports deadlock)
+        db.session.execute(
+            select(Supporter.id).where(Supporter.id.in_(chunk)).order_by(Supporter.id).with_for_update(key_share=True)
+        ).all()
+        found = {
+            row[0]: row[1:]
+            for row in db.session.execute(
+                select(Gift.supporter_id, *_TOTALS)
+                .where(Gift.supporter_id.in_(chunk), Gift.status.in_(GIFT_COUNTED))
+                .group_by(Gift.supporter_id)
+            )
+        }
+        values = []
+        for supporter_id in chunk:
+            first, last, count, total = found.get(supporter_id, (None, None, 0, 0))
+            values.append(
+                {
+                    "id": supporter_id,
+                    "first_gift_at": first,
+                    "last_gift_at": last,
+                    "gift_count": count,
+                    "lifetime_total_minor": int(total or 0),
+                }
+            )
+        db.session.execute(sa.update(Supporter), values)
+        for supporter_id in chunk:
+            held = db.session.identity_map.get(sa.inspect(Supporter).identity_key_from_primary_key((supporter_id,)))
+            if held is not None:
+                db.session.expire(held, ["first_gift_at", "last_gift_at", "gift_count", "lifetime_total_minor"])
 
 
 def monthly_minor(amount_minor: int, interval: PlanInterval) -> int:

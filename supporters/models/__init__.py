@@ -5,6 +5,7 @@ from supporters.models.bank import BankLine, BankStatement, LineDirection, LineM
 from supporters.models.base import Base, InvalidTransition, utcnow
 from supporters.models.campaign import AppealVariant, Campaign, Frequency
 from supporters.models.donor import DonorSignIn
+from supporters.models.duplicates import DuplicateCandidate, DuplicateDismissal, SupporterMerge
 from supporters.models.gift import (
     GIFT_COUNTED,
     GIFT_NET_BASE,
@@ -18,7 +19,9 @@ from supporters.models.gift import (
     net_base,
 )
 from supporters.models.giving import GivingTotal
+from supporters.models.imports import ImportedRow, ImportMapping, ImportRun, ImportStatus
 from supporters.models.outbox import OutboxEmail
+from supporters.models.privacy import PrivacyRequest, RequestKind, RequestStatus
 from supporters.models.rates import ExchangeRate
 from supporters.models.receipt import ReceiptSequence
 from supporters.models.recurring import (
@@ -60,6 +63,8 @@ __all__ = [
     "Consent",
     "ConsentRequest",
     "DonorSignIn",
+    "DuplicateCandidate",
+    "DuplicateDismissal",
     "ExchangeRate",
     "Frequency",
     "Gift",
@@ -67,6 +72,10 @@ __all__ = [
     "GiftMethod",
     "GiftStatus",
     "GivingTotal",
+    "ImportMapping",
+    "ImportRun",
+    "ImportStatus",
+    "ImportedRow",
     "InvalidTransition",
     "LineDirection",
     "LineMatch",
@@ -74,8 +83,11 @@ __all__ = [
     "OutboxEmail",
     "PlanInterval",
     "PlanStatus",
+    "PrivacyRequest",
     "ReceiptSequence",
     "RecurringPlan",
+    "RequestKind",
+    "RequestStatus",
     "StaffRecoveryCode",
     "StaffRole",
     "StaffSession",
@@ -84,6 +96,7 @@ __all__ = [
     "StatementStatus",
     "StripeEvent",
     "Supporter",
+    "SupporterMerge",
     "SupporterNote",
     "SupporterSearchKey",
     "SupporterTag",

@@ -16,21 +16,21 @@ class Article(Timestamps, Base):
     __tablename__ = "article"
     __table_args__ = (sa.Index("ix_article_published_on", "published", "published_on"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(sa.String(200), unique=True)
-    title: Mapped[str] = mapped_column(sa.String(300))
-    published_on: Mapped[date]
-    lead: Mapped[str] = mapped_column(sa.Text, default="")
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
+    slug: Mapped[str] = mapped_column(sa.String(200), unique=True, info={"personal": False})
+    title: Mapped[str] = mapped_column(sa.String(300), info={"personal": False})
+    published_on: Mapped[date] = mapped_column(info={"personal": False})
+    lead: Mapped[str] = mapped_column(sa.Text, default="", info={"personal": False})
     #: what the author wrote
-    body_markdown: Mapped[str] = mapped_column(sa.Text, default="")
+    body_markdown: Mapped[str] = mapped_column(sa.Text, default="", info={"personal": False})
     #: the Markdown rendered and sanitised: safe to show as HTML
-    body_html: Mapped[str] = mapped_column(sa.Text, default="")
+    body_html: Mapped[str] = mapped_column(sa.Text, default="", info={"personal": False})
     #: credit/licence notice; None: the site-wide notice
-    credit_notice: Mapped[str | None] = mapped_column(sa.Text)
+    credit_notice: Mapped[str | None] = mapped_column(sa.Text, info={"personal": False})
     #: the campaign its Support Us widget asks for
-    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id"))
-    published: Mapped[bool] = mapped_column(default=False)
-    is_demo: Mapped[bool] = mapped_column(default=False)
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id"), info={"personal": False})
+    published: Mapped[bool] = mapped_column(default=False, info={"personal": False})
+    is_demo: Mapped[bool] = mapped_column(default=False, info={"personal": False})
 
     tags: Mapped[list[ArticleTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
@@ -41,5 +41,7 @@ class ArticleTag(Base):
     __tablename__ = "article_tag"
     __table_args__ = (sa.Index("ix_article_tag_tag", "tag"),)
 
-    article_id: Mapped[int] = mapped_column(sa.ForeignKey("article.id", ondelete="CASCADE"), primary_key=True)
-    tag: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("article.id", ondelete="CASCADE"), primary_key=True, info={"personal": False}
+    )
+    tag: Mapped[str] = mapped_column(sa.String(80), primary_key=True, info={"personal": False})

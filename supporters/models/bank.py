@@ -68,35 +68,37 @@ class BankStatement(Base):
 
     __tablename__ = "bank_statement"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
     #: when it was uploaded, and by whom (a staff account, or "cli" for the cron)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"))
-    uploaded_by: Mapped[str] = mapped_column(sa.String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": False})
+    staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"), info={"personal": False})
+    uploaded_by: Mapped[str] = mapped_column(sa.String(320), info={"personal": True})
     #: the file's name as uploaded (personal: may name the account holder)
-    file_name: Mapped[str] = mapped_column(sa.String(255))
+    file_name: Mapped[str] = mapped_column(sa.String(255), info={"personal": True})
     #: "mt940" or "csv"; for CSV, the column layout (preset) it was read with
-    format: Mapped[str] = mapped_column(sa.String(8))
-    preset: Mapped[str | None] = mapped_column(sa.String(40))
+    format: Mapped[str] = mapped_column(sa.String(8), info={"personal": False})
+    preset: Mapped[str | None] = mapped_column(sa.String(40), info={"personal": False})
     #: SHA-256 of the file, to say "this file was uploaded before"
-    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True, info={"personal": False})
     #: the file itself (personal)
-    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary, info={"personal": True})
     #: the statement's own account, as the file names it
-    account: Mapped[str | None] = mapped_column(sa.String(64))
+    account: Mapped[str | None] = mapped_column(sa.String(64), info={"personal": False})
     status: Mapped[StatementStatus] = mapped_column(
-        enum_column(StatementStatus, "bank_statement_status"), default=StatementStatus.UPLOADED
+        enum_column(StatementStatus, "bank_statement_status"),
+        default=StatementStatus.UPLOADED,
+        info={"personal": False},
     )
     #: when it was imported, and by whom
-    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    imported_by: Mapped[str | None] = mapped_column(sa.String(320))
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
+    imported_by: Mapped[str | None] = mapped_column(sa.String(320), info={"personal": True})
     #: the lines the file holds; those new to us (the rest came in an earlier import);
     #: pledges paid by it; lines left for staff; lines skipped (outgoing, other currencies)
-    line_count: Mapped[int] = mapped_column(default=0)
-    new_count: Mapped[int] = mapped_column(default=0)
-    paid_count: Mapped[int] = mapped_column(default=0)
-    open_count: Mapped[int] = mapped_column(default=0)
-    skipped_count: Mapped[int] = mapped_column(default=0)
+    line_count: Mapped[int] = mapped_column(default=0, info={"personal": False})
+    new_count: Mapped[int] = mapped_column(default=0, info={"personal": False})
+    paid_count: Mapped[int] = mapped_column(default=0, info={"personal": False})
+    open_count: Mapped[int] = mapped_column(default=0, info={"personal": False})
+    skipped_count: Mapped[int] = mapped_column(default=0, info={"personal": False})
 
 
 class BankLine(Base):
@@ -118,39 +120,41 @@ class BankLine(Base):
         sa.Index("ix_bank_line_supporter_id", "supporter_id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
     #: the import that first brought it
-    statement_id: Mapped[int] = mapped_column(sa.ForeignKey("bank_statement.id"))
+    statement_id: Mapped[int] = mapped_column(sa.ForeignKey("bank_statement.id"), info={"personal": False})
     #: the booking's identity across imports (above)
-    identity_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    identity_key: Mapped[str] = mapped_column(sa.String(64), unique=True, info={"personal": False})
     #: the day the bank booked it
-    booked_on: Mapped[date] = mapped_column(sa.Date)
+    booked_on: Mapped[date] = mapped_column(sa.Date, info={"personal": False})
     #: how much, always positive; `direction` says which way
-    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
-    currency: Mapped[str] = mapped_column(sa.String(3))
-    direction: Mapped[LineDirection] = mapped_column(enum_column(LineDirection, "bank_line_direction"))
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger, info={"personal": False})
+    currency: Mapped[str] = mapped_column(sa.String(3), info={"personal": False})
+    direction: Mapped[LineDirection] = mapped_column(
+        enum_column(LineDirection, "bank_line_direction"), info={"personal": False}
+    )
     #: the sender (or, going out, the recipient): name and account (personal)
-    counterparty_name: Mapped[str | None] = mapped_column(sa.String(200))
-    counterparty_account: Mapped[str | None] = mapped_column(sa.String(64))
+    counterparty_name: Mapped[str | None] = mapped_column(sa.String(200), info={"personal": True})
+    counterparty_account: Mapped[str | None] = mapped_column(sa.String(64), info={"personal": True})
     #: the transfer's title as the bank passes it on (personal)
-    title: Mapped[str | None] = mapped_column(sa.String(500))
+    title: Mapped[str | None] = mapped_column(sa.String(500), info={"personal": True})
     #: the bank's own reference of the booking, when it gives one
-    bank_reference: Mapped[str | None] = mapped_column(sa.String(100))
+    bank_reference: Mapped[str | None] = mapped_column(sa.String(100), info={"personal": False})
     #: what the matching found, and what became of it
-    match: Mapped[LineMatch] = mapped_column(enum_column(LineMatch, "bank_line_match"))
-    status: Mapped[LineStatus] = mapped_column(enum_column(LineStatus, "bank_line_status"))
+    match: Mapped[LineMatch] = mapped_column(enum_column(LineMatch, "bank_line_match"), info={"personal": False})
+    status: Mapped[LineStatus] = mapped_column(enum_column(LineStatus, "bank_line_status"), info={"personal": False})
     #: how the supporter was found: "account", "email", "name" or "pledge"
-    matched_by: Mapped[str | None] = mapped_column(sa.String(16))
+    matched_by: Mapped[str | None] = mapped_column(sa.String(16), info={"personal": False})
     #: the pledge the title names
-    pledge_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gift.id"))
+    pledge_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gift.id"), info={"personal": False})
     #: the supporter suggested, or the one staff assigned it to
-    supporter_id: Mapped[int | None] = mapped_column(sa.ForeignKey("supporter.id"))
+    supporter_id: Mapped[int | None] = mapped_column(sa.ForeignKey("supporter.id"), info={"personal": False})
     #: the gift it paid (the pledge) or became (an offline gift)
-    gift_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gift.id"))
+    gift_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gift.id"), info={"personal": False})
     #: who decided what became of it, when, and why (staff's words, for "not a gift")
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    decided_by: Mapped[str | None] = mapped_column(sa.String(320))
-    decision_note: Mapped[str | None] = mapped_column(sa.String(500))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
+    decided_by: Mapped[str | None] = mapped_column(sa.String(320), info={"personal": True})
+    decision_note: Mapped[str | None] = mapped_column(sa.String(500), info={"personal": True})
 
     statement: Mapped[BankStatement] = relationship()
     supporter: Mapped[Supporter | None] = relationship()

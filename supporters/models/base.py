@@ -80,9 +80,13 @@ class Timestamps:
     """created_at / updated_at, set by the database session, always UTC."""
 
     #: when the row was first written
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, nullable=False, info={"personal": False}
+    )
     #: when the row last changed
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False, info={"personal": False}
+    )
 
 
 class InvalidTransition(ValueError):

@@ -124,78 +124,86 @@ class Gift(Timestamps, Base):
         sa.Index("ix_gift_source_article", "source_article"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id"))
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
+    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id"), info={"personal": False})
     #: the gift in the currency the donor chose, in minor units (grosze, cents)
-    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger, info={"personal": False})
     #: ISO 4217 code of amount_minor
-    currency: Mapped[str] = mapped_column(sa.String(3))
+    currency: Mapped[str] = mapped_column(sa.String(3), info={"personal": False})
     #: the same gift in the reporting currency: Stripe's balance transaction, or the central
     #: bank's rate (giving/currency.py); None until converted ("not converted yet", never 0)
-    amount_base_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
-    status: Mapped[GiftStatus] = mapped_column(enum_column(GiftStatus, "gift_status"), default=S.PENDING)
-    kind: Mapped[GiftKind] = mapped_column(enum_column(GiftKind, "gift_kind"), default=GiftKind.ONE_TIME)
-    method: Mapped[GiftMethod] = mapped_column(enum_column(GiftMethod, "gift_method"), default=GiftMethod.STRIPE)
+    amount_base_minor: Mapped[int | None] = mapped_column(sa.BigInteger, info={"personal": False})
+    status: Mapped[GiftStatus] = mapped_column(
+        enum_column(GiftStatus, "gift_status"), default=S.PENDING, info={"personal": False}
+    )
+    kind: Mapped[GiftKind] = mapped_column(
+        enum_column(GiftKind, "gift_kind"), default=GiftKind.ONE_TIME, info={"personal": False}
+    )
+    method: Mapped[GiftMethod] = mapped_column(
+        enum_column(GiftMethod, "gift_method"), default=GiftMethod.STRIPE, info={"personal": False}
+    )
     #: the plan this gift is an instalment of
-    recurring_plan_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recurring_plan.id"))
-    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id"))
+    recurring_plan_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recurring_plan.id"), info={"personal": False})
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id"), info={"personal": False})
     #: attribution: the article (slug) and page that led to the gift, the widget variant, UTM tags
-    source_article: Mapped[str | None] = mapped_column(sa.String(200))
-    source_url: Mapped[str | None] = mapped_column(sa.String(2000))
-    source_variant: Mapped[str | None] = mapped_column(sa.String(64))
-    utm_source: Mapped[str | None] = mapped_column(sa.String(100))
-    utm_medium: Mapped[str | None] = mapped_column(sa.String(100))
-    utm_campaign: Mapped[str | None] = mapped_column(sa.String(100))
+    source_article: Mapped[str | None] = mapped_column(sa.String(200), info={"personal": False})
+    source_url: Mapped[str | None] = mapped_column(sa.String(2000), info={"personal": False})
+    source_variant: Mapped[str | None] = mapped_column(sa.String(64), info={"personal": False})
+    utm_source: Mapped[str | None] = mapped_column(sa.String(100), info={"personal": False})
+    utm_medium: Mapped[str | None] = mapped_column(sa.String(100), info={"personal": False})
+    utm_campaign: Mapped[str | None] = mapped_column(sa.String(100), info={"personal": False})
     #: fingerprint of the form submission that created the gift: a resubmitted form finds it again
-    submission_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    submission_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True, info={"personal": False})
     #: where the donor pays (Stripe Checkout, or the local test-payment page offline)
-    checkout_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    checkout_url: Mapped[str | None] = mapped_column(sa.String(2000), info={"personal": False})
     #: Stripe's ids for this gift; each is unique
-    stripe_checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
-    stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
-    stripe_charge_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
-    stripe_invoice_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    stripe_checkout_session_id: Mapped[str | None] = mapped_column(
+        sa.String(255), unique=True, info={"personal": False}
+    )
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True, info={"personal": False})
+    stripe_charge_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True, info={"personal": False})
+    stripe_invoice_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True, info={"personal": False})
     #: Stripe's processing fee and what reached the account, from the charge's balance
     #: transaction, in its currency (balance_currency: the account's, usually the reporting one)
-    fee_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
-    net_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
-    balance_currency: Mapped[str | None] = mapped_column(sa.String(3))
-    stripe_balance_transaction_id: Mapped[str | None] = mapped_column(sa.String(255))
+    fee_minor: Mapped[int | None] = mapped_column(sa.BigInteger, info={"personal": False})
+    net_minor: Mapped[int | None] = mapped_column(sa.BigInteger, info={"personal": False})
+    balance_currency: Mapped[str | None] = mapped_column(sa.String(3), info={"personal": False})
+    stripe_balance_transaction_id: Mapped[str | None] = mapped_column(sa.String(255), info={"personal": False})
     #: when we last asked Stripe for the balance transaction (and it had none yet)
-    balance_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    balance_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: the exchange-rate table amount_base_minor was converted by ("232/A/NBP/2026");
     #: None when no rate was needed (same currency, or Stripe's own conversion)
-    base_rate_table: Mapped[str | None] = mapped_column(sa.String(32))
+    base_rate_table: Mapped[str | None] = mapped_column(sa.String(32), info={"personal": False})
     #: how much has been refunded so far
-    refunded_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    refunded_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0, info={"personal": False})
     #: the donor chose to add the estimated fee to the gift
-    covers_fee: Mapped[bool] = mapped_column(default=False)
+    covers_fee: Mapped[bool] = mapped_column(default=False, info={"personal": False})
     #: hide the donor's name wherever gifts are shown publicly
-    anonymous: Mapped[bool] = mapped_column(default=False)
+    anonymous: Mapped[bool] = mapped_column(default=False, info={"personal": False})
     #: "in honour of" / "in memory of" someone
-    dedication_kind: Mapped[str | None] = mapped_column(sa.String(16))
-    dedication: Mapped[str | None] = mapped_column(sa.String(200))
-    comment: Mapped[str | None] = mapped_column(sa.String(500))
+    dedication_kind: Mapped[str | None] = mapped_column(sa.String(16), info={"personal": False})
+    dedication: Mapped[str | None] = mapped_column(sa.String(200), info={"personal": True})
+    comment: Mapped[str | None] = mapped_column(sa.String(500), info={"personal": True})
     #: the gift's dispute as Stripe last reported it: "open", then "won" or "lost" (final);
     #: None: never disputed. The gift's status follows from it and refunded_minor
-    dispute_status: Mapped[str | None] = mapped_column(sa.String(16))
+    dispute_status: Mapped[str | None] = mapped_column(sa.String(16), info={"personal": False})
     #: receipt number, given when the gift succeeds
-    receipt_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    receipt_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True, info={"personal": False})
     #: the transfer title a bank-transfer pledge asks the donor to use ("DAR 2026 000153 0"),
     #: unique: a statement line that quotes it pays this gift (giving/transfers.py)
-    transfer_reference: Mapped[str | None] = mapped_column(sa.String(32))
+    transfer_reference: Mapped[str | None] = mapped_column(sa.String(32), info={"personal": False})
     #: bank transfer title, cheque number… for offline gifts
-    offline_reference: Mapped[str | None] = mapped_column(sa.String(200))
+    offline_reference: Mapped[str | None] = mapped_column(sa.String(200), info={"personal": True})
     #: when Stripe first said the gift's payment was submitted but settles later (SEPA Direct
     #: Debit, some Przelewy24 payments): Stripe's time. A pending gift with it is "processing"
-    processing_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    processing_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: when the money arrived (for offline gifts: the date staff entered)
-    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: when staff voided the gift (recorded by mistake), and why
-    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    void_reason: Mapped[str | None] = mapped_column(sa.String(500))
-    is_demo: Mapped[bool] = mapped_column(default=False)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
+    void_reason: Mapped[str | None] = mapped_column(sa.String(500), info={"personal": True})
+    is_demo: Mapped[bool] = mapped_column(default=False, info={"personal": False})
 
     supporter: Mapped[Supporter] = relationship(back_populates="gifts")
     recurring_plan: Mapped[RecurringPlan | None] = relationship(back_populates="gifts")

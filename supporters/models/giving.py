@@ -82,15 +82,15 @@ class GivingTotal(Base):
     __table_args__ = (sa.CheckConstraint("dimension IN ('kind', 'campaign', 'article')", name="dimension_known"),)
 
     #: what the row is a total of: "kind" (per day), "campaign" or "article" (per month)
-    dimension: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    dimension: Mapped[str] = mapped_column(sa.String(8), primary_key=True, info={"personal": False})
     #: the UTC day (kind) or the first day of the UTC month (campaign, article)
-    period: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    period: Mapped[date] = mapped_column(sa.Date, primary_key=True, info={"personal": False})
     #: the gift kind, the campaign id, or the article slug
-    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True, info={"personal": False})
     #: net of refunds, in the reporting currency; gifts not yet converted add nothing here
-    amount_base_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    amount_base_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0, info={"personal": False})
     #: how many counted gifts, converted or not
-    gifts: Mapped[int] = mapped_column(default=0)
+    gifts: Mapped[int] = mapped_column(default=0, info={"personal": False})
 
 
 def contribution(values: dict[str, Any]) -> Counter[Key] | None:

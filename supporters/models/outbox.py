@@ -20,21 +20,21 @@ class OutboxEmail(Base):
         sa.Index("ix_outbox_email_pending", "sent_at", "send_after"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
     #: makes queueing idempotent, e.g. "receipt:gift:42"
-    dedupe_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(sa.String(200), unique=True, info={"personal": False})
     #: what kind of message, e.g. "receipt"
-    kind: Mapped[str] = mapped_column(sa.String(32))
-    to_address: Mapped[str] = mapped_column(sa.String(320))
-    subject: Mapped[str] = mapped_column(sa.String(300))
-    body_text: Mapped[str] = mapped_column(sa.Text)
-    body_html: Mapped[str | None] = mapped_column(sa.Text)
+    kind: Mapped[str] = mapped_column(sa.String(32), info={"personal": False})
+    to_address: Mapped[str] = mapped_column(sa.String(320), info={"personal": True})
+    subject: Mapped[str] = mapped_column(sa.String(300), info={"personal": True})
+    body_text: Mapped[str] = mapped_column(sa.Text, info={"personal": True})
+    body_html: Mapped[str | None] = mapped_column(sa.Text, info={"personal": True})
     #: header lines of its own, name to value (a newsletter-type e-mail's List-Unsubscribe
     #: and List-Unsubscribe-Post); None for none. Only names mail/outbox.py allows are sent
-    headers: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    headers: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, info={"personal": True})
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": False})
     #: not before this time (backoff after a failure)
-    send_after: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str | None] = mapped_column(sa.Text)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    send_after: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": False})
+    attempts: Mapped[int] = mapped_column(default=0, info={"personal": False})
+    last_error: Mapped[str | None] = mapped_column(sa.Text, info={"personal": True})
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})

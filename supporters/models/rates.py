@@ -35,12 +35,12 @@ class ExchangeRate(Base):
     __table_args__ = (currency_check("currency"),)
 
     #: ISO 4217 code of the currency quoted
-    currency: Mapped[str] = mapped_column(sa.String(3), primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.String(3), primary_key=True, info={"personal": False})
     #: the day the table was published for (its effectiveDate)
-    effective_on: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    effective_on: Mapped[date] = mapped_column(sa.Date, primary_key=True, info={"personal": False})
     #: złoty for one unit of the currency (the table's "mid", per unit even where the table
     #: quotes 100), exactly as published; positive (lib/nbp.py refuses anything else)
-    rate: Mapped[Decimal] = mapped_column(DecimalText())
+    rate: Mapped[Decimal] = mapped_column(DecimalText(), info={"personal": False})
     #: the table's number, e.g. "232/A/NBP/2026": what a receipt or an auditor cites
-    table_no: Mapped[str] = mapped_column(sa.String(32))
-    imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    table_no: Mapped[str] = mapped_column(sa.String(32), info={"personal": False})
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": False})

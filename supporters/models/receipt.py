@@ -18,6 +18,6 @@ class ReceiptSequence(Base):
     __table_args__ = (sa.CheckConstraint("last_number >= 0", name="last_number_not_negative"),)
 
     #: the year the gifts were received, in the organisation's time zone
-    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False, info={"personal": False})
     #: the highest number given in that year so far
-    last_number: Mapped[int] = mapped_column(default=0)
+    last_number: Mapped[int] = mapped_column(default=0, info={"personal": False})

@@ -58,38 +58,40 @@ class RecurringPlan(Timestamps, Base):
         sa.Index("ix_recurring_plan_status", "status"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id"))
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
+    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id"), info={"personal": False})
     #: each instalment, in minor units of `currency`
-    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
-    currency: Mapped[str] = mapped_column(sa.String(3))
-    interval: Mapped[PlanInterval] = mapped_column(enum_column(PlanInterval, "plan_interval"))
-    status: Mapped[PlanStatus] = mapped_column(enum_column(PlanStatus, "plan_status"), default=P.INCOMPLETE)
-    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id"))
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger, info={"personal": False})
+    currency: Mapped[str] = mapped_column(sa.String(3), info={"personal": False})
+    interval: Mapped[PlanInterval] = mapped_column(enum_column(PlanInterval, "plan_interval"), info={"personal": False})
+    status: Mapped[PlanStatus] = mapped_column(
+        enum_column(PlanStatus, "plan_status"), default=P.INCOMPLETE, info={"personal": False}
+    )
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign.id"), info={"personal": False})
     #: the Stripe Subscription; unique
-    stripe_subscription_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True, info={"personal": False})
     #: Stripe's time of the fact the status was last taken from (a payment, a failure, a
     #: subscription update): an older fact arriving late never moves the status
-    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: when the first instalment was paid
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: end of the period already paid for
-    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: why it ended: the donor's or staff's words, or Stripe's reason
-    cancel_reason: Mapped[str | None] = mapped_column(sa.String(500))
-    is_demo: Mapped[bool] = mapped_column(default=False)
+    cancel_reason: Mapped[str | None] = mapped_column(sa.String(500), info={"personal": True})
+    is_demo: Mapped[bool] = mapped_column(default=False, info={"personal": False})
     #: a pause of the collection (the donor's, for 1-3 months, or set in Stripe): from when
     #: (None: not paused), and until when (None: until resumed by hand)
-    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: when amount, interval or pause last changed: the donor's change here, or Stripe's time of
     #: the subscription update it came from; an older update arriving late changes none of them
-    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: how many changes the donor made (names each change's idempotency key at Stripe)
-    change_count: Mapped[int] = mapped_column(server_default="0")
+    change_count: Mapped[int] = mapped_column(server_default="0", info={"personal": False})
     #: when the donor was offered a lower amount or a pause instead of cancelling (once)
-    cancel_offer_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_offer_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
 
     supporter: Mapped[Supporter] = relationship(back_populates="recurring_plans")
     gifts: Mapped[list[Gift]] = relationship(back_populates="recurring_plan", lazy="raise_on_sql")

@@ -27,24 +27,24 @@ class StaffUser(Timestamps, Base):
 
     __tablename__ = "staff_user"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
     #: login e-mail, stored normalised (lower case)
-    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True, info={"personal": True})
     #: argon2id hash; never the password
-    password_hash: Mapped[str] = mapped_column(sa.String(255))
-    role: Mapped[StaffRole] = mapped_column(enum_column(StaffRole, "staff_role"))
-    active: Mapped[bool] = mapped_column(default=True)
-    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    password_hash: Mapped[str] = mapped_column(sa.String(255), info={"personal": True})
+    role: Mapped[StaffRole] = mapped_column(enum_column(StaffRole, "staff_role"), info={"personal": False})
+    active: Mapped[bool] = mapped_column(default=True, info={"personal": False})
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": True})
     #: the password is a temporary one (an invitation): every dashboard page asks for a new one first
-    must_change_password: Mapped[bool] = mapped_column(default=False)
+    must_change_password: Mapped[bool] = mapped_column(default=False, info={"personal": False})
     #: the TOTP secret (base32) of the authenticator app, once confirmed with a code
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64), info={"personal": True})
     #: a secret shown for enrolment and not yet confirmed with a code
-    totp_pending_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_pending_secret: Mapped[str | None] = mapped_column(sa.String(64), info={"personal": True})
     #: when two-factor sign-in was turned on (None: off)
-    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: the 30-second step of the last code accepted: a code is never accepted twice
-    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger())
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger(), info={"personal": False})
 
     #: the token of the session this request runs in (set when the session is loaded; not a column)
     session_token = None  # type: str | None
@@ -108,15 +108,17 @@ class StaffSession(Base):
     __table_args__ = (sa.Index("ix_staff_session_staff_user_id", "staff_user_id"),)
 
     #: sha256 of the random token in the session cookie
-    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    staff_user_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True, info={"personal": False})
+    staff_user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("staff_user.id", ondelete="CASCADE"), info={"personal": False}
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": False})
     #: last request seen (updated at most once a minute)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": True})
     #: set by logout, deactivation or a password change
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: the browser that logged in, for the staff page (no IP address is kept)
-    user_agent: Mapped[str] = mapped_column(sa.String(300), default="")
+    user_agent: Mapped[str] = mapped_column(sa.String(300), default="", info={"personal": True})
 
 
 class StaffRecoveryCode(Base):
@@ -126,11 +128,13 @@ class StaffRecoveryCode(Base):
     __tablename__ = "staff_recovery_code"
     __table_args__ = (sa.Index("ix_staff_recovery_code_staff_user_id", "staff_user_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    staff_user_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id", ondelete="CASCADE"))
-    code_hash: Mapped[str] = mapped_column(sa.String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
+    staff_user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("staff_user.id", ondelete="CASCADE"), info={"personal": False}
+    )
+    code_hash: Mapped[str] = mapped_column(sa.String(64), info={"personal": False})
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": False})
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
 
 
 class StaffToken(Base):
@@ -145,15 +149,17 @@ class StaffToken(Base):
         sa.Index("ix_staff_token_staff_user_id_created_at", "staff_user_id", "created_at"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    staff_user_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id", ondelete="CASCADE"))
-    purpose: Mapped[str] = mapped_column(sa.String(16))
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
+    staff_user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("staff_user.id", ondelete="CASCADE"), info={"personal": False}
+    )
+    purpose: Mapped[str] = mapped_column(sa.String(16), info={"personal": False})
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True, info={"personal": False})
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": False})
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), info={"personal": False})
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: wrong passwords typed on an unlock link's page
-    attempts: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0, info={"personal": False})
 
 
 class AuditEvent(Base):
@@ -166,15 +172,15 @@ class AuditEvent(Base):
         sa.Index("ix_audit_event_action", "action"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
     #: the staff member; None for the system or a command-line action
-    staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"))
+    staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"), info={"personal": False})
     #: who, in words, kept even if the account goes: an e-mail or "cli"
-    actor: Mapped[str] = mapped_column(sa.String(320))
+    actor: Mapped[str] = mapped_column(sa.String(320), info={"personal": True})
     #: what, e.g. "gift.refund", "supporters.export"
-    action: Mapped[str] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(64), info={"personal": False})
     #: which record, e.g. ("gift", "123")
-    target_type: Mapped[str | None] = mapped_column(sa.String(32))
-    target_id: Mapped[str | None] = mapped_column(sa.String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    target_type: Mapped[str | None] = mapped_column(sa.String(32), info={"personal": False})
+    target_id: Mapped[str | None] = mapped_column(sa.String(64), info={"personal": False})
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": False})
+    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict, info={"personal": True})

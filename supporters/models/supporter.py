@@ -48,43 +48,48 @@ class Supporter(Timestamps, Base):
         sa.Index("ix_supporter_name_sort", "name_sort", "id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
     #: the address as the supporter typed it, for display and for mail
-    email: Mapped[str] = mapped_column(sa.String(320))
+    email: Mapped[str] = mapped_column(sa.String(320), info={"personal": True})
     #: `normalise_email(email)`: how the same person is found again; unique
-    email_normalised: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    email_normalised: Mapped[str] = mapped_column(sa.String(320), unique=True, info={"personal": True})
     #: full name as given
-    name: Mapped[str] = mapped_column(sa.String(200))
+    name: Mapped[str] = mapped_column(sa.String(200), info={"personal": True})
     #: case- and accent-free form of the name, for sorting and prefix search
-    name_sort: Mapped[str] = mapped_column(sa.String(200), default="")
+    name_sort: Mapped[str] = mapped_column(sa.String(200), default="", info={"personal": True})
     #: ISO 3166-1 alpha-2, upper case
-    country: Mapped[str | None] = mapped_column(sa.String(2))
+    country: Mapped[str | None] = mapped_column(sa.String(2), info={"personal": True})
     #: the language the supporter reads (receipts are sent in it)
-    language: Mapped[str] = mapped_column(sa.String(10), default="en")
+    language: Mapped[str] = mapped_column(sa.String(10), default="en", info={"personal": False})
     #: postal address for a tax receipt, all optional
-    address_line1: Mapped[str | None] = mapped_column(sa.String(200))
-    address_line2: Mapped[str | None] = mapped_column(sa.String(200))
-    postal_code: Mapped[str | None] = mapped_column(sa.String(20))
-    city: Mapped[str | None] = mapped_column(sa.String(100))
+    address_line1: Mapped[str | None] = mapped_column(sa.String(200), info={"personal": True})
+    address_line2: Mapped[str | None] = mapped_column(sa.String(200), info={"personal": True})
+    postal_code: Mapped[str | None] = mapped_column(sa.String(20), info={"personal": True})
+    city: Mapped[str | None] = mapped_column(sa.String(100), info={"personal": True})
     #: the Stripe Customer that pays for this supporter's gifts
-    stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True, info={"personal": True})
     #: aggregates kept by donations.refresh_supporter_totals(), for sorting the dashboard
-    first_gift_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_gift_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    gift_count: Mapped[int] = mapped_column(default=0)
+    first_gift_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
+    last_gift_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
+    gift_count: Mapped[int] = mapped_column(default=0, info={"personal": False})
     #: lifetime giving, net of refunds, in the organisation's reporting currency
-    lifetime_total_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    lifetime_total_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0, info={"personal": False})
     #: the newest newsletter decision is a grant; kept from the consent log on every flush
     #: (below), so the list can filter on it without reading the log
-    newsletter: Mapped[bool] = mapped_column(default=False)
+    newsletter: Mapped[bool] = mapped_column(default=False, info={"personal": False})
     #: when the donor last signed out of their own page (/my): every donor session begun
     #: before it is over, on every device (the session is a signed cookie, which alone
     #: cannot be taken back)
-    donor_signed_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    donor_signed_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": True})
     #: set when the person's data was erased on request; the gifts stay for the books
-    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: demo content created by `flask demo seed`
-    is_demo: Mapped[bool] = mapped_column(default=False)
+    is_demo: Mapped[bool] = mapped_column(default=False, info={"personal": False})
+    #: set when staff merged this supporter into another (people/merging.py): the row stays,
+    #: hidden from every list, so that its e-mail still leads to the one it was merged into.
+    #: No foreign key: SQLite could then add and drop the column only by rebuilding this
+    #: table, which every other table points at; supporters are never deleted by a merge
+    merged_into_id: Mapped[int | None] = mapped_column(index=True, info={"personal": False})
 
     gifts: Mapped[list[Gift]] = relationship(back_populates="supporter", lazy="raise_on_sql")
     recurring_plans: Mapped[list[RecurringPlan]] = relationship(back_populates="supporter", lazy="raise_on_sql")
@@ -123,8 +128,10 @@ class SupporterTag(Base):
     __tablename__ = "supporter_tag"
     __table_args__ = (sa.Index("ix_supporter_tag_tag", "tag"),)
 
-    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id", ondelete="CASCADE"), primary_key=True)
-    tag: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supporter.id", ondelete="CASCADE"), primary_key=True, info={"personal": False}
+    )
+    tag: Mapped[str] = mapped_column(sa.String(50), primary_key=True, info={"personal": True})
 
     supporter: Mapped[Supporter] = relationship(back_populates="tags")
 
@@ -135,12 +142,16 @@ class SupporterNote(Base):
     __tablename__ = "supporter_note"
     __table_args__ = (sa.Index("ix_supporter_note_supporter_id", "supporter_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
+    supporter_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supporter.id", ondelete="CASCADE"), info={"personal": False}
+    )
     #: who wrote it; None when that account was removed
-    staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id", ondelete="SET NULL"))
-    body: Mapped[str] = mapped_column(sa.Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    staff_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("staff_user.id", ondelete="SET NULL"), info={"personal": False}
+    )
+    body: Mapped[str] = mapped_column(sa.Text, info={"personal": True})
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": False})
 
 
 class ConsentRequest(Base):
@@ -154,25 +165,29 @@ class ConsentRequest(Base):
     __tablename__ = "consent_request"
     __table_args__ = (sa.Index("ix_consent_request_supporter_id", "supporter_id", "purpose", "requested_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
+    supporter_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supporter.id", ondelete="CASCADE"), info={"personal": False}
+    )
     #: what the consent would be for, e.g. "newsletter"
-    purpose: Mapped[str] = mapped_column(sa.String(32))
+    purpose: Mapped[str] = mapped_column(sa.String(32), info={"personal": False})
     #: the gift whose form asked; its payment sends the link. One request per gift
-    gift_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gift.id", ondelete="SET NULL"), unique=True)
+    gift_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("gift.id", ondelete="SET NULL"), unique=True, info={"personal": False}
+    )
     #: when the box was ticked
-    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": True})
     #: where it was asked: "donation form", …
-    source: Mapped[str] = mapped_column(sa.String(100))
+    source: Mapped[str] = mapped_column(sa.String(100), info={"personal": False})
     #: the exact wording the supporter saw next to the box
-    wording: Mapped[str] = mapped_column(sa.Text)
+    wording: Mapped[str] = mapped_column(sa.Text, info={"personal": False})
     #: SHA-256 (hex) of the link's token, set when the link is e-mailed; the token itself is never stored
-    token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True, info={"personal": False})
     #: when the link was queued for sending, and until when it works
-    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": True})
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": False})
     #: when the address confirmed; the link works once
-    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": True})
 
 
 class Consent(Base):
@@ -181,23 +196,27 @@ class Consent(Base):
     __tablename__ = "consent"
     __table_args__ = (sa.Index("ix_consent_supporter_id_purpose", "supporter_id", "purpose", "recorded_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
+    supporter_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supporter.id", ondelete="CASCADE"), info={"personal": False}
+    )
     #: what the consent is for, e.g. "newsletter"
-    purpose: Mapped[str] = mapped_column(sa.String(32))
+    purpose: Mapped[str] = mapped_column(sa.String(32), info={"personal": False})
     #: True when granted, False when withdrawn
-    granted: Mapped[bool]
+    granted: Mapped[bool] = mapped_column(info={"personal": True})
     #: when the supporter decided
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, info={"personal": True})
     #: where it was given: "donation form", "dashboard", "import", …
-    source: Mapped[str] = mapped_column(sa.String(100))
+    source: Mapped[str] = mapped_column(sa.String(100), info={"personal": False})
     #: the exact wording the supporter saw
-    wording: Mapped[str] = mapped_column(sa.Text)
+    wording: Mapped[str] = mapped_column(sa.Text, info={"personal": False})
     #: when the address confirmed the grant through its e-mailed link (double opt-in); None
     #: for a withdrawal, and for grants recorded before double opt-in (source says so)
-    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), info={"personal": True})
     #: the request that was confirmed: which gift's form asked, and when
-    request_id: Mapped[int | None] = mapped_column(sa.ForeignKey("consent_request.id", ondelete="SET NULL"))
+    request_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("consent_request.id", ondelete="SET NULL"), info={"personal": False}
+    )
 
 
 #: the consent purpose whose newest decision Supporter.newsletter mirrors
@@ -217,9 +236,13 @@ class SupporterSearchKey(Base):
     __table_args__ = (sa.Index("ix_supporter_search_key_supporter_id", "supporter_id"),)
 
     key: Mapped[str] = mapped_column(
-        sa.String(320).with_variant(sa.String(320, collation="C"), "postgresql"), primary_key=True
+        sa.String(320).with_variant(sa.String(320, collation="C"), "postgresql"),
+        primary_key=True,
+        info={"personal": True},
     )
-    supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id", ondelete="CASCADE"), primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supporter.id", ondelete="CASCADE"), primary_key=True, info={"personal": False}
+    )
 
 
 def search_keys(name_sort: str, email_normalised: str) -> set[str]:

@@ -23,15 +23,15 @@ class WidgetStat(Base):
         sa.Index("ix_widget_stat_day", "day"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(primary_key=True, info={"personal": False})
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id", ondelete="CASCADE"), info={"personal": False})
     #: article slug, or "" when the widget was not on an article
-    article: Mapped[str] = mapped_column(sa.String(200), default="")
+    article: Mapped[str] = mapped_column(sa.String(200), default="", info={"personal": False})
     #: appeal variant, or "" for the campaign's only appeal
-    variant: Mapped[str] = mapped_column(sa.String(64), default="")
-    day: Mapped[date]
-    impressions: Mapped[int] = mapped_column(default=0)
-    clicks: Mapped[int] = mapped_column(default=0)
-    gifts: Mapped[int] = mapped_column(default=0)
+    variant: Mapped[str] = mapped_column(sa.String(64), default="", info={"personal": False})
+    day: Mapped[date] = mapped_column(info={"personal": False})
+    impressions: Mapped[int] = mapped_column(default=0, info={"personal": False})
+    clicks: Mapped[int] = mapped_column(default=0, info={"personal": False})
+    gifts: Mapped[int] = mapped_column(default=0, info={"personal": False})
     #: what those gifts brought, in the reporting currency
-    amount_base_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    amount_base_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0, info={"personal": False})

@@ -152,6 +152,12 @@ class PaymentGateway(Protocol):
         """End a subscription now; Stripe confirms with customer.subscription.deleted."""
         ...
 
+    def delete_customer(self, customer_id: str) -> None:
+        """Delete a Stripe customer (an erasure): its name, e-mail, address and saved payment
+        methods go with it; the payments stay in Stripe's books. One Stripe no longer has
+        counts as deleted. Raises PaymentsUnavailable when Stripe does not answer."""
+        ...
+
     def change_subscription(
         self,
         subscription_id: str,

@@ -93,6 +93,18 @@ def cancel_subscription(client: stripe.StripeClient, subscription_id: str) -> No
         raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
 
 
+def delete_customer(client: stripe.StripeClient, customer_id: str) -> None:
+    """Delete the customer and what Stripe keeps with it (payment methods, the billing
+    details); a customer Stripe no longer has counts as deleted, so a retry is harmless."""
+    try:
+        client.v1.customers.delete(customer_id)
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status != 404:
+            raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+    except stripe.StripeError as exc:
+        raise PaymentsUnavailable(exc.user_message or str(exc)) from exc
+
+
 def _unavailable(exc: stripe.StripeError) -> PaymentsUnavailable:
     return PaymentsUnavailable(exc.user_message or str(exc))
 

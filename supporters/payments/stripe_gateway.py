@@ -102,6 +102,9 @@ class StripeGateway:
     def cancel_subscription(self, subscription_id: str) -> None:
         stripe_api.cancel_subscription(self.client, subscription_id)
 
+    def delete_customer(self, customer_id: str) -> None:
+        stripe_api.delete_customer(self.client, customer_id)
+
     def change_subscription(
         self,
         subscription_id: str,

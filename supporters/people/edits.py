@@ -32,9 +32,16 @@ _EMAIL_IN_USE = _l("Another supporter already has this e-mail address.")
 
 
 def _refuse_if_erased(supporter: Supporter) -> None:
-    """An erased supporter's record is kept for the books and never changed again."""
+    """An erased supporter's record is kept for the books and never changed again; one
+    merged into another is changed through that one."""
     if supporter.anonymised_at is not None:
         raise Refused(_l("This supporter's data was erased on request; it cannot be changed."), status=409)
+    if supporter.merged_into_id is not None:
+        raise Refused(
+            _l("This supporter was merged into supporter #%(id)s: change that one."),
+            status=409,
+            id=supporter.merged_into_id,
+        )
 
 
 def update_profile(
@@ -67,8 +74,11 @@ def update_profile(
     }
     if not changes:
         return {}
-    if "email" in changes and _email_taken(normalise_email(changes["email"][1]), supporter.id):
-        raise Refused(_EMAIL_IN_USE, field="email")
+    if "email" in changes:
+        holder = _email_holder(normalise_email(changes["email"][1]), supporter.id)
+        if holder is not None:
+            # `other_id`: the page offers to merge the two instead (people/merging.py)
+            raise Refused(_EMAIL_IN_USE, field="email", other_id=holder if holder != supporter.id else None)
     try:
         # A savepoint, so that another supporter taking the address at this very
         # moment (the unique index refuses the second) leaves this one unchanged.
@@ -94,13 +104,23 @@ def update_profile(
     return changes
 
 
-def _email_taken(email_key: str, supporter_id: int) -> bool:
-    return (
-        db.session.execute(
-            select(Supporter.id).where(Supporter.email_normalised == email_key, Supporter.id != supporter_id)
-        ).first()
-        is not None
-    )
+def _email_holder(email_key: str, supporter_id: int) -> int | None:
+    """The other supporter this address leads to (through a merged-away one), if any."""
+    holder = db.session.execute(
+        select(Supporter).where(Supporter.email_normalised == email_key, Supporter.id != supporter_id)
+    ).scalar_one_or_none()
+    if holder is None:
+        return None
+    return surviving(holder).id
+
+
+def surviving(supporter: Supporter) -> Supporter:
+    """The supporter to act on: itself, or the one it was merged into (people/merging.py)."""
+    if supporter.merged_into_id is None:
+        return supporter
+    survivor = db.session.get(Supporter, supporter.merged_into_id)
+    assert survivor is not None and survivor.merged_into_id is None, "a merge re-points older tombstones"
+    return survivor
 
 
 def add_note(actor: Actor | None, supporter: Supporter, body: str) -> SupporterNote:
@@ -165,7 +185,8 @@ ADDRESS_FIELDS = ("country", "address_line1", "address_line2", "postal_code", "c
 def find_or_create_supporter(
     email: str, name: str, language: str = "en", *, details: Mapping[str, str | None] | None = None
 ) -> Supporter:
-    """The supporter with this e-mail, created with `name` and `language` if new.
+    """The supporter with this e-mail, created with `name` and `language` if new; an
+    address of a supporter merged into another finds the one it was merged into.
 
     Of a known supporter, only the `details` (ADDRESS_FIELDS) still empty are filled
     in, and the name is left as it is: anyone can type an address into a form.
@@ -181,6 +202,7 @@ def find_or_create_supporter(
         except IntegrityError:
             # Someone else created the same supporter at this very moment.
             supporter = db.session.execute(select(Supporter).filter_by(email_normalised=email_key)).scalar_one()
+    supporter = surviving(supporter)
     for field in ADDRESS_FIELDS:
         value = (details or {}).get(field)
         if value and getattr(supporter, field) is None:

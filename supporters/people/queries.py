@@ -108,8 +108,9 @@ def _starting_with(*prefixes: str) -> ColumnElement[bool]:
 
 
 def filter_conditions(filters: SupporterFilters) -> list[ColumnElement[bool]]:
-    """The WHERE conditions of `filters`, each answered through an index."""
-    conditions: list[ColumnElement[bool]] = []
+    """The WHERE conditions of `filters`, each answered through an index. Supporters
+    merged into another (tombstones, people/merging.py) are never listed."""
+    conditions: list[ColumnElement[bool]] = [Supporter.merged_into_id.is_(None)]
     if filters.q:
         # The name as sorted (no case, no accents) and the e-mail as stored; either
         # may start any key, so "lukasz" also finds lukasz.zak@… and "Łukasz" Łukasz Żak.

@@ -56,7 +56,7 @@ from supporters.models import (
     utcnow,
 )
 from supporters.models.supporter import NEWSLETTER
-from supporters.people import consent, edits, queries
+from supporters.people import consent, duplicates, edits, merging, queries
 from supporters.people.queries import SupporterFilters
 
 bp = Blueprint("supporters", __name__, url_prefix="/supporters")
@@ -275,8 +275,13 @@ def country_name(code: str | None) -> str:
 @bp.get("/<int:supporter_id>")
 @requires("view")
 def detail(supporter_id: int) -> ResponseReturnValue:
-    """One supporter's story: profile, totals, gifts, recurring plans, consents, notes, tags."""
-    return _detail_page(fetch(Supporter, supporter_id))
+    """One supporter's story: profile, totals, gifts, recurring plans, consents, notes, tags.
+    A supporter merged into another leads to that one."""
+    supporter = fetch(Supporter, supporter_id)
+    if supporter.merged_into_id is not None:
+        flash(_("Supporter #%(id)s was merged into this one.", id=supporter.id))
+        return redirect(url_for(".detail", supporter_id=supporter.merged_into_id), 303)
+    return _detail_page(supporter)
 
 
 def _detail_page(
@@ -286,6 +291,7 @@ def _detail_page(
     note_form: NoteForm | None = None,
     tags_form: TagsForm | None = None,
     status: int = 200,
+    merge_offer: int | None = None,
 ) -> ResponseReturnValue:
     gifts = db.session.execute(
         select(Gift, Campaign.name)
@@ -350,6 +356,9 @@ def _detail_page(
         tags_form=tags_form,
         country=country_name(supporter.country),
         language=language_name(supporter.language),
+        possible_duplicates=duplicates.possible_duplicates(supporter.id),
+        merges=merging.merges_of(supporter.id),
+        merge_offer=merge_offer,
     ), status
 
 
@@ -359,7 +368,8 @@ def _refused(supporter: Supporter, refused: Refused, **forms: Any) -> ResponseRe
     message = show_refusal(form, refused)
     if message:
         flash(message, "error")
-    return _detail_page(supporter, status=refused.status, **forms)
+    # an e-mail another supporter has: the page offers to merge the two instead
+    return _detail_page(supporter, status=refused.status, merge_offer=refused.params.get("other_id"), **forms)
 
 
 def _back(supporter: Supporter) -> ResponseReturnValue:

@@ -145,6 +145,9 @@ def issue_unlock(email: str, now: datetime | None = None) -> tuple[StaffUser, St
     user = active_account(email)
     if user is None:
         return None
+    # Sign-ins failing at once each reach here: the account's row, locked until the
+    # request ends, makes the second wait for the first's link and find it.
+    db.session.get(StaffUser, user.id, with_for_update=True, populate_existing=True)
     waiting = db.session.scalar(
         select(StaffToken.id)
         .where(

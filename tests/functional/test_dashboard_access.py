@@ -29,7 +29,16 @@ def sample_ids(db: Any) -> dict[str, int]:
     """Real objects for every kind of id a dashboard address may hold."""
     from datetime import date
 
-    from supporters.models import Article, BankLine, BankStatement, Campaign
+    from supporters.models import (
+        Article,
+        BankLine,
+        BankStatement,
+        Campaign,
+        ImportMapping,
+        ImportRun,
+        PrivacyRequest,
+        RequestKind,
+    )
 
     person = factories.supporter()
     plan = factories.plan(person)
@@ -61,7 +70,26 @@ def sample_ids(db: Any) -> dict[str, int]:
         status="open",
     )
     db.session.add(line)
+    asked = PrivacyRequest(
+        kind=RequestKind.ACCESS,
+        received_on=date(2026, 1, 2),
+        due_on=date(2026, 2, 2),
+        supporter_id=person.id,
+        created_by="cli",
+    )
+    db.session.add(asked)
+    source = ImportMapping(name="Matrix", supporter_columns={"name": "name", "email": "email"}, updated_by="cli")
+    db.session.add(source)
     db.session.flush()
+    run = ImportRun(
+        uploaded_by="cli", file_name="m.csv", sha256="0" * 64, content=b"name,email\n", mapping_id=source.id
+    )
+    db.session.add(run)
+    db.session.flush()
+    from supporters.people import merging
+
+    kept, gone = factories.supporter(), factories.supporter()
+    merged = merging.merge(None, [kept.id, gone.id], kept.id)
     return {
         "supporter_id": person.id,
         "gift_id": gift.id,
@@ -72,6 +100,9 @@ def sample_ids(db: Any) -> dict[str, int]:
         "staff_id": factories.staff("viewer").id,
         "statement_id": statement.id,
         "line_id": line.id,
+        "request_id": asked.id,
+        "run_id": run.id,
+        "merge_id": merged.id,
     }
 
 
@@ -157,6 +188,9 @@ def test_unknown_ids_are_404_for_those_allowed_and_403_for_the_rest(app: Flask, 
             "staff_id",
             "statement_id",
             "line_id",
+            "request_id",
+            "run_id",
+            "merge_id",
         ],
         999_999,
     )

@@ -55,14 +55,18 @@ from supporters.models import (
     BankStatement,
     Campaign,
     GiftMethod,
+    ImportMapping,
+    ImportRun,
     PlanStatus,
+    RequestKind,
     StaffRole,
     StaffUser,
     StripeEvent,
     utcnow,
 )
 from supporters.models.base import Base
-from supporters.people import consent
+from supporters.people import consent, duplicates, merging
+from supporters.privacy import requests as privacy_requests
 from supporters.staff import recovery, sessions
 from tests import factories
 from tests.conftest import make_app
@@ -306,6 +310,27 @@ def seed() -> Dataset:
     )
     _db.session.add(line)
     _db.session.flush()
+    # an open erasure request about the supporter (whose running plan keeps the erasure refused),
+    # so its page shows every form: the supporter it is about, the export, the erasure, the answer
+    asked_erasure = privacy_requests.log_request(
+        None, RequestKind.ERASURE, received_on=date(2026, 1, 2), requester_name="Ada Sweep", supporter=person
+    )
+    # a supporters file uploaded and mapped, not imported (its preview shows the import form)
+    source = ImportMapping(
+        name="Sweep CRM", supporter_columns={"name": "name", "email": "email"}, gift_columns={}, updated_by="cli"
+    )
+    _db.session.add(source)
+    _db.session.flush()
+    upload = ImportRun(
+        uploaded_by="cli",
+        file_name="sweep.csv",
+        sha256="2" * 64,
+        content=b"name,email\nAda Sweep,ada-import@example.org\n",
+        mapping_id=source.id,
+        counts={},
+    )
+    _db.session.add(upload)
+    _db.session.flush()
     staff = {role: staff_user(role) for role in ROLES[1:]}
     # an admin with two-factor sign-in on and a new key waiting to be confirmed, so that
     # every form of their own account page shows (and the staff page offers to reset it)
@@ -317,6 +342,14 @@ def seed() -> Dataset:
     unlock_token = recovery.issue_unlock(other.email)
     assert reset_token is not None and unlock_token is not None
     _db.session.flush()
+    # a pair to review (the list shows its forms) and a merge that can be undone (its page
+    # shows the undo form)
+    # Ada's namesake, so that Ada's merge page shows its form (the sweep may merge them: Ada
+    # has more gifts, so Ada stays)
+    factories.supporter(name="Ada Sweep", postal_code="00-950")
+    kept, gone = factories.supporter(name="Cy Merged"), factories.supporter(name="Cy Merged")
+    merged = merging.merge(None, [kept.id, gone.id], kept.id)
+    duplicates.scan()
     return Dataset(
         ids={
             "supporter_id": str(person.id),
@@ -335,8 +368,11 @@ def seed() -> Dataset:
             "unsubscribe_token": unsubscribe_token,
             "statement_id": str(uploaded.id),
             "line_id": str(line.id),
+            "run_id": str(upload.id),
             "staff_token": reset_token[2],
             "unlock_token": unlock_token[2],
+            "request_id": str(asked_erasure.id),
+            "merge_id": str(merged.id),
         },
         staff=staff,
         donor_id=person.id,
@@ -546,6 +582,16 @@ VALID: dict[str, dict[str, str]] = {
     "dashboard.bank.upload": {"format": "csv", "preset": "generic"},
     "dashboard.bank.record_gift": {"email": "anna@example.org", "name": "Anna Kowalska"},
     "dashboard.bank.not_a_gift": {"reason": "Bank interest"},
+    "dashboard.privacy.create": {
+        "kind": "access",
+        "received_on": "2026-01-05",
+        "requester_name": "Anna Kowalska",
+        "requester_email": "anna@example.org",
+    },
+    "dashboard.privacy.close": {"outcome": "Sent the data by e-mail."},
+    "dashboard.privacy.erase": {"erase-confirmation": "someone@example.org"},
+    "dashboard.privacy.supporter_erase": {"erase-confirmation": "someone@example.org"},
+    "dashboard.imports.save_columns": {"name": "Sweep CRM", "s_name": "name", "s_email": "email"},
     "donors.ask": {"email": "ada@example.org"},
     "donors.enter_code": {"email": "ada@example.org", "code": "123456"},
     "donor_plans.change_amount": {"amount": "50"},

@@ -17,6 +17,7 @@ from tests.conftest import MIGRATIONS, DatabaseFactory, make_app
 
 MODEL_TABLES = {
     "bank_statement",
+    "privacy_request",
     "donor_sign_in",
     "bank_line",
     "supporter",
@@ -42,6 +43,12 @@ MODEL_TABLES = {
     "supporter_search_key",
     "receipt_sequence",
     "exchange_rate",
+    "import_mapping",
+    "import_run",
+    "imported_row",
+    "duplicate_candidate",
+    "duplicate_dismissal",
+    "supporter_merge",
 }
 
 

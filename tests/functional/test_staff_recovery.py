@@ -12,6 +12,7 @@ browser in whatever others try. Everything is in the audit log, never a password
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -382,3 +383,32 @@ def test_sessions_rows_survive_nothing_after_a_reset(db: Any, client: Any, app: 
     client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     live = select(func.count()).select_from(StaffSession).filter_by(staff_user_id=user.id, ended_at=None)
     assert db.session.scalar(live) == 0
+
+
+def test_two_lockouts_at_once_send_one_unlock_link(committed_app: Flask) -> None:
+    """Two sign-ins using up the allowance together (two threads, two transactions)
+    still give the owner one unlock e-mail: the account's row is locked while the
+    link is made, so the second sees the first's link and sends none."""
+    app = committed_app
+    with app.app_context():
+        user = factories.staff("admin", email="locked@example.org")
+        _db.session.commit()
+        user_id = user.id
+    made: list[object] = []
+
+    def lockout() -> None:
+        with app.app_context():
+            made.append(recovery.issue_unlock("locked@example.org"))
+            _db.session.commit()
+
+    with app.app_context():
+        ours = recovery.issue_unlock("locked@example.org")
+        thread = threading.Thread(target=lockout)
+        thread.start()
+        thread.join(0.8)  # PostgreSQL: waiting for our lock; SQLite: waiting to begin
+        _db.session.commit()
+    thread.join(20)
+    assert ours is not None and made == [None]
+    with app.app_context():
+        links = _db.session.scalars(select(StaffToken).filter_by(staff_user_id=user_id, purpose="unlock")).all()
+        assert len(links) == 1

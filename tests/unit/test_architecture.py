@@ -13,7 +13,16 @@ PACKAGE = Path(__file__).resolve().parents[2] / "supporters"
 #: modules whose names say they hold pages (public or staff)
 PAGE_MODULES = ("views.py", "webhook.py", "test_payment.py", "sign_in.py")
 #: the edges that commit: the request's one commit point, the CLI and the mail worker
-COMMITTING = {"lib/transactions.py", "cli.py", "articles/cli.py", "bank/cli.py", "mail/cli.py", "mail/outbox.py"}
+COMMITTING = {
+    "lib/transactions.py",
+    "cli.py",
+    "articles/cli.py",
+    "bank/cli.py",
+    "privacy/cli.py",
+    "imports/cli.py",
+    "mail/cli.py",
+    "mail/outbox.py",
+}
 
 
 def modules() -> Iterator[tuple[str, ast.Module]]:

@@ -1,0 +1,1 @@
+"""Importing supporters and their gifts from another system (docs/dashboard.md)."""

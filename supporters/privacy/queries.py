@@ -1,0 +1,143 @@
+"""The rows about one supporter, as the access export and the erasure both find them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from supporters.extensions import db
+from supporters.models import (
+    AuditEvent,
+    BankLine,
+    Base,
+    Consent,
+    ConsentRequest,
+    DonorSignIn,
+    Gift,
+    OutboxEmail,
+    RecurringPlan,
+    StripeEvent,
+    Supporter,
+    SupporterNote,
+    SupporterTag,
+    normalise_email,
+)
+
+
+def gift_ids(supporter: Supporter) -> list[int]:
+    """The supporter's gifts, every status."""
+    return list(db.session.scalars(sa.select(Gift.id).where(Gift.supporter_id == supporter.id).order_by(Gift.id)))
+
+
+def plan_ids(supporter: Supporter) -> list[int]:
+    return list(
+        db.session.scalars(
+            sa.select(RecurringPlan.id).where(RecurringPlan.supporter_id == supporter.id).order_by(RecurringPlan.id)
+        )
+    )
+
+
+def about_them(supporter: Supporter) -> sa.ColumnElement[bool]:
+    """The audit entries about the supporter: them, their gifts, their plans, the bank
+    lines of their gifts."""
+    gifts = sa.select(Gift.id).where(Gift.supporter_id == supporter.id)
+    as_ids = sa.String(64)
+    return sa.or_(
+        sa.and_(AuditEvent.target_type == "supporter", AuditEvent.target_id == str(supporter.id)),
+        sa.and_(
+            AuditEvent.target_type == "gift",
+            AuditEvent.target_id.in_(sa.select(sa.cast(Gift.id, as_ids)).where(Gift.supporter_id == supporter.id)),
+        ),
+        sa.and_(
+            AuditEvent.target_type == "plan",
+            AuditEvent.target_id.in_(
+                sa.select(sa.cast(RecurringPlan.id, as_ids)).where(RecurringPlan.supporter_id == supporter.id)
+            ),
+        ),
+        sa.and_(
+            AuditEvent.target_type == "bank_line",
+            AuditEvent.target_id.in_(
+                sa.select(sa.cast(BankLine.id, as_ids)).where(
+                    sa.or_(
+                        BankLine.supporter_id == supporter.id,
+                        BankLine.gift_id.in_(gifts),
+                        BankLine.pledge_id.in_(gifts),
+                    )
+                )
+            ),
+        ),
+    )
+
+
+def audit_events(supporter: Supporter) -> Sequence[AuditEvent]:
+    return db.session.scalars(
+        sa.select(AuditEvent).where(about_them(supporter)).order_by(AuditEvent.created_at, AuditEvent.id)
+    ).all()
+
+
+def addresses(supporter: Supporter) -> set[str]:
+    """Every address the supporter has had here (normalised): the current one, and those
+    their profile edits replaced."""
+    found = {supporter.email_normalised}
+    for event in db.session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.target_type == "supporter",
+            AuditEvent.target_id == str(supporter.id),
+            AuditEvent.action == "supporter.edit_profile",
+        )
+    ):
+        change = (event.details or {}).get("changes", {}).get("email") or {}
+        found.update(
+            normalise_email(value) for value in (change.get("old"), change.get("new")) if isinstance(value, str)
+        )
+    return found
+
+
+def emails(supporter: Supporter) -> Sequence[OutboxEmail]:
+    """The e-mails the outbox holds for any of the supporter's addresses."""
+    return db.session.scalars(
+        sa.select(OutboxEmail)
+        .where(sa.func.lower(sa.func.trim(OutboxEmail.to_address)).in_(sorted(addresses(supporter))))
+        .order_by(OutboxEmail.created_at, OutboxEmail.id)
+    ).all()
+
+
+def bank_lines(supporter: Supporter) -> Sequence[BankLine]:
+    """The bank statement lines that paid their gifts or were assigned to them."""
+    gifts = sa.select(Gift.id).where(Gift.supporter_id == supporter.id)
+    return db.session.scalars(
+        sa.select(BankLine)
+        .where(
+            sa.or_(BankLine.supporter_id == supporter.id, BankLine.gift_id.in_(gifts), BankLine.pledge_id.in_(gifts))
+        )
+        .order_by(BankLine.booked_on, BankLine.id)
+    ).all()
+
+
+def stripe_events(supporter: Supporter) -> Sequence[StripeEvent]:
+    """The Stripe events about their gifts and plans."""
+    gifts = sa.select(Gift.id).where(Gift.supporter_id == supporter.id)
+    plans = sa.select(RecurringPlan.id).where(RecurringPlan.supporter_id == supporter.id)
+    return db.session.scalars(
+        sa.select(StripeEvent).where(sa.or_(StripeEvent.gift_id.in_(gifts), StripeEvent.plan_id.in_(plans)))
+    ).all()
+
+
+def rows_of(model: type[Base], supporter: Supporter, order: Any) -> Sequence[Any]:
+    """The rows of a table with a `supporter_id`, in `order`."""
+    column = model.supporter_id  # type: ignore[attr-defined]
+    return db.session.scalars(sa.select(model).where(column == supporter.id).order_by(order)).all()
+
+
+#: the tables whose rows carry the supporter's id, and their order in an export
+OWN_ROWS: dict[str, tuple[type[Base], Any]] = {
+    "gifts": (Gift, Gift.id),
+    "plans": (RecurringPlan, RecurringPlan.id),
+    "consents": (Consent, Consent.recorded_at),
+    "consent_requests": (ConsentRequest, ConsentRequest.requested_at),
+    "notes": (SupporterNote, SupporterNote.created_at),
+    "tags": (SupporterTag, SupporterTag.tag),
+    "sign_ins": (DonorSignIn, DonorSignIn.created_at),
+}
