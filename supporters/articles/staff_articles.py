@@ -40,7 +40,7 @@ from supporters.articles import operations
 from supporters.articles.importer import SLUG_MAX, TAG_MAX, TITLE_MAX, slugify
 from supporters.dashboard.access import acting_staff, can, fetch, requires
 from supporters.extensions import db
-from supporters.lib.dates import in_order, swapped_note
+from supporters.lib.dates import in_order, org_today, swapped_note
 from supporters.lib.forms import Form, no_control_characters, slug_shaped, strip
 from supporters.lib.i18n import current_locale
 from supporters.lib.tags import split_tags
@@ -237,7 +237,7 @@ def article_form(article: Article | None = None, **kwargs: Any) -> ArticleForm:
             },
         )
     else:
-        kwargs.setdefault("data", {"published_on": utcnow().date()})
+        kwargs.setdefault("data", {"published_on": org_today()})
     form = ArticleForm(**kwargs)
     campaigns = db.session.execute(select(Campaign.id, Campaign.name, Campaign.slug).order_by(Campaign.name)).all()
     form.campaign.choices = [SelectChoice("", str(_l("None: the general campaign")))] + [

@@ -64,13 +64,16 @@ def may_open(endpoint: str) -> bool:
 @bp.get("/")
 @requires("view")
 def overview() -> ResponseReturnValue:
-    """This month and year against last year, recurring income, giving per month, top sources."""
-    months = 24 if request.args.get("months") == "24" else 12
-    report = figures.overview(months=months)
+    """Giving in the period chosen against a year before, recurring income, giving per
+    day, month or year, top sources."""
+    span, notes = figures.read_period(request.args)
+    report = figures.overview(span)
     return render_template(
         "dashboard/overview.html",
         report=report,
-        months=months,
-        chart=figures.bar_chart(report.by_month),
+        span=span,
+        notes=notes,
+        periods=figures.PERIODS,
+        chart=figures.bar_chart(report.series, current_app.config["SUPPORTERS_BASE_CURRENCY"]),
         privacy_requests=privacy_requests.open_request_health(),
     )

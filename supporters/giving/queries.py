@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from supporters.dashboard import labels
 from supporters.extensions import db
 from supporters.lib import audit, exporting, money
 from supporters.lib.audit import Actor
@@ -26,6 +27,7 @@ from supporters.models import (
     RecurringPlan,
     StripeEvent,
     Supporter,
+    net_base,
 )
 
 
@@ -100,18 +102,32 @@ class GiftFilters:
         return {key: value for key, value in self.args.items() if key != "page"}
 
 
+#: the gifts export's columns. Timestamps are UTC, named so (`…_utc`); each code has its
+#: label beside it, in the language of the request that asked for the export
 EXPORT_HEADER = (
     "id",
-    "paid_at",
-    "created_at",
+    "paid_at_utc",
+    "created_at_utc",
     "status",
+    "status_label",
     "kind",
+    "kind_label",
+    "interval",
+    "interval_label",
     "method",
+    "method_label",
     "amount",
     "currency",
     "amount_base",
     "base_currency",
     "refunded",
+    "net_base",
+    "fee",
+    "net",
+    "fee_currency",
+    "transfer_reference",
+    "offline_reference",
+    "comment",
     "supporter_id",
     "supporter_name",
     "supporter_email",
@@ -130,6 +146,10 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
     """The gifts of `filters` as EXPORT_HEADER rows, newest first, audited before any row
     is read (the request commits the audit row before the first row leaves).
 
+    `net_base` is what the gift counts in every total (`models.net_base`: the reporting
+    currency, net of refunds; empty until converted); `fee` and `net` are Stripe's, from
+    the balance transaction, in `fee_currency` (empty until known, and for offline gifts).
+
     Plain rows through the session's connection: no ORM loading for a million rows,
     and each currency's formatter looked up once, not three times a row.
     """
@@ -144,11 +164,18 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
             Gift.created_at,
             sa.type_coerce(Gift.status, sa.String),
             sa.type_coerce(Gift.kind, sa.String),
+            sa.type_coerce(RecurringPlan.interval, sa.String),
             sa.type_coerce(Gift.method, sa.String),
             Gift.amount_minor,
             Gift.currency,
             Gift.amount_base_minor,
             Gift.refunded_minor,
+            Gift.fee_minor,
+            Gift.net_minor,
+            Gift.balance_currency,
+            Gift.transfer_reference,
+            Gift.offline_reference,
+            Gift.comment,
             Gift.supporter_id,
             Supporter.name,
             Supporter.email,
@@ -164,10 +191,19 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
         .select_from(Gift)
         .join(Supporter, Supporter.id == Gift.supporter_id)
         .outerjoin(Campaign, Campaign.id == Gift.campaign_id)
+        .outerjoin(RecurringPlan, RecurringPlan.id == Gift.recurring_plan_id)
         .execution_options(yield_per=2000)
     )
+    # read now, in the request's language: the rows are written later, as they stream
+    statuses = {code.value: str(label) for code, label in labels.GIFT_STATUS_LABELS.items()}
+    kinds = {code.value: str(label) for code, label in labels.GIFT_KIND_LABELS.items()}
+    intervals = {code.value: str(label) for code, label in labels.PLAN_INTERVAL_LABELS.items()}
+    methods = {code.value: str(label) for code, label in labels.GIFT_METHOD_LABELS.items()}
     base_text = money.plain_formatter(base)
     amount_texts: dict[str, Callable[[int], str]] = {}
+
+    def texts(currency: str) -> Callable[[int], str]:
+        return amount_texts.get(currency) or amount_texts.setdefault(currency, money.plain_formatter(currency))
 
     def rows() -> Iterator[tuple[Any, ...]]:
         for (
@@ -176,26 +212,39 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
             created_at,
             status,
             kind,
+            interval,
             method,
             amount,
             currency,
             amount_base,
             refunded,
+            fee,
+            net,
+            fee_currency,
             *rest,
         ) in db.session.connection().execute(query):
-            text = amount_texts.get(currency) or amount_texts.setdefault(currency, money.plain_formatter(currency))
+            text = texts(currency)
             yield (
                 gift_id,
                 exporting.iso(paid_at),
                 exporting.iso(created_at),
                 status,
+                statuses.get(status, status),
                 kind,
+                kinds.get(kind, kind),
+                interval or "",
+                intervals.get(interval, interval) if interval else "",
                 method,
+                methods.get(method, method),
                 text(amount),
                 currency,
                 "" if amount_base is None else base_text(amount_base),
                 base,
                 text(refunded),
+                "" if amount_base is None else base_text(net_base(amount_base, amount, refunded)),
+                "" if fee is None else texts(fee_currency or currency)(fee),
+                "" if net is None else texts(fee_currency or currency)(net),
+                "" if fee is None and net is None else fee_currency or currency,
                 *rest,
             )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, stream_with_context
@@ -27,8 +27,13 @@ def neutralise(value: Any) -> str:
 
 
 def iso(moment: datetime | None) -> str:
-    """A timestamp cell: ISO 8601, in UTC as UTCDateTime reads every timestamp back; empty for None."""
-    return moment.isoformat() if moment else ""
+    """A timestamp cell: ISO 8601 in UTC to the second, "2026-01-31T23:30:00Z"; empty for None.
+
+    Every export writes its timestamps so, whatever the organisation's time zone, and names
+    their columns with `_utc` (`paid_at_utc`), so the file says which zone it is in."""
+    if moment is None:
+        return ""
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat(timespec="seconds")[:19] + "Z"
 
 
 def inert_row(row: Sequence[Any]) -> list[Any]:

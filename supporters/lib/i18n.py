@@ -6,8 +6,10 @@ browser's Accept-Language, else the default. Only configured locales are chosen.
 
 from __future__ import annotations
 
+from babel.numbers import format_compact_currency
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import format_number, get_locale
+from markupsafe import Markup
 
 from supporters.lib import money
 
@@ -34,14 +36,25 @@ def current_locale() -> str:
     return str(get_locale() or "en")
 
 
-def format_money(amount_minor: int, currency: str) -> str:
-    """Template filter: an amount in minor units, formatted for the current locale."""
-    return money.format_amount(amount_minor, currency, current_locale())
+def format_money(amount_minor: int, currency: str) -> Markup:
+    """Template filter: an amount in minor units, formatted for the current locale, in a
+    `<span class="money">` that never breaks across lines ("140,00 zł" stays whole even
+    where a narrow cell lets long words break anywhere; app.css)."""
+    return Markup('<span class="money">{}</span>').format(money.format_amount(amount_minor, currency, current_locale()))
+
+
+def format_money_short(amount_minor: int, currency: str) -> str:
+    """Template filter: a rounded amount in the locale's short form ("50 tys. zł",
+    "PLN50K"), for a chart's axis; never for an amount someone reads as exact."""
+    return format_compact_currency(
+        money.to_decimal(amount_minor, currency), currency, locale=current_locale(), fraction_digits=2
+    )
 
 
 def init_app(app: Flask) -> None:
     """Register the template helpers that depend on the locale."""
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["money_short"] = format_money_short
     app.jinja_env.filters["number"] = format_number  # 10,000 / 10 000, as the reader writes it
 
     @app.context_processor

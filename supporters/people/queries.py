@@ -222,11 +222,11 @@ EXPORT_COLUMNS = (
     "language",
     "gift_count",
     "lifetime_total",
-    "first_gift_at",
-    "last_gift_at",
+    "first_gift_at_utc",
+    "last_gift_at_utc",
     "newsletter",
     "tags",
-    "created_at",
+    "created_at_utc",
     # for the foundation's newsletter tool: its List-Unsubscribe header (mail/unsubscribe.py)
     "unsubscribe_url",
 )
@@ -250,7 +250,7 @@ def export_rows(filters: SupporterFilters, base_currency: str) -> Iterator[tuple
     Rows are read a batch at a time (plain columns, no ORM objects) with one more
     query per batch for its tags, so memory stays flat however many there are.
     An erased supporter's personal fields are empty; the lifetime total is a
-    decimal in `base_currency` units, timestamps are ISO 8601 in UTC.
+    decimal in `base_currency` units, timestamps are ISO 8601 in UTC (`lib.exporting.iso`).
     """
     statement = (
         supporter_query(filters)

@@ -289,7 +289,7 @@ def test_staff_see_what_is_not_converted_yet_and_then_its_conversion(db: Any, cl
     db.session.commit()
 
     overview = client.get("/dashboard/").get_data(as_text=True)
-    assert "Not in these figures yet" in overview and "€100.00 in 1 gift" in overview
+    assert "Not in these figures yet" in overview and '<span class="money">€100.00</span> in 1 gift' in overview
     health = client.get("/dashboard/health/").get_data(as_text=True)
     assert "Gifts not converted yet (1)" in health and f"/dashboard/gifts/{gift.id}" in health
     assert "No exchange-rate table is loaded." in health and "flask rates fetch" in health
@@ -297,7 +297,7 @@ def test_staff_see_what_is_not_converted_yet_and_then_its_conversion(db: Any, cl
     assert "not converted yet: waiting for the exchange rate of the working day before" in detail
     assert "Processing fee" not in detail  # an offline gift has none
     supporter_page = client.get(f"/dashboard/supporters/{person.id}").get_data(as_text=True)
-    assert "and €100.00 in 1 gift not converted yet" in supporter_page
+    assert 'and <span class="money">€100.00</span> in 1 gift not converted yet' in supporter_page
 
     load()
     db.session.commit()

@@ -833,7 +833,11 @@ def test_a_processing_payment_that_fails_shows_the_failure(client: Any, campaign
 
 
 @pytest.mark.parametrize(
-    ("frequency", "wording"), [("one_time", "PLN50.00, once"), ("monthly", "PLN50.00 every month")]
+    ("frequency", "wording"),
+    [
+        ("one_time", '<span class="money">PLN50.00</span>, once'),
+        ("monthly", '<span class="money">PLN50.00</span> every month'),
+    ],
 )
 def test_thanks_after_success_shows_the_amount_and_receipt_number(
     client: Any, campaign: Campaign, frequency: str, wording: str
@@ -951,7 +955,7 @@ def test_the_offline_payment_page_offers_the_three_test_cards(client: Any, campa
 
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "Pay PLN50.00" in page
+    assert 'Pay <span class="money">PLN50.00</span>' in page
     for number in TEST_CARDS:
         assert f'value="{number}"' in page
     assert "4242 4242 4242 4242" in page

@@ -124,8 +124,8 @@ def test_the_overview_reads_the_totals_and_the_day_in_progress(db: Any) -> None:
     factories.paid_gift(paid_at=datetime(2025, 11, 27, 11, tzinfo=UTC), amount_minor=3, amount_base_minor=3)
     factories.paid_gift(paid_at=datetime(2025, 11, 27, 12, tzinfo=UTC), amount_minor=40, amount_base_minor=40)
     report = overview.overview(now=now)
-    assert report.month.amount_minor == 100  # 13:00 today is after `now`
-    assert report.month_last_year.amount_minor == 3  # the same moment last year ends the period
+    assert report.period.amount_minor == 100  # 13:00 today is after `now`
+    assert report.period_last_year.amount_minor == 3  # the same moment last year ends the period
 
 
 def test_the_migration_fills_totals_flags_and_keys_from_the_rows_already_there(databases: DatabaseFactory) -> None:
@@ -251,9 +251,9 @@ def test_the_chart_counts_a_gift_dated_ahead_of_utc_in_its_month(db: Any) -> Non
     now = datetime(2026, 11, 15, 23, 30, tzinfo=UTC)
     factories.paid_gift(paid_at=datetime(2026, 11, 16, 12, tzinfo=UTC), amount_minor=900, amount_base_minor=900)
     factories.paid_gift(paid_at=datetime(2026, 11, 15, 12, tzinfo=UTC), amount_minor=50, amount_base_minor=50)
-    report = overview.overview(now=now, months=12)
-    assert report.by_month[-1] == ("2026-11", 950, 0)
-    assert report.month.amount_minor == 50  # this month so far: up to now
+    report = overview.overview(now=now)
+    assert report.series[-1] == overview.Bucket(date(2026, 11, 1), date(2026, 11, 16), 950, 0)
+    assert report.period.amount_minor == 50  # the period so far: up to now
 
 
 def test_a_change_to_no_counted_column_reads_nothing_and_adds_nothing(db: Any) -> None:

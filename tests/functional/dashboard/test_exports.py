@@ -8,14 +8,17 @@ token and the choice of a BOM.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from supporters.models import AuditEvent
+from supporters.models import AuditEvent, GiftKind, GiftMethod, GiftStatus
 from tests import factories
 
 EXPORTS = ["/dashboard/supporters/export.csv", "/dashboard/gifts/export.csv"]
@@ -90,3 +93,74 @@ def test_the_exports_page_offers_each_export_as_a_form(client: Any, db: Any, fun
     assert 'href="/dashboard/supporters/export.csv' not in page and 'href="/dashboard/gifts/export.csv' not in page
     response = client.post(EXPORTS[1], data={"csrf_token": token_from(page)})
     assert response.status_code == 200 and response.get_data(as_text=True).startswith("id,")
+
+
+# --- What the files hold -------------------------------------------------------------------
+
+
+def read_csv(response: Any) -> list[dict[str, str]]:
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True).removeprefix("\ufeff"))))
+
+
+@pytest.mark.parametrize("export", EXPORTS)
+def test_every_timestamp_is_utc_and_its_column_says_so(client: Any, db: Any, fundraiser: Any, export: str) -> None:
+    # 23:30 UTC on 31 January is already 1 February in Warsaw: the file keeps UTC, not the day staff see
+    person = factories.supporter(name="Near Midnight")
+    factories.paid_gift(person, paid_at=datetime(2026, 1, 31, 23, 30, 5, 123456, tzinfo=UTC))
+    person.first_gift_at = person.last_gift_at = datetime(2026, 1, 31, 23, 30, 5, 123456, tzinfo=UTC)
+    [row] = read_csv(client.post(export, query_string={"q": "Near Midnight"} if "supporters" in export else {}))
+    stamps = {name: value for name, value in row.items() if name.endswith("_at_utc")}
+    assert stamps and not [name for name in row if name.endswith("_at")], "no timestamp column without its zone"
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", value) for value in stamps.values()), stamps
+    paid = row.get("paid_at_utc") or row["last_gift_at_utc"]
+    assert paid == "2026-01-31T23:30:05Z"
+
+
+def test_the_gifts_export_has_the_transfer_reference_comment_fee_and_net(client: Any, db: Any, fundraiser: Any) -> None:
+    transfer = factories.paid_gift(
+        method=GiftMethod.BANK_TRANSFER,
+        amount_minor=10000,
+        amount_base_minor=10000,
+        transfer_reference="DAR 2026 000153 0",
+        offline_reference="Darowizna dla fundacji",
+        comment="=for the winter appeal",
+    )
+    card = factories.paid_gift(amount_minor=5000, amount_base_minor=2400, currency="EUR")
+    card.fee_minor, card.net_minor, card.balance_currency, card.refunded_minor = 105, 2295, "PLN", 1000
+    card.status = GiftStatus.PARTIALLY_REFUNDED
+    db.session.flush()
+    rows = {row["id"]: row for row in read_csv(client.post("/dashboard/gifts/export.csv"))}
+    bank = rows[str(transfer.id)]
+    assert (bank["transfer_reference"], bank["offline_reference"]) == ("DAR 2026 000153 0", "Darowizna dla fundacji")
+    assert bank["comment"] == "'=for the winter appeal", "a donor's comment is neutralised like any cell"
+    assert (bank["fee"], bank["net"], bank["fee_currency"], bank["net_base"]) == ("", "", "", "100.00")
+    stripe = rows[str(card.id)]
+    assert (stripe["amount"], stripe["currency"], stripe["refunded"]) == ("50.00", "EUR", "10.00")
+    assert (stripe["fee"], stripe["net"], stripe["fee_currency"]) == ("1.05", "22.95", "PLN")
+    assert stripe["net_base"] == "19.20", "what the gift counts in the totals: its converted amount, net of refunds"
+
+
+def test_each_code_has_a_readable_column_beside_it_in_the_exports_language(
+    client: Any, db: Any, fundraiser: Any
+) -> None:
+    plan = factories.plan(interval="year")
+    factories.paid_gift(method=GiftMethod.BANK_TRANSFER)
+    factories.paid_gift(kind=GiftKind.RECURRING, recurring_plan_id=plan.id)
+    response = client.post("/dashboard/gifts/export.csv?lang=pl")
+    header = response.get_data(as_text=True).splitlines()[0].split(",")
+    for code in ("status", "kind", "interval", "method"):
+        assert header[header.index(code) + 1] == f"{code}_label", code
+    by_method = {row["method"]: row for row in read_csv(response)}
+    assert (by_method["bank_transfer"]["method_label"], by_method["bank_transfer"]["status_label"]) == (
+        "przelew bankowy",
+        "opłacona",
+    )
+    assert (by_method["bank_transfer"]["interval"], by_method["bank_transfer"]["interval_label"]) == ("", "")
+    recurring = by_method["stripe"]
+    assert (recurring["kind"], recurring["interval"], recurring["interval_label"]) == ("recurring", "year", "co roku")
+    english = read_csv(client.post("/dashboard/gifts/export.csv?lang=en"))
+    assert {row["status_label"] for row in english} == {"paid"} and {row["kind_label"] for row in english} == {
+        "one-time",
+        "recurring",
+    }

@@ -710,13 +710,13 @@ def test_the_export_streams_only_the_filtered_supporters_in_the_lists_order(
         "language": "pl",
         "gift_count": "1",
         "lifetime_total": "123.45",
-        "first_gift_at": "2025-02-01T00:00:00+00:00",
-        "last_gift_at": "2025-02-01T00:00:00+00:00",
+        "first_gift_at_utc": "2025-02-01T00:00:00Z",
+        "last_gift_at_utc": "2025-02-01T00:00:00Z",
         "newsletter": "yes",
         "tags": "Board, exp",
-        "created_at": ewa.created_at.isoformat(),
+        "created_at_utc": ewa.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    assert (rows[1]["newsletter"], rows[1]["lifetime_total"], rows[1]["last_gift_at"]) == ("no", "0.00", "")
+    assert (rows[1]["newsletter"], rows[1]["lifetime_total"], rows[1]["last_gift_at_utc"]) == ("no", "0.00", "")
     assert rows[1]["unsubscribe_url"] == ""
 
 
