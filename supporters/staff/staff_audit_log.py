@@ -174,6 +174,20 @@ SENTENCES: dict[str, Any] = {
     "supporters.export": _l("%(actor)s exported %(rows)s supporters (%(filters)s)"),
     "saved_search.create": _l("%(actor)s saved the search “%(name)s”"),
     "saved_search.delete": _l("%(actor)s deleted the saved search “%(name)s”"),
+    "import.committed": _l(
+        "%(actor)s imported %(target)s from %(source)s (%(file_name)s): supporters %(supporters)s; gifts %(gifts)s"
+    ),
+    "import.mapping_saved": _l("%(actor)s saved the column mapping of %(target)s"),
+    "import.uploaded": _l("%(actor)s uploaded %(target)s (%(file_name)s)"),
+    "privacy.erase": _l("%(actor)s erased the personal data of %(target)s (%(request)s)"),
+    "privacy.export": _l("%(actor)s exported the personal data of %(target)s (%(request)s)"),
+    "privacy.purge": _l("%(actor)s purged what was kept of %(target)s after the retention period (%(request)s)"),
+    "privacy.request_closed": _l("%(actor)s closed %(target)s"),
+    "privacy.request_linked": _l("%(actor)s linked %(target)s to %(supporter)s"),
+    "privacy.request_logged": _l("%(actor)s logged %(target)s (%(kind)s) about %(supporter)s"),
+    "supporter.merge": _l("%(actor)s merged %(merged)s into %(target)s (%(merge)s)"),
+    "supporter.merge_undone": _l("%(actor)s undid %(merge)s: %(restored)s taken out of %(target)s again"),
+    "supporter.not_a_duplicate": _l("%(actor)s marked %(target)s and %(other)s as not duplicates"),
     "variant.create": _l("%(actor)s added the appeal variant %(key)s to %(campaign)s"),
     "variant.delete": _l("%(actor)s deleted the appeal variant %(key)s of %(campaign)s"),
     "variant.update": _l("%(actor)s changed the appeal variant %(key)s of %(campaign)s (%(changed)s)"),
@@ -183,7 +197,20 @@ GENERIC = _l("%(actor)s: %(action)s on %(target)s")
 GENERIC_NO_TARGET = _l("%(actor)s: %(action)s")
 #: the names a sentence may use besides the details' own
 FILLED = frozenset(
-    {"actor", "target", "supporter", "gift", "amount", "from_amount", "to_amount", "action", "plan_change"}
+    {
+        "actor",
+        "target",
+        "supporter",
+        "gift",
+        "amount",
+        "from_amount",
+        "to_amount",
+        "action",
+        "plan_change",
+        "merge",
+        "request",
+        "other",
+    }
 )
 
 #: who acted, when it was no staff account: a donor on their own page (donors.web.actor_name)
@@ -244,9 +271,9 @@ def _read_records(events: list[AuditEvent]) -> _Records:
         )
     supporter_ids = _ids(events, "supporter") | set(records.gift_owner.values()) | set(records.plan_owner.values())
     for event in events:
-        named = (event.details or {}).get("supporter_id")
-        if isinstance(named, int):
-            supporter_ids.add(named)
+        details = event.details or {}
+        named = [details.get("supporter_id"), details.get("other_id"), *_listed(details, "merged", "restored")]
+        supporter_ids.update(number for number in named if isinstance(number, int))
         donor = _DONOR.fullmatch(event.actor or "")
         if donor:
             supporter_ids.add(int(donor.group(1)))
@@ -268,6 +295,11 @@ def _read_records(events: list[AuditEvent]) -> _Records:
             db.session.execute(select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(staff_ids)))
         )
     return records
+
+
+def _listed(details: dict[str, Any], *keys: str) -> list[Any]:
+    """The items of the details' lists under `keys` (the supporters a merge named)."""
+    return [item for key in keys if isinstance(details.get(key), list) for item in details[key]]
 
 
 def _link(endpoint: str, text: str, **values: Any) -> Markup:
@@ -315,6 +347,12 @@ def _target(event: AuditEvent, records: _Records) -> Markup | str:
         return _link("dashboard.articles.detail", str(title), article_id=number)
     if kind == "bank_statement":
         return _link("dashboard.bank.statement", _("bank statement #%(id)s", id=number), statement_id=number)
+    if kind == "import_run":
+        return _link("dashboard.imports.detail", _("import #%(id)s", id=number), run_id=number)
+    if kind == "import_mapping":
+        return _("the source %(name)s", name=details.get("name") or number)
+    if kind == "privacy_request":
+        return _link("dashboard.privacy.detail", _("privacy request #%(id)s", id=number), request_id=number)
     if kind == "bank_line":
         return _link("dashboard.bank.line", _("bank line #%(id)s", id=number), line_id=number)
     return f"{kind} {raw}"
@@ -352,6 +390,14 @@ def _money(details: dict[str, Any], key: str) -> str:
     return "—"
 
 
+def _numbered(details: dict[str, Any], key: str, endpoint: str, name: Any) -> Markup | str:
+    """A link to the record whose id the details keep under `key` (the endpoint's argument), or a dash."""
+    number = details.get(key)
+    if not isinstance(number, int) or isinstance(number, bool):
+        return "—"
+    return _link(endpoint, str(name) % {"id": number}, **{key: number})
+
+
 def sentence(event: AuditEvent, records: _Records) -> Markup:
     """The event in words, with links to its records; HTML-safe (every value is escaped)."""
     details = event.details if isinstance(event.details, dict) else {}
@@ -378,7 +424,18 @@ def sentence(event: AuditEvent, records: _Records) -> Markup:
         from_amount=_money(details, "from_minor"),
         to_amount=_money(details, "to_minor"),
         action=event.action,
+        merge=_numbered(details, "merge_id", "dashboard.duplicates.merge_record", _l("merge #%(id)s")),
+        request=_numbered(details, "request_id", "dashboard.privacy.detail", _l("privacy request #%(id)s")),
+        other=_supporter(records, details["other_id"]) if isinstance(details.get("other_id"), int) else "—",
     )
+    if isinstance(details.get("merged"), list):
+        values["merged"] = Markup(", ").join(
+            _supporter(records, number) for number in details["merged"] if isinstance(number, int)
+        )
+    if isinstance(details.get("restored"), list):
+        values["restored"] = Markup(", ").join(
+            _supporter(records, number) for number in details["restored"] if isinstance(number, int)
+        )
     template = SENTENCES.get(event.action) or (GENERIC if event.target_type else GENERIC_NO_TARGET)
     return Markup(escape(str(template))) % values
 

@@ -201,3 +201,23 @@ def test_times_and_days_are_the_organisations(db: Any, client: Any, admin: Staff
     assert "2026-07-02 00:30:00" in page and "Europe/Warsaw" in page
     assert "voided" in log(client, "?from=2026-07-02&to=2026-07-02")
     assert "voided" not in log(client, "?from=2026-07-01&to=2026-07-01")
+
+
+def test_a_merge_names_each_person_merged_and_links_its_record(db: Any, client: Any, admin: StaffUser) -> None:
+    kept = factories.supporter(name="Jan Kowalski")
+    gone = factories.supporter(name="Jan Kowalsky")
+    record(db, "supporter.merge", admin, ("supporter", kept.id), merge_id=7, merged=[gone.id], changes={}, moved={})
+    page = log(client)
+    assert f'merged <a href="/dashboard/supporters/{gone.id}"><bdi>Jan Kowalsky</bdi></a> into' in page
+    assert f'<a href="/dashboard/supporters/{kept.id}"><bdi>Jan Kowalski</bdi></a>' in page
+    assert '(<a href="/dashboard/duplicates/merges/7"><bdi>merge #7</bdi></a>)' in page
+
+
+def test_a_privacy_export_links_its_request_and_an_import_its_run(db: Any, client: Any, admin: StaffUser) -> None:
+    person = factories.supporter(name="Ewa Lis")
+    record(db, "privacy.export", admin, ("supporter", person.id), request_id=3, rows={"gifts": 2})
+    record(db, "import.uploaded", admin, ("import_run", 5), file_name="crm.csv", sha256="ab")
+    page = log(client)
+    assert "exported the personal data of" in page
+    assert '(<a href="/dashboard/privacy/3"><bdi>privacy request #3</bdi></a>)' in page
+    assert 'uploaded <a href="/dashboard/imports/5"><bdi>import #5</bdi></a> (crm.csv)' in page
