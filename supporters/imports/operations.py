@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -52,8 +52,31 @@ from supporters.models import (
     SupporterTag,
     utcnow,
 )
+from supporters.models.giving import count_inserted
 from supporters.models.supporter import NEWSLETTER
 from supporters.people.edits import ADDRESS_FIELDS
+
+#: how long an upload never imported is kept (`flask privacy purge` removes it then)
+UPLOAD_KEPT_DAYS = 7
+
+#: the columns an imported gift is written with (the rest take their defaults)
+_GIFT_COLUMNS = (
+    "supporter_id",
+    "amount_minor",
+    "currency",
+    "amount_base_minor",
+    "base_rate_table",
+    "status",
+    "kind",
+    "method",
+    "campaign_id",
+    "source_article",
+    "offline_reference",
+    "comment",
+    "receipt_number",
+    "paid_at",
+    "refunded_minor",
+)
 
 #: what an imported consent says of the wording the supporter saw: the source knows it, we do not
 IMPORTED_WORDING = "Not known: consent given before the import, as the source “{source}” recorded it."
@@ -177,6 +200,30 @@ def run_for_files(
         counts={},
     )
     return run, source
+
+
+def remove_stale_uploads(today: date, actor_name: str = "cli") -> int:
+    """Remove the uploads never imported and uploaded more than UPLOAD_KEPT_DAYS before
+    `today` (their files hold names and addresses); how many. Audited, each; the
+    caller commits."""
+    cutoff = datetime.combine(today - timedelta(days=UPLOAD_KEPT_DAYS), time(), UTC)
+    stale = db.session.scalars(
+        sa.select(ImportRun).where(ImportRun.status == ImportStatus.UPLOADED, ImportRun.created_at < cutoff)
+    ).all()
+    for run in stale:
+        audit.record(
+            None,
+            "import.upload_removed",
+            "import_run",
+            run.id,
+            actor_name=actor_name,
+            sha256=run.sha256,
+            gifts_sha256=run.gifts_sha256,
+            days=UPLOAD_KEPT_DAYS,
+        )
+        db.session.delete(run)
+    db.session.flush()
+    return len(stale)
 
 
 # --- The import -------------------------------------------------------------------------
@@ -344,8 +391,11 @@ class _Writer:
         self._let_go([*written, *(supporter for _row, supporter in made if supporter.id not in held)])
 
     def gifts_chunk(self, rows: list[Row]) -> None:
-        gifts: list[tuple[Row, Gift]] = []
-        unnumbered: dict[int, list[Gift]] = {}
+        """The chunk's new gifts in one INSERT: each built and converted as an offline
+        gift is, numbered from the year's sequence, and counted in the giving totals
+        as the flush listeners count a gift flushed (`models.giving.count_inserted`)."""
+        made: list[tuple[Row, dict[str, Any]]] = []
+        unnumbered: dict[int, list[dict[str, Any]]] = {}
         for row in rows:
             if row.outcome != NEW:
                 continue
@@ -364,20 +414,29 @@ class _Writer:
                 comment=values["comment"],
                 receipt_number=values["receipt_number"],
                 paid_at=paid_at_for(values["received_on"]),
+                refunded_minor=0,
             )
             convert_gift(gift)
+            written = {name: getattr(gift, name) for name in _GIFT_COLUMNS}
             if gift.receipt_number is None:
                 assert gift.paid_at is not None
-                unnumbered.setdefault(gift.paid_at.astimezone(org_timezone()).year, []).append(gift)
-            gifts.append((row, gift))
+                unnumbered.setdefault(gift.paid_at.astimezone(org_timezone()).year, []).append(written)
+            made.append((row, written))
             self.given_gifts.add(supporter_id)
+        if not made:
+            return
         for year, waiting in sorted(unnumbered.items()):
-            for gift, number in zip(waiting, take_receipt_numbers(year, len(waiting)), strict=True):
-                gift.receipt_number = number
-        db.session.add_all([gift for _row, gift in gifts])
-        db.session.flush()
-        self._remember([self._record(row, "gift", gift.supporter_id, gift.id) for row, gift in gifts])
-        self._let_go(gift for _row, gift in gifts)
+            for written, number in zip(waiting, take_receipt_numbers(year, len(waiting)), strict=True):
+                written["receipt_number"] = number
+        gift_rows = [written for _row, written in made]
+        ids = db.session.scalars(sa.insert(Gift).returning(Gift.id, sort_by_parameter_order=True), gift_rows).all()
+        count_inserted(db.session, gift_rows)
+        self._remember(
+            [
+                self._record(row, "gift", written["supporter_id"], gift_id)
+                for (row, written), gift_id in zip(made, ids, strict=True)
+            ]
+        )
 
     def refresh_totals(self) -> None:
         """Each supporter given gifts: their totals recomputed once, by the app's rule."""
@@ -425,6 +484,8 @@ def import_run(run: ImportRun, source: Source, *, actor: Any, seen_key: str | No
         ) from None
     writer.refresh_totals()
     run.status = ImportStatus.IMPORTED
+    # the files hold personal data and are not needed once imported: the run keeps its counts
+    run.content = run.gifts_content = None
     run.imported_at = utcnow()
     run.imported_by = _who(actor)
     run.counts = {
