@@ -34,7 +34,18 @@ from supporters.giving.offline_gifts import paid_at_for
 from supporters.giving.totals import refresh_many_supporter_totals
 from supporters.imports.preview import preview_key
 from supporters.imports.reading import Table, bytes_opener, read_table
-from supporters.imports.rows import ERROR, KNOWN, MATCH, NEW, OUR_RECEIPT, Row, Source, checked_rows, consent_moment
+from supporters.imports.rows import (
+    ERROR,
+    KNOWN,
+    MATCH,
+    NEW,
+    OUR_RECEIPT,
+    Row,
+    Seen,
+    Source,
+    checked_rows,
+    consent_moment,
+)
 from supporters.lib import audit
 from supporters.lib.dates import org_timezone
 from supporters.lib.errors import Refused
@@ -303,11 +314,11 @@ def _held(supporter_id: int) -> bool:
 class _Writer:
     """One import's writes, a chunk at a time."""
 
-    def __init__(self, run: ImportRun, mapping: ImportMapping, supporters: dict[str, int]) -> None:
+    def __init__(self, run: ImportRun, mapping: ImportMapping, seen: Seen) -> None:
         self.run = run
         self.mapping = mapping
-        #: the checker's map of supporter keys; new supporters' ids are put in as they are made
-        self.supporters = supporters
+        #: the keys the checker has seen; new supporters' ids are put in as they are made
+        self.seen = seen
         self.given_gifts: set[int] = set()
         self.consents = 0
 
@@ -368,9 +379,8 @@ class _Writer:
         db.session.flush()
         written: list[object] = []
         records: list[dict[str, Any]] = []
+        self.seen.became({row.values["key"]: supporter.id for row, supporter in made if row.outcome == NEW})
         for row, supporter in made:
-            if row.outcome == NEW:
-                self.supporters[row.values["key"]] = supporter.id
             if "consent" in row.values:
                 day, where = row.values["consent"]
                 written.append(
@@ -400,8 +410,8 @@ class _Writer:
             if row.outcome != NEW:
                 continue
             values = row.values
-            supporter_id = row.supporter_id or self.supporters.get(row.supporter_key or "", 0)
-            assert supporter_id > 0, "a new supporter's gift comes after its supporter"
+            supporter_id = row.supporter_id or 0
+            assert supporter_id > 0, "a new supporter's gift comes after its supporter (and its id)"
             gift = Gift(
                 supporter_id=supporter_id,
                 amount_minor=values["amount_minor"],
@@ -466,7 +476,7 @@ def import_run(run: ImportRun, source: Source, *, actor: Any, seen_key: str | No
         db.session.flush()
     _raise_sequence(_given_receipts(source))
     checker, chunks = checked_rows(source)
-    writer = _Writer(run, mapping, checker.supporters)
+    writer = _Writer(run, mapping, checker.seen)
     counts: dict[str, Counter[str]] = {"supporters": Counter(), "gifts": Counter()}
     try:
         for chunk in chunks:
