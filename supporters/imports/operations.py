@@ -440,7 +440,7 @@ class _Writer:
                 written["receipt_number"] = number
         gift_rows = [written for _row, written in made]
         ids = db.session.scalars(sa.insert(Gift).returning(Gift.id, sort_by_parameter_order=True), gift_rows).all()
-        count_inserted(db.session, gift_rows)
+        count_inserted(db.session(), gift_rows)
         self._remember(
             [
                 self._record(row, "gift", written["supporter_id"], gift_id)
