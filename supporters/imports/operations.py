@@ -439,12 +439,20 @@ class _Writer:
             for written, number in zip(waiting, take_receipt_numbers(year, len(waiting)), strict=True):
                 written["receipt_number"] = number
         gift_rows = [written for _row, written in made]
-        ids = db.session.scalars(sa.insert(Gift).returning(Gift.id, sort_by_parameter_order=True), gift_rows).all()
+        # every imported gift has its receipt number (unique): the ids are found by it, so
+        # the rows need not come back in order (SQLite then sends one INSERT per row)
+        ids = dict(
+            db.session.connection()
+            .execute(
+                sa.insert(Gift.__table__).returning(Gift.__table__.c.receipt_number, Gift.__table__.c.id), gift_rows
+            )
+            .all()
+        )
         count_inserted(db.session(), gift_rows)
         self._remember(
             [
-                self._record(row, "gift", written["supporter_id"], gift_id)
-                for (row, written), gift_id in zip(made, ids, strict=True)
+                self._record(row, "gift", written["supporter_id"], ids[written["receipt_number"]])
+                for row, written in made
             ]
         )
 
