@@ -441,12 +441,8 @@ class _Writer:
         gift_rows = [written for _row, written in made]
         # every imported gift has its receipt number (unique): the ids are found by it, so
         # the rows need not come back in order (SQLite then sends one INSERT per row)
-        ids = dict(
-            db.session.connection()
-            .execute(
-                sa.insert(Gift.__table__).returning(Gift.__table__.c.receipt_number, Gift.__table__.c.id), gift_rows
-            )
-            .all()
+        ids: dict[str | None, int] = dict(
+            db.session.connection().execute(sa.insert(Gift).returning(Gift.receipt_number, Gift.id), gift_rows).all()
         )
         count_inserted(db.session(), gift_rows)
         self._remember(
