@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -34,7 +34,18 @@ from supporters.giving.offline_gifts import paid_at_for
 from supporters.giving.totals import refresh_many_supporter_totals
 from supporters.imports.preview import preview_key
 from supporters.imports.reading import Table, bytes_opener, read_table
-from supporters.imports.rows import ERROR, KNOWN, MATCH, NEW, OUR_RECEIPT, Row, Source, checked_rows, consent_moment
+from supporters.imports.rows import (
+    ERROR,
+    KNOWN,
+    MATCH,
+    NEW,
+    OUR_RECEIPT,
+    Row,
+    Seen,
+    Source,
+    checked_rows,
+    consent_moment,
+)
 from supporters.lib import audit
 from supporters.lib.dates import org_timezone
 from supporters.lib.errors import Refused
@@ -52,8 +63,31 @@ from supporters.models import (
     SupporterTag,
     utcnow,
 )
+from supporters.models.giving import count_inserted
 from supporters.models.supporter import NEWSLETTER
 from supporters.people.edits import ADDRESS_FIELDS
+
+#: how long an upload never imported is kept (`flask privacy purge` removes it then)
+UPLOAD_KEPT_DAYS = 7
+
+#: the columns an imported gift is written with (the rest take their defaults)
+_GIFT_COLUMNS = (
+    "supporter_id",
+    "amount_minor",
+    "currency",
+    "amount_base_minor",
+    "base_rate_table",
+    "status",
+    "kind",
+    "method",
+    "campaign_id",
+    "source_article",
+    "offline_reference",
+    "comment",
+    "receipt_number",
+    "paid_at",
+    "refunded_minor",
+)
 
 #: what an imported consent says of the wording the supporter saw: the source knows it, we do not
 IMPORTED_WORDING = "Not known: consent given before the import, as the source “{source}” recorded it."
@@ -179,6 +213,30 @@ def run_for_files(
     return run, source
 
 
+def remove_stale_uploads(today: date, actor_name: str = "cli") -> int:
+    """Remove the uploads never imported and uploaded more than UPLOAD_KEPT_DAYS before
+    `today` (their files hold names and addresses); how many. Audited, each; the
+    caller commits."""
+    cutoff = datetime.combine(today - timedelta(days=UPLOAD_KEPT_DAYS), time(), UTC)
+    stale = db.session.scalars(
+        sa.select(ImportRun).where(ImportRun.status == ImportStatus.UPLOADED, ImportRun.created_at < cutoff)
+    ).all()
+    for run in stale:
+        audit.record(
+            None,
+            "import.upload_removed",
+            "import_run",
+            run.id,
+            actor_name=actor_name,
+            sha256=run.sha256,
+            gifts_sha256=run.gifts_sha256,
+            days=UPLOAD_KEPT_DAYS,
+        )
+        db.session.delete(run)
+    db.session.flush()
+    return len(stale)
+
+
 # --- The import -------------------------------------------------------------------------
 
 
@@ -256,11 +314,11 @@ def _held(supporter_id: int) -> bool:
 class _Writer:
     """One import's writes, a chunk at a time."""
 
-    def __init__(self, run: ImportRun, mapping: ImportMapping, supporters: dict[str, int]) -> None:
+    def __init__(self, run: ImportRun, mapping: ImportMapping, seen: Seen) -> None:
         self.run = run
         self.mapping = mapping
-        #: the checker's map of supporter keys; new supporters' ids are put in as they are made
-        self.supporters = supporters
+        #: the keys the checker has seen; new supporters' ids are put in as they are made
+        self.seen = seen
         self.given_gifts: set[int] = set()
         self.consents = 0
 
@@ -321,9 +379,8 @@ class _Writer:
         db.session.flush()
         written: list[object] = []
         records: list[dict[str, Any]] = []
+        self.seen.became({row.values["key"]: supporter.id for row, supporter in made if row.outcome == NEW})
         for row, supporter in made:
-            if row.outcome == NEW:
-                self.supporters[row.values["key"]] = supporter.id
             if "consent" in row.values:
                 day, where = row.values["consent"]
                 written.append(
@@ -344,14 +401,17 @@ class _Writer:
         self._let_go([*written, *(supporter for _row, supporter in made if supporter.id not in held)])
 
     def gifts_chunk(self, rows: list[Row]) -> None:
-        gifts: list[tuple[Row, Gift]] = []
-        unnumbered: dict[int, list[Gift]] = {}
+        """The chunk's new gifts in one INSERT: each built and converted as an offline
+        gift is, numbered from the year's sequence, and counted in the giving totals
+        as the flush listeners count a gift flushed (`models.giving.count_inserted`)."""
+        made: list[tuple[Row, dict[str, Any]]] = []
+        unnumbered: dict[int, list[dict[str, Any]]] = {}
         for row in rows:
             if row.outcome != NEW:
                 continue
             values = row.values
-            supporter_id = row.supporter_id or self.supporters.get(row.supporter_key or "", 0)
-            assert supporter_id > 0, "a new supporter's gift comes after its supporter"
+            supporter_id = row.supporter_id or 0
+            assert supporter_id > 0, "a new supporter's gift comes after its supporter (and its id)"
             gift = Gift(
                 supporter_id=supporter_id,
                 amount_minor=values["amount_minor"],
@@ -364,20 +424,33 @@ class _Writer:
                 comment=values["comment"],
                 receipt_number=values["receipt_number"],
                 paid_at=paid_at_for(values["received_on"]),
+                refunded_minor=0,
             )
             convert_gift(gift)
+            written = {name: getattr(gift, name) for name in _GIFT_COLUMNS}
             if gift.receipt_number is None:
                 assert gift.paid_at is not None
-                unnumbered.setdefault(gift.paid_at.astimezone(org_timezone()).year, []).append(gift)
-            gifts.append((row, gift))
+                unnumbered.setdefault(gift.paid_at.astimezone(org_timezone()).year, []).append(written)
+            made.append((row, written))
             self.given_gifts.add(supporter_id)
+        if not made:
+            return
         for year, waiting in sorted(unnumbered.items()):
-            for gift, number in zip(waiting, take_receipt_numbers(year, len(waiting)), strict=True):
-                gift.receipt_number = number
-        db.session.add_all([gift for _row, gift in gifts])
-        db.session.flush()
-        self._remember([self._record(row, "gift", gift.supporter_id, gift.id) for row, gift in gifts])
-        self._let_go(gift for _row, gift in gifts)
+            for written, number in zip(waiting, take_receipt_numbers(year, len(waiting)), strict=True):
+                written["receipt_number"] = number
+        gift_rows = [written for _row, written in made]
+        # every imported gift has its receipt number (unique): the ids are found by it, so
+        # the rows need not come back in order (SQLite then sends one INSERT per row)
+        ids: dict[str | None, int] = dict(
+            db.session.connection().execute(sa.insert(Gift).returning(Gift.receipt_number, Gift.id), gift_rows).all()
+        )
+        count_inserted(db.session(), gift_rows)
+        self._remember(
+            [
+                self._record(row, "gift", written["supporter_id"], ids[written["receipt_number"]])
+                for row, written in made
+            ]
+        )
 
     def refresh_totals(self) -> None:
         """Each supporter given gifts: their totals recomputed once, by the app's rule."""
@@ -407,7 +480,7 @@ def import_run(run: ImportRun, source: Source, *, actor: Any, seen_key: str | No
         db.session.flush()
     _raise_sequence(_given_receipts(source))
     checker, chunks = checked_rows(source)
-    writer = _Writer(run, mapping, checker.supporters)
+    writer = _Writer(run, mapping, checker.seen)
     counts: dict[str, Counter[str]] = {"supporters": Counter(), "gifts": Counter()}
     try:
         for chunk in chunks:
@@ -425,6 +498,8 @@ def import_run(run: ImportRun, source: Source, *, actor: Any, seen_key: str | No
         ) from None
     writer.refresh_totals()
     run.status = ImportStatus.IMPORTED
+    # the files hold personal data and are not needed once imported: the run keeps its counts
+    run.content = run.gifts_content = None
     run.imported_at = utcnow()
     run.imported_by = _who(actor)
     run.counts = {

@@ -12,9 +12,12 @@ tidied by `lib.tags`.
 
 The rows are checked a chunk at a time (one query per chunk finds the supporters, the
 rows imported before and the receipt numbers taken; `bank.matching.one_of`, as each
-database plans a long list well), so memory holds one chunk, plus,
-to find duplicates within the file and the supporter of each gift, a small entry per
-supporter row (its key and what it became).
+database plans a long list well), so memory holds one chunk whatever the file's size.
+What the pass must remember of the rows before (to find duplicates within the file,
+and the supporter of each gift) it keeps in a temporary table of its own connection
+(`Seen`), looked up a chunk at a time: nothing of it is written to the app's tables,
+and nothing is left there after the pass (PostgreSQL also empties it at the
+transaction's end).
 """
 
 from __future__ import annotations
@@ -103,6 +106,83 @@ class Source:
     mapping: ImportMapping
     supporters: Table
     gifts: Table | None = None
+
+
+#: what a pass over an import has seen so far: (kind, key) -> the row that had it first and,
+#: for a supporter's key, what it gives its gifts (see `_supporter_ref`). A temporary table
+#: of the connection, so it is in no migration and in no other connection's view.
+_SEEN = sa.Table(
+    "import_seen",
+    sa.MetaData(),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("row_number", sa.Integer, nullable=False),
+    sa.Column("supporter_id", sa.Integer),
+)
+
+
+class Seen:
+    """The keys a pass over an import has seen, in the `import_seen` temporary table."""
+
+    def __init__(self) -> None:
+        connection = db.session.connection()
+        at_end = " ON COMMIT DELETE ROWS" if connection.dialect.name == "postgresql" else ""
+        connection.execute(
+            sa.text(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS import_seen (kind VARCHAR(16) NOT NULL, key TEXT NOT NULL, "
+                "row_number INTEGER NOT NULL, supporter_id INTEGER, PRIMARY KEY (kind, key))" + at_end
+            )
+        )
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything seen (the pass is over, or begins)."""
+        db.session.connection().execute(sa.delete(_SEEN))
+
+    def first(self, kind: str, entries: list[tuple[str, int, int | None]]) -> dict[str, int]:
+        """For each key of this chunk's (key, row number, supporter) entries, the row that
+        had it first: one before this chunk, or the first in it. The new keys are kept."""
+        if not entries:
+            return {}
+        connection = db.session.connection()
+        keys = sorted({key for key, _number, _supporter in entries})
+        first: dict[str, int] = dict(
+            connection.execute(
+                sa.select(_SEEN.c.key, _SEEN.c.row_number).where(_SEEN.c.kind == kind, one_of(_SEEN.c.key, keys))
+            ).all()
+        )
+        new: list[dict[str, Any]] = []
+        for key, number, supporter in entries:
+            if key not in first:
+                first[key] = number
+                new.append({"kind": kind, "key": key, "row_number": number, "supporter_id": supporter})
+        if new:
+            connection.execute(sa.insert(_SEEN), new)
+        return first
+
+    def supporters(self, keys: set[str]) -> dict[str, int]:
+        """What the supporter rows seen with these keys give their gifts (`_supporter_ref`)."""
+        if not keys:
+            return {}
+        return dict(
+            db.session.connection()
+            .execute(
+                sa.select(_SEEN.c.key, _SEEN.c.supporter_id).where(
+                    _SEEN.c.kind == "supporter", one_of(_SEEN.c.key, sorted(keys))
+                )
+            )
+            .all()
+        )
+
+    def became(self, ids: dict[str, int]) -> None:
+        """The supporters an import created for these keys (their gifts are theirs)."""
+        if ids:
+            db.session.connection().execute(
+                sa.update(_SEEN)
+                .where(_SEEN.c.kind == "supporter", _SEEN.c.key == sa.bindparam("seen_key"))
+                .values(supporter_id=sa.bindparam("seen_id")),
+                [{"seen_key": key, "seen_id": supporter_id} for key, supporter_id in ids.items()],
+            )
 
 
 def _hash(text: str) -> str:
@@ -199,14 +279,16 @@ class _Checker:
         self.languages = _languages()
         self.default_language = str(current_app.config["BABEL_DEFAULT_LOCALE"])
         self.base = base_currency()
-        #: normalised e-mail or source id -> the row number that had it first
-        self.emails: dict[str, int] = {}
-        self.ids: dict[str, int] = {}
-        #: a supporter's key (source id, or e-mail) -> its supporter's id; -1 when it is a
-        #: new supporter of this import (committing.py puts in the id); 0 when its row has an error
-        self.supporters: dict[str, int] = {}
-        self.gift_identities: dict[str, int] = {}
-        self.receipts: dict[str, int] = {}
+        #: the e-mails, source ids, supporter keys, gift identities and receipt numbers seen
+        self.seen = Seen()
+        connection = db.session.connection()
+        if connection.dialect.name == "postgresql":
+            # psycopg prepares a statement run five times, and PostgreSQL then keeps one
+            # generic plan for it, made while this transaction's imported_row and gift rows
+            # were few: a scan of the table, each row tested against the chunk's 1,000 keys,
+            # for every chunk after (seconds a chunk at 300,000 gifts). Each chunk planned
+            # afresh uses the indexes. Until the transaction ends.
+            connection.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
         campaigns = db.session.execute(sa.select(Campaign.id, Campaign.slug, Campaign.name)).all()
         self.campaigns = {sort_key(slug): id_ for id_, slug, _name in campaigns}
         for id_, _slug, name in campaigns:
@@ -223,6 +305,7 @@ class _Checker:
         columns = self.mapping.supporter_columns
         for chunk in _chunks(self.source.supporters.rows()):
             rows = [self._supporter_row(number, _mapped(values, columns)) for number, values in chunk]
+            self._same_supporters(rows)
             self._known(rows, "supporter")
             emails = {row.values["email_normalised"] for row in rows if row.outcome == NEW}
             found = (
@@ -240,10 +323,31 @@ class _Checker:
                 if row.outcome == NEW and row.values["email_normalised"] in found:
                     row.outcome = MATCH
                     row.supporter_id = found[row.values["email_normalised"]]
-                key = row.values.get("key", "")
-                if key:
-                    self.supporters.setdefault(key, _supporter_ref(row))
+            self.seen.first(
+                "supporter", [(row.values["key"], row.number, _supporter_ref(row)) for row in rows if row.values["key"]]
+            )
             yield rows
+
+    def _same_supporters(self, rows: list[Row]) -> None:
+        """An e-mail (of a row with no other error) or a source id a row before had: an error."""
+        emails = self.seen.first(
+            "email", [(row.values["email_normalised"], row.number, None) for row in rows if row.values.get("unique")]
+        )
+        ids = self.seen.first(
+            "id", [(row.values["source_id"], row.number, None) for row in rows if row.values["source_id"]]
+        )
+        for row in rows:
+            errors: list[str] = []
+            email, source_id = row.values["email_normalised"], row.values.pop("source_id")
+            if row.values.pop("unique") and emails[email] != row.number:
+                errors.append(_("The same e-mail address as row %(row)d.", row=emails[email]))
+            if source_id and ids[source_id] != row.number:
+                errors.append(_("The same id as row %(row)d.", row=ids[source_id]))
+            # after the row's other errors, before its notes
+            at = row.values.pop("errors")
+            if errors:
+                row.messages[at:at] = errors
+                row.outcome = ERROR
 
     def _supporter_row(self, number: int, raw: dict[str, str]) -> Row:
         errors: list[str] = []
@@ -307,14 +411,10 @@ class _Checker:
             notes.append(
                 _("Newsletter consent not imported: “%(value)s” is neither yes nor no.", value=raw["newsletter"])
             )
-        if email and not errors:
-            first = self.emails.setdefault(email_key, number)
-            if first != number:
-                errors.append(_("The same e-mail address as row %(row)d.", row=first))
-        if source_id:
-            first = self.ids.setdefault(source_id, number)
-            if first != number:
-                errors.append(_("The same id as row %(row)d.", row=first))
+        # the duplicates within the file are found a chunk at a time (_same_supporters)
+        values["unique"] = bool(email and not errors)
+        values["errors"] = len(errors)
+        values["source_id"] = source_id
         values["key"] = self.supporter_key({"email": email, "source_id": source_id})
         row.values = values
         if errors:
@@ -356,6 +456,7 @@ class _Checker:
         columns = self.mapping.gift_columns
         for chunk in _chunks(self.source.gifts.rows()):
             rows = [self._gift_row(number, _mapped(values, columns)) for number, values in chunk]
+            self._same_gifts(rows)
             self._known(rows, "gift")
             self._find_supporters(rows)
             self._receipts_taken(rows)
@@ -412,10 +513,6 @@ class _Checker:
         receipt = raw.get("receipt_number", "")
         if len(receipt) > 32:
             errors.append(_("The receipt number is longer than %(max)d characters.", max=32))
-        elif receipt:
-            first = self.receipts.setdefault(receipt, number)
-            if first != number:
-                errors.append(_("The same receipt number as row %(row)d.", row=first))
         values["receipt_number"] = receipt or None
         campaign = raw.get("campaign", "")
         values["campaign_id"] = self.campaigns.get(sort_key(campaign)) if campaign else None
@@ -426,24 +523,43 @@ class _Checker:
             errors.append(_("The comment is longer than %(max)d characters.", max=500))
         values["comment"] = comment or None
         values["reference"] = source_id[:200] or None
-        # 16 of the hash's 64 hex digits: the file's 300,000 gifts held in a third of the memory
-        first = self.gift_identities.setdefault(row.identity_key[:16], number)
-        if first != number:
-            errors.append(
-                _("The same gift id as row %(row)d.", row=first)
-                if source_id
-                else _("The same gift as row %(row)d (give each gift an id if both are real).", row=first)
-            )
+        values["source_id"] = source_id
         row.values = values
         if errors:
             row.outcome, row.messages = ERROR, errors
         return row
 
+    def _same_gifts(self, rows: list[Row]) -> None:
+        """A gift (by its identity) or a receipt number a row before had: an error."""
+        gifts = self.seen.first("gift", [(row.identity_key, row.number, None) for row in rows])
+        receipts = self.seen.first(
+            "receipt",
+            [
+                (row.values["receipt_number"], row.number, None)
+                for row in rows
+                if row.values["receipt_number"] and len(row.values["receipt_number"]) <= 32
+            ],
+        )
+        for row in rows:
+            number = row.values["receipt_number"]
+            if number in receipts and receipts[number] != row.number:
+                row.messages.append(_("The same receipt number as row %(row)d.", row=receipts[number]))
+            first, source_id = gifts[row.identity_key], row.values.pop("source_id")
+            if first != row.number:
+                row.messages.append(
+                    _("The same gift id as row %(row)d.", row=first)
+                    if source_id
+                    else _("The same gift as row %(row)d (give each gift an id if both are real).", row=first)
+                )
+            if row.messages:
+                row.outcome = ERROR
+
     def _find_supporters(self, rows: list[Row]) -> None:
         """Each gift's supporter: a row of the supporters file, a supporter imported from
         this source before (by id), or a supporter of the app (by e-mail)."""
         rows = [row for row in rows if row.outcome == NEW and row.supporter_key]
-        missing = {row.supporter_key or "" for row in rows if row.supporter_key not in self.supporters}
+        seen = self.seen.supporters({row.supporter_key or "" for row in rows})
+        missing = {row.supporter_key or "" for row in rows if row.supporter_key not in seen}
         found: dict[str, int] = {}
         if missing and self.mapping.gifts_by == "email":
             found = dict(
@@ -466,7 +582,7 @@ class _Checker:
                     found[by_identity[identity]] = supporter_id
         for row in rows:
             key = row.supporter_key or ""
-            supporter = self.supporters.get(key, found.get(key))
+            supporter = seen.get(key, found.get(key))
             if supporter is None:
                 row.outcome = ERROR
                 row.messages.append(
@@ -503,5 +619,6 @@ def checked_rows(source: Source) -> tuple[_Checker, Iterator[list[Row]]]:
     def chunks() -> Iterator[list[Row]]:
         yield from checker.supporter_rows()
         yield from checker.gift_rows()
+        checker.seen.clear()
 
     return checker, chunks()

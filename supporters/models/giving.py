@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -192,6 +193,20 @@ def _keep_totals(session: Session, _context: Any) -> None:
     for gift_id, was in before.items():
         _add(deltas, was, -1)
         _add(deltas, after.get(gift_id), +1)
+    _collect(session, deltas)
+
+
+def count_inserted(session: Session, gifts: Iterable[dict[str, Any]]) -> None:
+    """What gifts written by a bulk INSERT (no unit of work, so no flush listener sees
+    them) add to the totals, given the column values inserted: collected as a flush
+    collects new gifts', and written at commit the same way."""
+    deltas: Deltas = {}
+    for values in gifts:
+        _add(deltas, contribution(values), +1)
+    _collect(session, deltas)
+
+
+def _collect(session: Session, deltas: Deltas) -> None:
     if not deltas:
         return
     if session.info.get(COMMITTING):  # a flush after the commit wrote what was pending

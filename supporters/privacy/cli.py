@@ -28,5 +28,6 @@ def purge_command(today: object) -> None:
         click.echo(f"Purged erased supporter #{supporter_id}: {gifts} gift(s) kept as anonymous figures.")
     click.echo(
         f"Purged {len(done.supporters)} erased supporter(s) past the retention period; "
-        f"cleared who asked on {done.requests_cleared} closed request(s)."
+        f"cleared who asked on {done.requests_cleared} closed request(s); "
+        f"removed {done.uploads_removed} import upload(s) never imported."
     )

@@ -19,6 +19,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from supporters.extensions import db
+from supporters.imports.operations import remove_stale_uploads
 from supporters.lib import audit
 from supporters.lib.audit import Actor
 from supporters.lib.dates import org_timezone
@@ -222,10 +223,12 @@ REQUEST_KEPT_DAYS = 365
 
 @dataclass
 class Purge:
-    """What `purge` did: the supporters purged (id -> gifts) and the requests cleared."""
+    """What `purge` did: the supporters purged (id -> gifts), the requests cleared and the
+    import uploads removed."""
 
     supporters: dict[int, int] = field(default_factory=dict)
     requests_cleared: int = 0
+    uploads_removed: int = 0
 
 
 def purge(today: date, actor_name: str = "cli") -> Purge:
@@ -234,7 +237,8 @@ def purge(today: date, actor_name: str = "cli") -> Purge:
     Stripe ids, the audit entries and Stripe events about them. Their amounts, dates,
     currency, method, status and campaign stay as anonymous figures, owned by the erased
     row, so past totals do not change. Also clears who asked on requests closed more than
-    REQUEST_KEPT_DAYS ago. Audited; the caller commits."""
+    REQUEST_KEPT_DAYS ago, and removes import uploads never imported after
+    `imports.operations.UPLOAD_KEPT_DAYS`. Audited; the caller commits."""
     done = Purge()
     due = db.session.scalars(
         sa.select(PrivacyRequest)
@@ -265,6 +269,7 @@ def purge(today: date, actor_name: str = "cli") -> Purge:
             request.requester_name = request.requester_email = None
             request.notes = ""
             done.requests_cleared += 1
+    done.uploads_removed = remove_stale_uploads(today, actor_name)
     db.session.flush()
     return done
 

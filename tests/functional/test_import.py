@@ -7,7 +7,7 @@ their date and source. The command line does the same."""
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from supporters.extensions import db
 from supporters.giving import lifecycle
+from supporters.giving.totals import refresh_supporter_totals
 from supporters.imports import mapping as mappings
 from supporters.imports import operations
 from supporters.imports.preview import preview
@@ -37,8 +38,11 @@ from supporters.models import (
     Supporter,
     SupporterSearchKey,
     derived,
+    giving,
 )
 from supporters.models.base import Base
+from supporters.models.supporter import rebuild_search_keys
+from supporters.privacy import erasure
 from tests import factories
 
 DATA = Path(__file__).parents[1] / "data" / "imports"
@@ -412,3 +416,65 @@ def test_the_command_line_can_save_the_guessed_mapping(cli: Any, db: Any) -> Non
     result = cli.invoke(args=["import", "supporters", str(DATA / "english.csv"), "--mapping", "New", "--save-guessed"])
     assert result.exit_code == 0, result.output
     assert supporter("ada@example.org").name == "Ada"
+
+
+# --- Written in bulk, counted as one by one; the files let go of --------------------------
+
+
+def test_imported_gifts_add_to_the_giving_totals_what_the_gifts_say(db: Any) -> None:
+    general = campaign()
+    # gifts of the app on the days and in the campaign the file's gifts fall on
+    there = factories.supporter()
+    factories.paid_gift(there, paid_at=datetime(2024, 3, 5, 9, tzinfo=UTC), campaign_id=general.id)
+    factories.paid_gift(there, paid_at=datetime(2024, 6, 1, 18, tzinfo=UTC))
+    before = giving.stored_totals(db.session.connection())
+
+    imported()
+
+    connection = db.session.connection()
+    assert giving.stored_totals(connection) == giving.totals_from_gifts(connection) != before
+
+
+def test_imported_supporters_have_the_totals_and_search_keys_the_app_gives_them(db: Any) -> None:
+    campaign()
+    imported()
+    supporters = db.session.scalars(sa.select(Supporter).order_by(Supporter.id)).all()
+    as_imported = [(s.gift_count, s.lifetime_total_minor, s.first_gift_at, s.last_gift_at) for s in supporters]
+
+    for row in supporters:
+        refresh_supporter_totals(row)
+    db.session.flush()
+    for row in supporters:
+        db.session.refresh(row)
+    assert [(s.gift_count, s.lifetime_total_minor, s.first_gift_at, s.last_gift_at) for s in supporters] == as_imported
+    assert sum(s.gift_count for s in supporters) == 3
+    assert rebuild_search_keys(db.session.connection()) is False
+
+
+def test_an_imported_run_keeps_its_counts_but_not_its_files(db: Any, client: Any) -> None:
+    campaign()
+    run = imported()
+    db.session.flush()
+    db.session.expire(run)
+
+    assert (run.content, run.gifts_content) == (None, None)
+    assert (run.sha256, run.counts["gifts"]["new"]) != ("", 0)
+
+
+def test_the_purge_removes_uploads_never_imported_after_seven_days(db: Any) -> None:
+    campaign()
+    kept, stale = uploaded(), uploaded(name="old.csv")
+    done = imported()
+    for run in (stale, done):
+        run.created_at = datetime(2026, 2, 28, 10, tzinfo=UTC)
+    kept.created_at = datetime(2026, 3, 3, 10, tzinfo=UTC)
+    stale_id = stale.id
+
+    assert erasure.purge(date(2026, 3, 8)).uploads_removed == 1
+
+    assert db.session.get(ImportRun, stale_id) is None
+    assert {kept.id, done.id} <= set(db.session.scalars(sa.select(ImportRun.id)))
+    assert db.session.scalar(
+        sa.select(AuditEvent.action).filter_by(target_id=str(stale_id), action="import.upload_removed")
+    )
+    assert erasure.purge(date(2026, 3, 9)).uploads_removed == 0
