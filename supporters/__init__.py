@@ -115,10 +115,11 @@ def _configure_sqlite(app: Flask) -> None:
     handling breaks SAVEPOINT, so SQLAlchemy emits BEGIN itself; WAL lets the
     web process and the worker read while the other writes.
     """
-    from flask import has_request_context, request
+    from flask import has_request_context
     from sqlalchemy import event
 
     from supporters.extensions import db
+    from supporters.lib import transactions
 
     with app.app_context():
         engine = db.engine
@@ -139,7 +140,7 @@ def _configure_sqlite(app: Flask) -> None:
     def _on_begin(connection: Any) -> None:
         # A request that may write takes the write lock up front: a deferred
         # transaction that read first could not upgrade while another writes.
-        reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+        reading = has_request_context() and not transactions.request_may_write()
         connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 

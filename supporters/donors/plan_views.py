@@ -24,6 +24,7 @@ from supporters.giving import plan_changes
 from supporters.lib.errors import Refused
 from supporters.lib.forms import Form, choices, show_refusal, strip
 from supporters.lib.i18n import current_locale
+from supporters.lib.transactions import writes_on_get
 from supporters.lib.web import public_url
 from supporters.models import RecurringPlan
 from supporters.payments import PaymentsUnavailable, gateway
@@ -230,6 +231,7 @@ def update_card(plan_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/plans/<int:plan_id>/card/done")
+@writes_on_get
 @donor_required
 def card_done(plan_id: int) -> ResponseReturnValue:
     """Back from the card update: says whether the card changed (recorded once per card)."""
@@ -252,6 +254,7 @@ def card_done(plan_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/plans/<int:plan_id>/cancel")
+@writes_on_get
 @donor_required
 def cancel_page(plan_id: int) -> ResponseReturnValue:
     """Before cancelling: once, the offer of a lower amount or a pause; then one button."""

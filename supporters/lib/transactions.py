@@ -23,10 +23,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
-from flask import Flask, Response, g
+from flask import Flask, Response, current_app, g, request
 
 from supporters.extensions import db
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def writes_on_get(view: F) -> F:
+    """Mark a view whose GET writes (a page that records it was shown, a return address
+    another site sends the visitor back to): on SQLite its transaction takes the write
+    lock up front, as a POST's does, so it waits for another writer instead of failing."""
+    view.writes_on_get = True  # type: ignore[attr-defined]
+    return view
+
+
+def request_may_write() -> bool:
+    """Whether this request may write: any but GET, HEAD and OPTIONS, and a GET marked so."""
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "writes_on_get", False))
 
 
 def after_commit(callback: Callable[[], None]) -> None:

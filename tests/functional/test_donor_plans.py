@@ -684,3 +684,34 @@ def test_the_amount_waits_while_a_payment_is_failing(client: Any, db: Any, fake_
     response = client.post(f"/my/plans/{plan.id}/amount", data={"amount": "60"})
     assert response.status_code == 409 and "update your card first" in response.get_data(as_text=True)
     assert fake_stripe.subscription_changes == [] and fresh(plan).amount_minor == 3000
+
+
+def test_the_cancel_offer_is_recorded_while_another_request_writes(committed_app: Any) -> None:
+    """The offer page writes (the offer is shown once) although it is a GET: on SQLite it
+    must take the write lock up front, or a webhook writing meanwhile makes it fail
+    ("database is locked") instead of waiting its turn."""
+    import threading
+
+    app = committed_app
+    with app.app_context():
+        if _db.engine.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL's row locks make the page wait; the lock mode is SQLite's")
+        owner = factories.supporter()
+        plan = active_plan(owner)
+        plan_id = plan.id
+        client = app.test_client()
+        sign_in(client, owner)
+        writer = _db.engine.raw_connection()
+    cursor = writer.cursor()
+    cursor.execute("BEGIN IMMEDIATE")
+    cursor.execute("UPDATE supporter SET city = 'Kraków' WHERE id = ?", (owner.id,))
+    releasing = threading.Timer(0.5, writer.commit)
+    releasing.start()
+    try:
+        response = client.get(f"/my/plans/{plan_id}/cancel")
+    finally:
+        releasing.join()
+        writer.close()
+    assert response.status_code == 200
+    with app.app_context():
+        assert _db.session.get(RecurringPlan, plan_id).cancel_offer_shown_at is not None
