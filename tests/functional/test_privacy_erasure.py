@@ -209,7 +209,8 @@ def figures() -> dict[str, Any]:
         "campaigns": campaign_totals(),
         "monthly_income": totals.monthly_income(RecurringPlan.status == PlanStatus.ACTIVE),
         "overview": {name: value for name, value in vars(report).items() if name != "recent"},
-        "recent": [(row[0].id, row[0].amount_minor) for row in report.recent],
+        # which gifts are recent (the list does not order gifts paid at the same moment)
+        "recent": sorted((row[0].id, row[0].amount_minor) for row in report.recent),
         "gifts": sorted(_db.session.execute(sa.select(Gift.amount_minor, Gift.currency, Gift.paid_at)).all()),
     }
 
