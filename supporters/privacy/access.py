@@ -109,7 +109,7 @@ def collect(supporter: Supporter) -> dict[str, tuple[list[str], list[dict[str, A
     files["emails"] = _rows("emails", OutboxEmail, queries.emails(supporter))
     files["bank_lines"] = _rows("bank_lines", BankLine, queries.bank_lines(supporter))
     files["merged_records"] = _rows("merged_records", Supporter, queries.merged_away(supporter))
-    files["merges"] = _rows("merges", SupporterMerge, queries.merges(supporter))
+    files["merges"] = _rows("merges", SupporterMerge, queries.merges(supporter, undone=False))
     return files
 
 

@@ -53,16 +53,23 @@ def record_ids(supporter: Supporter) -> list[int]:
     return [supporter.id, *(row.id for row in merged_away(supporter))]
 
 
-def merges(supporter: Supporter) -> list[SupporterMerge]:
+def merges(supporter: Supporter, *, undone: bool = True) -> list[SupporterMerge]:
     """The merges whose records hold the person's values: those that kept the supporter or
-    a record merged into it, and those undone since that had merged the supporter away."""
+    a record merged into it, and (`undone`) those undone since, which hold another
+    person's values as well (the erasure scrubs them; the export leaves them out)."""
     ids = record_ids(supporter)
-    kept = db.session.scalars(sa.select(SupporterMerge).where(SupporterMerge.survivor_id.in_(ids))).all()
+    kept = db.session.scalars(
+        sa.select(SupporterMerge).where(
+            SupporterMerge.survivor_id.in_(ids), sa.true() if undone else SupporterMerge.undone_at.is_(None)
+        )
+    ).all()
+    if not undone:
+        return sorted(kept, key=lambda entry: (entry.merged_at, entry.id))
     # merged_ids is a JSON list, searched here rather than in SQL (merges are few; undone, fewer)
-    undone = db.session.scalars(
+    others = db.session.scalars(
         sa.select(SupporterMerge).where(SupporterMerge.undone_at.is_not(None), SupporterMerge.survivor_id.not_in(ids))
     ).all()
-    found = [*kept, *(entry for entry in undone if set(entry.merged_ids) & set(ids))]
+    found = [*kept, *(entry for entry in others if set(entry.merged_ids) & set(ids))]
     return sorted(found, key=lambda entry: (entry.merged_at, entry.id))
 
 

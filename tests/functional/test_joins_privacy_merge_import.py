@@ -226,3 +226,18 @@ def test_the_new_tables_carry_the_right_privacy_marks() -> None:
     assert personal_columns(ImportedRow.__table__) == []  # hashes and ids only
     assert personal_columns(DuplicateCandidate.__table__) == []  # reasons are codes and figures
     assert set(personal_columns(PrivacyRequest.__table__)) >= {"requester_name", "requester_email", "notes"}
+
+
+def test_an_undone_merge_is_left_out_of_the_export_and_scrubbed_by_the_erasure(
+    db: Any, fake_stripe: FakeGateway
+) -> None:
+    ola = factories.supporter(name="Ola Nowak", email="ola@example.org")
+    other = factories.supporter(name="Aleksandra Nowak", email="a.nowak@example.org")
+    entry = merging.merge(None, [ola.id, other.id], ola.id, {"name": other.id})
+    merging.undo(None, entry)  # two people after all: the record holds both names
+
+    data = json.loads(opened(access.build_export(None, fresh(ola))).read("data.json"))
+    assert data["merges"] == []
+
+    erasure.erase(None, fresh(other), fake_stripe)
+    assert "Aleksandra" not in json.dumps(fresh(entry).record)
