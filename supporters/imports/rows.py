@@ -60,6 +60,8 @@ from supporters.models import (
 
 #: rows checked (and written) together
 CHUNK = 1000
+#: the supporter an address leads to: its holder, or the one a merged-away holder was merged into
+SURVIVOR_ID = sa.func.coalesce(Supporter.merged_into_id, Supporter.id)
 
 #: outcomes of a row
 NEW, MATCH, KNOWN, ERROR = "new", "match", "known", "error"
@@ -311,7 +313,7 @@ class _Checker:
             found = (
                 dict(
                     db.session.execute(
-                        sa.select(Supporter.email_normalised, Supporter.id).where(
+                        sa.select(Supporter.email_normalised, SURVIVOR_ID).where(
                             one_of(Supporter.email_normalised, sorted(emails))
                         )
                     ).all()
@@ -564,7 +566,7 @@ class _Checker:
         if missing and self.mapping.gifts_by == "email":
             found = dict(
                 db.session.execute(
-                    sa.select(Supporter.email_normalised, Supporter.id).where(
+                    sa.select(Supporter.email_normalised, SURVIVOR_ID).where(
                         one_of(Supporter.email_normalised, sorted(missing))
                     )
                 ).all()

@@ -2,7 +2,9 @@
 
 The survivor keeps its id and takes, field by field, the values staff picked. Everything
 that belongs to the others moves to it: gifts, recurring plans, consents and consent
-requests, notes, donor sign-ins, bank lines, and the tags (a union). The others are not
+requests, notes, donor sign-ins, bank lines, privacy requests, the imported rows that
+name them (so a later import of the same source row finds the survivor), and the tags (a
+union). The others are not
 deleted: each stays as a tombstone (`Supporter.merged_into_id`), hidden from every list,
 keeping its e-mail and Stripe customer, so that whatever still finds it (a gift given
 with the old address, the donor's sign-in, a bank transfer's e-mail) is led to the
@@ -39,6 +41,8 @@ from supporters.models import (
     ConsentRequest,
     DonorSignIn,
     Gift,
+    ImportedRow,
+    PrivacyRequest,
     RecurringPlan,
     Supporter,
     SupporterMerge,
@@ -55,7 +59,9 @@ from supporters.people.edits import PROFILE_FIELDS
 MERGE_MAX = 5
 #: how long a merge can be undone
 UNDO_DAYS = 30
-#: the rows that belong to a supporter and move with a merge, by name in the record
+#: the rows that belong to a supporter and move with a merge, by name in the record. The
+#: other references to a supporter stay: their search keys and the merge records (about
+#: that supporter), the pairs of the duplicates tables (forgotten: `forget_pairs_of`).
 MOVED: dict[str, Any] = {
     "gifts": Gift,
     "plans": RecurringPlan,
@@ -64,6 +70,8 @@ MOVED: dict[str, Any] = {
     "notes": SupporterNote,
     "donor_sign_ins": DonorSignIn,
     "bank_lines": BankLine,
+    "privacy_requests": PrivacyRequest,
+    "imported_rows": ImportedRow,
 }
 
 _CHOOSE = _l("Choose at least two supporters to merge, at most %(max)s.")

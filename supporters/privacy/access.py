@@ -20,7 +20,7 @@ from supporters.lib.audit import Actor
 from supporters.lib.exporting import inert_row
 from supporters.lib.money import plain as plain_amount
 from supporters.mail.language import mail_locale
-from supporters.models import AuditEvent, BankLine, OutboxEmail, Supporter, utcnow
+from supporters.models import AuditEvent, BankLine, OutboxEmail, Supporter, SupporterMerge, utcnow
 from supporters.privacy import queries
 from supporters.privacy.marks import as_text, plain, shown_columns
 from supporters.privacy.requests import PrivacyRequest, note_export
@@ -69,6 +69,8 @@ CONTEXT: dict[str, tuple[str, ...]] = {
     "audit": ("created_at", "action", "target_type", "target_id"),
     "emails": ("kind", "created_at", "sent_at"),
     "bank_lines": ("booked_on", "amount_minor", "currency", "direction", "gift_id"),
+    "merged_records": ("merged_into_id", "language", "created_at", "anonymised_at"),
+    "merges": ("survivor_id", "merged_ids", "merged_at", "undone_at"),
 }
 #: files with amounts in minor units get an "amount" column beside them, written as the person reads it
 AMOUNTS = ("gifts", "plans", "bank_lines")
@@ -106,6 +108,8 @@ def collect(supporter: Supporter) -> dict[str, tuple[list[str], list[dict[str, A
     files["audit"] = _rows("audit", AuditEvent, queries.audit_events(supporter))
     files["emails"] = _rows("emails", OutboxEmail, queries.emails(supporter))
     files["bank_lines"] = _rows("bank_lines", BankLine, queries.bank_lines(supporter))
+    files["merged_records"] = _rows("merged_records", Supporter, queries.merged_away(supporter))
+    files["merges"] = _rows("merges", SupporterMerge, queries.merges(supporter, undone=False))
     return files
 
 
@@ -137,6 +141,10 @@ def readme(supporter: Supporter, names: Sequence[str]) -> str:
             "audit.csv": _("Our log of what was done with your record, by whom and when."),
             "emails.csv": _("The e-mails we sent you or were about to send."),
             "bank_lines.csv": _("Bank transfers of yours as our bank statement showed them."),
+            "merged_records.csv": _(
+                "Other records of yours we joined into this one (their old e-mail address and details)."
+            ),
+            "merges.csv": _("When we joined records of yours, and the values the joining replaced."),
         }
         lines = [
             _("Your data held by %(organisation)s", organisation=_organisation()),

@@ -3,7 +3,9 @@ what erasure kept once the retention period is over (docs/privacy.md).
 
 What is about the person goes at once: their details, notes, tags, consents, sign-in
 links, the e-mails to them, the personal values in the audit log, the bank lines'
-sender details, the Stripe customer. The ledger stays for the books (amounts, dates,
+sender details, the Stripe customer; and the same of the records merged into theirs, the
+values merge records replaced, the duplicate pairs naming them, the uploaded import files
+that held them. The ledger stays for the books (amounts, dates,
 currency, method, receipt numbers, campaign, Stripe payment ids), owned by the row
 "Erased supporter #N", so every total is the same before and after.
 """
@@ -30,7 +32,11 @@ from supporters.models import (
     Consent,
     ConsentRequest,
     DonorSignIn,
+    DuplicateCandidate,
+    DuplicateDismissal,
     Gift,
+    ImportedRow,
+    ImportRun,
     OutboxEmail,
     PlanStatus,
     PrivacyRequest,
@@ -92,10 +98,17 @@ class Erasure:
 
 
 def refuse_erasure(supporter: Supporter) -> None:
-    """Raise Refused when the supporter cannot be erased now: erased already, or giving
-    through a recurring plan that is not canceled (cancel it first, with its own rule)."""
+    """Raise Refused when the supporter cannot be erased now: erased already, merged into
+    another (erase that one: it erases the records merged into it too), or giving through a
+    recurring plan that is not canceled (cancel it first, with its own rule)."""
     if supporter.anonymised_at is not None:
         raise Refused(_l("This supporter's data was erased already."), status=409)
+    if supporter.merged_into_id is not None:
+        raise Refused(
+            _l("This supporter was merged into supporter #%(id)s: erase that one, which erases this record too."),
+            status=409,
+            id=supporter.merged_into_id,
+        )
     live = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(RecurringPlan)
@@ -110,11 +123,12 @@ def refuse_erasure(supporter: Supporter) -> None:
 def erase(
     actor: Actor | None, supporter: Supporter, gateway: PaymentGateway, request: PrivacyRequest | None = None
 ) -> Erasure:
-    """Erase the supporter's personal data, keeping the ledger for the retention period.
+    """Erase the supporter's personal data, keeping the ledger for the retention period;
+    the records merged into it (people/merging.py) are erased with it, as the same person.
 
-    All or nothing: the checks come first, then the Stripe customer is deleted (the one
+    All or nothing: the checks come first, then the Stripe customers are deleted (the one
     step outside the database; a failure raises PaymentsUnavailable with nothing erased,
-    and deleting it again later is harmless), then the database rows change in the
+    and deleting one again later is harmless), then the database rows change in the
     request's transaction. Audited without a personal value.
     """
     locked = db.session.get(Supporter, supporter.id, with_for_update=True, populate_existing=True)
@@ -122,25 +136,37 @@ def erase(
     refuse_erasure(locked)
     if request is not None and not request.is_open:
         raise Refused(_l("This request is closed already."), status=409)
+    merged = list(
+        db.session.scalars(
+            sa.select(Supporter)
+            .where(Supporter.merged_into_id == locked.id)
+            .order_by(Supporter.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+    records = [locked, *merged]
+    ids = [record.id for record in records]
     result = Erasure(supporter_id=locked.id)
-    if locked.stripe_customer_id:
-        gateway.delete_customer(locked.stripe_customer_id)
-        result.stripe_customer_deleted = True
+    customers = [record.stripe_customer_id for record in records if record.stripe_customer_id]
+    for customer in customers:
+        gateway.delete_customer(customer)
+    result.stripe_customer_deleted = bool(customers)
     now = utcnow()
-    # found before the address changes
+    # found before the addresses change
     emails = queries.emails(locked)
     lines = queries.bank_lines(locked)
     events = queries.stripe_events(locked)
     entries = queries.audit_events(locked)
+    merges = queries.merges(locked)
 
     counts = result.counts
     for model in (SupporterNote, SupporterTag, Consent, ConsentRequest, DonorSignIn):
-        counts[model.__tablename__] = _delete(model, model.supporter_id == locked.id)
-    locked.tags = []
+        counts[model.__tablename__] = _delete(model, model.supporter_id.in_(ids))
     counts["outbox_email"] = _delete(OutboxEmail, OutboxEmail.id.in_([row.id for row in emails]))
-    for gift in db.session.scalars(sa.select(Gift).where(Gift.supporter_id == locked.id)):
+    for gift in db.session.scalars(sa.select(Gift).where(Gift.supporter_id.in_(ids))):
         _blank_personal(gift)
-    for plan in db.session.scalars(sa.select(RecurringPlan).where(RecurringPlan.supporter_id == locked.id)):
+    for plan in db.session.scalars(sa.select(RecurringPlan).where(RecurringPlan.supporter_id.in_(ids))):
         _blank_personal(plan)
     for line in lines:
         _blank_personal(line, keep=STAFF_COLUMNS)
@@ -149,16 +175,24 @@ def erase(
         event.review_note = None
     for entry in entries:
         entry.details = _scrub(entry.details)
+    for merge in merges:
+        merge.record = _scrub(merge.record)
     counts.update(gifts=len(queries.gift_ids(locked)), bank_lines=len(lines), stripe_events=len(events))
-    counts["audit_events"] = len(entries)
+    counts.update(audit_events=len(entries), merged_records=len(merged), merges=len(merges))
+    counts["duplicate_pairs"] = _delete(
+        DuplicateCandidate, sa.or_(DuplicateCandidate.low_id.in_(ids), DuplicateCandidate.high_id.in_(ids))
+    ) + _delete(DuplicateDismissal, sa.or_(DuplicateDismissal.low_id.in_(ids), DuplicateDismissal.high_id.in_(ids)))
+    counts["import_files"] = _forget_imports(ids)
 
-    _blank_personal(locked, keep=frozenset({"name", "name_sort", "email", "email_normalised"}))
-    locked.name = ERASED_NAME
-    locked.name_sort = sort_key(ERASED_NAME)
-    locked.email = locked.email_normalised = placeholder_email(locked.id)
-    locked.newsletter = False
-    locked.anonymised_at = now
-    for asked in db.session.scalars(sa.select(PrivacyRequest).where(PrivacyRequest.supporter_id == locked.id)):
+    for record in records:
+        record.tags = []
+        _blank_personal(record, keep=frozenset({"name", "name_sort", "email", "email_normalised"}))
+        record.name = ERASED_NAME
+        record.name_sort = sort_key(ERASED_NAME)
+        record.email = record.email_normalised = placeholder_email(record.id)
+        record.newsletter = False
+        record.anonymised_at = now
+    for asked in db.session.scalars(sa.select(PrivacyRequest).where(PrivacyRequest.supporter_id.in_(ids))):
         # who asked was this person: their name, address and what staff noted of them go too
         asked.requester_name = asked.requester_email = None
         asked.notes = ""
@@ -177,6 +211,26 @@ def erase(
         removed=counts,
     )
     return result
+
+
+def _forget_imports(ids: list[int]) -> int:
+    """The imports that wrote the person's rows: their uploaded files (which name them) go,
+    and their rows no longer lead to the erased record, so a later import attaches no gift to
+    it (the source's row stays known: importing the old file again does not bring them back).
+    Returns how many uploads lost their files."""
+    runs = db.session.scalars(
+        sa.select(ImportRun).where(
+            ImportRun.id.in_(sa.select(ImportedRow.run_id).where(ImportedRow.supporter_id.in_(ids))),
+            sa.or_(ImportRun.content.is_not(None), ImportRun.gifts_content.is_not(None)),
+        )
+    ).all()
+    for run in runs:
+        run.content = run.gifts_content = None
+    db.session.execute(
+        sa.update(ImportedRow).where(ImportedRow.supporter_id.in_(ids)).values(supporter_id=None),
+        execution_options={"synchronize_session": False},
+    )
+    return len(runs)
 
 
 def _delete(model: Any, where: sa.ColumnElement[bool]) -> int:

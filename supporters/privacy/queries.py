@@ -20,6 +20,7 @@ from supporters.models import (
     RecurringPlan,
     StripeEvent,
     Supporter,
+    SupporterMerge,
     SupporterNote,
     SupporterTag,
     normalise_email,
@@ -39,13 +40,49 @@ def plan_ids(supporter: Supporter) -> list[int]:
     )
 
 
+def merged_away(supporter: Supporter) -> Sequence[Supporter]:
+    """The records merged into the supporter (people/merging.py): tombstones that still hold
+    the person's old addresses, names and Stripe customers."""
+    return db.session.scalars(
+        sa.select(Supporter).where(Supporter.merged_into_id == supporter.id).order_by(Supporter.id)
+    ).all()
+
+
+def record_ids(supporter: Supporter) -> list[int]:
+    """The supporter's id and those of the records merged into it."""
+    return [supporter.id, *(row.id for row in merged_away(supporter))]
+
+
+def merges(supporter: Supporter, *, undone: bool = True) -> list[SupporterMerge]:
+    """The merges whose records hold the person's values: those that kept the supporter or
+    a record merged into it, and (`undone`) those undone since, which hold another
+    person's values as well (the erasure scrubs them; the export leaves them out)."""
+    ids = record_ids(supporter)
+    kept = db.session.scalars(
+        sa.select(SupporterMerge).where(
+            SupporterMerge.survivor_id.in_(ids), sa.true() if undone else SupporterMerge.undone_at.is_(None)
+        )
+    ).all()
+    if not undone:
+        return sorted(kept, key=lambda entry: (entry.merged_at, entry.id))
+    # merged_ids is a JSON list, searched here rather than in SQL (merges are few; undone, fewer)
+    others = db.session.scalars(
+        sa.select(SupporterMerge).where(SupporterMerge.undone_at.is_not(None), SupporterMerge.survivor_id.not_in(ids))
+    ).all()
+    found = [*kept, *(entry for entry in others if set(entry.merged_ids) & set(ids))]
+    return sorted(found, key=lambda entry: (entry.merged_at, entry.id))
+
+
 def about_them(supporter: Supporter) -> sa.ColumnElement[bool]:
-    """The audit entries about the supporter: them, their gifts, their plans, the bank
-    lines of their gifts."""
+    """The audit entries about the supporter: them and the records merged into them, their
+    gifts, their plans, the bank lines of their gifts."""
     gifts = sa.select(Gift.id).where(Gift.supporter_id == supporter.id)
     as_ids = sa.String(64)
     return sa.or_(
-        sa.and_(AuditEvent.target_type == "supporter", AuditEvent.target_id == str(supporter.id)),
+        sa.and_(
+            AuditEvent.target_type == "supporter",
+            AuditEvent.target_id.in_([str(row_id) for row_id in record_ids(supporter)]),
+        ),
         sa.and_(
             AuditEvent.target_type == "gift",
             AuditEvent.target_id.in_(sa.select(sa.cast(Gift.id, as_ids)).where(Gift.supporter_id == supporter.id)),
@@ -78,13 +115,14 @@ def audit_events(supporter: Supporter) -> Sequence[AuditEvent]:
 
 
 def addresses(supporter: Supporter) -> set[str]:
-    """Every address the supporter has had here (normalised): the current one, and those
-    their profile edits replaced."""
-    found = {supporter.email_normalised}
+    """Every address the supporter has had here (normalised): the current one, those of the
+    records merged into it, and those their profile edits replaced."""
+    records = [supporter, *merged_away(supporter)]
+    found = {record.email_normalised for record in records}
     for event in db.session.scalars(
         sa.select(AuditEvent).where(
             AuditEvent.target_type == "supporter",
-            AuditEvent.target_id == str(supporter.id),
+            AuditEvent.target_id.in_([str(record.id) for record in records]),
             AuditEvent.action == "supporter.edit_profile",
         )
     ):

@@ -35,6 +35,8 @@ FILES = {
     "audit.csv",
     "emails.csv",
     "bank_lines.csv",
+    "merged_records.csv",
+    "merges.csv",
 }
 
 

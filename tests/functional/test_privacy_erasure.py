@@ -50,10 +50,11 @@ from supporters.models import (
     utcnow,
 )
 from supporters.payments import PaymentsUnavailable
-from supporters.people import edits
+from supporters.people import edits, merging
 from supporters.privacy import erasure, requests
 from tests import factories
 from tests.fakes import FakeGateway
+from tests.functional.test_import import imported, saved_mapping
 
 #: what the person told us or we wrote about them; none of it may remain anywhere
 PERSONAL = (
@@ -69,13 +70,17 @@ PERSONAL = (
     "board-member",
     "in memory of Jan",
     "for the kids",
+    "zofia.old@example.org",
+    "cus_zofia_old",
+    "Sopot",
 )
 PAID_AT = datetime(2024, 3, 10, 12, tzinfo=UTC)
 
 
 def zofia(staff: Any) -> Supporter:
     """A supporter with a record of every kind: gifts, a plan, consents, notes, tags,
-    sign-ins, e-mails, a bank transfer, audit entries and Stripe events."""
+    sign-ins, e-mails, a bank transfer, audit entries and Stripe events; and a record of
+    her imported from the old CRM and merged into this one."""
     person = factories.supporter(email="zosia.k@example.org", name="Zofia Kwiatkowska")
     edits.update_profile(staff, person, email="zofia@example.org")
     person.address_line1, person.postal_code, person.city = "Kwiatowa 5", "80-001", "Gdańsk"
@@ -167,6 +172,13 @@ def zofia(staff: Any) -> Supporter:
         notes="Zofia Kwiatkowska phoned about letters",
     )
     requests.close_request(staff, earlier, "No more letters.")
+    # imported from the old CRM under her old address, then merged into this record
+    crm = "ID darczyńcy;Imię;Nazwisko;E-mail;Miasto\nZ-1;Zofia;Kwiatkowska;zofia.old@example.org;Sopot\n".encode()
+    saved_mapping(crm, None)
+    imported(crm, None)
+    from_crm = _db.session.scalar(sa.select(Supporter).filter_by(email_normalised="zofia.old@example.org"))
+    from_crm.stripe_customer_id = "cus_zofia_old"
+    merging.merge(staff, [person.id, from_crm.id], person.id, {"city": from_crm.id})
     _db.session.flush()
     return person
 
@@ -197,7 +209,8 @@ def figures() -> dict[str, Any]:
         "campaigns": campaign_totals(),
         "monthly_income": totals.monthly_income(RecurringPlan.status == PlanStatus.ACTIVE),
         "overview": {name: value for name, value in vars(report).items() if name != "recent"},
-        "recent": [(row[0].id, row[0].amount_minor) for row in report.recent],
+        # which gifts are recent (the list does not order gifts paid at the same moment)
+        "recent": sorted((row[0].id, row[0].amount_minor) for row in report.recent),
         "gifts": sorted(_db.session.execute(sa.select(Gift.amount_minor, Gift.currency, Gift.paid_at)).all()),
     }
 
@@ -212,7 +225,7 @@ def test_the_data_is_erased_everywhere_and_the_ledger_stays(db: Any, fake_stripe
     _db.session.expire_all()
 
     assert everything_said_about(PERSONAL) == []
-    assert fake_stripe.deleted_customers == ["cus_zofia"]
+    assert fake_stripe.deleted_customers == ["cus_zofia", "cus_zofia_old"]
     erased = _db.session.get(Supporter, person.id)
     assert erased.name == "Erased supporter" and erased.anonymised_at is not None
     assert erased.email == erased.email_normalised == f"erased-{person.id}@erased.invalid"
