@@ -179,6 +179,7 @@ SENTENCES: dict[str, Any] = {
     ),
     "import.mapping_saved": _l("%(actor)s saved the column mapping of %(target)s"),
     "import.uploaded": _l("%(actor)s uploaded %(target)s (%(file_name)s)"),
+    "import.upload_removed": _l("%(actor)s removed %(target)s, an upload not imported within %(days)s days"),
     "privacy.erase": _l("%(actor)s erased the personal data of %(target)s (%(request)s)"),
     "privacy.export": _l("%(actor)s exported the personal data of %(target)s (%(request)s)"),
     "privacy.purge": _l("%(actor)s purged what was kept of %(target)s after the retention period (%(request)s)"),
