@@ -29,7 +29,6 @@ import argparse
 import json
 import platform
 import random
-import secrets
 import sys
 import tempfile
 import time
@@ -43,32 +42,10 @@ RESULTS = ROOT / "bench" / "results"
 
 import sqlalchemy as sa  # noqa: E402
 
-SECRET_KEY = "bench-only-secret-key-not-for-production"
+from bench.databases import fresh_database, make_app  # noqa: E402
+
 ACCOUNT = "PL61109010140000071219812874"
 BOOKED = date.today() - timedelta(days=5)
-
-
-def make_app(url: str) -> Any:
-    from supporters import create_app
-
-    environ = {"SECRET_KEY": SECRET_KEY, "DATABASE_URL": url}
-    return create_app({"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "ENVIRON": environ})
-
-
-def fresh_database(server: str | None, workdir: Path) -> tuple[str, Any]:
-    if not server:
-        return f"sqlite:///{workdir / 'bank.db'}", lambda: None
-    name = f"bench_bank_{secrets.token_hex(4)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return sa.make_url(server).set(database=name).render_as_string(hide_password=False), drop
 
 
 def account_of(number: int) -> str:
@@ -307,7 +284,7 @@ def main() -> None:
     parser.add_argument("--known-accounts", type=int, default=5_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        url, drop = fresh_database(args.postgres, Path(workdir))
+        url, drop = fresh_database(args.postgres, Path(workdir), "bank")
         try:
             figures = run(url, args)
         finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.dashboard import make_app  # noqa: E402
+from bench.databases import make_app  # noqa: E402
 
 CASES = [
     ("every supporter", {}),

@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import resource
-import secrets
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,8 @@ RESULTS = ROOT / "bench" / "results"
 
 import sqlalchemy as sa  # noqa: E402
 
-SECRET_KEY = "bench-only-secret-key-not-for-production"
+from bench.databases import fresh_database, make_app  # noqa: E402
+
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench-admin@example.org", "bench-password-long-enough"
 
 #: (name, path, target in ms): what staff do most, at the sizes the issue names
@@ -75,30 +75,6 @@ SCENARIOS: list[tuple[str, str, int]] = [
     ("gifts: one article", "/dashboard/gifts/?article=article-042", 50),
     ("overview", "/dashboard/", 300),
 ]
-
-
-def make_app(url: str) -> Any:
-    from supporters import create_app
-
-    environ = {"SECRET_KEY": SECRET_KEY, "DATABASE_URL": url}
-    return create_app({"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "ENVIRON": environ})
-
-
-def fresh_database(server: str | None, workdir: Path) -> tuple[str, Any]:
-    """A new, empty database: (its URL, a function that drops it)."""
-    if not server:
-        return f"sqlite:///{workdir / 'dashboard.db'}", lambda: None
-    name = f"bench_dash_{secrets.token_hex(4)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return sa.make_url(server).set(database=name).render_as_string(hide_password=False), drop
 
 
 def prepare(url: str, supporters: int, gifts: int) -> dict[str, int]:
@@ -264,7 +240,7 @@ def main() -> None:
                 if args.keep
                 else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-dash-")))
             )
-            url, drop = fresh_database(args.postgres, workdir)
+            url, drop = fresh_database(args.postgres, workdir, "dash")
             if not args.keep:
                 stack.callback(drop)
             started = time.monotonic()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -47,23 +46,14 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from bench import dashboard_data
-    from supporters import create_app
+    from bench.databases import fresh_database, make_app
     from supporters.extensions import db
     from supporters.models import Supporter
     from supporters.people import duplicates
 
     with tempfile.TemporaryDirectory() as folder:
-        if args.postgres:
-            name = f"bench_dups_{secrets.token_hex(4)}"
-            admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f"CREATE DATABASE {name}")
-            url = sa.make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-        else:
-            url = f"sqlite:///{folder}/dups.db"
-        app = create_app(
-            {"TESTING": True, "ENVIRON": {"SECRET_KEY": "bench-only-secret-key-" + "x" * 32, "DATABASE_URL": url}}
-        )
+        url, drop = fresh_database(args.postgres, Path(folder), "dups")
+        app = make_app(url)
         try:
             with app.app_context():
                 upgrade(directory=str(ROOT / "migrations"))
@@ -96,9 +86,7 @@ def main() -> None:
         finally:
             with app.app_context():
                 db.engine.dispose()
-            if args.postgres:
-                with admin.connect() as connection:
-                    connection.exec_driver_sql(f"DROP DATABASE {name}")
+            drop()
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ import json
 import platform
 import random
 import resource
-import secrets
 import sys
 import tempfile
 import time
@@ -51,34 +50,12 @@ RESULTS = ROOT / "bench" / "results"
 
 import sqlalchemy as sa  # noqa: E402
 
-SECRET_KEY = "bench-only-secret-key-not-for-production"
+from bench.databases import fresh_database, make_app  # noqa: E402
+
 SUPPORTER_HEADER = (
     "ID darczyńcy;Imię;Nazwisko;E-mail;Ulica;Kod pocztowy;Miasto;Kraj;Tagi;Zgoda newsletter;Data zgody;Źródło zgody"
 )
 GIFT_HEADER = "ID wpłaty;ID darczyńcy;Kwota;Waluta;Data wpłaty;Forma płatności;Nr potwierdzenia"
-
-
-def make_app(url: str) -> Any:
-    from supporters import create_app
-
-    environ = {"SECRET_KEY": SECRET_KEY, "DATABASE_URL": url}
-    return create_app({"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "ENVIRON": environ})
-
-
-def fresh_database(server: str | None, workdir: Path) -> tuple[str, Any]:
-    if not server:
-        return f"sqlite:///{workdir / 'import.db'}", lambda: None
-    name = f"bench_import_{secrets.token_hex(4)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return sa.make_url(server).set(database=name).render_as_string(hide_password=False), drop
 
 
 def write_files(workdir: Path, supporters: int, gifts: int, existing: int) -> tuple[Path, Path]:
@@ -220,7 +197,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
-        url, drop = fresh_database(args.postgres, workdir)
+        url, drop = fresh_database(args.postgres, workdir, "import")
         try:
             out = run(url, args, workdir)
         finally:
