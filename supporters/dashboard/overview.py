@@ -365,7 +365,7 @@ def overview(span: Span | None = None, now: datetime | None = None) -> Overview:
             select(Gift, Supporter.name)
             .join(Supporter, Supporter.id == Gift.supporter_id)
             .where(Gift.paid_at.isnot(None))
-            .order_by(Gift.paid_at.desc())
+            .order_by(Gift.paid_at.desc(), Gift.id.desc())
             .limit(10)
         ).all()
     )

@@ -5,7 +5,7 @@ committed if the answer is a success or a redirect (status below 400) and rolled
 back otherwise: a refused action, an invalid form, a payment provider that failed
 or an unexpected error leave nothing behind, and no view calls commit or rollback.
 
-Three deliberate exceptions, each named here so they can be found:
+Four deliberate exceptions, each named here so they can be found:
 
 - `commit_now()`: the donation form commits the pending gift before it calls
   Stripe, so that every Stripe object can point back at a row that exists; the
@@ -17,6 +17,11 @@ Three deliberate exceptions, each named here so they can be found:
 - `outside_transaction()`: slow work that needs no database (checking a
   password's argon2 hash) runs with no transaction open, so on SQLite, where a
   POST holds the write lock from its first query, it never stalls other writers.
+- `write_after_commit()`: bookkeeping a page that only reads must still write
+  (when a staff session was last used) runs in a short transaction of its own
+  after the request's commit, where it waits for the lock like any writer; on
+  SQLite, a read-only request that wrote at its end would instead fail with
+  "database is locked" whenever another request wrote while it read.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.expression import Executable
 
 from supporters.extensions import db
 
@@ -52,6 +59,24 @@ def after_commit(callback: Callable[[], None]) -> None:
     """Run `callback` once this request's changes are committed (never if they are rolled
     back): e.g. clear a cache, so the next reader finds the committed change."""
     g.setdefault("after_commit", []).append(callback)
+
+
+def write_after_commit(statement: Executable) -> None:
+    """Run `statement` (a small UPDATE that keeps a record current) in a transaction of
+    its own once this request's changes are committed; never if they are rolled back.
+    A write that fails (the database busy beyond its timeout) is logged and left for a
+    later request: it never turns the answer into an error."""
+    g.setdefault("writes_after_commit", []).append(statement)
+
+
+def _write_after_commit(statements: list[Executable]) -> None:
+    try:
+        for statement in statements:
+            db.session.execute(statement)
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        current_app.logger.warning("left for a later request: %s", statements, exc_info=True)
 
 
 def keep_changes() -> None:
@@ -82,10 +107,13 @@ def outside_transaction() -> Iterator[None]:
 
 def _commit_or_roll_back(response: Response) -> Response:
     callbacks: list[Callable[[], None]] = g.pop("after_commit", [])
+    writes: list[Executable] = g.pop("writes_after_commit", [])
     if response.status_code < 400 or g.pop("keep_changes", False):
         db.session.commit()
         for callback in callbacks:
             callback()
+        if writes:
+            _write_after_commit(writes)
     else:
         db.session.rollback()
     return response

@@ -12,7 +12,7 @@ from flask import current_app, request
 from sqlalchemy import update
 
 from supporters.extensions import db
-from supporters.lib import audit
+from supporters.lib import audit, transactions
 from supporters.lib.forms import whole_number
 from supporters.models import StaffSession, StaffUser, utcnow
 
@@ -78,14 +78,15 @@ def load_staff(user_id: str) -> StaffUser | None:
     now = utcnow()
     idle = timedelta(minutes=current_app.config["STAFF_IDLE_MINUTES"])
     absolute = timedelta(hours=current_app.config["STAFF_ABSOLUTE_HOURS"])
+    this_session = update(StaffSession).where(StaffSession.token_hash == record.token_hash)
     if now - record.last_seen_at > idle or now - record.created_at > absolute:
-        record.ended_at = now  # committed with the request (a redirect to sign in)
+        transactions.write_after_commit(this_session.values(ended_at=now))  # else found expired again
         return None
     user = db.session.get(StaffUser, record.staff_user_id)
     if user is None or not user.active:
         return None
-    if now - record.last_seen_at > TOUCH_EVERY:
-        record.last_seen_at = now  # committed with the request; an error page's rollback only shortens the window
+    if now - record.last_seen_at > TOUCH_EVERY:  # not written if the answer is an error: the window only shortens
+        transactions.write_after_commit(this_session.values(last_seen_at=now))
     user.session_token = token
     return user
 

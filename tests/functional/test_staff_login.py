@@ -171,3 +171,36 @@ def test_control_characters_in_the_email_are_refused_plainly(db: Any, client: An
     """PostgreSQL refuses NUL in a query: the form refuses it first, with a 400, not a 500."""
     response = client.post("/login", data={"email": email, "password": "whatever it is"})
     assert response.status_code == 400
+
+
+def test_a_dashboard_page_records_the_session_in_use_while_another_request_writes(committed_app: Flask) -> None:
+    """A dashboard GET that finds the session due a touch writes last_seen_at: on SQLite
+    it must not fail with "database is locked" when a webhook wrote while it read."""
+    import threading
+
+    from supporters.extensions import db as _db
+
+    app = committed_app
+    with app.app_context():
+        if _db.engine.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL's row versions let the touch wait; the lock mode is SQLite's")
+        client = app.test_client()
+        factories.sign_in(client, factories.staff("viewer"))
+        record = _db.session.scalars(select(StaffSession)).one()
+        record.last_seen_at = before = utcnow() - timedelta(minutes=5)
+        supporter_id = factories.supporter().id
+        _db.session.commit()
+        writer = _db.engine.raw_connection()
+    cursor = writer.cursor()
+    cursor.execute("BEGIN IMMEDIATE")
+    cursor.execute("UPDATE supporter SET city = 'Kraków' WHERE id = ?", (supporter_id,))
+    releasing = threading.Timer(0.5, writer.commit)
+    releasing.start()
+    try:
+        response = client.get("/dashboard/supporters/")
+    finally:
+        releasing.join()
+        writer.close()
+    assert response.status_code == 200
+    with app.app_context():
+        assert _db.session.scalars(select(StaffSession)).one().last_seen_at > before
