@@ -261,14 +261,19 @@ def _method(text: str) -> GiftMethod | None:
     return None
 
 
+#: what a supporter row gives its gifts besides a supporter's id (`_supporter_ref`)
+CREATED, HAS_ERROR, ERASED = -1, 0, -2
+
+
 def _supporter_ref(row: Row) -> int:
-    """What a supporter row gives its gifts: the supporter's id, -1 for a supporter this
-    import creates, 0 for none (the row has an error)."""
+    """What a supporter row gives its gifts: the supporter's id, CREATED for a supporter
+    this import creates, HAS_ERROR for none (the row has an error), ERASED for a row
+    imported before whose supporter's data was erased since."""
     if row.outcome == NEW:
-        return -1
+        return CREATED
     if row.outcome == ERROR:
-        return 0
-    return row.supporter_id or 0
+        return HAS_ERROR
+    return row.supporter_id or ERASED
 
 
 class _Checker:
@@ -444,11 +449,12 @@ class _Checker:
                 row_hash, supporter_id = known[row.identity_key]
                 row.outcome = KNOWN
                 row.supporter_id = supporter_id
-                row.messages = (
-                    []
-                    if row_hash == row.row_hash
-                    else [_("Imported before; the file now says something else, which is not applied.")]
-                )
+                if kind == "supporter" and supporter_id is None:  # the erasure unlinked it
+                    row.messages = [_("Imported before and erased since (a privacy request): not imported again.")]
+                elif row_hash != row.row_hash:
+                    row.messages = [_("Imported before; the file now says something else, which is not applied.")]
+                else:
+                    row.messages = []
 
     # --- gifts --------------------------------------------------------------------------
 
@@ -580,8 +586,7 @@ class _Checker:
                     one_of(ImportedRow.identity_key, sorted(by_identity)),
                 )
             ):
-                if supporter_id is not None:
-                    found[by_identity[identity]] = supporter_id
+                found[by_identity[identity]] = ERASED if supporter_id is None else supporter_id
         for row in rows:
             key = row.supporter_key or ""
             supporter = seen.get(key, found.get(key))
@@ -592,9 +597,12 @@ class _Checker:
                     if self.mapping.gifts_by == "email"
                     else _("No supporter with the id “%(key)s” in the supporters file.", key=row.supporter_key)
                 )
-            elif supporter == 0:
+            elif supporter == HAS_ERROR:
                 row.outcome = ERROR
                 row.messages.append(_("Its supporter's row has an error."))
+            elif supporter == ERASED:
+                row.outcome = ERROR
+                row.messages.append(_("Its supporter's data was erased (a privacy request): the gift is not imported."))
             elif supporter > 0:
                 row.supporter_id = supporter
 

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from supporters.extensions import db as _db
 from supporters.imports import mapping as mappings
 from supporters.imports import operations
+from supporters.imports.preview import preview
+from supporters.imports.rows import ERROR, KNOWN
 from supporters.lib.errors import Refused
 from supporters.models import (
     DuplicateCandidate,
@@ -34,7 +36,7 @@ from supporters.privacy import access, erasure, requests
 from supporters.privacy.marks import is_personal, personal_columns
 from tests import factories
 from tests.fakes import FakeGateway
-from tests.functional.test_import import imported, saved_mapping, supporter, uploaded
+from tests.functional.test_import import SUPPORTERS, imported, saved_mapping, supporter, uploaded
 from tests.functional.test_privacy_access import opened
 
 GIFT_HEADER = "ID wpłaty;ID darczyńcy;Kwota;Waluta;Data wpłaty;Forma płatności;Nr potwierdzenia;Kampania;Uwagi\n"
@@ -241,3 +243,28 @@ def test_an_undone_merge_is_left_out_of_the_export_and_scrubbed_by_the_erasure(
 
     erasure.erase(None, fresh(other), fake_stripe)
     assert "Aleksandra" not in json.dumps(fresh(entry).record)
+
+
+@pytest.mark.parametrize("with_supporters", [False, True], ids=["not in the supporters file", "both files again"])
+def test_a_gift_of_an_erased_imported_supporter_says_so(
+    db: Any, fake_stripe: FakeGateway, with_supporters: bool
+) -> None:
+    """A later file's gift for a supporter whose data was erased is an error that says why,
+    not "no such supporter" or "its supporter's row has an error"; the supporter's own row
+    is known and says it is not brought back."""
+    saved_mapping()
+    imported(gifts=None)
+    erasure.erase(None, supporter("jan@example.org"), fake_stripe)
+
+    gifts = (GIFT_HEADER + "W-91;K-2;40;PLN;2024-06-01;gotówka;;;\n").encode()
+    others = b"".join(line for line in SUPPORTERS.splitlines(keepends=True) if b"jan@example.org" not in line)
+    run = uploaded(gifts=gifts) if with_supporters else uploaded(supporters=others, gifts=gifts)
+    shown = preview(operations.source_of(run))
+
+    (gift,) = [row for row in shown.rows if row.kind == "gift"]
+    assert gift.outcome == ERROR
+    assert gift.messages == ["Its supporter's data was erased (a privacy request): the gift is not imported."]
+    if with_supporters:
+        (jan,) = [row for row in shown.rows if row.kind == "supporter" and "jan@example.org" in row.label]
+        assert jan.outcome == KNOWN
+        assert jan.messages == ["Imported before and erased since (a privacy request): not imported again."]
