@@ -117,12 +117,20 @@ def _merge_page(
     supporter: Supporter, people: list[Supporter], status: int = 200, error: str | None = None
 ) -> ResponseReturnValue:
     default = max(people, key=lambda person: (person.gift_count, -person.id)) if people else supporter
+    # a choice only where the records differ; what they share stays as it is
+    values = {name: {getattr(person, name) or "" for person in people} for name in PROFILE_FIELDS}
     return render_template(
         "dashboard/duplicates/merge.html",
         supporter=supporter,
         people=people,
         default=default,
-        fields=PROFILE_FIELDS,
+        fields=[name for name in PROFILE_FIELDS if len(values[name]) > 1],
+        same=[
+            (name, next(iter(values[name])))
+            for name in PROFILE_FIELDS
+            if values[name] - {""} and len(values[name]) == 1
+        ],
+        missing=[name for name in PROFILE_FIELDS if values[name] == {""}],
         labels=field_labels(),
         others=",".join(str(person.id) for person in people if person.id != supporter.id),
         error=error,

@@ -220,6 +220,16 @@ def test_merge_from_the_page_with_values_picked_then_undo(client: Any, fundraise
     assert client.post(f"{LIST}merges/{merge_id}/undo").status_code == 409
 
 
+def test_the_merge_page_asks_only_about_the_fields_that_differ(client: Any, fundraiser: Any, jans: Any) -> None:
+    first, second = jans
+    html = client.get(f"{LIST}merge/{first.id}?others={second.id}").get_data(as_text=True)
+    assert 'name="field_email"' in html, "their e-mail addresses differ: a choice"
+    assert 'name="field_name"' not in html and 'name="field_postal_code"' not in html, "the same in both"
+    assert 'name="field_city"' not in html, "given in neither"
+    assert "The same in every record" in html and "00-950" in html
+    assert "Not given in any" in html
+
+
 def test_a_merge_with_a_choice_of_no_one_in_it_is_refused(client: Any, fundraiser: Any, jans: Any) -> None:
     first, second = jans
     address = f"{LIST}merge/{first.id}?others={second.id}"
