@@ -161,7 +161,14 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             db.session.commit()
             return made
 
-        first, out["import"] = measured(do_import, args.trace)
+        if args.profile:  # cProfile of the import step, for `python -m pstats`
+            import cProfile
+
+            profiler = cProfile.Profile()
+            first, out["import"] = measured(lambda: profiler.runcall(do_import), args.trace)
+            profiler.dump_stats(args.profile)
+        else:
+            first, out["import"] = measured(do_import, args.trace)
         print(f"import: {out['import']}", file=sys.stderr)
         again, out["again"] = measured(do_import, args.trace)
         counted_supporters = db.session.scalar(sa.select(sa.func.count()).select_from(Supporter))
@@ -194,6 +201,7 @@ def main() -> None:
     parser.add_argument("--gifts", type=int, default=300_000)
     parser.add_argument("--existing", type=int, default=10_000, help="supporters the app has before the import")
     parser.add_argument("--no-tracemalloc", dest="trace", action="store_false")
+    parser.add_argument("--profile", metavar="FILE", help="write cProfile's statistics of the import step to FILE")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)

@@ -47,6 +47,7 @@ from supporters.imports.rows import (
     consent_moment,
 )
 from supporters.lib import audit
+from supporters.lib.bulk import insert_rows
 from supporters.lib.dates import org_timezone
 from supporters.lib.errors import Refused
 from supporters.models import (
@@ -338,9 +339,8 @@ class _Writer:
         }
 
     def _remember(self, records: list[dict[str, Any]]) -> None:
-        """The rows imported, in one statement (nothing is derived from them)."""
-        if records:
-            db.session.execute(sa.insert(ImportedRow), records)
+        """The rows imported, at once (nothing is derived from them)."""
+        insert_rows(db.session.connection(), ImportedRow.__table__, records)
 
     def supporters_chunk(self, rows: list[Row]) -> None:
         made: list[tuple[Row, Supporter]] = []
@@ -439,10 +439,15 @@ class _Writer:
             for written, number in zip(waiting, take_receipt_numbers(year, len(waiting)), strict=True):
                 written["receipt_number"] = number
         gift_rows = [written for _row, written in made]
-        # every imported gift has its receipt number (unique): the ids are found by it, so
-        # the rows need not come back in order (SQLite then sends one INSERT per row)
+        connection = db.session.connection()
+        insert_rows(connection, Gift.__table__, gift_rows)
+        # every imported gift has its receipt number (unique): the ids are found by it (an
+        # INSERT … RETURNING of many rows costs SQLite one statement a row)
+        numbers = [written["receipt_number"] for written in gift_rows]
         ids: dict[str | None, int] = dict(
-            db.session.connection().execute(sa.insert(Gift).returning(Gift.receipt_number, Gift.id), gift_rows).all()
+            connection.execute(
+                sa.select(Gift.receipt_number, Gift.id).where(one_of(Gift.receipt_number, numbers))
+            ).all()
         )
         count_inserted(db.session(), gift_rows)
         self._remember(
