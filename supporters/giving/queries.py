@@ -136,9 +136,9 @@ EXPORT_HEADER = (
 )
 
 
-def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Iterator[list[list[Any]]]:
+def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Iterator[list[list[str]]]:
     """The gifts of `filters` as EXPORT_HEADER rows, newest first, in batches for
-    `exporting.csv_batches`, every cell inert already; audited before any row is read (the
+    `exporting.csv_text_batches`, every cell text ("" for empty) and inert already; audited before any row is read (the
     request commits the audit row before the first row leaves).
 
     `net_base` is what the gift counts in every total (`models.net_base`: the reporting
@@ -155,7 +155,7 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
         filters.query()
         .with_only_columns(
             # the enums as their stored text: no enum object made and unmade per cell
-            Gift.id,
+            sa.cast(Gift.id, sa.String),
             exporting.iso_sql(Gift.paid_at),
             exporting.iso_sql(Gift.created_at),
             sa.type_coerce(Gift.status, sa.String),
@@ -169,11 +169,10 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
             Gift.fee_minor,
             Gift.net_minor,
             Gift.balance_currency,
-            # from here on, the columns as EXPORT_HEADER ends
+            # from here on, the columns as EXPORT_HEADER ends, each text or NULL
             Gift.transfer_reference,
             Gift.offline_reference,
             Gift.comment,
-            # as text, so that every cell from here on is text or NULL for the loop below
             sa.cast(Gift.supporter_id, sa.String),
             Supporter.name,
             Supporter.email,
@@ -202,11 +201,11 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
     currencies = _CurrencyTexts()
     first = exporting.FORMULA_FIRST
 
-    def batches() -> Iterator[list[list[Any]]]:
+    def batches() -> Iterator[list[list[str]]]:
         # on the statement: a connection's options would outlive the export on the session's connection
         result = db.session.connection().execute(query.execution_options(yield_per=exporting.BATCH_ROWS))
         for partition in result.partitions():
-            batch: list[list[Any]] = []
+            batch: list[list[str]] = []
             add = batch.append
             for (
                 gift_id,
@@ -227,27 +226,27 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
             ) in partition:
                 code, text = currencies[currency]
                 fee_code, fee_text = currencies[fee_currency or currency]
-                net_text = None if net is None else fee_text(net)
+                net_text = "" if net is None else fee_text(net)
                 # Amounts, fees and refunds cannot be negative (CHECK constraints); a net can.
                 add(
                     [
                         gift_id,
-                        paid_at,
-                        created_at,
+                        paid_at or "",
+                        created_at or "",
                         *(statuses.get(status) or _unknown(status)),
                         *(kinds.get(kind) or _unknown(kind)),
                         *(intervals.get(interval) or _unknown(interval)),
                         *(methods.get(method) or _unknown(method)),
                         text(amount),
                         code,
-                        None if amount_base is None else base_text(amount_base),
+                        "" if amount_base is None else base_text(amount_base),
                         base_code,
                         text(refunded),
-                        None if amount_base is None else base_text(net_base(amount_base, amount, refunded)),
-                        None if fee is None else fee_text(fee),
+                        "" if amount_base is None else base_text(net_base(amount_base, amount, refunded)),
+                        "" if fee is None else fee_text(fee),
                         "'" + net_text if net_text and net_text[0] in first else net_text,
-                        None if fee is None and net is None else fee_code,
-                        *[("'" + cell if cell and cell[0] in first else cell) for cell in texts],
+                        "" if fee is None and net is None else fee_code,
+                        *[("'" + cell if cell[0] in first else cell) if cell else "" for cell in texts],
                     ]
                 )
             yield batch

@@ -242,7 +242,7 @@ def export() -> ResponseReturnValue:
     bom = request.form.get("bom") == "1"
     batches = queries.export_gifts(acting_staff(), filters, bom=bom)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
-    return exporting.csv_download(f"gifts-{stamp}.csv", exporting.csv_batches(queries.EXPORT_HEADER, batches, bom))
+    return exporting.csv_download(f"gifts-{stamp}.csv", exporting.csv_text_batches(queries.EXPORT_HEADER, batches, bom))
 
 
 # --- One gift ------------------------------------------------------------------------

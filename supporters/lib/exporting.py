@@ -99,6 +99,35 @@ def csv_batches(header: Sequence[str], batches: Iterable[Iterable[Sequence[Any]]
         yield rest
 
 
+def csv_text_batches(
+    header: Sequence[str], batches: Iterable[Iterable[Sequence[str]]], bom: bool = False
+) -> Iterator[str]:
+    """`csv_batches` for rows of text only (inert already, "" for empty), written by `text_lines`."""
+    yield from csv_batches(header, (), bom)
+    for batch in batches:
+        yield text_lines(batch)
+
+
+def text_lines(rows: Iterable[Sequence[str]]) -> str:
+    """Rows of text cells as CSV lines, each ending CRLF: the text `csv.writer` writes, made
+    by joining the cells of a row that needs no quotes (no quote, comma or line break in
+    any cell: most rows of an export), which is several times cheaper than the writer."""
+    lines: list[str] = []
+    add = lines.append
+    for cells in rows:
+        line = ",".join(cells)
+        if '"' in line or "\n" in line or "\r" in line or line.count(",") != len(cells) - 1 or len(cells) < 2:
+            line = _quoted_line(cells)
+        add(line)
+    return "\r\n".join(lines) + "\r\n" if lines else ""
+
+
+def _quoted_line(cells: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()[:-2]
+
+
 def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]], bom: bool = False) -> Iterator[str]:
     """The CSV text of any rows, a chunk of rows at a time, every cell made inert."""
     rows = iter(rows)

@@ -200,7 +200,8 @@ def plain_formatter(currency: str) -> Callable[[int], str]:
     exponent = minor_unit_exponent(currency)
     if exponent == 0:
         return str
-    scale, pattern = 10**exponent, f"%d.%0{exponent}d"
+    scale: int = 10**exponent
+    pattern = f"%d.%0{exponent}d"
 
     def text(amount_minor: int) -> str:
         # one C-level format of (whole, part) for the usual case: exports call this millions of times
