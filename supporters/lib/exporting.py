@@ -49,7 +49,7 @@ def iso(moment: datetime | None) -> str:
 class iso_sql(FunctionElement[str]):  # noqa: N801 (an SQL function, named like one)
     """`iso` written by the database: the same text for the same timestamp column (NULL
     for NULL), for exports of a million rows, where making a datetime of each cell and
-    formatting it again is a good part of the time. `tests/unit/test_exporting.py`
+    formatting it again is a good part of the time. `tests/functional/dashboard/test_exports.py`
     proves the two agree on SQLite and PostgreSQL."""
 
     type = sa.String()
