@@ -63,18 +63,12 @@ class GiftFilters:
             where.append(Gift.status.in_(self.statuses))
         if self.date_from or self.date_to:
             zone = org_timezone()
-            start = datetime.combine(self.date_from, time(), zone) if self.date_from else None
-            end = datetime.combine(self.date_to + timedelta(days=1), time(), zone) if self.date_to else None
-            # The date of a paid gift is when it was paid; of any other, when it was made.
-            paid: list[sa.ColumnElement[bool]] = [Gift.paid_at.is_not(None)]
-            made: list[sa.ColumnElement[bool]] = [Gift.paid_at.is_(None)]
-            if start:
-                paid.append(Gift.paid_at >= start)
-                made.append(Gift.created_at >= start)
-            if end:
-                paid.append(Gift.paid_at < end)
-                made.append(Gift.created_at < end)
-            where.append(sa.or_(sa.and_(*paid), sa.and_(*made)))
+            # The date of a paid gift is when it was paid; of any other, when it was made:
+            # HAPPENED_AT, whose index (the list's order) reads the period as one range.
+            if self.date_from:
+                where.append(HAPPENED_AT >= datetime.combine(self.date_from, time(), zone))
+            if self.date_to:
+                where.append(HAPPENED_AT < datetime.combine(self.date_to + timedelta(days=1), time(), zone))
         if self.campaign_id is not None:
             where.append(Gift.campaign_id == self.campaign_id)
         if self.method is not None:
@@ -142,16 +136,18 @@ EXPORT_HEADER = (
 )
 
 
-def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Iterator[tuple[Any, ...]]:
-    """The gifts of `filters` as EXPORT_HEADER rows, newest first, audited before any row
-    is read (the request commits the audit row before the first row leaves).
+def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Iterator[list[list[str]]]:
+    """The gifts of `filters` as EXPORT_HEADER rows, newest first, in batches for
+    `exporting.csv_text_batches`, every cell text ("" for empty) and inert already; audited before any row is read (the
+    request commits the audit row before the first row leaves).
 
     `net_base` is what the gift counts in every total (`models.net_base`: the reporting
     currency, net of refunds; empty until converted); `fee` and `net` are Stripe's, from
     the balance transaction, in `fee_currency` (empty until known, and for offline gifts).
 
-    Plain rows through the session's connection: no ORM loading for a million rows,
-    and each currency's formatter looked up once, not three times a row.
+    Built for a million rows: plain rows streamed from the database (a server-side cursor
+    on PostgreSQL), timestamps written by the database (`exporting.iso_sql`), labels and
+    each currency's code and formatter looked up once, not per row.
     """
     audit.record(actor, "gifts.export", filters=filters.describe(), bom=bom)
     base = current_app.config["SUPPORTERS_BASE_CURRENCY"]
@@ -159,9 +155,9 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
         filters.query()
         .with_only_columns(
             # the enums as their stored text: no enum object made and unmade per cell
-            Gift.id,
-            Gift.paid_at,
-            Gift.created_at,
+            sa.cast(Gift.id, sa.String),
+            exporting.iso_sql(Gift.paid_at),
+            exporting.iso_sql(Gift.created_at),
             sa.type_coerce(Gift.status, sa.String),
             sa.type_coerce(Gift.kind, sa.String),
             sa.type_coerce(RecurringPlan.interval, sa.String),
@@ -173,10 +169,11 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
             Gift.fee_minor,
             Gift.net_minor,
             Gift.balance_currency,
+            # from here on, the columns as EXPORT_HEADER ends, each text or NULL
             Gift.transfer_reference,
             Gift.offline_reference,
             Gift.comment,
-            Gift.supporter_id,
+            sa.cast(Gift.supporter_id, sa.String),
             Supporter.name,
             Supporter.email,
             Campaign.slug,
@@ -189,66 +186,92 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
             Gift.stripe_invoice_id,
         )
         .select_from(Gift)
-        .join(Supporter, Supporter.id == Gift.supporter_id)
+        # `+ 0`: SQLite would otherwise read the supporters first and sort a million
+        # gifts before the first row leaves; so it walks the gifts in the list's index
+        .join(Supporter, Supporter.id == Gift.supporter_id + 0)
         .outerjoin(Campaign, Campaign.id == Gift.campaign_id)
         .outerjoin(RecurringPlan, RecurringPlan.id == Gift.recurring_plan_id)
-        .execution_options(yield_per=2000)
     )
     # read now, in the request's language: the rows are written later, as they stream
-    statuses = {code.value: str(label) for code, label in labels.GIFT_STATUS_LABELS.items()}
-    kinds = {code.value: str(label) for code, label in labels.GIFT_KIND_LABELS.items()}
-    intervals = {code.value: str(label) for code, label in labels.PLAN_INTERVAL_LABELS.items()}
-    methods = {code.value: str(label) for code, label in labels.GIFT_METHOD_LABELS.items()}
-    base_text = money.plain_formatter(base)
-    amount_texts: dict[str, Callable[[int], str]] = {}
+    statuses = _inert_labels(labels.GIFT_STATUS_LABELS)
+    kinds = _inert_labels(labels.GIFT_KIND_LABELS)
+    intervals = _inert_labels(labels.PLAN_INTERVAL_LABELS) | {None: ("", "")}
+    methods = _inert_labels(labels.GIFT_METHOD_LABELS)
+    base_code, base_text = exporting.neutralise(base), money.plain_formatter(base)
+    currencies = _CurrencyTexts()
+    first = exporting.FORMULA_FIRST
 
-    def texts(currency: str) -> Callable[[int], str]:
-        return amount_texts.get(currency) or amount_texts.setdefault(currency, money.plain_formatter(currency))
-
-    def rows() -> Iterator[tuple[Any, ...]]:
-        for (
-            gift_id,
-            paid_at,
-            created_at,
-            status,
-            kind,
-            interval,
-            method,
-            amount,
-            currency,
-            amount_base,
-            refunded,
-            fee,
-            net,
-            fee_currency,
-            *rest,
-        ) in db.session.connection().execute(query):
-            text = texts(currency)
-            yield (
+    def batches() -> Iterator[list[list[str]]]:
+        # on the statement: a connection's options would outlive the export on the session's connection
+        result = db.session.connection().execute(query.execution_options(yield_per=exporting.BATCH_ROWS))
+        for partition in result.partitions():
+            batch: list[list[str]] = []
+            add = batch.append
+            for (
                 gift_id,
-                exporting.iso(paid_at),
-                exporting.iso(created_at),
+                paid_at,
+                created_at,
                 status,
-                statuses.get(status, status),
                 kind,
-                kinds.get(kind, kind),
-                interval or "",
-                intervals.get(interval, interval) if interval else "",
+                interval,
                 method,
-                methods.get(method, method),
-                text(amount),
+                amount,
                 currency,
-                "" if amount_base is None else base_text(amount_base),
-                base,
-                text(refunded),
-                "" if amount_base is None else base_text(net_base(amount_base, amount, refunded)),
-                "" if fee is None else texts(fee_currency or currency)(fee),
-                "" if net is None else texts(fee_currency or currency)(net),
-                "" if fee is None and net is None else fee_currency or currency,
-                *rest,
-            )
+                amount_base,
+                refunded,
+                fee,
+                net,
+                fee_currency,
+                *texts,
+            ) in partition:
+                code, text = currencies[currency]
+                fee_code, fee_text = currencies[fee_currency or currency]
+                net_text = "" if net is None else fee_text(net)
+                # Amounts, fees and refunds cannot be negative (CHECK constraints); a net can.
+                add(
+                    [
+                        gift_id,
+                        paid_at or "",
+                        created_at or "",
+                        *(statuses.get(status) or _unknown(status)),
+                        *(kinds.get(kind) or _unknown(kind)),
+                        *(intervals.get(interval) or _unknown(interval)),
+                        *(methods.get(method) or _unknown(method)),
+                        text(amount),
+                        code,
+                        "" if amount_base is None else base_text(amount_base),
+                        base_code,
+                        text(refunded),
+                        "" if amount_base is None else base_text(net_base(amount_base, amount, refunded)),
+                        "" if fee is None else fee_text(fee),
+                        "'" + net_text if net_text and net_text[0] in first else net_text,
+                        "" if fee is None and net is None else fee_code,
+                        *[("'" + cell if cell[0] in first else cell) if cell else "" for cell in texts],
+                    ]
+                )
+            yield batch
 
-    return rows()
+    return batches()
+
+
+def _inert_labels(labels_of: dict[Any, Any]) -> dict[str | None, tuple[str, str]]:
+    """Each code's stored text with its label in the request's language, both inert."""
+    return {
+        code.value: (exporting.neutralise(code.value), exporting.neutralise(label)) for code, label in labels_of.items()
+    }
+
+
+def _unknown(code: str) -> tuple[str, str]:
+    """A code the labels do not know (none should be stored) stands for itself."""
+    return (exporting.neutralise(code),) * 2
+
+
+class _CurrencyTexts(dict[str, tuple[str, Callable[[int], str]]]):
+    """A currency's code as an inert cell and its `money.plain_formatter`, each looked up once."""
+
+    def __missing__(self, currency: str) -> tuple[str, Callable[[int], str]]:
+        self[currency] = entry = (exporting.neutralise(currency), money.plain_formatter(currency))
+        return entry
 
 
 @dataclass(frozen=True)

@@ -200,11 +200,14 @@ def plain_formatter(currency: str) -> Callable[[int], str]:
     exponent = minor_unit_exponent(currency)
     if exponent == 0:
         return str
-    scale = 10**exponent
+    scale: int = 10**exponent
+    pattern = f"%d.%0{exponent}d"
 
     def text(amount_minor: int) -> str:
-        whole, part = divmod(abs(amount_minor), scale)
-        return f"{'-' if amount_minor < 0 else ''}{whole}.{part:0{exponent}d}"
+        # one C-level format of (whole, part) for the usual case: exports call this millions of times
+        if amount_minor >= 0:
+            return pattern % divmod(amount_minor, scale)
+        return "-" + pattern % divmod(-amount_minor, scale)
 
     return text
 

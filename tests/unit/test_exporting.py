@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supporters.lib.exporting import BOM, csv_lines, inert_row, neutralise
+from supporters.lib.exporting import BOM, csv_lines, csv_text_batches, inert_row, neutralise, text_lines
 
 
 @pytest.mark.parametrize("value", ["=1+1", "+48 600", "-2", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://x")'])
@@ -60,3 +60,18 @@ def test_the_row_fast_path_writes_what_neutralise_would(row: list[object]) -> No
 
 def test_numbers_are_written_as_numbers() -> None:
     assert inert_row([-5, 0, None, "-5"]) == [-5, 0, None, "'-5"]
+
+
+CELL = st.text(alphabet=st.sampled_from(list("ab ,\"\r\n\t=-'ł\u2028\x0b;")), max_size=6)
+
+
+@given(st.lists(st.lists(CELL, min_size=1, max_size=5), max_size=5))
+def test_text_lines_are_what_the_csv_writer_writes(rows: list[list[str]]) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    assert text_lines(rows) == buffer.getvalue()
+
+
+def test_text_batches_write_the_header_then_each_batch() -> None:
+    chunks = list(csv_text_batches(["id", "=x"], [[["1", "a,b"]], [["2", ""]]], bom=True))
+    assert "".join(chunks) == BOM + "id,'=x\r\n" + '1,"a,b"\r\n' + "2,\r\n"
