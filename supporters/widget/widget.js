@@ -13,7 +13,9 @@
     }
   } catch (e) {}
   var lang = (me.dataset.lang || document.documentElement.lang || "").slice(0, 2).toLowerCase();
-  var configs = {}, chosen = {};
+  // shared by every copy of the script on the page (one script tag per card is allowed)
+  var shared = window["supporters:widget"] || (window["supporters:widget"] = { configs: {}, chosen: {} });
+  var configs = shared.configs, chosen = shared.chosen;
   // The card is HEIGHT px tall at every width (docs/widget.md, "Its size"): each part has a most
   // lines it may take, the space left sits above the button. app.css reserves the same height.
   var CSS = ":host{all:initial!important;display:block!important;height:448px!important;contain:strict!important}" +

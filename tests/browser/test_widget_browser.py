@@ -276,12 +276,18 @@ def slow_script(page: Any, seconds: float = 0.4) -> None:
     page.route("**/widget.js", later)
 
 
+@pytest.mark.parametrize("snippet", ["placeholders", "script tags"])
 def test_two_cards_of_a_campaign_show_one_variant_per_page_view(
-    site: LiveServer, other_site: Any, page: Any
+    site: LiveServer, other_site: Any, page: Any, snippet: str
 ) -> None:
     two_variants(site.app)
-    embed = PLACEHOLDER.format(app=site.url) * 2
-    host = other_site(embed=embed.replace("<script", "<p>Between.</p><script", 1))
+    if snippet == "placeholders":
+        embed = PLACEHOLDER.format(app=site.url).replace("<script", "<p>Between.</p>" * 3 + "<script")
+        embed = embed.replace("</div>", "</div>" + PLACEHOLDER.split("<script")[0], 1)
+    else:  # one script tag per card: two copies of the script run on the page
+        one = f"<script src='{site.url}/widget.js' data-campaign='general' data-article='ext-story' async></script>"
+        embed = one + "<p>Between.</p>" * 3 + one
+    host = other_site(embed=embed)
     page.set_viewport_size({"width": 1280, "height": 1400})
     for _ in range(10):  # two independent draws would differ in half of these views
         page.goto(host.url)
