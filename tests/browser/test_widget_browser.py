@@ -243,7 +243,9 @@ PLACEHOLDER = (
     "<div data-supporters-widget data-campaign='general' data-article='ext-story'></div>"
     "<script src='{app}/widget.js' async></script>"
 )
-RESERVE_CSS = "@media (scripting: enabled) { [data-supporters-widget]:not([hidden]) { display: block; height: 448px; } }"
+RESERVE_CSS = (
+    "@media (scripting: enabled) { [data-supporters-widget]:not([hidden]) { display: block; height: 448px; } }"
+)
 IFRAME = (
     "<iframe src='{app}/widget/frame/general?article=ext-story&amp;page={page}' title='Support us'"
     " width='100%' height='448' frameborder='0' style='border:0;max-width:640px' loading='lazy'></iframe>"
@@ -292,7 +294,7 @@ def test_two_cards_of_a_campaign_show_one_variant_per_page_view(
     for _ in range(10):  # two independent draws would differ in half of these views
         page.goto(host.url)
         headings = page.locator("[data-supporters-widget] section.c h2")
-        wait_for(lambda: headings.count() == 2)
+        wait_for(lambda: headings.count() == 2)  # noqa: B023  (waited for before the loop goes on)
         assert headings.nth(0).inner_text() == headings.nth(1).inner_text()
     # each card is counted once when it is seen, both under the one variant of the view
     wait_for(lambda: counters(site.app)["impressions"] >= 2 * 10)
@@ -319,7 +321,8 @@ def test_the_iframe_snippet_holds_the_whole_card_even_without_its_style(
 
 def test_a_frame_smaller_than_the_card_still_shows_its_button(site: LiveServer, other_site: Any, page: Any) -> None:
     # the snippet docs/widget.md gave before: a 340 px frame
-    old = f"<iframe src='{site.url}/widget/frame/general' style='width:100%;max-width:640px;height:340px;border:0'></iframe>"
+    style = "width:100%;max-width:640px;height:340px;border:0"
+    old = f"<iframe src='{site.url}/widget/frame/general' style='{style}'></iframe>"
     host = other_site(embed=old)
     site.app.config["WIDGET_ALLOWED_ORIGINS"] = [host.url.rsplit("/", 1)[0]]
     page.set_viewport_size({"width": 375, "height": 900})

@@ -95,9 +95,10 @@ def wordpress(tmp_path: Path) -> Iterator[dict[str, Any]]:
     subprocess.run([*MARIADB, "-e", f"CREATE DATABASE {database}"], check=True, timeout=20)
     server = None
     try:
-        assert php(
-            root,
-            """
+        assert (
+            php(
+                root,
+                """
             require_once ABSPATH . 'wp-admin/includes/upgrade.php';
             wp_install('A WordPress blog', 'admin', 'admin@example.org', false, '', 'admin-pass-123');
             switch_theme('twentytwentythree');
@@ -105,15 +106,19 @@ def wordpress(tmp_path: Path) -> Iterator[dict[str, Any]]:
                             'user_email' => 'author@example.org', 'role' => 'author']);
             echo is_blog_installed() ? 'installed' : 'not installed';
             """,
-            installing=True,
-        ) == "installed"
+                installing=True,
+            )
+            == "installed"
+        )
         server = subprocess.Popen(
             ["php", "-S", f"127.0.0.1:{port}", "-t", str(root)],
             cwd=root,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for(lambda: subprocess.run(["php", "-r", f"exit(@fsockopen('127.0.0.1', {port}) ? 0 : 1);"]).returncode == 0)
+        wait_for(
+            lambda: subprocess.run(["php", "-r", f"exit(@fsockopen('127.0.0.1', {port}) ? 0 : 1);"]).returncode == 0
+        )
         yield {"root": root, "url": url}
     finally:
         if server is not None:
@@ -160,7 +165,8 @@ def test_an_author_places_the_card_with_the_plugin_and_a_reader_gives_through_it
                 . '<!-- wp:supporters/widget {{"campaign":"general"}} /-->'], true);
         $saved = get_post($id);
         echo $id, ' ', get_permalink($id), ' ', (int) current_user_can('unfiltered_html'), ' ',
-            (int) (strpos($saved->post_content, '<script') !== false), ' ', (int) has_shortcode($saved->post_content, 'supporters_widget');
+            (int) (strpos($saved->post_content, '<script') !== false), ' ',
+            (int) has_shortcode($saved->post_content, 'supporters_widget');
         """,
     ).split()
     post_id, permalink, unfiltered, script_kept, shortcode_kept = post
@@ -179,6 +185,8 @@ def test_an_author_places_the_card_with_the_plugin_and_a_reader_gives_through_it
     assert query["src"] == [permalink] and urlsplit(permalink).query == f"p={post_id}"
 
     # Without JavaScript, the plain link carries the same attribution, its address encoded.
-    html = subprocess.run(["php", "-r", f"echo file_get_contents('{permalink}');"], capture_output=True, text=True, timeout=30)
-    link = html.stdout.split("<noscript><a href=\"", 1)[1].split('"', 1)[0].replace("&#038;", "&").replace("&amp;", "&")
+    html = subprocess.run(
+        ["php", "-r", f"echo file_get_contents('{permalink}');"], capture_output=True, text=True, timeout=30
+    )
+    link = html.stdout.split('<noscript><a href="', 1)[1].split('"', 1)[0].replace("&#038;", "&").replace("&amp;", "&")
     assert parse_qs(urlsplit(link).query)["src"] == [permalink] and "src=http%3A%2F%2F" in link
