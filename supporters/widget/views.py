@@ -125,12 +125,15 @@ def frame(slug: str) -> ResponseReturnValue:
     data = service.widget_config(slug, lang)
     if data is None:
         abort(404, "No active campaign with that name.")
+    # ?page= is the embedding page's address (the frame's referrer is only an origin): attribution only
+    page = (request.args.get("page") or "")[:2000]
     with force_locale(lang):
         html = render_template(
             "widget/frame.html",
             slug=slug,
             lang=lang,
             article=(request.args.get("article") or "")[:200],
+            page=page if page.lower().startswith(("https://", "http://")) else "",
             theme="dark" if request.args.get("theme") == "dark" else "light",
         )
     response = Response(html, mimetype="text/html")

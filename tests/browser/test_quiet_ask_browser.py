@@ -35,6 +35,7 @@ def no_card(page: Any, site: LiveServer) -> None:
     page.wait_for_load_state("networkidle")
     host = page.locator("[data-supporters-widget]")
     assert host.evaluate("h => h.shadowRoot === null && !h.dataset.supportersReady")
+    assert host.evaluate("h => h.getBoundingClientRect().height") == 0, "the space kept for the card is given back"
     assert page.locator("[data-supporters-widget] section.c").count() == 0
     assert not [url for url in fetched if "/widget/config/" in url or "/widget/event" in url]
 
