@@ -38,12 +38,25 @@ V = TypeVar("V")
 STALE_WHILE_REVALIDATE = 30
 
 
-def public(max_age: int, s_maxage: int | None = None, immutable: bool = False) -> Callable[[F], F]:
-    """Mark a view whose answer is the same for every reader (see the module's docstring):
-    browsers may keep it `max_age` seconds, shared caches `s_maxage` (default the same)."""
+def cache_control(max_age: int, s_maxage: int | None = None, immutable: bool = False) -> str:
+    """The Cache-Control of a public answer: browsers keep it `max_age` seconds, shared caches
+    `s_maxage` (default the same) and may serve it STALE_WHILE_REVALIDATE seconds longer
+    while they fetch it again; an `immutable` one never changes at its address."""
+    parts = ["public", f"max-age={max_age}"]
+    if immutable:
+        return ", ".join([*parts, "immutable"])
+    if s_maxage is not None:
+        parts.append(f"s-maxage={s_maxage}")
+    return ", ".join([*parts, f"stale-while-revalidate={STALE_WHILE_REVALIDATE}"])
+
+
+def public(max_age: int, s_maxage: int | None = None) -> Callable[[F], F]:
+    """Mark a view whose answer is the same for every reader (see the module's docstring);
+    its 200s and 304s say `cache_control(max_age, s_maxage)` unless the view set its own."""
+    header = cache_control(max_age, s_maxage)
 
     def mark(view: F) -> F:
-        view.public_cache = (max_age, s_maxage, immutable)  # type: ignore[attr-defined]
+        view.public_cache = header  # type: ignore[attr-defined]
         return view
 
     return mark
@@ -85,29 +98,16 @@ class PublicAwareSessionInterface(SecureCookieSessionInterface):
 
 def _public_headers(response: Response) -> Response:
     view = current_app.view_functions.get(request.endpoint or "")
-    marked = getattr(view, "public_cache", None)
-    if marked is None:
+    header = getattr(view, "public_cache", None)
+    if header is None:
         return response
     if session.modified:  # a flashed message shown: this reader's page, and their cookie
-        response.cache_control.no_store = True
-        response.cache_control.private = True
-        response.cache_control.public = False
-        response.cache_control.max_age = None
-        response.cache_control.s_maxage = None
+        response.headers["Cache-Control"] = "private, no-store"
         return response
     if g.get("language_from_header"):
         response.vary.add("Accept-Language")
-    if response.status_code not in (200, 304) or "Cache-Control" in response.headers:
-        return response
-    max_age, s_maxage, immutable = marked
-    response.cache_control.public = True
-    response.cache_control.max_age = max_age
-    if immutable:
-        response.cache_control.immutable = True
-    else:
-        if s_maxage is not None:
-            response.cache_control.s_maxage = s_maxage
-        response.cache_control.stale_while_revalidate = STALE_WHILE_REVALIDATE
+    if response.status_code in (200, 304) and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = header
     return response
 
 

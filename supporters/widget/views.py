@@ -60,6 +60,8 @@ class ScriptFile:
 SCRIPT = ScriptFile(Path(__file__).parent / "widget.js")
 #: the quiet ask's buttons on our own pages (donors/contact_views.py): sets the flag widget.js reads
 QUIET_SCRIPT = ScriptFile(Path(__file__).parent / "quiet.js")
+_PLAIN = caching.cache_control(SCRIPT_MAX_AGE)
+_VERSIONED = caching.cache_control(IMMUTABLE_SECONDS, immutable=True)
 #: our own public pages, rendered again at least every minute: they link the versioned widget.js
 VERSIONED_ON = frozenset({"articles.show", "articles.index", "widget.frame"})
 
@@ -84,13 +86,7 @@ def _lang() -> str:
 def _script_response(script: ScriptFile, headers: dict[str, str]) -> ResponseReturnValue:
     body, etag = script.current()
     response = Response(body, mimetype="text/javascript", headers=headers)
-    response.cache_control.public = True
-    if request.args.get("v") == etag:
-        response.cache_control.max_age = IMMUTABLE_SECONDS
-        response.cache_control.immutable = True
-    else:
-        response.cache_control.max_age = SCRIPT_MAX_AGE
-        response.cache_control.stale_while_revalidate = caching.STALE_WHILE_REVALIDATE
+    response.headers["Cache-Control"] = _VERSIONED if request.args.get("v") == etag else _PLAIN
     response.set_etag(etag)
     return response.make_conditional(request)
 
