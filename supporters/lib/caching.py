@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Generic, TypeVar
 
-from flask import Flask, Response, current_app, g, request, session
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask import Flask, Request, Response, current_app, g, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 
 F = TypeVar("F", bound=Callable[..., Any])
 V = TypeVar("V")
@@ -89,6 +89,13 @@ class PublicAwareSessionInterface(SecureCookieSessionInterface):
     nothing here; what public views read of it is settled by construction instead (the
     language is never taken from it, a flashed message changes it).
     """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """An empty session for a request without the cookie (most public ones), without
+        building the signing keys first."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if is_public_request() and not session.modified:
