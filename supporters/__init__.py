@@ -35,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_url_converters(app)
     register_proxy(app)
     register_transactions(app)
+    register_public_pages(app)
     register_extensions(app)
     register_payments(app)
     register_blueprints(app)
@@ -85,6 +86,14 @@ def register_transactions(app: Flask) -> None:
     from supporters.lib import transactions
 
     transactions.init_app(app)
+
+
+def register_public_pages(app: Flask) -> None:
+    """Views marked `@public` never touch the session and say what a CDN may keep
+    (supporters/lib/caching.py). Registered before the other hooks, so it runs after them."""
+    from supporters.lib import caching
+
+    caching.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -1,17 +1,25 @@
-"""/articles: the list of published articles and each article's page with its Support Us widget."""
+"""/articles: the list of published articles and each article's page with its Support Us widget.
+
+Both are public pages (supporters/lib/caching.py): the same for every reader of an
+address in a language, session-free, for a CDN to keep. An article's page is also
+kept rendered in this process (supporters/articles/pages.py).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
 
+from supporters.articles import pages
 from supporters.articles.importer import TAG_MAX
 from supporters.articles.related import related_articles
 from supporters.extensions import db
+from supporters.lib.caching import has_flashes, public
 from supporters.lib.forms import whole_number
+from supporters.lib.i18n import current_locale, language_asked
 from supporters.lib.paging import MAX_PAGE
 from supporters.lib.web import public_url
 from supporters.models import Article, ArticleTag, Campaign
@@ -25,6 +33,7 @@ DEFAULT_CAMPAIGN = "general"
 
 
 @bp.get("/")
+@public(max_age=60)
 def index() -> ResponseReturnValue:
     """Published articles, newest first, ten a page; `?tag=` keeps those filed under one tag."""
     # No tag holds control characters (and PostgreSQL refuses NUL in a query): drop them.
@@ -46,17 +55,38 @@ def index() -> ResponseReturnValue:
 
 
 @bp.get("/<slug>")
+@public(max_age=60)
 def show(slug: str) -> ResponseReturnValue:
     """One published article: text, Support Us widget, credit notice, tags and related articles."""
-    article = db.session.execute(select(Article).filter_by(slug=slug, published=True)).scalar_one_or_none()
-    if article is None:
+    if has_flashes():  # a message for this reader: a page of their own
+        html = render_article(slug)
+        if html is None:
+            abort(404)
+        return html
+    page = pages.article_page(slug, current_locale(), language_asked() is not None, render_article)
+    if page is None:
         abort(404)
+    response = Response(page.body, mimetype="text/html")
+    response.set_etag(page.etag)
+    return response.make_conditional(request)
+
+
+def render_article(slug: str) -> str | None:
+    """The page of the published article `slug`, or None when there is none."""
+    found = db.session.execute(
+        select(Article, Campaign.slug)
+        .outerjoin(Campaign, Campaign.id == Article.campaign_id)
+        .filter(Article.slug == slug, Article.published.is_(True))
+    ).one_or_none()
+    if found is None:
+        return None
+    article, campaign = found
     return render_template(
         "articles/show.html",
         article=article,
         tags=sorted((row.tag for row in article.tags), key=str.casefold),
         related=related_articles(article),
-        campaign_slug=campaign_slug(article),
+        campaign_slug=campaign or DEFAULT_CAMPAIGN,
         credit_notice=credit_notice(article),
         description=summary(article.lead or Markup(article.body_html).striptags()),
         canonical_url=public_url("articles.show", slug=article.slug),
@@ -69,14 +99,6 @@ def _page_number() -> int:
     if page is None or page < 1:
         abort(404)
     return page
-
-
-def campaign_slug(article: Article) -> str:
-    """The slug of the campaign the article's widget asks for ("general" when it names none)."""
-    if article.campaign_id is None:
-        return DEFAULT_CAMPAIGN
-    slug = db.session.execute(select(Campaign.slug).filter_by(id=article.campaign_id)).scalar_one_or_none()
-    return slug or DEFAULT_CAMPAIGN
 
 
 def credit_notice(article: Article) -> str:

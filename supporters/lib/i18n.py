@@ -2,6 +2,9 @@
 
 The locale comes from `?lang=` in the URL (remembered in the session), else the
 browser's Accept-Language, else the default. Only configured locales are chosen.
+Public pages (supporters/lib/caching.py) neither remember nor read the session's
+choice: they are the same for everyone who asks for the same address in the same
+language, so a CDN can keep them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import format_number, get_locale
 from markupsafe import Markup
 
-from supporters.lib import money
+from supporters.lib import caching, money
 
 
 def select_locale() -> str:
@@ -20,15 +23,26 @@ def select_locale() -> str:
     if not has_request_context():
         return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     supported: list[str] = current_app.config["SUPPORTERS_LOCALES"]
-    asked = request.args.get("lang", "").strip().lower()
-    if asked in supported:
-        if request.blueprint != "widget":  # widget responses never set a cookie
+    asked = language_asked()
+    # widget responses (the beacon's too) never set a cookie
+    public = caching.is_public_request() or request.blueprint == "widget"
+    if asked:
+        if not public:
             session["lang"] = asked
         return asked
-    remembered = session.get("lang")
-    if remembered in supported:
-        return str(remembered)
+    if not public:
+        remembered = session.get("lang")
+        if remembered in supported:
+            return str(remembered)
+    caching.language_from_header()
     return request.accept_languages.best_match(supported) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def language_asked() -> str | None:
+    """The language this address asks for with `?lang=` (one of SUPPORTERS_LOCALES), if any:
+    a public page keeps it in its own links, having no session to remember it in."""
+    asked = request.args.get("lang", "").strip().lower()
+    return asked if asked in current_app.config["SUPPORTERS_LOCALES"] else None
 
 
 def current_locale() -> str:
@@ -59,4 +73,6 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def locale_context() -> dict[str, object]:
-        return {"current_locale": current_locale(), "locales": app.config["SUPPORTERS_LOCALES"]}
+        # a public page has no session to remember `?lang=` in: its own links keep it
+        lang_link = language_asked() if has_request_context() and caching.is_public_request() else None
+        return {"current_locale": current_locale(), "locales": app.config["SUPPORTERS_LOCALES"], "lang_link": lang_link}

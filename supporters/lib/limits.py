@@ -32,6 +32,7 @@ from flask_limiter import RequestLimit
 from limits.storage import MemoryStorage, RedisStorage, Storage
 
 from supporters.extensions import limiter
+from supporters.lib import caching
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -143,8 +144,32 @@ def init_app(app: Flask) -> None:
     if strategy != STRATEGY:
         raise RuntimeError(f"RATELIMIT_STRATEGY must be {STRATEGY}: the give-backs decrement its counters.")
     limiter.init_app(app)
+    _not_before_public_requests(app)
     if limiter.enabled and not isinstance(limiter.storage, MemoryStorage | RedisStorage):
         raise RuntimeError(
             "RATELIMIT_STORAGE_URI must be redis://… (or memory:// for one process): "
             f"{type(limiter.storage).__name__} cannot give a hit back."
         )
+
+
+def _not_before_public_requests(app: Flask) -> None:
+    """Spare public requests (lib/caching.py: article pages, the widget) the limiter's check
+    before each request. That check counts only default and application-wide limits, which
+    this app sets none of (a view's own `@limiter.limit` is counted by its decorator); when
+    they are configured, it runs for every request as usual."""
+    if app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION"):
+        return
+    hooks = app.before_request_funcs.setdefault(None, [])
+    check = limiter._check_request_limit
+    if check not in hooks:
+        return
+    hooks[hooks.index(check)] = _unless_public(check)
+
+
+def _unless_public(check: Callable[[], None]) -> Callable[[], None]:
+    @wraps(check)
+    def check_unless_public() -> None:
+        if not caching.is_public_request():
+            check()
+
+    return check_unless_public

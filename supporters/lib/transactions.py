@@ -108,13 +108,15 @@ def outside_transaction() -> Iterator[None]:
 def _commit_or_roll_back(response: Response) -> Response:
     callbacks: list[Callable[[], None]] = g.pop("after_commit", [])
     writes: list[Executable] = g.pop("writes_after_commit", [])
+    opened = db.session.registry.has()  # a request that used no database (widget.js) has nothing to end
     if response.status_code < 400 or g.pop("keep_changes", False):
-        db.session.commit()
+        if opened:
+            db.session.commit()
         for callback in callbacks:
             callback()
         if writes:
             _write_after_commit(writes)
-    else:
+    elif opened:
         db.session.rollback()
     return response
 

@@ -14,9 +14,10 @@ widget's counters"):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-import threading
-import time
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy import func, select
 from supporters.campaigns.presets import suggested_amounts
 from supporters.extensions import db
 from supporters.lib import money
+from supporters.lib.caching import TimedCache
 from supporters.lib.web import public_url
 from supporters.models import GIFT_COUNTED, GIFT_NET_BASE, Article, Campaign, Gift
 from supporters.widget import stats
@@ -40,18 +42,34 @@ DEFAULT_VARIANT = "default"
 #: the article under which a campaign's cards are counted when they are not on a published article of ours
 ELSEWHERE = ""
 
-_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
-_cache_lock = threading.Lock()
+
+@dataclass(frozen=True)
+class Config:
+    """A campaign's widget data, its JSON and the JSON's entity tag, made once per cache entry
+    (so a 304 costs no encoding and no hashing)."""
+
+    data: dict[str, Any]
+    body: bytes
+    etag: str
+
+
+_cache: TimedCache[Config] = TimedCache(CONFIG_TTL_SECONDS)
 
 
 def clear_cache() -> None:
     """Forget computed widget data (after a campaign changes, and in tests)."""
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()
 
 
 def widget_config(slug: str, lang: str) -> dict[str, Any] | None:
-    """The widget's data for an active campaign, in `lang`; None when there is no such campaign.
+    """The widget's data for an active campaign, in `lang`; None when there is no such campaign."""
+    found = encoded_config(slug, lang)
+    return found.data if found else None
+
+
+def encoded_config(slug: str, lang: str) -> Config | None:
+    """The widget's data for an active campaign in `lang`, with its JSON and entity tag;
+    None when there is no such campaign.
 
     Computed at most once per CONFIG_TTL_SECONDS per process: article pages and
     embeds ask for it on every view. The cache is shared by every reader, so
@@ -63,19 +81,17 @@ def widget_config(slug: str, lang: str) -> dict[str, Any] | None:
     if not SLUG.match(slug):
         return None
     key = (slug, lang)
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(key)
-    if hit and hit[0] > now:
-        return hit[1]
+    hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    generation = _cache.generation
     with force_locale(lang):
-        value = _build_config(slug, lang)
-    with _cache_lock:
-        if value is None:
-            _cache.pop(key, None)
-        else:
-            _cache[key] = (now + CONFIG_TTL_SECONDS, value)
-    return value
+        data = _build_config(slug, lang)
+    if data is None:
+        _cache.pop(key)
+        return None
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return _cache.put(key, Config(data, body, hashlib.sha256(body).hexdigest()[:32]), since=generation)
 
 
 def _build_config(slug: str, lang: str) -> dict[str, Any] | None:

@@ -7,23 +7,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, has_request_context, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale
 from werkzeug.exceptions import BadRequest
 
 from supporters.extensions import csrf, limiter
+from supporters.lib import caching
+from supporters.lib.caching import public
+from supporters.lib.i18n import language_asked
 from supporters.widget import service
 
 bp = Blueprint("widget", __name__)
 csrf.exempt(bp)  # beacons carry no session and change nothing but anonymous counters
 
-SCRIPT = Path(__file__).parent / "widget.js"
-#: the quiet ask's buttons on our own pages (donors/contact_views.py): sets the flag widget.js reads
-QUIET_SCRIPT = Path(__file__).parent / "quiet.js"
+#: how long browsers and CDNs may keep the scripts' plain addresses
+SCRIPT_MAX_AGE = 300
+#: the widget's versioned address (`/widget.js?v=<its ETag>`) may be kept this long, unchanged
+IMMUTABLE_SECONDS = 365 * 24 * 3600
 CROSS_ORIGIN = {
     "Access-Control-Allow-Origin": "*",
     "Cross-Origin-Resource-Policy": "cross-origin",
@@ -31,51 +37,89 @@ CROSS_ORIGIN = {
 }
 
 
+class ScriptFile:
+    """A script of ours, read and hashed once per process, and again when the file's
+    modification time changes (an edit in development shows at the next request)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._read: tuple[int, bytes, str] | None = None
+
+    def current(self) -> tuple[bytes, str]:
+        """The file's bytes and their entity tag."""
+        mtime = self.path.stat().st_mtime_ns
+        read = self._read
+        if read is None or read[0] != mtime:
+            with self._lock:
+                body = self.path.read_bytes()
+                read = self._read = (mtime, body, hashlib.sha256(body).hexdigest()[:32])
+        return read[1], read[2]
+
+
+SCRIPT = ScriptFile(Path(__file__).parent / "widget.js")
+#: the quiet ask's buttons on our own pages (donors/contact_views.py): sets the flag widget.js reads
+QUIET_SCRIPT = ScriptFile(Path(__file__).parent / "quiet.js")
+_PLAIN = caching.cache_control(SCRIPT_MAX_AGE)
+_VERSIONED = caching.cache_control(IMMUTABLE_SECONDS, immutable=True)
+#: our own public pages, rendered again at least every minute: they link the versioned widget.js
+VERSIONED_ON = frozenset({"articles.show", "articles.index", "widget.frame"})
+
+
+@bp.url_defaults
+def versioned_script(endpoint: str, values: dict[str, Any]) -> None:
+    """On our own public pages, `url_for("widget.script")` is `/widget.js?v=<ETag>`, an
+    address whose content never changes (a year in any cache). The snippet other
+    sites copy (the dashboard's) keeps the plain address, which changes with releases."""
+    if endpoint == "widget.script" and "v" not in values and has_request_context() and request.endpoint in VERSIONED_ON:
+        values["v"] = SCRIPT.current()[1]
+
+
 def _lang() -> str:
-    lang = (request.args.get("lang") or "").lower()
-    if lang in current_app.config["SUPPORTERS_LOCALES"]:
+    lang = language_asked()
+    if lang:
         return lang
+    caching.language_from_header()
     return request.accept_languages.best_match(current_app.config["SUPPORTERS_LOCALES"]) or "en"
+
+
+def _script_response(script: ScriptFile, headers: dict[str, str]) -> ResponseReturnValue:
+    body, etag = script.current()
+    response = Response(body, mimetype="text/javascript", headers=headers)
+    response.headers["Cache-Control"] = _VERSIONED if request.args.get("v") == etag else _PLAIN
+    response.set_etag(etag)
+    return response.make_conditional(request)
 
 
 @bp.get("/widget.js")
 @limiter.exempt
+@public(max_age=SCRIPT_MAX_AGE)
 def script() -> ResponseReturnValue:
-    """The widget script: small, cacheable, no cookies."""
-    response = Response(SCRIPT.read_bytes(), mimetype="text/javascript")
-    response.headers.update(CROSS_ORIGIN)
-    response.cache_control.public = True
-    response.cache_control.max_age = 300
-    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
-    return response.make_conditional(request)
+    """The widget script: small, cacheable, no cookies; `?v=<its ETag>` (our own pages'
+    address) may be kept for a year."""
+    return _script_response(SCRIPT, CROSS_ORIGIN)
 
 
 @bp.get("/widget/quiet.js")
 @limiter.exempt
+@public(max_age=SCRIPT_MAX_AGE)
 def quiet_script() -> ResponseReturnValue:
     """The script of the "I've given" buttons, for our own pages (a page's CSP runs only
     scripts from files of ours)."""
-    response = Response(QUIET_SCRIPT.read_bytes(), mimetype="text/javascript")
-    response.cache_control.public = True
-    response.cache_control.max_age = 300
-    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
-    return response.make_conditional(request)
+    return _script_response(QUIET_SCRIPT, {})
 
 
 @bp.get("/widget/config/<slug>.json")
 @limiter.exempt
+@public(max_age=60)
 def config(slug: str) -> ResponseReturnValue:
     """The appeal, suggested amounts and progress of a campaign, as JSON for any origin."""
-    data = service.widget_config(slug, _lang())
-    if data is None:
+    found = service.encoded_config(slug, _lang())
+    if found is None:
         abort(404, "No active campaign with that name.")
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    response = Response(body, mimetype="application/json")
+    response = Response(found.body, mimetype="application/json")
     response.headers.update(CROSS_ORIGIN)
-    response.cache_control.public = True
-    response.cache_control.max_age = 60
-    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
-    response.vary.add("Accept-Language")
+    response.set_etag(found.etag)
     return response.make_conditional(request)
 
 
@@ -119,6 +163,7 @@ def event() -> ResponseReturnValue:
 
 
 @bp.get("/widget/frame/<slug>")
+@public(max_age=60)
 def frame(slug: str) -> ResponseReturnValue:
     """The card as a page of its own, for sites that can only embed an iframe."""
     lang = _lang()

@@ -18,6 +18,7 @@ from supporters.articles.related import related_articles
 from supporters.articles.views import summary
 from supporters.extensions import db as _db
 from supporters.models import Article, ArticleTag, Campaign
+from supporters.widget.views import SCRIPT
 from tests.conftest import MIGRATIONS, make_app
 
 _numbers = itertools.count(1)
@@ -210,7 +211,7 @@ def test_article_page_shows_its_parts_in_reading_order(client: Any) -> None:
         '<p class="lead">Balancing now happens at home.</p>',
         "<h2>Reserves</h2><p>Batteries carry the duty.</p>",
         "data-supporters-widget",
-        '<script src="/widget.js" async></script>',
+        f'<script src="/widget.js?v={SCRIPT.current()[1]}" async></script>',  # versioned: immutable
         '<p class="credit-notice">Republish freely with a link.</p>',
         '<a href="/articles/?tag=baltic+states" rel="tag">baltic states</a>',
         '<a href="/articles/?tag=energy" rel="tag">energy</a>',
@@ -307,7 +308,7 @@ def test_a_hostile_title_is_escaped_everywhere(client: Any) -> None:
 
     page = client.get("/articles/hostile").get_data(as_text=True)
 
-    assert "<script>" not in page.replace('<script src="/widget.js" async></script>', "")
+    assert "<script>" not in page.replace(f'<script src="/widget.js?v={SCRIPT.current()[1]}" async></script>', "")
     assert '"quotes"' not in page
     assert "<title>&lt;script&gt;&#34;quotes&#34;&lt;/script&gt; · " in page
     assert '<meta property="og:title" content="&lt;script&gt;&#34;quotes&#34;&lt;/script&gt;">' in page
