@@ -53,6 +53,15 @@ def _retention_years(env: Mapping[str, str]) -> int:
     return years
 
 
+def _widget_flush_seconds(env: Mapping[str, str]) -> int:
+    """How often each process writes the beacons it took: what a crashed process loses
+    at most, and how far the dashboard's widget figures lag (supporters/widget/counts.py)."""
+    seconds = _int(env, "WIDGET_COUNTS_FLUSH_SECONDS", 2)
+    if not 1 <= seconds <= 60:
+        raise ConfigError(f"WIDGET_COUNTS_FLUSH_SECONDS must be between 1 and 60, not {seconds}.")
+    return seconds
+
+
 def _founded_on(env: Mapping[str, str]) -> date:
     """The organisation's founding date: no gift can have been received before it."""
     value = env.get("SUPPORTERS_FOUNDED_ON", "").strip() or "2000-01-01"
@@ -433,6 +442,7 @@ def load_config(instance_path: str | Path, env: Mapping[str, str] | None = None)
         "WIDGET_ALLOWED_ORIGINS": _frame_origins(env),
         #: widget beacons (impressions, clicks) one address may send: what one reader can add to the counters
         "WIDGET_EVENT_LIMIT": env.get("WIDGET_EVENT_LIMIT", "60 per minute;1000 per day").strip(),
+        "WIDGET_COUNTS_FLUSH_SECONDS": _widget_flush_seconds(env),
         "BABEL_DEFAULT_LOCALE": locales[0] if locales else "en",
         "SUPPORTERS_LOCALES": locales or ["en"],
         "STRIPE_SECRET_KEY": stripe_secret,

@@ -8,7 +8,10 @@ widget's counters"):
   made-up name) is counted in the campaign's one "elsewhere" bucket, article "",
   so no beacon can make a new counter row by naming a new article;
 - a click counts only while that row has more impressions than clicks: a click
-  without the impression of the same card that day counts nothing;
+  without the impression of the same card that day counts nothing. Beacons are
+  written in batches (widget/counts.py), so "before" means in the database or in
+  the same batch; a click whose impression is still in another process's batch
+  gets a second chance at the next flush;
 - the beacon route's rate limit per address (WIDGET_EVENT_LIMIT) bounds the rest.
 """
 
@@ -17,21 +20,24 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app, has_app_context
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, selectinload
 
 from supporters.campaigns.presets import suggested_amounts
 from supporters.extensions import db
 from supporters.lib import money
 from supporters.lib.caching import TimedCache
 from supporters.lib.web import public_url
-from supporters.models import GIFT_COUNTED, GIFT_NET_BASE, Article, Campaign, Gift
+from supporters.models import GIFT_COUNTED, GIFT_NET_BASE, AppealVariant, Article, Campaign, Gift
+from supporters.widget import counts as widget_counts
 from supporters.widget import stats
 
 #: how long a campaign's widget data is reused before it is computed again
@@ -178,25 +184,89 @@ def counted_article(slug: str | None) -> str:
 def record_event(kind: str, campaign_slug: str, article: str, variant: str, today: date) -> bool:
     """Take an impression or a click of a card. False for an event that is not one of ours.
 
-    True does not mean counted: a click beyond the impressions of its card that
-    day is taken and ignored (the sender cannot tell, and has nothing to retry).
+    True does not mean counted: the beacon joins this process's tally (widget/counts.py),
+    written within seconds, and a click beyond the impressions of its card that day is
+    taken and ignored then (the sender cannot tell, and has nothing to retry). The
+    event is checked against this process's list of campaigns, variants and articles
+    (`_known`), so a beacon costs no query.
     """
     if kind not in EVENT_TYPES or not SLUG.match(campaign_slug or ""):
         return False
     if article and not SLUG.match(article):
         return False
-    campaign = db.session.execute(select(Campaign).filter_by(slug=campaign_slug, active=True)).scalar_one_or_none()
+    known = _known()
+    campaign = known.campaigns.get(campaign_slug)
     if campaign is None:
         return False
-    known = {v.key for v in campaign.variants if v.active} or {DEFAULT_VARIANT}
-    if variant not in known:
+    campaign_id, variants = campaign
+    if variant not in variants:
         return False
-    where = counted_article(article)
-    if kind == "click":
-        stats.add_click(campaign.id, where, variant, today)
-    else:
-        stats.bump(campaign.id, where, variant, today, impressions=1)
+    where = article if article in known.articles else ELSEWHERE
+    widget_counts.counts().add((campaign_id, where, variant, today), kind)
     return True
+
+
+#: how long a process trusts its list of campaigns, variants and articles: how long
+#: another process may refuse a new campaign's beacons or count a stopped one's
+KNOWN_TTL_SECONDS = 30
+#: the classes whose changes make the list stale
+_KNOWN_FROM = (Campaign, AppealVariant, Article)
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What beacons may name: active campaigns (their id and the variants counted) and our published articles."""
+
+    expires: float
+    campaigns: dict[str, tuple[int, frozenset[str]]]
+    articles: frozenset[str]
+
+
+def _known() -> _Known:
+    """This app's list, read again after KNOWN_TTL_SECONDS or a change made in this process.
+
+    It is bounded by what is in the database (never by what beacons name): one entry
+    per active campaign, one per published article."""
+    box: list[_Known | None] = current_app.extensions.setdefault("widget_known", [None])
+    known = box[0]
+    now = time.monotonic()
+    if known is None or known.expires <= now:
+        campaigns = db.session.scalars(
+            select(Campaign).where(Campaign.active.is_(True)).options(selectinload(Campaign.variants))
+        )
+        known = _Known(
+            expires=now + KNOWN_TTL_SECONDS,
+            campaigns={
+                c.slug: (c.id, frozenset(v.key for v in c.variants if v.active) or frozenset({DEFAULT_VARIANT}))
+                for c in campaigns
+            },
+            articles=frozenset(db.session.scalars(select(Article.slug).where(Article.published.is_(True)))),
+        )
+        box[0] = known
+    return known
+
+
+def forget_known(app: Flask | None = None) -> None:
+    """Make the next beacon of `app` (by default the current one) read its campaigns, variants and articles again."""
+    (app or current_app).extensions["widget_known"] = [None]
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_known_on_change(session: Session, _context: object) -> None:
+    """A campaign, variant or article written in this process: forget the list now and
+    again when the transaction ends (a beacon meanwhile may have read it uncommitted)."""
+    if has_app_context() and any(
+        isinstance(row, _KNOWN_FROM) for row in (*session.new, *session.dirty, *session.deleted)
+    ):
+        forget_known()
+        session.info["widget_known_stale"] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_known_at_end(session: Session, *_args: object) -> None:
+    if session.info.pop("widget_known_stale", False) and has_app_context():
+        forget_known()
 
 
 def count_gift(gift: Gift) -> None:

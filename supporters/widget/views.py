@@ -140,9 +140,10 @@ def _read_event() -> object:
 @bp.post("/widget/event")
 @limiter.limit(_event_limit)
 def event() -> ResponseReturnValue:
-    """Take an impression or a click sent by navigator.sendBeacon. Always 204 for
-    well-formed events, counted or not (see service.record_event); nothing
-    identifies the reader."""
+    """Take an impression or a click sent by sendBeacon or fetch, its JSON as text/plain
+    (a request that needs no CORS preflight) or application/json.
+    Always 204 for well-formed events, counted or not, written within seconds (see
+    service.record_event); nothing identifies the reader."""
     payload = _read_event()
     if not isinstance(payload, dict) or not all(
         isinstance(payload.get(k, ""), str) for k in ("type", "campaign", "article", "variant")

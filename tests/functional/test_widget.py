@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 
 from supporters.core.request_sizes import limit_for
 from supporters.giving import lifecycle
 from supporters.models import AppealVariant, Article, Campaign, Frequency, GiftStatus, WidgetStat
 from supporters.widget import service
+from supporters.widget.counts import counts, flush_counts
 from tests import factories
 from tests.conftest import make_app
 
@@ -26,8 +28,11 @@ SCRIPT = Path(__file__).parents[2] / "supporters" / "widget" / "widget.js"
 
 
 @pytest.fixture(autouse=True)
-def fresh_widget_cache() -> Iterator[None]:
+def fresh_widget_cache(app: Flask) -> Iterator[None]:
+    """No cached config, list of campaigns or unwritten beacons from another test."""
     service.clear_cache()
+    service.forget_known(app)
+    counts(app).discard()
     yield
     service.clear_cache()
 
@@ -170,6 +175,7 @@ def test_beacon_events_count_per_campaign_article_variant_and_day(
     for kind in ("impression", "impression", "impression", "click", "click", "click"):
         response = send(client, kind)
         assert response.status_code == 204 and "Set-Cookie" not in response.headers
+    flush_counts()
     row = stat(db, campaign_id=campaign.id, article="grid-story", variant="a", day=datetime.now(UTC).date())
     assert (row.impressions, row.clicks) == (3, 3)
     assert db.session.scalar(select(func.count()).select_from(WidgetStat)) == 1
@@ -184,6 +190,7 @@ def test_cards_not_on_a_published_article_of_ours_count_in_one_bucket_per_campai
     for slug in (named, "other-site-1", "other-site-2"):
         assert send(client, "impression", article=slug).status_code == 204
     assert send(client, "impression").status_code == 204, "our published article is counted under its name"
+    flush_counts()
     rows = {row.article: row.impressions for row in db.session.scalars(select(WidgetStat))}
     assert rows == {"": 3, "grid-story": 1}
 
@@ -192,9 +199,12 @@ def test_a_click_without_an_impression_counts_nothing(
     db: Any, client: Any, campaign: Campaign, article: Article
 ) -> None:
     assert send(client, "click").status_code == 204
+    flush_counts()
     assert db.session.scalar(select(func.count()).select_from(WidgetStat)) == 0
     send(client, "impression", variant="b")
     assert send(client, "click").status_code == 204, "an impression of another variant is no impression of this one"
+    flush_counts()
+    flush_counts()  # the click's second chance
     assert stat(db, variant="a") is None
     assert (stat(db, variant="b").impressions, stat(db, variant="b").clicks) == (1, 0)
 
@@ -204,6 +214,7 @@ def test_clicks_never_outnumber_impressions(db: Any, client: Any, campaign: Camp
     send(client, "impression")
     for _ in range(5):
         assert send(client, "click").status_code == 204
+    flush_counts()
     row = stat(db, campaign_id=campaign.id, article="grid-story", variant="a")
     assert (row.impressions, row.clicks) == (2, 2)
 
@@ -224,6 +235,8 @@ def test_clicks_never_outnumber_impressions(db: Any, client: Any, campaign: Camp
 def test_malformed_events_are_refused_and_count_nothing(db: Any, client: Any, campaign: Campaign, event: str) -> None:
     response = client.post("/widget/event", data=event, content_type="text/plain")
     assert response.status_code == 400
+    assert counts().pending() == {}
+    flush_counts()
     assert db.session.scalar(select(func.count()).select_from(WidgetStat)) == 0
 
 
@@ -437,5 +450,6 @@ def test_parallel_clicks_never_outnumber_impressions(committed_app: Any) -> None
         codes = list(pool.map(send_click, range(40)))
     assert codes == [204] * 40
     with committed_app.app_context():
+        flush_counts()
         row = _db.session.scalars(select(WidgetStat)).one()
         assert (row.impressions, row.clicks) == (5, 5)

@@ -228,3 +228,10 @@ def test_locally_a_demo_organisation_stands_in_and_production_never_gets_it(tmp_
     production = load_config(tmp_path, env={**PRODUCTION, "SECRET_KEY": STRONG, "DATABASE_URL": PG})
     assert production["SUPPORTERS_ORG_IBAN"] == ""  # no bank transfers until an account is set
     assert production["SUPPORTERS_ORG_ADDRESS"] == ["ul. Wiejska 1", "00-001 Warszawa"]
+
+
+@pytest.mark.parametrize("seconds", ["0", "61", "soon"])
+def test_the_widget_flush_interval_is_a_few_seconds(tmp_path: Path, seconds: str) -> None:
+    with pytest.raises(ConfigError, match="WIDGET_COUNTS_FLUSH_SECONDS"):
+        load_config(tmp_path, env={"WIDGET_COUNTS_FLUSH_SECONDS": seconds})
+    assert load_config(tmp_path, env={})["WIDGET_COUNTS_FLUSH_SECONDS"] == 2
