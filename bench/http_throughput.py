@@ -108,6 +108,29 @@ def flask(env: dict[str, str], cwd: Path, *args: str) -> None:
         raise SystemExit(f"flask {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
 
+def start_server(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    """Start a server in a process group of its own (so `stop_group` stops all of it)."""
+    return subprocess.Popen(
+        cmd, env=env, cwd=cwd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def wait_until_listening(proc: subprocess.Popen[bytes], port: int, log: Path, what: str) -> None:
+    """Wait up to 60 s for the server to accept connections on `port`; raise, with its log,
+    if it exits first or never does."""
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; see {log}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not listen within 60 s") from None
+            time.sleep(0.2)
+
+
 @contextmanager
 def gunicorn(app: str, pythonpath: Path, env: dict[str, str], cwd: Path, log: Path) -> Iterator[tuple[int, int]]:
     """A gunicorn serving `app` on a free loopback port, in its own process group: (port, group id)."""
@@ -123,21 +146,9 @@ def gunicorn(app: str, pythonpath: Path, env: dict[str, str], cwd: Path, log: Pa
         str(log),
         app,
     ]
-    proc = subprocess.Popen(
-        cmd, env=env, cwd=cwd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    proc = start_server(cmd, env, cwd)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn {app} exited with {proc.returncode}; see {log}:\n{log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn {app} did not listen within 60 s") from None
-                time.sleep(0.2)
+        wait_until_listening(proc, port, log, f"gunicorn {app}")
         yield port, proc.pid
     finally:
         stop_group(proc)

@@ -42,7 +42,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -64,7 +63,9 @@ from http_throughput import (
     other_cpu_share,
     postgres_database,
     sqlite_database,
+    start_server,
     stop_group,
+    wait_until_listening,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,21 +99,9 @@ def gunicorn(env: dict[str, str], cwd: Path, access_log: Path, error_log: Path) 
         str(error_log),
         "wsgi:app",
     ]
-    proc = subprocess.Popen(
-        cmd, env=env, cwd=cwd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    proc = start_server(cmd, env, cwd)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{error_log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not listen within 60 s") from None
-                time.sleep(0.2)
+        wait_until_listening(proc, port, error_log, "gunicorn")
         yield port, proc
     finally:
         stop_group(proc)
