@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,20 +19,12 @@ from supporters import PROJECT_ROOT
 from supporters.extensions import db as _db
 from supporters.models import AppealVariant, Article, Campaign, WidgetStat
 from supporters.widget import counts as widget_counts
-from supporters.widget import service, stats
+from supporters.widget import stats
 from supporters.widget.counts import Counts, counts, flush_counts
 from tests.conftest import wait_for
+from tests.functional.test_widget import fresh_widget_cache  # noqa: F401  (autouse: no state from another test)
 
 TODAY = date(2026, 12, 2)
-
-
-@pytest.fixture(autouse=True)
-def fresh_widget_state(app: Flask) -> Iterator[None]:
-    service.clear_cache()
-    service.forget_known(app)
-    counts(app).discard()
-    yield
-    service.clear_cache()
 
 
 @pytest.fixture
