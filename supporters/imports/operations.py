@@ -41,13 +41,11 @@ from supporters.imports.rows import (
     NEW,
     OUR_RECEIPT,
     Row,
-    Seen,
     Source,
     checked_rows,
     consent_moment,
 )
 from supporters.lib import audit
-from supporters.lib.bulk import insert_rows
 from supporters.lib.dates import org_timezone
 from supporters.lib.errors import Refused
 from supporters.models import (
@@ -64,6 +62,7 @@ from supporters.models import (
     SupporterTag,
     utcnow,
 )
+from supporters.models.bulk import insert_rows
 from supporters.models.giving import count_inserted
 from supporters.models.supporter import NEWSLETTER
 from supporters.people.edits import ADDRESS_FIELDS
@@ -315,11 +314,9 @@ def _held(supporter_id: int) -> bool:
 class _Writer:
     """One import's writes, a chunk at a time."""
 
-    def __init__(self, run: ImportRun, mapping: ImportMapping, seen: Seen) -> None:
+    def __init__(self, run: ImportRun, mapping: ImportMapping) -> None:
         self.run = run
         self.mapping = mapping
-        #: the keys the checker has seen; new supporters' ids are put in as they are made
-        self.seen = seen
         self.given_gifts: set[int] = set()
         self.consents = 0
 
@@ -354,7 +351,6 @@ class _Writer:
                 language=values["language"],
                 **{name: values.get(name) for name in ADDRESS_FIELDS},
             )
-            supporter.tags = [SupporterTag(tag=tag) for tag in values["tags"]]
             made.append((row, supporter))
         matched_ids = [row.supporter_id for row in rows if row.outcome == MATCH and row.supporter_id]
         # supporters someone in this session holds already are theirs to keep; the rest are let go
@@ -379,8 +375,12 @@ class _Writer:
         db.session.flush()
         written: list[object] = []
         records: list[dict[str, Any]] = []
-        self.seen.became({row.values["key"]: supporter.id for row, supporter in made if row.outcome == NEW})
+        tags: list[dict[str, Any]] = []
         for row, supporter in made:
+            if row.outcome == NEW:
+                # the checker records the new supporter's id once the chunk is written (rows.Seen)
+                row.supporter_id = supporter.id
+                tags.extend({"supporter_id": supporter.id, "tag": tag} for tag in row.values["tags"])
             if "consent" in row.values:
                 day, where = row.values["consent"]
                 written.append(
@@ -395,6 +395,9 @@ class _Writer:
                 )
                 self.consents += 1
             records.append(self._record(row, "supporter", supporter.id))
+        # the new supporters' tags at once (nothing is derived from them); a known
+        # supporter's go through its loaded tags above
+        insert_rows(db.session.connection(), SupporterTag.__table__, tags)
         db.session.add_all(written)
         db.session.flush()
         self._remember(records)
@@ -484,8 +487,8 @@ def import_run(run: ImportRun, source: Source, *, actor: Any, seen_key: str | No
         db.session.add(run)
         db.session.flush()
     _raise_sequence(_given_receipts(source))
-    checker, chunks = checked_rows(source)
-    writer = _Writer(run, mapping, checker.seen)
+    chunks = checked_rows(source)
+    writer = _Writer(run, mapping)
     counts: dict[str, Counter[str]] = {"supporters": Counter(), "gifts": Counter()}
     try:
         for chunk in chunks:

@@ -64,7 +64,7 @@ def preview(source: Source, *, show: str = "all", offset: int = 0, limit: int = 
     shows = ("errors", "all") if show == "auto" else (show,)
     pages: dict[str, list[Row]] = {name: [] for name in shows}
     shown = dict.fromkeys(shows, 0)
-    _checker, chunks = checked_rows(source)
+    chunks = checked_rows(source)
     for chunk in chunks:
         for row in chunk:
             (result.supporters if row.kind == "supporter" else result.gifts)[row.outcome] += 1

@@ -1,4 +1,4 @@
-"""lib/bulk.insert_rows writes what Core's INSERT writes: on PostgreSQL a COPY, with each
+"""models/bulk.insert_rows writes what Core's INSERT writes: on PostgreSQL a COPY, with each
 value bound by its column's type and the left-out columns' Python defaults."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from supporters.extensions import db
-from supporters.lib.bulk import insert_rows
 from supporters.models import Gift, GiftMethod, GiftStatus
+from supporters.models.bulk import insert_rows
 from tests import factories
 
 ROW = {

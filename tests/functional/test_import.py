@@ -19,7 +19,7 @@ from supporters.extensions import db
 from supporters.giving import lifecycle
 from supporters.giving.totals import refresh_supporter_totals
 from supporters.imports import mapping as mappings
-from supporters.imports import operations
+from supporters.imports import operations, rows
 from supporters.imports.preview import preview
 from supporters.imports.reading import read_table
 from supporters.imports.rows import ERROR, KNOWN, MATCH, NEW
@@ -478,3 +478,19 @@ def test_the_purge_removes_uploads_never_imported_after_seven_days(db: Any) -> N
         sa.select(AuditEvent.action).filter_by(target_id=str(stale_id), action="import.upload_removed")
     )
     assert erasure.purge(date(2026, 3, 9)).uploads_removed == 0
+
+
+def test_a_pass_gives_its_keys_table_room_in_the_connection_on_postgresql(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's temp_buffers")
+    campaign()
+    source = operations.source_of(uploaded())
+    assert preview(source).errors == 0
+    assert db.session.scalar(sa.text("SHOW temp_buffers")) == "256MB"
+    # a connection whose temporary tables were sized before keeps them, and the pass goes on
+    monkeypatch.setattr(rows, "TEMP_BUFFERS", "16MB")
+    planned = preview(source)
+    assert (planned.errors, planned.gifts[NEW]) == (0, 3)
+    assert db.session.scalar(sa.text("SHOW temp_buffers")) == "256MB"
