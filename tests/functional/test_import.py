@@ -494,3 +494,22 @@ def test_a_pass_gives_its_keys_table_room_in_the_connection_on_postgresql(
     planned = preview(source)
     assert (planned.errors, planned.gifts[NEW]) == (0, 3)
     assert db.session.scalar(sa.text("SHOW temp_buffers")) == "256MB"
+
+
+def test_a_first_import_of_a_source_does_not_look_for_rows_imported_before(db: Any) -> None:
+    campaign()
+    source = operations.source_of(uploaded())
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = db.session.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        planned = preview(source)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert planned.supporters[NEW] == 3 and planned.gifts[NEW] == 3
+    looked_up = [statement for statement in statements if "FROM imported_row" in statement]
+    assert len(looked_up) == 1 and "EXISTS" in looked_up[0]  # only whether there are any
