@@ -164,7 +164,7 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         if args.profile:  # cProfile of the import step, for `python -m pstats`
             import cProfile
 
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.process_time)  # CPU: a busy machine does not inflate it
             first, out["import"] = measured(lambda: profiler.runcall(do_import), args.trace)
             profiler.dump_stats(args.profile)
         else:

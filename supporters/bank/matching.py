@@ -28,11 +28,11 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql
 
 from supporters.bank.formats import Statement, StatementLine
 from supporters.extensions import db
 from supporters.giving import transfers
+from supporters.lib.sql import one_of
 from supporters.models import (
     BankLine,
     Gift,
@@ -98,17 +98,6 @@ def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 def _in(values: Iterable[Any]) -> Iterator[Sequence[Any]]:
     yield from chunks(sorted(set(values)))
-
-
-def one_of(column: Any, values: Sequence[Any]) -> Any:
-    """`column IN (values)`, as each database plans it well. On PostgreSQL one array
-    parameter (`= ANY($1)`): a list of 900 parameters is one statement text, which the
-    driver prepares after a few runs, and the plan then kept for it (made when the table
-    was small, say before the first import) scans the whole table for each chunk."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        item = sa.Integer() if values and isinstance(values[0], int) else sa.String()
-        return column == sa.any_(sa.literal(list(values), type_=postgresql.ARRAY(item)))
-    return column.in_(values)
 
 
 def known_lines(keys: Iterable[str]) -> dict[str, BankLine]:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import lazyload
 
 from supporters.extensions import db
+from supporters.lib.sql import one_of
 from supporters.models import (
     GIFT_COUNTED,
     GIFT_NET_BASE,
@@ -83,15 +84,14 @@ def refresh_many_supporter_totals(supporter_ids: Iterable[int], batch: int = 100
         chunk = ids[start : start + batch]
         db.session.flush()
         # the same lock as refresh_supporter_totals, in id order (no two imports deadlock)
-        db.session.execute(
-            select(Supporter.id).where(Supporter.id.in_(chunk)).order_by(Supporter.id).with_for_update(key_share=True)
-        ).all()
+        lock = select(Supporter.id).where(one_of(Supporter.id, chunk)).order_by(Supporter.id)
+        db.session.execute(lock.with_for_update(key_share=True)).all()
         # the figures of the batch summed in one pass over its gifts, and written by one
         # UPDATE … FROM (not a subquery per supporter: within an import's transaction the
         # planner's statistics still say the gift table is small)
         figures = (
             select(Gift.supporter_id, *(figure.label(name) for figure, name in zip(_TOTALS, _COLUMNS, strict=True)))
-            .where(Gift.supporter_id.in_(chunk), Gift.status.in_(GIFT_COUNTED))
+            .where(one_of(Gift.supporter_id, chunk), Gift.status.in_(GIFT_COUNTED))
             .group_by(Gift.supporter_id)
             .subquery()
         )
@@ -107,7 +107,7 @@ def refresh_many_supporter_totals(supporter_ids: Iterable[int], batch: int = 100
         if never := [supporter_id for supporter_id in chunk if supporter_id not in given]:
             db.session.execute(
                 sa.update(Supporter)
-                .where(Supporter.id.in_(never))
+                .where(one_of(Supporter.id, never))
                 .values(first_gift_at=None, last_gift_at=None, gift_count=0, lifetime_total_minor=0)
                 .execution_options(synchronize_session=False)
             )

@@ -27,7 +27,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from supporters.bank.matching import one_of
 from supporters.extensions import db
 from supporters.giving.currency import convert_gift
 from supporters.giving.offline_gifts import paid_at_for
@@ -48,6 +47,7 @@ from supporters.imports.rows import (
 from supporters.lib import audit
 from supporters.lib.dates import org_timezone
 from supporters.lib.errors import Refused
+from supporters.lib.sql import one_of
 from supporters.models import (
     Consent,
     Gift,

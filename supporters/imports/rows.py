@@ -11,7 +11,7 @@ offline gift, not in the future, not before the organisation was founded), tags 
 tidied by `lib.tags`.
 
 The rows are checked a chunk at a time (one query per chunk finds the supporters, the
-rows imported before and the receipt numbers taken; `bank.matching.one_of`, as each
+rows imported before and the receipt numbers taken; `lib.sql.one_of`, as each
 database plans a long list well), so memory holds one chunk whatever the file's size.
 What the pass must remember of the rows before (to find duplicates within the file,
 and the supporter of each gift) it keeps in a temporary table of its own connection
@@ -37,7 +37,6 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
 
-from supporters.bank.matching import one_of
 from supporters.extensions import db
 from supporters.giving.currency import base_currency
 from supporters.giving.offline_gifts import check_amount_and_date
@@ -46,6 +45,7 @@ from supporters.imports.reading import Table
 from supporters.lib.errors import Refused
 from supporters.lib.forms import NOT_COUNTRIES, has_control_characters
 from supporters.lib.money import MoneyError, minor_unit_exponent, parse_amount
+from supporters.lib.sql import one_of
 from supporters.lib.tags import too_long, unique_tags
 from supporters.models import (
     Campaign,

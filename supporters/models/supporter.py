@@ -287,22 +287,22 @@ def _changed(instance: Any, names: Iterable[str]) -> bool:
 @event.listens_for(Session, "after_flush")
 def _keep_derived(session: Session, _context: Any) -> None:
     """Search keys follow names and e-mails; the newsletter flag follows the consent log."""
-    renamed = [row for row in session.new if isinstance(row, Supporter)]
-    renamed += [
+    created = [row for row in session.new if isinstance(row, Supporter)]
+    renamed = [
         row for row in session.dirty if isinstance(row, Supporter) and _changed(row, ("name_sort", "email_normalised"))
     ]
-    if renamed:
-        connection = session.connection()
-        connection.execute(
+    if renamed:  # a supporter created in this flush has no keys to replace
+        session.connection().execute(
             sa.delete(SupporterSearchKey).where(SupporterSearchKey.supporter_id.in_([row.id for row in renamed]))
         )
+    if keyed := created + renamed:
         # one COPY on PostgreSQL for an import's thousand supporters, not a statement a key
         insert_rows(
-            connection,
+            session.connection(),
             SupporterSearchKey.__table__,
             [
                 {"key": key, "supporter_id": row.id}
-                for row in renamed
+                for row in keyed
                 for key in sorted(search_keys(row.name_sort, row.email_normalised))
             ],
         )
