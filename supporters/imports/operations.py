@@ -49,7 +49,6 @@ from supporters.lib.dates import org_timezone
 from supporters.lib.errors import Refused
 from supporters.lib.sql import one_of
 from supporters.models import (
-    Consent,
     Gift,
     GiftKind,
     GiftStatus,
@@ -64,7 +63,7 @@ from supporters.models import (
 )
 from supporters.models.bulk import insert_rows
 from supporters.models.giving import count_inserted
-from supporters.models.supporter import NEWSLETTER
+from supporters.models.supporter import NEWSLETTER, add_consents
 from supporters.people.edits import ADDRESS_FIELDS
 
 #: how long an upload never imported is kept (`flask privacy purge` removes it then)
@@ -373,7 +372,7 @@ class _Writer:
                 supporter.tags.extend(SupporterTag(tag=tag) for tag in row.values["tags"] if tag.casefold() not in have)
                 made.append((row, supporter))
         db.session.flush()
-        written: list[object] = []
+        consents: list[dict[str, Any]] = []
         records: list[dict[str, Any]] = []
         tags: list[dict[str, Any]] = []
         for row, supporter in made:
@@ -383,25 +382,25 @@ class _Writer:
                 tags.extend({"supporter_id": supporter.id, "tag": tag} for tag in row.values["tags"])
             if "consent" in row.values:
                 day, where = row.values["consent"]
-                written.append(
-                    Consent(
-                        supporter_id=supporter.id,
-                        purpose=NEWSLETTER,
-                        granted=True,
-                        recorded_at=consent_moment(date.fromisoformat(day)),
-                        source=f"import ({self.mapping.name}): {where}"[:100],
-                        wording=IMPORTED_WORDING.format(source=self.mapping.name),
-                    )
+                consents.append(
+                    {
+                        "supporter_id": supporter.id,
+                        "purpose": NEWSLETTER,
+                        "granted": True,
+                        "recorded_at": consent_moment(date.fromisoformat(day)),
+                        "source": f"import ({self.mapping.name}): {where}"[:100],
+                        "wording": IMPORTED_WORDING.format(source=self.mapping.name),
+                    }
                 )
                 self.consents += 1
             records.append(self._record(row, "supporter", supporter.id))
         # the new supporters' tags at once (nothing is derived from them); a known
         # supporter's go through its loaded tags above
         insert_rows(db.session.connection(), SupporterTag.__table__, tags)
-        db.session.add_all(written)
-        db.session.flush()
+        # the consents too, the newsletter flags following them (as for one added to the session)
+        add_consents(db.session(), consents)
         self._remember(records)
-        self._let_go([*written, *(supporter for _row, supporter in made if supporter.id not in held)])
+        self._let_go([supporter for _row, supporter in made if supporter.id not in held])
 
     def gifts_chunk(self, rows: list[Row]) -> None:
         """The chunk's new gifts in one INSERT: each built and converted as an offline

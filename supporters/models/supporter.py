@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -308,12 +308,31 @@ def _keep_derived(session: Session, _context: Any) -> None:
         )
     decided = {row.supporter_id for row in session.new if isinstance(row, Consent) and row.purpose == NEWSLETTER}
     if decided:
-        session.connection().execute(
-            sa.update(Supporter)
-            .where(Supporter.id.in_(sorted(decided)))
-            .values(newsletter=sa.func.coalesce(newest_newsletter_decision(Supporter.id), False))
-        )
+        _follow_newsletter_decisions(session, decided)
         session.info.setdefault("newsletter_changed", set()).update(decided)
+
+
+def _follow_newsletter_decisions(session: Session, supporter_ids: Iterable[int]) -> None:
+    """The newsletter flag of these supporters follows their newest newsletter consent."""
+    session.connection().execute(
+        sa.update(Supporter)
+        .where(Supporter.id.in_(sorted(supporter_ids)))
+        .values(newsletter=sa.func.coalesce(newest_newsletter_decision(Supporter.id), False))
+    )
+
+
+def add_consents(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many consents at once (an import's chunk; dicts of the same Consent columns): one
+    statement (a COPY on PostgreSQL), and the newsletter flags follow them as the flush
+    listener has them follow a consent added to the session."""
+    insert_rows(session.connection(), Consent.__table__, rows)
+    decided = {row["supporter_id"] for row in rows if row["purpose"] == NEWSLETTER}
+    if decided:
+        _follow_newsletter_decisions(session, decided)
+        for supporter_id in decided:
+            held = session.identity_map.get(sa.inspect(Supporter).identity_key_from_primary_key((supporter_id,)))
+            if held is not None:
+                session.expire(held, ["newsletter", "updated_at"])
 
 
 @event.listens_for(Session, "after_flush")

@@ -513,3 +513,12 @@ def test_a_first_import_of_a_source_does_not_look_for_rows_imported_before(db: A
     assert planned.supporters[NEW] == 3 and planned.gifts[NEW] == 3
     looked_up = [statement for statement in statements if "FROM imported_row" in statement]
     assert len(looked_up) == 1 and "EXISTS" in looked_up[0]  # only whether there are any
+
+
+def test_a_matched_supporter_held_in_the_session_reads_the_newsletter_flag_the_consent_gave(db: Any) -> None:
+    campaign()
+    anna = factories.supporter(email="anna@example.org", name="Anna S.")
+    assert not anna.newsletter
+    imported()
+    assert anna.newsletter  # read afresh, not the False it was loaded with
+    assert db.session.scalars(sa.select(Consent).filter_by(supporter_id=anna.id)).one().granted
