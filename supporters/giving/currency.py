@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 import sqlalchemy as sa
 from flask import current_app
@@ -101,13 +102,35 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(0), org_timezone())
 
 
-def received_on(gift: Gift) -> date:
+class GiftAmounts(Protocol):
+    """What the conversion of a gift reads of it: a `Gift`, or the values of one not yet
+    made into a row (an import's, `imports.operations`)."""
+
+    @property
+    def method(self) -> GiftMethod: ...
+    @property
+    def amount_minor(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def balance_currency(self) -> str | None: ...
+    @property
+    def fee_minor(self) -> int | None: ...
+    @property
+    def net_minor(self) -> int | None: ...
+    @property
+    def paid_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+
+
+def received_on(gift: GiftAmounts) -> date:
     """The day the gift's money arrived, in the organisation's time zone."""
     moment = gift.paid_at or gift.created_at or utcnow()
     return moment.astimezone(org_timezone()).date()
 
 
-def base_amount(gift: Gift) -> Conversion | None:
+def base_amount(gift: GiftAmounts) -> Conversion | None:
     """What `gift.amount_base_minor` is by the rule above; None while it cannot be known."""
     if gift.method is GiftMethod.STRIPE:
         if gift.balance_currency is None or gift.fee_minor is None or gift.net_minor is None:

@@ -522,3 +522,36 @@ def test_a_matched_supporter_held_in_the_session_reads_the_newsletter_flag_the_c
     imported()
     assert anna.newsletter  # read afresh, not the False it was loaded with
     assert db.session.scalars(sa.select(Consent).filter_by(supporter_id=anna.id)).one().granted
+
+
+def test_an_imported_gift_in_another_currency_is_converted_as_any_gift_is(db: Any) -> None:
+    from decimal import Decimal
+
+    from supporters.giving.currency import convert_gift
+    from supporters.models import ExchangeRate
+
+    campaign()
+    # the gifts file's 50,00 EUR of 2024-06-01: the table of the working day before
+    db.session.add(
+        ExchangeRate(currency="EUR", effective_on=date(2024, 5, 31), rate=Decimal("4.3000"), table_no="105/A")
+    )
+    imported()
+    euro = db.session.scalars(sa.select(Gift).where(Gift.currency == "EUR")).one()
+    assert (euro.amount_minor, euro.amount_base_minor, euro.base_rate_table) == (5000, 21500, "105/A")
+    # what the rule gives the same gift made by hand
+    twin = Gift(
+        supporter_id=euro.supporter_id, amount_minor=5000, currency="EUR", method=euro.method, paid_at=euro.paid_at
+    )
+    convert_gift(twin)
+    assert (twin.amount_base_minor, twin.base_rate_table) == (euro.amount_base_minor, euro.base_rate_table)
+    assert supporter(euro.supporter.email).lifetime_total_minor == sum(
+        g.amount_base_minor or 0 for g in db.session.scalars(sa.select(Gift).filter_by(supporter_id=euro.supporter_id))
+    )
+
+
+def test_an_imported_gift_in_another_currency_with_no_rate_yet_waits_for_its_conversion(db: Any) -> None:
+    campaign()
+    imported()
+    euro = db.session.scalars(sa.select(Gift).where(Gift.currency == "EUR")).one()
+    assert (euro.amount_base_minor, euro.base_rate_table) == (None, None)
+    assert euro.status is GiftStatus.SUCCEEDED
