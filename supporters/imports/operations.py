@@ -68,11 +68,15 @@ from supporters.models.base import check_transition
 from supporters.models.bulk import insert_rows
 from supporters.models.gift import GIFT_INITIAL
 from supporters.models.giving import count_inserted
-from supporters.models.supporter import NEWSLETTER, add_consents
+from supporters.models.supporter import NEWSLETTER, add_consents, add_supporters
 from supporters.people.edits import ADDRESS_FIELDS
 
 #: how long an upload never imported is kept (`flask privacy purge` removes it then)
 UPLOAD_KEPT_DAYS = 7
+
+
+#: the columns a new supporter is written with (the rest take their defaults)
+_SUPPORTER_COLUMNS = ("email", "email_normalised", "name", "name_sort", "language", *ADDRESS_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -340,7 +344,8 @@ class _Writer:
 
     def _let_go(self, rows: Iterable[object]) -> None:
         for row in rows:
-            db.session.expunge(row)
+            if row in db.session:  # (new supporters written by COPY never were)
+                db.session.expunge(row)
 
     def _record(self, row: Row, kind: str, supporter_id: int | None, gift_id: int | None = None) -> dict[str, Any]:
         return {
@@ -379,7 +384,7 @@ class _Writer:
                 db.session.scalars(sa.select(Supporter).where(one_of(Supporter.id, matched_ids))) if matched_ids else ()
             )
         }
-        db.session.add_all([supporter for _row, supporter in made])
+        add_supporters(db.session(), [supporter for _row, supporter in made], _SUPPORTER_COLUMNS)
         for row in rows:
             if row.outcome == MATCH:
                 supporter = known[row.supporter_id or 0]

@@ -296,20 +296,55 @@ def _keep_derived(session: Session, _context: Any) -> None:
             sa.delete(SupporterSearchKey).where(SupporterSearchKey.supporter_id.in_([row.id for row in renamed]))
         )
     if keyed := created + renamed:
-        # one COPY on PostgreSQL for an import's thousand supporters, not a statement a key
-        insert_rows(
-            session.connection(),
-            SupporterSearchKey.__table__,
-            [
-                {"key": key, "supporter_id": row.id}
-                for row in keyed
-                for key in sorted(search_keys(row.name_sort, row.email_normalised))
-            ],
-        )
+        _add_search_keys(session.connection(), keyed)
     decided = {row.supporter_id for row in session.new if isinstance(row, Consent) and row.purpose == NEWSLETTER}
     if decided:
         _follow_newsletter_decisions(session, decided)
         session.info.setdefault("newsletter_changed", set()).update(decided)
+
+
+def _add_search_keys(connection: sa.Connection, supporters: Iterable[Supporter]) -> None:
+    """The search keys of these supporters (who have none): one COPY on PostgreSQL for an
+    import's thousand supporters, not a statement a key."""
+    insert_rows(
+        connection,
+        SupporterSearchKey.__table__,
+        [
+            {"key": key, "supporter_id": row.id}
+            for row in supporters
+            for key in sorted(search_keys(row.name_sort, row.email_normalised))
+        ],
+    )
+
+
+def add_supporters(session: Session, supporters: Sequence[Supporter], columns: Sequence[str]) -> None:
+    """New supporters written at once (an import's chunk), each given its id, their search
+    keys following as the flush listener has them follow a supporter added to the session.
+
+    On PostgreSQL the ids are taken from the table's sequence and the rows, their `columns`
+    and every other column's default, go in by one COPY: the unit of work's thousand-row
+    `INSERT … RETURNING` is read afresh by psycopg each time (too long for its cache), a
+    sixth of an import's CPU. The supporters are not in the session then. Elsewhere they
+    are added to the session and flushed."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.add_all(supporters)
+        session.flush()
+        return
+    if not supporters:
+        return
+    ids = connection.execute(
+        sa.text("SELECT nextval(pg_get_serial_sequence('supporter', 'id')) FROM generate_series(1, :count)"),
+        {"count": len(supporters)},
+    ).scalars()
+    for supporter, supporter_id in zip(supporters, ids, strict=True):
+        supporter.id = supporter_id
+    insert_rows(
+        connection,
+        Supporter.__table__,
+        [{"id": row.id, **{name: getattr(row, name) for name in columns}} for row in supporters],
+    )
+    _add_search_keys(connection, supporters)
 
 
 def _follow_newsletter_decisions(session: Session, supporter_ids: Iterable[int]) -> None:

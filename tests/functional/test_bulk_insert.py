@@ -62,3 +62,39 @@ def test_a_column_whose_default_only_sql_can_make_must_be_given(db: Any) -> None
         pytest.skip("only the COPY path fills the defaults itself")
     with pytest.raises(ValueError, match=r"bulk_probe\.at"):
         insert_rows(db.session.connection(), table, [{"x": 1}])
+
+
+def test_supporters_added_at_once_are_the_rows_the_session_writes_with_their_search_keys(db: Any) -> None:
+    from supporters.models import Supporter, SupporterSearchKey
+    from supporters.models.supporter import add_supporters, search_keys
+
+    columns = ("email", "email_normalised", "name", "name_sort", "language", "country", "city")
+    values = {"name": "Anna Śliwińska-Kowalczyk", "language": "pl", "country": "PL", "city": "Kraków"}
+    one = Supporter(email="one@example.org", **values)
+    db.session.add(one)
+    db.session.flush()
+    many = [Supporter(email=f"many{n}@Example.org", **values) for n in range(3)]
+    add_supporters(db.session(), many, columns)
+    assert all(supporter.id for supporter in many) and len({supporter.id for supporter in many}) == 3
+    db.session.expire_all()
+    own = {"id", "email", "email_normalised", "created_at", "updated_at"}
+
+    def stored(supporter_id: int) -> dict[str, Any]:
+        row = db.session.get(Supporter, supporter_id)
+        assert row is not None and row.created_at is not None
+        return {
+            column.key: getattr(row, column.key)
+            for column in sa.inspect(Supporter).column_attrs
+            if column.key not in own
+        }
+
+    assert [stored(supporter.id) for supporter in many] == [stored(one.id)] * 3
+    for supporter in many:
+        keys = set(db.session.scalars(sa.select(SupporterSearchKey.key).filter_by(supporter_id=supporter.id)))
+        assert keys == search_keys(supporter.name_sort, supporter.email_normalised)
+        assert "kowalczyk" in keys and "@example.org" in keys
+    # a supporter made after them by the session gets an id of its own
+    later = Supporter(email="later@example.org", name="Later")
+    db.session.add(later)
+    db.session.flush()
+    assert later.id > max(supporter.id for supporter in many)
