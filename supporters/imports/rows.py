@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -266,12 +267,20 @@ def _languages() -> dict[str, str]:
     return found
 
 
+@lru_cache(maxsize=1024)
 def _method(text: str) -> GiftMethod | None:
     key = sort_key(text).replace("_", " ")
     for method, spellings in _METHODS.items():
         if key in spellings:
             return method
     return None
+
+
+@lru_cache(maxsize=4096)
+def _amount(text: str, currency: str) -> int:
+    """`parse_amount`, once for each spelling: a file of gifts repeats its amounts (a
+    refusal, MoneyError, is not kept and is raised again)."""
+    return parse_amount(text, currency)
 
 
 #: what a supporter row gives its gifts besides a supporter's id (`_supporter_ref`)
@@ -518,7 +527,7 @@ class _Checker:
         amount = None
         if currency:
             try:
-                amount = parse_amount(raw.get("amount", ""), currency)
+                amount = _amount(raw.get("amount", ""), currency)
             except MoneyError as exc:
                 errors.append(
                     _(
