@@ -278,3 +278,27 @@ def test_the_export_is_written_by_postgresql_there_and_by_python_elsewhere(
     on_postgresql = db.session.get_bind().dialect.name == "postgresql"
     assert copies == ([True] if on_postgresql else [])
     assert body.count(b"\r\n") == 3 and b",'=hello," in body and b'"a\r\nb"' in body
+
+
+def test_the_export_is_audited_and_committed_before_its_first_row_leaves(committed_app: Flask) -> None:
+    app = committed_app
+    client = app.test_client()
+    with app.app_context():
+        user = factories.staff("fundraiser")
+        factories.paid_gift(comment="first")
+        _db.session.commit()
+        assert factories.sign_in(client, user).status_code == 303
+        url = _db.engine.url
+    response = client.post("/dashboard/gifts/export.csv")
+    chunks = (chunk if isinstance(chunk, bytes) else chunk.encode() for chunk in response.response)
+    assert next(chunks).startswith(b"id,"), "the header first, before any gift is read"
+    other = sa.create_engine(url)
+    try:
+        with other.connect() as connection:
+            audited = connection.scalar(sa.text("SELECT count(*) FROM audit_event WHERE action = 'gifts.export'"))
+    finally:
+        other.dispose()
+    rows = b"".join(chunks)
+    response.close()
+    assert audited == 1, "another connection sees the audit row before any gift's line is read"
+    assert b",first," in rows
