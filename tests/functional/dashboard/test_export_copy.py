@@ -302,3 +302,16 @@ def test_the_export_is_audited_and_committed_before_its_first_row_leaves(committ
     response.close()
     assert audited == 1, "another connection sees the audit row before any gift's line is read"
     assert b",first," in rows
+
+
+@pytest.mark.parametrize("cells", [["'5%'", "NULL"], ["'5%'", "'a,\"b'"]])
+def test_a_copied_file_keeps_a_percent_sign_with_or_without_parameters(
+    app: Flask, db: Any, on_postgresql: None, cells: list[str]
+) -> None:
+    # psycopg merges parameters only when there are some, and with them undoes the %% of the SQL
+    statement = sa.select(*[sa.literal_column(cell) for cell in cells])
+    if cells[1] != "NULL":
+        statement = statement.where(sa.literal(1) == 1)
+    with app.test_request_context():
+        copied = b"".join(exporting.copy_csv(["a", "b"], statement))
+    assert copied == ("a,b\r\n5%," + ("" if cells[1] == "NULL" else '"a,""b"') + "\r\n").encode()
