@@ -28,6 +28,7 @@ from supporters.models import (
     StripeEvent,
     Supporter,
     net_base,
+    net_base_numeric,
 )
 
 
@@ -136,22 +137,25 @@ EXPORT_HEADER = (
 )
 
 
-def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Iterator[list[list[str]]]:
-    """The gifts of `filters` as EXPORT_HEADER rows, newest first, in batches for
-    `exporting.csv_text_batches`, every cell text ("" for empty) and inert already; audited before any row is read (the
-    request commits the audit row before the first row leaves).
+def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Iterator[str] | Iterator[bytes]:
+    """The CSV file of the gifts of `filters`: EXPORT_HEADER, then a line a gift, newest
+    first, streamed; audited before any row is read (the request commits the audit row
+    before the first row leaves).
 
-    `net_base` is what the gift counts in every total (`models.net_base`: the reporting
-    currency, net of refunds; empty until converted); `fee` and `net` are Stripe's, from
-    the balance transaction, in `fee_currency` (empty until known, and for offline gifts).
-
-    Built for a million rows: plain rows streamed from the database (a server-side cursor
-    on PostgreSQL), timestamps written by the database (`exporting.iso_sql`), labels and
-    each currency's code and formatter looked up once, not per row.
+    PostgreSQL writes the file itself (`export_written_by_postgresql`), elsewhere Python
+    writes it (`export_written_by_python`): the same bytes, which
+    `tests/functional/dashboard/test_export_copy.py` proves on the same gifts.
     """
     audit.record(actor, "gifts.export", filters=filters.describe(), bom=bom)
-    base = current_app.config["SUPPORTERS_BASE_CURRENCY"]
-    query = (
+    if db.session.get_bind().dialect.name == "postgresql":
+        return export_written_by_postgresql(filters, bom=bom)
+    return export_written_by_python(filters, bom=bom)
+
+
+def _export_query(filters: GiftFilters) -> sa.Select[*tuple[Any, ...]]:
+    """The export's gifts with what each line is made of, in the order the lines'
+    makers unpack them: the one list of the export's columns, for both writers."""
+    return (
         filters.query()
         .with_only_columns(
             # the enums as their stored text: no enum object made and unmade per cell
@@ -192,12 +196,46 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
         .outerjoin(Campaign, Campaign.id == Gift.campaign_id)
         .outerjoin(RecurringPlan, RecurringPlan.id == Gift.recurring_plan_id)
     )
-    # read now, in the request's language: the rows are written later, as they stream
-    statuses = _inert_labels(labels.GIFT_STATUS_LABELS)
-    kinds = _inert_labels(labels.GIFT_KIND_LABELS)
-    intervals = _inert_labels(labels.PLAN_INTERVAL_LABELS) | {None: ("", "")}
-    methods = _inert_labels(labels.GIFT_METHOD_LABELS)
-    base_code, base_text = exporting.neutralise(base), money.plain_formatter(base)
+
+
+@dataclass(frozen=True)
+class _ExportTexts:
+    """What the export's lines say that is not in the gift, read once, in the request's
+    language (the lines are written later, as they stream), every text inert already."""
+
+    statuses: dict[str | None, tuple[str, str]]
+    kinds: dict[str | None, tuple[str, str]]
+    intervals: dict[str | None, tuple[str, str]]
+    methods: dict[str | None, tuple[str, str]]
+    base: str
+
+    @classmethod
+    def now(cls) -> _ExportTexts:
+        return cls(
+            statuses=_inert_labels(labels.GIFT_STATUS_LABELS),
+            kinds=_inert_labels(labels.GIFT_KIND_LABELS),
+            intervals=_inert_labels(labels.PLAN_INTERVAL_LABELS) | {None: ("", "")},
+            methods=_inert_labels(labels.GIFT_METHOD_LABELS),
+            base=current_app.config["SUPPORTERS_BASE_CURRENCY"],
+        )
+
+
+def export_written_by_python(filters: GiftFilters, *, bom: bool) -> Iterator[str]:
+    """The gifts export's file as `export_gifts` describes it, each line made in Python,
+    not audited (`export_gifts` is).
+
+    `net_base` is what the gift counts in every total (`models.net_base`: the reporting
+    currency, net of refunds; empty until converted); `fee` and `net` are Stripe's, from
+    the balance transaction, in `fee_currency` (empty until known, and for offline gifts).
+
+    Built for a million rows: plain rows streamed from the database (a server-side cursor
+    on PostgreSQL), timestamps written by the database (`exporting.iso_sql`), labels and
+    each currency's code and formatter looked up once, not per row.
+    """
+    query = _export_query(filters)
+    texts = _ExportTexts.now()
+    statuses, kinds, intervals, methods = texts.statuses, texts.kinds, texts.intervals, texts.methods
+    base_code, base_text = exporting.neutralise(texts.base), money.plain_formatter(texts.base)
     currencies = _CurrencyTexts()
     first = exporting.FORMULA_FIRST
 
@@ -222,7 +260,7 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
                 fee,
                 net,
                 fee_currency,
-                *texts,
+                *cells,
             ) in partition:
                 code, text = currencies[currency]
                 fee_code, fee_text = currencies[fee_currency or currency]
@@ -246,12 +284,71 @@ def export_gifts(actor: Actor | None, filters: GiftFilters, *, bom: bool) -> Ite
                         "" if fee is None else fee_text(fee),
                         "'" + net_text if net_text and net_text[0] in first else net_text,
                         "" if fee is None and net is None else fee_code,
-                        *[("'" + cell if cell[0] in first else cell) if cell else "" for cell in texts],
+                        *[("'" + cell if cell[0] in first else cell) if cell else "" for cell in cells],
                     ]
                 )
             yield batch
 
-    return batches()
+    return exporting.csv_text_batches(EXPORT_HEADER, batches(), bom)
+
+
+def export_written_by_postgresql(filters: GiftFilters, *, bom: bool) -> Iterator[bytes]:
+    """The gifts export's file as `export_gifts` describes it, written by PostgreSQL
+    (`exporting.copy_csv`): each cell made in SQL as `export_written_by_python` makes it
+    in Python, not audited (`export_gifts` is). PostgreSQL only."""
+    query = _export_query(filters)
+    texts = _ExportTexts.now()
+    (
+        gift_id,
+        paid_at,
+        created_at,
+        status,
+        kind,
+        interval,
+        method,
+        amount,
+        currency,
+        amount_base,
+        refunded,
+        fee,
+        net,
+        fee_currency,
+        *cells,
+    ) = query.selected_columns
+    inert, plain = exporting.inert_sql, exporting.plain_sql
+    fee_currency = sa.func.coalesce(sa.func.nullif(fee_currency, ""), currency)
+    base_code = exporting.neutralise(texts.base)
+    return exporting.copy_csv(
+        EXPORT_HEADER,
+        query.with_only_columns(
+            gift_id,
+            paid_at,
+            created_at,
+            *_code_and_label_sql(status, texts.statuses),
+            *_code_and_label_sql(kind, texts.kinds),
+            *_code_and_label_sql(interval, texts.intervals),
+            *_code_and_label_sql(method, texts.methods),
+            plain(amount, currency),
+            inert(currency),
+            plain(amount_base, texts.base),
+            sa.literal(base_code) if base_code else sa.null(),
+            plain(refunded, currency),
+            plain(net_base_numeric(amount_base, amount, refunded), texts.base),
+            plain(fee, fee_currency),
+            inert(plain(net, fee_currency)),
+            sa.case((sa.and_(fee.is_(None), net.is_(None)), sa.null()), else_=inert(fee_currency)),
+            *[inert(cell) for cell in cells],
+        ),
+        bom,
+    )
+
+
+def _code_and_label_sql(
+    code: sa.ColumnElement[Any], labels_of: dict[str | None, tuple[str, str]]
+) -> tuple[sa.ColumnElement[str], sa.ColumnElement[str]]:
+    """A code's two cells as `_inert_labels` and `_unknown` make them, in SQL."""
+    known = {value: sa.literal(label) if label else sa.null() for value, (_, label) in labels_of.items() if value}
+    return exporting.inert_sql(code), sa.case(known, value=code, else_=exporting.inert_sql(code))
 
 
 def _inert_labels(labels_of: dict[Any, Any]) -> dict[str | None, tuple[str, str]]:

@@ -240,9 +240,9 @@ def export() -> ResponseReturnValue:
     audited first. A POST with the CSRF token, so a link cannot start one."""
     filters = parse_filters(request.args)
     bom = request.form.get("bom") == "1"
-    batches = queries.export_gifts(acting_staff(), filters, bom=bom)
+    chunks = queries.export_gifts(acting_staff(), filters, bom=bom)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
-    return exporting.csv_download(f"gifts-{stamp}.csv", exporting.csv_text_batches(queries.EXPORT_HEADER, batches, bom))
+    return exporting.csv_download(f"gifts-{stamp}.csv", chunks)
 
 
 # --- One gift ------------------------------------------------------------------------

@@ -19,8 +19,10 @@ from babel.numbers import get_group_symbol, is_currency
 
 # Stripe's zero- and three-decimal currencies. Everything else is two-decimal
 # in Stripe's API, even where Babel displays no decimals (ISK, HUF, TWD).
-_ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
-_THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
+#: the currencies without decimals (`minor_unit_exponent` 0)
+ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
+#: the currencies with three decimals (`minor_unit_exponent` 3)
+THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
 
 #: Largest amount parse_amount accepts, in minor units: a sanity bound, not a donation limit.
 MAX_AMOUNT_MINOR = 10**15
@@ -65,9 +67,9 @@ def _exponent(currency: str) -> int:
     # currency list each time. Invalid codes raise, and raising is never cached.
     if not (re.fullmatch(r"[A-Z]{3}", currency) and is_currency(currency)):
         raise MoneyError("%(currency)s is not a known currency code.", currency=currency)
-    if currency in _ZERO_DECIMAL:
+    if currency in ZERO_DECIMAL:
         return 0
-    if currency in _THREE_DECIMAL:
+    if currency in THREE_DECIMAL:
         return 3
     return 2
 

@@ -17,6 +17,7 @@ from supporters.models.gift import (
     GiftMethod,
     GiftStatus,
     net_base,
+    net_base_numeric,
 )
 from supporters.models.giving import GivingTotal
 from supporters.models.imports import ImportedRow, ImportMapping, ImportRun, ImportStatus
@@ -105,6 +106,7 @@ __all__ = [
     "SupporterTag",
     "WidgetStat",
     "net_base",
+    "net_base_numeric",
     "normalise_email",
     "prefix_range",
     "sort_key",

@@ -84,6 +84,14 @@ def net_base(amount_base_minor: Any, amount_minor: Any, refunded_minor: Any) -> 
     return amount_base_minor * (amount_minor - refunded_minor) // amount_minor
 
 
+def net_base_numeric(amount_base_minor: Any, amount_minor: Any, refunded_minor: Any) -> sa.ColumnElement[Any]:
+    """`net_base` as SQL exact for any amounts stored, as Python's integers are: in
+    numeric (the product of two large amounts overflows a bigint), `div` truncating,
+    which for these amounts (none negative) is the floor `net_base` takes. PostgreSQL's
+    (SQLite has no numeric), for the export it writes."""
+    return sa.func.div(sa.cast(amount_base_minor, sa.Numeric()) * (amount_minor - refunded_minor), amount_minor)
+
+
 class Gift(Timestamps, Base):
     """One gift: an amount in one currency, its status, where it came from and its Stripe ids."""
 
