@@ -491,8 +491,7 @@ def test_a_pass_gives_its_keys_table_room_in_the_connection_on_postgresql(
     assert db.session.scalar(sa.text("SHOW temp_buffers")) == "256MB"
     # and its keys are compared byte by byte, not by the server's locale
     collation = (
-        "SELECT collation_name FROM information_schema.columns "
-        "WHERE table_name = 'import_seen' AND column_name = 'key'"
+        "SELECT collation_name FROM information_schema.columns WHERE table_name = 'import_seen' AND column_name = 'key'"
     )
     assert db.session.scalar(sa.text(collation)) == "C"
     # a connection whose temporary tables were sized before keeps them, and the pass goes on
