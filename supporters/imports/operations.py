@@ -65,7 +65,7 @@ from supporters.models import (
     utcnow,
 )
 from supporters.models.base import check_transition
-from supporters.models.bulk import insert_rows
+from supporters.models.bulk import insert_rows, insert_rows_with_ids
 from supporters.models.gift import GIFT_INITIAL
 from supporters.models.giving import count_inserted
 from supporters.models.supporter import NEWSLETTER, add_consents, add_supporters
@@ -473,15 +473,17 @@ class _Writer:
                 written["receipt_number"] = number
         gift_rows = [written for _row, written in made]
         connection = db.session.connection()
-        insert_rows(connection, Gift.__table__, gift_rows)
-        # every imported gift has its receipt number (unique): the ids are found by it (an
-        # INSERT … RETURNING of many rows costs SQLite one statement a row)
-        numbers = [written["receipt_number"] for written in gift_rows]
-        ids: dict[str | None, int] = dict(
-            connection.execute(
-                sa.select(Gift.receipt_number, Gift.id).where(one_of(Gift.receipt_number, numbers))
-            ).all()
-        )
+        given = insert_rows_with_ids(connection, Gift.__table__, gift_rows)
+        if given is not None:
+            ids = {written["receipt_number"]: id_ for written, id_ in zip(gift_rows, given, strict=True)}
+        else:
+            # every imported gift has its receipt number (unique): the ids are found by it
+            numbers = [written["receipt_number"] for written in gift_rows]
+            ids = dict(
+                connection.execute(
+                    sa.select(Gift.receipt_number, Gift.id).where(one_of(Gift.receipt_number, numbers))
+                ).all()
+            )
         count_inserted(db.session(), gift_rows)
         self._remember(
             [

@@ -71,3 +71,26 @@ def insert_rows(connection: Connection, table: sa.FromClause, rows: Sequence[dic
                     for value, process in zip(values, processors, strict=True)
                 ]
             )
+
+
+def insert_rows_with_ids(
+    connection: Connection, table: sa.FromClause, rows: Sequence[dict[str, Any]]
+) -> list[int] | None:
+    """`insert_rows`, each row given its `id` first where the database hands out many at
+    once (PostgreSQL: from the column's sequence, one statement): the ids, in the rows'
+    order. None elsewhere (SQLite gives a many-row INSERT's ids back only a row at a
+    time): the rows are inserted and the caller finds their ids by a key of its own."""
+    assert isinstance(table, sa.Table)
+    if connection.dialect.name != "postgresql":
+        insert_rows(connection, table, rows)
+        return None
+    if not rows:
+        return []
+    ids = list(
+        connection.execute(
+            sa.text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
+            {"table": table.name, "count": len(rows)},
+        ).scalars()
+    )
+    insert_rows(connection, table, [{"id": id_, **row} for id_, row in zip(ids, rows, strict=True)])
+    return ids

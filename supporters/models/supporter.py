@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 from sqlalchemy.orm.attributes import get_history
 
 from supporters.models.base import Base, Timestamps, UTCDateTime, utcnow
-from supporters.models.bulk import insert_rows
+from supporters.models.bulk import insert_rows, insert_rows_with_ids
 from supporters.models.donor import DonorSignIn
 
 if TYPE_CHECKING:
@@ -331,19 +331,12 @@ def add_supporters(session: Session, supporters: Sequence[Supporter], columns: S
         session.add_all(supporters)
         session.flush()
         return
-    if not supporters:
-        return
-    ids = connection.execute(
-        sa.text("SELECT nextval(pg_get_serial_sequence('supporter', 'id')) FROM generate_series(1, :count)"),
-        {"count": len(supporters)},
-    ).scalars()
+    ids = insert_rows_with_ids(
+        connection, Supporter.__table__, [{name: getattr(row, name) for name in columns} for row in supporters]
+    )
+    assert ids is not None
     for supporter, supporter_id in zip(supporters, ids, strict=True):
         supporter.id = supporter_id
-    insert_rows(
-        connection,
-        Supporter.__table__,
-        [{"id": row.id, **{name: getattr(row, name) for name in columns}} for row in supporters],
-    )
     _add_search_keys(connection, supporters)
 
 

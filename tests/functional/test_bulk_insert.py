@@ -98,3 +98,22 @@ def test_supporters_added_at_once_are_the_rows_the_session_writes_with_their_sea
     db.session.add(later)
     db.session.flush()
     assert later.id > max(supporter.id for supporter in many)
+
+
+def test_rows_given_their_ids_first_are_found_by_them_where_the_database_can(db: Any) -> None:
+    from supporters.models.bulk import insert_rows_with_ids
+
+    supporter = factories.supporter()
+    rows = [{**ROW, "supporter_id": supporter.id, "receipt_number": f"I-{n}"} for n in range(3)]
+    ids = insert_rows_with_ids(db.session.connection(), Gift.__table__, rows)
+    stored = dict(
+        db.session.execute(sa.select(Gift.receipt_number, Gift.id).where(Gift.receipt_number.like("I-%"))).all()
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        assert ids is not None and [stored[f"I-{n}"] for n in range(3)] == ids
+    else:
+        assert ids is None and len(stored) == 3
+    # the next gift the session writes gets an id of its own
+    later = factories.gift(supporter, amount_minor=100)
+    db.session.flush()
+    assert later.id > max(stored.values())
