@@ -54,7 +54,6 @@ from supporters.models import (
     StaffUser,
     Supporter,
     SupporterNote,
-    SupporterTag,
     utcnow,
 )
 from supporters.models.supporter import NEWSLETTER
@@ -186,7 +185,7 @@ def _list_page(save_form: SaveSearchForm | None = None, status: int = 200) -> Re
         notes=notes,
         sort_links=_sort_links(filters, args),
         countries=[("", _("Any country")), *country_choices()[1:]],
-        tags=_known_tags(),
+        tags=queries.tags_in_use(),
         saved_searches=[
             (search, saved_searches.may_delete(acting_staff(), search)) for search in saved_searches.saved_searches()
         ],
@@ -206,11 +205,6 @@ def _sort_links(filters: SupporterFilters, args: dict[str, str]) -> dict[str, di
             "aria": ("descending" if filters.descending else "ascending") if current else None,
         }
     return links
-
-
-def _known_tags() -> list[str]:
-    """The tags in use, for the tag filter's suggestions (the tag index answers this)."""
-    return list(db.session.execute(select(SupporterTag.tag).distinct().order_by(SupporterTag.tag).limit(200)).scalars())
 
 
 # --- Saved searches ------------------------------------------------------------------------

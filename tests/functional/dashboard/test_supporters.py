@@ -234,6 +234,18 @@ def test_country_filter_takes_an_iso_code_in_any_case(db: Any, client: Any, fund
     assert listed_ids(client, tag="ctry", country="pl") == [polish.id]
 
 
+def test_the_tag_filter_suggests_each_tag_in_use_once_in_order(db: Any, client: Any, fundraiser: Any) -> None:
+    """The suggestions are read from the tag index a tag at a time (people.queries.tags_in_use),
+    not from every supporter's tags: the same list, each tag once."""
+    for tag in ("volunteer", "board", "volunteer", "major donor", "press", "board"):
+        tagged(tag)
+    html = client.get(LIST).get_data(as_text=True)
+    suggested = re.findall(
+        r'<option value="([^"]*)">', html.split('<datalist id="known-tags">')[1].split("</datalist>")[0]
+    )
+    assert suggested == ["board", "major donor", "press", "volunteer"]
+
+
 def test_tag_filter_ignores_case(db: Any, client: Any, fundraiser: Any) -> None:
     board = factories.supporter()
     board.tags.append(SupporterTag(tag="Board Member"))
