@@ -4,8 +4,7 @@ Every list query says merged_into_id IS NULL: partial indexes of the listed supp
 let a page of ids (however deep) and a search's "is this one listed" be read from the
 index alone. The search keys by supporter carry the key, so the list walking supporters
 in its order checks each against the search's ranges without reading the key's row.
-The active plans' index carries what the monthly income adds up. The tag filter ignores
-case: an index of lower(tag) answers it.
+The active plans' index carries what the monthly income adds up.
 
 Revision ID: 0026
 Revises: 0025
@@ -47,12 +46,10 @@ def upgrade():
     op.drop_index("ix_recurring_plan_status", table_name="recurring_plan")
     op.create_index("ix_recurring_plan_status", "recurring_plan",
                     ["status", "currency", "interval", "amount_minor"], unique=False)
-    op.create_index("ix_supporter_tag_lower_tag", "supporter_tag", [sa.text("lower(tag)"), "supporter_id"], unique=False)
 
 
 def downgrade():
     postgres = op.get_bind().dialect.name == "postgresql"
-    op.drop_index("ix_supporter_tag_lower_tag", table_name="supporter_tag")
     op.drop_index("ix_recurring_plan_status", table_name="recurring_plan")
     op.create_index("ix_recurring_plan_status", "recurring_plan", ["status"], unique=False)
     op.drop_index("ix_supporter_search_key_supporter_id", table_name="supporter_search_key")

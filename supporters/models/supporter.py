@@ -148,10 +148,6 @@ class SupporterTag(Base):
     supporter: Mapped[Supporter] = relationship(back_populates="tags")
 
 
-# The tag filter ignores case (lower(tag) = lower(…)): an index of the same expression answers it.
-sa.Index("ix_supporter_tag_lower_tag", sa.func.lower(SupporterTag.tag), SupporterTag.supporter_id)
-
-
 class SupporterNote(Base):
     """A note staff wrote about a supporter ("prefers post", "met at the conference")."""
 
