@@ -52,7 +52,7 @@ from supporters.lib.forms import (
     whole_number,
 )
 from supporters.lib.i18n import current_locale
-from supporters.lib.paging import page_number
+from supporters.lib.paging import count_up_to, page_number
 from supporters.models import (
     Campaign,
     Gift,
@@ -196,17 +196,9 @@ def index() -> ResponseReturnValue:
     """All gifts, filtered, newest first, 50 to a page."""
     filters = parse_filters(request.args)
     query = filters.query()
-    # Counted up to COUNT_CAP: past that, "more than 10,000" says as much as the exact
-    # figure, which would cost a read of every matching gift on every page.
-    total = (
-        db.session.scalar(
-            sa.select(sa.func.count()).select_from(
-                query.order_by(None).with_only_columns(Gift.id).limit(COUNT_CAP + 1).subquery()
-            )
-        )
-        or 0
-    )
-    exact = total <= COUNT_CAP
+    counted = count_up_to(query.with_only_columns(Gift.id), COUNT_CAP)
+    exact = counted is not None
+    total = counted or 0
     pages = max(1, -(-total // PER_PAGE)) if exact else None
     page = min(filters.page, pages) if pages else filters.page
     gifts = db.session.scalars(

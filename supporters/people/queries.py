@@ -19,6 +19,7 @@ from supporters.lib import audit
 from supporters.lib.audit import Actor
 from supporters.lib.exporting import iso
 from supporters.lib.money import minor_unit_exponent
+from supporters.lib.paging import count_up_to
 from supporters.models import (
     GIFT_COUNTED,
     Gift,
@@ -197,6 +198,24 @@ def count_supporters(filters: SupporterFilters) -> int:
     """How many supporters match `filters`: the list's own conditions, so a merged-away
     supporter (whose search keys stay) is never counted."""
     return int(db.session.execute(select(func.count(Supporter.id)).where(*filter_conditions(filters))).scalar_one())
+
+
+def count_supporters_up_to(filters: SupporterFilters, cap: int) -> int | None:
+    """How many supporters match `filters` when they are at most `cap`, else None (the
+    list's own conditions, as count_supporters; the database stops after cap + 1)."""
+    return count_up_to(select(Supporter.id).where(*filter_conditions(filters)), cap)
+
+
+def tags_in_use(limit: int = 200) -> list[str]:
+    """The first `limit` tags in use, each once, in order: read from the tag index one tag
+    at a time (the next tag after the last one found), so a few dozen tags on a million
+    supporters are a few dozen index look-ups, not a read of every supporter's tags."""
+    found = select(func.min(SupporterTag.tag).label("tag")).cte("found", recursive=True)
+    following = (
+        select(SupporterTag.tag).where(SupporterTag.tag > found.c.tag).order_by(SupporterTag.tag).limit(1)
+    ).scalar_subquery()
+    found = found.union_all(select(following).where(found.c.tag.is_not(None)))
+    return list(db.session.execute(select(found.c.tag).where(found.c.tag.is_not(None)).limit(limit)).scalars())
 
 
 def with_active_plan(supporter_ids: Sequence[int]) -> set[int]:

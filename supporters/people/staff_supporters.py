@@ -54,7 +54,6 @@ from supporters.models import (
     StaffUser,
     Supporter,
     SupporterNote,
-    SupporterTag,
     utcnow,
 )
 from supporters.models.supporter import NEWSLETTER
@@ -64,6 +63,8 @@ from supporters.people.queries import SupporterFilters
 bp = Blueprint("supporters", __name__, url_prefix="/supporters")
 
 PER_PAGE = 50
+#: the list counts matching supporters up to this many, as the gift list counts its gifts
+COUNT_CAP = 10_000
 #: longer searches are cut: no name or e-mail prefix is longer
 Q_MAX = 200
 #: dates the period filter accepts (outside them a day is surely a typing slip)
@@ -149,7 +150,7 @@ def index() -> ResponseReturnValue:
     """Supporters, 50 a page: search, filters and sort from the query string.
 
     The same five queries whatever the page holds: the page (its ids, then its rows),
-    the count, which of the page's supporters give every month or year, and the tags in use.
+    the count (up to COUNT_CAP), which of the page's supporters give every month or year, and the tags in use.
     """
     return _list_page()
 
@@ -157,26 +158,34 @@ def index() -> ResponseReturnValue:
 def _list_page(save_form: SaveSearchForm | None = None, status: int = 200) -> ResponseReturnValue:
     filters, notes = parse_filters(request.args)
     page = page_number(request.args, notes)
-    rows = queries.supporter_page(filters, PER_PAGE, (page - 1) * PER_PAGE)
-    total = queries.count_supporters(filters)
+    skipped = (page - 1) * PER_PAGE
+    rows = queries.supporter_page(filters, PER_PAGE + 1, skipped)
+    more = len(rows) > PER_PAGE
+    rows = rows[:PER_PAGE]
+    total = queries.count_supporters_up_to(filters, COUNT_CAP)
+    if total is None and rows and not more:  # the last page: the total is known after all
+        total = skipped + len(rows)
     args = filters.as_args()
-    pages = page_count(total, PER_PAGE)
+    # past COUNT_CAP the number of pages is not known: the page links to the next while there is one
+    pages = page_count(total, PER_PAGE) if total is not None else None
     return render_template(
         "dashboard/supporters/index.html",
         supporters=rows,
         recurring=queries.with_active_plan([row.id for row in rows]),
         total=total,
+        count_cap=COUNT_CAP,
         page=page,
         pages=pages,
-        first=(page - 1) * PER_PAGE + 1,
-        last=(page - 1) * PER_PAGE + len(rows),
-        prev_page=min(page - 1, pages),
+        more=more,
+        first=skipped + 1,
+        last=skipped + len(rows),
+        prev_page=min(page - 1, pages) if pages else page - 1,
         filters=filters,
         args=args,
         notes=notes,
         sort_links=_sort_links(filters, args),
         countries=[("", _("Any country")), *country_choices()[1:]],
-        tags=_known_tags(),
+        tags=queries.tags_in_use(),
         saved_searches=[
             (search, saved_searches.may_delete(acting_staff(), search)) for search in saved_searches.saved_searches()
         ],
@@ -196,11 +205,6 @@ def _sort_links(filters: SupporterFilters, args: dict[str, str]) -> dict[str, di
             "aria": ("descending" if filters.descending else "ascending") if current else None,
         }
     return links
-
-
-def _known_tags() -> list[str]:
-    """The tags in use, for the tag filter's suggestions (the tag index answers this)."""
-    return list(db.session.execute(select(SupporterTag.tag).distinct().order_by(SupporterTag.tag).limit(200)).scalars())
 
 
 # --- Saved searches ------------------------------------------------------------------------

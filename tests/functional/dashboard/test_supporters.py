@@ -234,6 +234,18 @@ def test_country_filter_takes_an_iso_code_in_any_case(db: Any, client: Any, fund
     assert listed_ids(client, tag="ctry", country="pl") == [polish.id]
 
 
+def test_the_tag_filter_suggests_each_tag_in_use_once_in_order(db: Any, client: Any, fundraiser: Any) -> None:
+    """The suggestions are read from the tag index a tag at a time (people.queries.tags_in_use),
+    not from every supporter's tags: the same list, each tag once."""
+    for tag in ("volunteer", "board", "volunteer", "major donor", "press", "board"):
+        tagged(tag)
+    html = client.get(LIST).get_data(as_text=True)
+    suggested = re.findall(
+        r'<option value="([^"]*)">', html.split('<datalist id="known-tags">')[1].split("</datalist>")[0]
+    )
+    assert suggested == ["board", "major donor", "press", "volunteer"]
+
+
 def test_tag_filter_ignores_case(db: Any, client: Any, fundraiser: Any) -> None:
     board = factories.supporter()
     board.tags.append(SupporterTag(tag="Board Member"))
@@ -373,6 +385,30 @@ def test_pages_hold_fifty_supporters_and_show_the_total(db: Any, client: Any, fu
     html = client.get(LIST, query_string={"tag": "pages", "sort": "name", "page": 2}).get_data(as_text=True)
     assert "Showing 51–100 of 120 supporters" in html
     assert 'rel="next"' in html and 'rel="prev"' in html
+
+
+def test_a_long_list_says_more_than_the_cap_and_still_pages_on(
+    db: Any, client: Any, fundraiser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past COUNT_CAP matching supporters the list stops counting (an exact count of a
+    million would read every one on every page): it says "more than", pages on, and the
+    last page, once reached, knows the total."""
+    from supporters.people import staff_supporters as supporter_views
+
+    monkeypatch.setattr(supporter_views, "COUNT_CAP", 3)
+    monkeypatch.setattr(supporter_views, "PER_PAGE", 2)
+    everyone = [tagged("capped", name=f"Capped Person {n}") for n in range(5)]
+    html = client.get(LIST, query_string={"tag": "capped", "sort": "name"}).get_data(as_text=True)
+    assert "Showing 1–2 of more than 3 supporters" in html
+    assert "Page 1</span>" in html and 'rel="next"' in html
+    assert "Add or remove a tag for the more than 3 supporters that match…" in html
+    assert listed_ids(client, tag="capped", sort="name", page=2) == [person.id for person in everyone[2:4]]
+    last = client.get(LIST, query_string={"tag": "capped", "sort": "name", "page": 3}).get_data(as_text=True)
+    assert "Showing 5–5 of 5 supporters" in last and "Page 3 of 3" in last and 'rel="next"' not in last
+    past = client.get(LIST, query_string={"tag": "capped", "page": 9}).get_data(as_text=True)
+    assert "Page 9 is past the end: more than 3 supporters match." in past
+    few = client.get(LIST, query_string={"tag": "capped", "q": "capped person 1"}).get_data(as_text=True)
+    assert "Showing 1–1 of 1 supporters" in few and 'rel="next"' not in few
 
 
 def test_a_page_past_the_end_is_empty_not_an_error(db: Any, client: Any, fundraiser: Any) -> None:
