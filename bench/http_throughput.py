@@ -273,10 +273,10 @@ def postgres_database(server_url: str) -> Iterator[tuple[str, dict[str, str]]]:
 # --- measuring ----------------------------------------------------------------------
 
 
-def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def fetch(url: str, headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
@@ -470,7 +470,8 @@ def main() -> int:
 
         config_url = f"{app}/widget/config/general.json"
         script_url = f"{app}/widget.js"
-        config_etag = fetch(config_url)[1].get("ETag", "")
+        # the first answer waits for a worker to import the app: over 10 s on a busy machine
+        config_etag = fetch(config_url, timeout=120)[1].get("ETag", "")
         script_etag = fetch(script_url)[1].get("ETag", "")
         targets: list[dict[str, Any]] = [
             {

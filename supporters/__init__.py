@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_request_class(app)
     register_request_sizes(app)
     register_url_converters(app)
+    register_widget_answers(app)
     register_proxy(app)
     register_transactions(app)
     register_public_pages(app)
@@ -65,6 +66,14 @@ def register_url_converters(app: Flask) -> None:
     from supporters.lib.web import IdConverter
 
     app.url_map.converters["int"] = IdConverter
+
+
+def register_widget_answers(app: Flask) -> None:
+    """The widget config's answers kept whole and given before Flask runs (supporters/widget/answers.py).
+    Before the proxy and the host check, so that it is the innermost middleware and they run first."""
+    from supporters.widget import answers
+
+    answers.init_app(app)
 
 
 def register_proxy(app: Flask) -> None:

@@ -86,6 +86,7 @@ class RequestScopedClient(FlaskClient):
     def open(self, *args: Any, **kwargs: Any) -> Any:
         if has_app_context():
             g.pop("_login_user", None)
+            g.pop("language_from_header", None)  # nor where its language came from (lib/caching.py)
             flask_babel.refresh()  # nor the locale a request before it chose
             _db.session.commit()
         return super().open(*args, **kwargs)

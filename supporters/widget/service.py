@@ -21,6 +21,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -30,6 +31,8 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, selectinload
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from supporters.campaigns.presets import suggested_amounts
 from supporters.extensions import db
@@ -65,6 +68,21 @@ _cache: TimedCache[Config] = TimedCache(CONFIG_TTL_SECONDS)
 def clear_cache() -> None:
     """Forget computed widget data (after a campaign changes, and in tests)."""
     _cache.clear()
+
+
+def language(asked: str | None, accept_language: str | None, locales: Sequence[str]) -> tuple[str, bool]:
+    """The widget's language: `asked` (the address's `?lang=`, one of `locales`) if any, else
+    the best match among `locales` of the browser's Accept-Language header, else English; and
+    whether it came from that header (then the answer varies by it)."""
+    if asked:
+        return asked, False
+    return parse_accept_header(accept_language, LanguageAccept).best_match(locales) or "en", True
+
+
+def kept_config(slug: str, lang: str) -> Config | None:
+    """The config kept now for `slug` in `lang`, never computed here (None when none is kept):
+    what widget/answers.py holds its kept answers against, so they last exactly as long."""
+    return _cache.get((slug, lang))
 
 
 def widget_config(slug: str, lang: str) -> dict[str, Any] | None:

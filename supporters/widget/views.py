@@ -62,6 +62,8 @@ SCRIPT = ScriptFile(Path(__file__).parent / "widget.js")
 QUIET_SCRIPT = ScriptFile(Path(__file__).parent / "quiet.js")
 _PLAIN = caching.cache_control(SCRIPT_MAX_AGE)
 _VERSIONED = caching.cache_control(IMMUTABLE_SECONDS, immutable=True)
+#: the widget config's address; widget/answers.py recognises it before Flask does
+CONFIG_PATH = "/widget/config/<slug>.json"
 #: our own public pages, rendered again at least every minute: they link the versioned widget.js
 VERSIONED_ON = frozenset({"articles.show", "articles.index", "widget.frame"})
 
@@ -76,11 +78,12 @@ def versioned_script(endpoint: str, values: dict[str, Any]) -> None:
 
 
 def _lang() -> str:
-    lang = language_asked()
-    if lang:
-        return lang
-    caching.language_from_header()
-    return request.accept_languages.best_match(current_app.config["SUPPORTERS_LOCALES"]) or "en"
+    lang, from_header = service.language(
+        language_asked(), request.headers.get("Accept-Language"), current_app.config["SUPPORTERS_LOCALES"]
+    )
+    if from_header:
+        caching.language_from_header()
+    return lang
 
 
 def _script_response(script: ScriptFile, headers: dict[str, str]) -> ResponseReturnValue:
@@ -109,7 +112,7 @@ def quiet_script() -> ResponseReturnValue:
     return _script_response(QUIET_SCRIPT, {})
 
 
-@bp.get("/widget/config/<slug>.json")
+@bp.get(CONFIG_PATH)
 @limiter.exempt
 @public(max_age=60)
 def config(slug: str) -> ResponseReturnValue:
